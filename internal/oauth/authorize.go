@@ -1,0 +1,386 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// Kinds of one-time codes; they are also the response_type values.
+const (
+	CodeKindCode      = "code"
+	CodeKindTempToken = "temp_token"
+)
+
+// Bounds on authorization request parameters.
+const (
+	maxStateLen       = 1024
+	maxRedirectURILen = 2048
+)
+
+// AuthorizeError is an error at /oauth/authorize. When RedirectTo is set the
+// browser is sent there (the redirect URI is trusted); otherwise the error
+// must be shown as a page, never redirected (RFC 6749 §4.1.2.1).
+type AuthorizeError struct {
+	Err        *Error
+	RedirectTo string
+}
+
+func (e *AuthorizeError) Error() string { return e.Err.Error() }
+func (e *AuthorizeError) Unwrap() error { return e.Err }
+
+// AuthorizeResult is a validated, stored authorization request and where the
+// browser goes next: the external consent app or the hosted pages.
+type AuthorizeResult struct {
+	Request    store.AuthRequest
+	Client     store.Client
+	RedirectTo string
+}
+
+// Authorize validates an authorization request (RFC 6749 §4.1.1, RFC 7636,
+// OAuth 2.1) and stores it under a fresh challenge.
+func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResult, error) {
+	page := func(e *Error) (*AuthorizeResult, error) { return nil, &AuthorizeError{Err: e} }
+	for k, v := range q {
+		if len(v) > 1 {
+			return page(InvalidRequest("The %s parameter is repeated.", k))
+		}
+	}
+	clientID := q.Get("client_id")
+	if clientID == "" {
+		return page(InvalidRequest("The client_id parameter is missing."))
+	}
+	if len(clientID) > 255 {
+		return page(InvalidRequest("The client_id parameter is invalid."))
+	}
+	client, err := p.Store.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return page(&Error{Code: ErrCodeInvalidClient, Status: http.StatusBadRequest, Description: "The client is unknown."})
+	}
+	if err != nil {
+		return page(ServerError(err))
+	}
+	given := q.Get("redirect_uri")
+	if len(given) > maxRedirectURILen {
+		return page(InvalidRequest("The redirect_uri parameter is too long."))
+	}
+	redirect, ok := effectiveRedirect(&client, given)
+	if !ok {
+		return page(&Error{Code: ErrCodeInvalidRequest, Status: http.StatusBadRequest,
+			Description: "The redirect_uri is missing or not registered for this client."})
+	}
+	state := q.Get("state")
+	if len(state) > maxStateLen {
+		// Not echoed: the state itself is what is wrong.
+		return page(InvalidRequest("The state parameter is too long."))
+	}
+	back := func(e *Error) (*AuthorizeResult, error) {
+		return nil, &AuthorizeError{Err: e, RedirectTo: p.errorRedirect(redirect, state, e)}
+	}
+
+	rt := q.Get("response_type")
+	allowed := client.ResponseTypes
+	if len(allowed) == 0 {
+		allowed = []string{CodeKindCode}
+	}
+	switch {
+	case rt == "":
+		return back(InvalidRequest("The response_type parameter is missing."))
+	case rt != CodeKindCode && rt != CodeKindTempToken:
+		return back(&Error{Code: ErrCodeUnsupportedResponseType, Status: http.StatusBadRequest,
+			Description: "The response_type is not supported."})
+	case !slices.Contains(allowed, rt):
+		return back(UnauthorizedClient("The client may not use response_type %s.", rt))
+	}
+	if !slices.Contains(client.GrantTypes, GrantAuthorizationCode) && rt == CodeKindCode {
+		return back(UnauthorizedClient("The client may not use the authorization_code grant."))
+	}
+	if q.Has("request") || q.Has("request_uri") {
+		return back(&Error{Code: "request_not_supported", Status: http.StatusBadRequest,
+			Description: "Request objects are not supported."})
+	}
+
+	scopes := client.Scopes
+	if q.Has("scope") {
+		asked, ok := ParseScope(q.Get("scope"))
+		if !ok {
+			return back(InvalidScope("The scope parameter is malformed."))
+		}
+		if !subset(asked, client.Scopes) {
+			return back(InvalidScope("The requested scope exceeds what the client may ask for."))
+		}
+		if len(asked) > 0 {
+			scopes = asked
+		}
+	}
+
+	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	switch {
+	case challenge == "" && method != "":
+		return back(InvalidRequest("The code_challenge parameter is missing."))
+	case challenge == "" && client.IsPublic():
+		return back(InvalidRequest("Public clients must use PKCE with code_challenge_method S256."))
+	case challenge != "" && method != PKCEMethodS256:
+		// An absent method means plain (RFC 7636 §4.3); grantd refuses plain.
+		return back(InvalidRequest("The code_challenge_method must be S256."))
+	case challenge != "" && !validChallenge(challenge):
+		return back(InvalidRequest("The code_challenge is malformed."))
+	}
+
+	now := p.now()
+	ar := store.AuthRequest{
+		ID:                  RandomToken(32),
+		ClientID:            client.ID,
+		ResponseType:        rt,
+		RedirectURI:         given,
+		State:               state,
+		Scopes:              scopes,
+		CodeChallenge:       challenge,
+		CodeChallengeMethod: method,
+		CSRFToken:           RandomToken(32),
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(p.authRequestTTL()),
+	}
+	if err := p.Store.CreateAuthRequest(ctx, ar); err != nil {
+		return back(ServerError(err))
+	}
+	return &AuthorizeResult{Request: ar, Client: client, RedirectTo: p.consentLocation(&client, ar.ID)}, nil
+}
+
+// consentLocation is where the browser goes to decide on a request: the
+// client's or the server's external consent app, or the hosted pages.
+func (p *Provider) consentLocation(c *store.Client, challenge string) string {
+	base := c.ConsentURL
+	if base == "" {
+		base = p.ConsentURL
+	}
+	if base == "" {
+		base = p.HostedConsentPath
+		if base == "" {
+			base = "/oauth/consent"
+		}
+	}
+	return addQuery(base, url.Values{"challenge": {challenge}})
+}
+
+// effectiveRedirect resolves the redirect URI of a request: the given one
+// when it matches a registered one, or the only registered one when none is
+// given (RFC 6749 §3.1.2.3).
+func effectiveRedirect(c *store.Client, given string) (string, bool) {
+	if given == "" {
+		if len(c.RedirectURIs) == 1 {
+			return c.RedirectURIs[0], true
+		}
+		return "", false
+	}
+	for _, r := range c.RedirectURIs {
+		if RedirectMatches(r, given) {
+			return given, true
+		}
+	}
+	return "", false
+}
+
+// RedirectMatches compares a registered redirect URI with a presented one:
+// exactly, except that a loopback http redirect (127.0.0.0/8, [::1],
+// localhost) matches on any port (RFC 8252 §7.3).
+func RedirectMatches(registered, presented string) bool {
+	if registered == presented {
+		return true
+	}
+	r, err1 := url.Parse(registered)
+	u, err2 := url.Parse(presented)
+	if err1 != nil || err2 != nil || r.Scheme != "http" || u.Scheme != "http" {
+		return false
+	}
+	if !IsLoopbackHost(r.Hostname()) || r.Hostname() != u.Hostname() {
+		return false
+	}
+	if u.User != nil || u.Fragment != "" || r.Path != u.Path || r.RawQuery != u.RawQuery {
+		return false
+	}
+	return true
+}
+
+// IsLoopbackHost reports whether h is a loopback IP literal or "localhost".
+func IsLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// errorRedirect builds the error response redirect (RFC 6749 §4.1.2.1, with
+// iss per RFC 9207).
+func (p *Provider) errorRedirect(redirect, state string, e *Error) string {
+	v := url.Values{"error": {e.Code}, "error_description": {e.Description}}
+	if state != "" {
+		v.Set("state", state)
+	}
+	if p.Issuer != "" {
+		v.Set("iss", p.Issuer)
+	}
+	return addQuery(redirect, v)
+}
+
+func addQuery(base string, v url.Values) string {
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + v.Encode()
+}
+
+// GetAuthorization returns a pending request and its client.
+func (p *Provider) GetAuthorization(ctx context.Context, challenge string) (store.AuthRequest, store.Client, error) {
+	ar, err := p.Store.GetAuthRequest(ctx, challenge, p.now())
+	if err != nil {
+		return ar, store.Client{}, notFoundOr(err, "The authorization request is unknown or has expired.")
+	}
+	c, err := p.Store.GetClient(ctx, ar.ClientID)
+	if err != nil {
+		return ar, c, notFoundOr(err, "The client of this authorization request no longer exists.")
+	}
+	return ar, c, nil
+}
+
+// SetSubject records who signed in on the hosted page.
+func (p *Provider) SetSubject(ctx context.Context, challenge, subject string) (store.AuthRequest, error) {
+	ar, err := p.Store.UpdateAuthRequest(ctx, challenge, p.now(), func(r *store.AuthRequest) error {
+		r.Subject = subject
+		return nil
+	})
+	if err != nil {
+		return ar, notFoundOr(err, "The authorization request is unknown or has expired.")
+	}
+	return ar, nil
+}
+
+func notFoundOr(err error, desc string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Code: "not_found", Status: http.StatusNotFound, Description: desc}
+	}
+	return ServerError(err)
+}
+
+// Consent is the decision on an authorization request: who the user is,
+// what was granted, and the connection's details.
+type Consent struct {
+	Subject        string
+	Scopes         []string // nil = everything the request asked for
+	ProviderID     string
+	CustomerID     string
+	CustomerName   string
+	EntityIDs      []string
+	ConnectionType string // "provider" (default) or "finch"
+}
+
+// Accept consumes a pending request, creates its connection and a one-time
+// code (or temp token), and returns the redirect that delivers it.
+func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (string, error) {
+	if c.Subject == "" || len(c.Subject) > 255 {
+		return "", InvalidRequest("The subject is missing or too long.")
+	}
+	if len(c.Scopes) > MaxScopes || len(c.EntityIDs) > 1000 {
+		return "", InvalidRequest("Too many scopes.")
+	}
+	now := p.now()
+	ar, err := p.Store.ConsumeAuthRequest(ctx, challenge, now)
+	if err != nil {
+		return "", notFoundOr(err, "The authorization request is unknown, expired or already decided.")
+	}
+	client, err := p.Store.GetClient(ctx, ar.ClientID)
+	if err != nil {
+		return "", notFoundOr(err, "The client of this authorization request no longer exists.")
+	}
+	redirect, ok := effectiveRedirect(&client, ar.RedirectURI)
+	if !ok {
+		return "", InvalidRequest("The redirect_uri is no longer registered for this client.")
+	}
+	scopes := ar.Scopes
+	if c.Scopes != nil {
+		if !subset(c.Scopes, ar.Scopes) {
+			return "", InvalidScope("The granted scope exceeds the requested scope.")
+		}
+		scopes = c.Scopes
+	}
+	connType := c.ConnectionType
+	if connType == "" {
+		connType = "provider"
+	}
+	conn := store.Connection{
+		ID:             uuid.NewString(),
+		ClientID:       client.ID,
+		CustomerID:     c.CustomerID,
+		CustomerName:   c.CustomerName,
+		ProviderID:     c.ProviderID,
+		Subject:        c.Subject,
+		Products:       scopes,
+		EntityIDs:      c.EntityIDs,
+		ConnectionType: connType,
+		Environment:    client.Environment,
+		Status:         store.ConnectionActive,
+		CreatedAt:      now,
+	}
+	prefix := PrefixCode
+	if ar.ResponseType == CodeKindTempToken {
+		prefix = PrefixTempToken
+	}
+	secret := prefix + RandomToken(32)
+	code := store.AuthCode{
+		Hash:                store.Hash(secret),
+		Kind:                ar.ResponseType,
+		ClientID:            client.ID,
+		RedirectURI:         ar.RedirectURI,
+		Scopes:              scopes,
+		Subject:             c.Subject,
+		ConnectionID:        conn.ID,
+		CodeChallenge:       ar.CodeChallenge,
+		CodeChallengeMethod: ar.CodeChallengeMethod,
+		GrantID:             uuid.NewString(),
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(p.codeTTL()),
+	}
+	if err := p.Store.CreateAuthCode(ctx, code, &conn); err != nil {
+		return "", ServerError(err)
+	}
+	v := url.Values{ar.ResponseType: {secret}}
+	if ar.State != "" {
+		v.Set("state", ar.State)
+	}
+	if p.Issuer != "" {
+		v.Set("iss", p.Issuer)
+	}
+	return addQuery(redirect, v), nil
+}
+
+// Reject consumes a pending request and returns the redirect that tells the
+// client the user (or the consent app) said no.
+func (p *Provider) Reject(ctx context.Context, challenge, description string) (string, error) {
+	ar, err := p.Store.ConsumeAuthRequest(ctx, challenge, p.now())
+	if err != nil {
+		return "", notFoundOr(err, "The authorization request is unknown, expired or already decided.")
+	}
+	client, err := p.Store.GetClient(ctx, ar.ClientID)
+	if err != nil {
+		return "", notFoundOr(err, "The client of this authorization request no longer exists.")
+	}
+	redirect, ok := effectiveRedirect(&client, ar.RedirectURI)
+	if !ok {
+		return "", InvalidRequest("The redirect_uri is no longer registered for this client.")
+	}
+	if description == "" || len(description) > 256 {
+		description = "The resource owner denied the request."
+	}
+	e := &Error{Code: ErrCodeAccessDenied, Description: description}
+	return p.errorRedirect(redirect, ar.State, e), nil
+}

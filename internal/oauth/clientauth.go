@@ -1,0 +1,86 @@
+package oauth
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// How a client presented its credentials.
+const (
+	PresentedNone  = ""      // no credentials at all
+	PresentedBasic = "basic" // Authorization: Basic
+	PresentedPost  = "post"  // client_id + client_secret in the body
+	PresentedID    = "id"    // client_id alone (public client)
+)
+
+// ClientCredentials are what the wire carried to authenticate the client.
+type ClientCredentials struct {
+	ID        string
+	Secret    string
+	Presented string // Presented*
+}
+
+// Policy is the commercial-policy hook run after client authentication and
+// before any grant: client states, operating hours, balances, rate limits. It
+// returns an *Error (e.g. 409, 402, 429, 503) to refuse the request.
+type Policy interface {
+	Check(ctx context.Context, c *store.Client, grantType string) error
+}
+
+// StatePolicy refuses clients that are not active; it is the default policy.
+type StatePolicy struct{}
+
+// Check implements Policy.
+func (StatePolicy) Check(_ context.Context, c *store.Client, _ string) error {
+	switch c.State {
+	case "", store.ClientActive:
+		return nil
+	default:
+		return &Error{Code: ErrCodeUnauthorizedClient, Status: http.StatusBadRequest,
+			Description: "The client is " + c.State + " and may not obtain tokens."}
+	}
+}
+
+// AuthenticateClient checks the presented credentials against the stored
+// client. Confidential clients may present their secret with either
+// client_secret_basic or client_secret_post; public clients present their id
+// alone. Every failure is the same 401 invalid_client to the caller; the
+// reason is only in the private cause.
+func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials) (store.Client, error) {
+	basic := cr.Presented == PresentedBasic
+	fail := func(reason string) (store.Client, error) {
+		e := InvalidClient(errors.New(reason))
+		e.Basic = basic
+		return store.Client{}, e
+	}
+	if cr.ID == "" {
+		return fail("no client credentials")
+	}
+	if len(cr.ID) > 255 || len(cr.Secret) > 512 {
+		return fail("client credentials too long")
+	}
+	c, err := p.Store.GetClient(ctx, cr.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fail("unknown client")
+	}
+	if err != nil {
+		return store.Client{}, ServerError(err)
+	}
+	if c.IsPublic() {
+		if cr.Secret != "" || cr.Presented == PresentedBasic {
+			return fail("public client presented a secret")
+		}
+		return c, nil
+	}
+	if cr.Presented != PresentedBasic && cr.Presented != PresentedPost {
+		return fail("confidential client presented no secret")
+	}
+	if len(c.SecretHash) == 0 || subtle.ConstantTimeCompare(store.Hash(cr.Secret), c.SecretHash) != 1 {
+		return fail("wrong client secret")
+	}
+	return c, nil
+}

@@ -1,0 +1,111 @@
+package oauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// RFC 6749 §5.2 and RFC 6749 §4.1.2.1 error codes, plus the ones grantd's
+// dialects reserve.
+const (
+	ErrCodeInvalidRequest          = "invalid_request"
+	ErrCodeInvalidClient           = "invalid_client"
+	ErrCodeInvalidGrant            = "invalid_grant"
+	ErrCodeUnauthorizedClient      = "unauthorized_client"
+	ErrCodeUnsupportedGrantType    = "unsupported_grant_type"
+	ErrCodeInvalidScope            = "invalid_scope"
+	ErrCodeAccessDenied            = "access_denied"
+	ErrCodeUnsupportedResponseType = "unsupported_response_type"
+	ErrCodeServerError             = "server_error"
+	ErrCodeUnsupportedTokenType    = "unsupported_token_type"
+	ErrCodeTemporarilyUnavailable  = "temporarily_unavailable"
+	ErrCodeInvalidRedirectURI      = "invalid_redirect_uri"
+	ErrCodeInvalidClientMetadata   = "invalid_client_metadata"
+)
+
+// Error is a protocol error: a public code and description that may be shown
+// to the client, the HTTP status, and a private cause that is only logged.
+// Descriptions never contain a secret, code or token.
+type Error struct {
+	Code        string
+	Description string
+	Status      int
+	// Basic is set when the client tried HTTP Basic authentication, so that
+	// an invalid_client answer carries WWW-Authenticate (RFC 6749 §5.2).
+	Basic bool
+	// RetryAfter, in seconds, for 429 and 503 answers; 0 = none.
+	RetryAfter int
+	Cause      error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Description, e.Cause)
+	}
+	return e.Code + ": " + e.Description
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// WithCause returns a copy of e with the private cause set.
+func (e *Error) WithCause(err error) *Error {
+	c := *e
+	c.Cause = err
+	return &c
+}
+
+func newError(status int, code, format string, args ...any) *Error {
+	return &Error{Code: code, Description: fmt.Sprintf(format, args...), Status: status}
+}
+
+// InvalidRequest is a 400 invalid_request with a public description.
+func InvalidRequest(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, ErrCodeInvalidRequest, format, args...)
+}
+
+// InvalidGrant is a 400 invalid_grant with a public description.
+func InvalidGrant(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, ErrCodeInvalidGrant, format, args...)
+}
+
+// InvalidScope is a 400 invalid_scope.
+func InvalidScope(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, ErrCodeInvalidScope, format, args...)
+}
+
+// UnauthorizedClient is a 400 unauthorized_client.
+func UnauthorizedClient(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, ErrCodeUnauthorizedClient, format, args...)
+}
+
+// UnsupportedGrantType is a 400 unsupported_grant_type.
+func UnsupportedGrantType() *Error {
+	return newError(http.StatusBadRequest, ErrCodeUnsupportedGrantType,
+		"The authorization grant type is not supported by the authorization server.")
+}
+
+// InvalidClient is a 401 invalid_client. The description is the same for
+// every cause so that an attacker learns nothing; the cause is logged.
+func InvalidClient(cause error) *Error {
+	e := newError(http.StatusUnauthorized, ErrCodeInvalidClient, "Client authentication failed.")
+	e.Cause = cause
+	return e
+}
+
+// ServerError is a 500 server_error; the cause is logged, never shown.
+func ServerError(cause error) *Error {
+	e := newError(http.StatusInternalServerError, ErrCodeServerError, "An unexpected error occurred on the server.")
+	e.Cause = cause
+	return e
+}
+
+// AsError converts any error into an *Error; unknown errors become
+// server_error.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return ServerError(err)
+}

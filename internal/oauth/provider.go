@@ -1,0 +1,125 @@
+// Package oauth is grantd's protocol core: client authentication, the grants,
+// PKCE, authorization requests, introspection and revocation. It imports no
+// HTTP server, HTML or SQL package: the server and the dialects translate the
+// wire into its requests and its results back into the wire.
+package oauth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"time"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// Store is the part of store.Store the core uses.
+type Store interface {
+	store.Clients
+	store.AuthRequests
+	store.Grants
+	store.Connections
+}
+
+// Signer signs and verifies JWT access tokens (package signer).
+type Signer interface {
+	Sign(claims any) (string, error)
+	Verify(token string, claims any) error
+}
+
+// Defaults for lifetimes a client does not set.
+const (
+	DefaultAccessTokenTTL     = time.Hour
+	DefaultRefreshIdleTimeout = 30 * 24 * time.Hour
+	DefaultCodeTTL            = 60 * time.Second
+	DefaultAuthRequestTTL     = 30 * time.Minute
+)
+
+// Provider is the OAuth core. Its fields are set once at start-up.
+type Provider struct {
+	Store  Store
+	Signer Signer
+	// Issuer is the issuer identifier (RFC 8414): the iss of every JWT and of
+	// authorization responses (RFC 9207).
+	Issuer string
+	// Audience is the aud of JWT access tokens; "" = the issuer.
+	Audience string
+	// ConsentURL is the server-wide external consent app; "" = the hosted
+	// pages at HostedConsentPath.
+	ConsentURL string
+	// HostedConsentPath is where the hosted pages live, relative to Issuer.
+	HostedConsentPath string
+
+	// Policy runs after client authentication and before every grant; nil
+	// means StatePolicy.
+	Policy Policy
+
+	CodeTTL        time.Duration
+	AuthRequestTTL time.Duration
+
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (p *Provider) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (p *Provider) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+func (p *Provider) codeTTL() time.Duration {
+	if p.CodeTTL > 0 {
+		return p.CodeTTL
+	}
+	return DefaultCodeTTL
+}
+
+func (p *Provider) authRequestTTL() time.Duration {
+	if p.AuthRequestTTL > 0 {
+		return p.AuthRequestTTL
+	}
+	return DefaultAuthRequestTTL
+}
+
+func (p *Provider) audience() string {
+	if p.Audience != "" {
+		return p.Audience
+	}
+	return p.Issuer
+}
+
+// RandomToken returns n random bytes, base64url without padding. Every code,
+// refresh token, opaque access token, challenge and client secret comes from
+// here with n >= 32 (256 bits).
+func RandomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // never happens on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Prefixes of the secrets grantd issues, so that secret scanners and humans
+// can tell them apart.
+const (
+	PrefixRefreshToken = "grt_"
+	PrefixAccessToken  = "gat_" // opaque access tokens
+	PrefixCode         = "gac_"
+	PrefixTempToken    = "gtt_"
+	PrefixClientSecret = "gcs_"
+)
+
+func (p *Provider) policy() Policy {
+	if p.Policy != nil {
+		return p.Policy
+	}
+	return StatePolicy{}
+}

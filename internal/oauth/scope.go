@@ -1,0 +1,59 @@
+package oauth
+
+import (
+	"slices"
+	"strings"
+)
+
+// MaxScopes bounds how many scope values one request may carry.
+const MaxScopes = 64
+
+// ParseScope splits a space-delimited scope string (RFC 6749 §3.3), dropping
+// duplicates and keeping order. It reports false when a value holds a
+// character the RFC does not allow or there are too many values.
+func ParseScope(s string) ([]string, bool) {
+	fields := strings.Split(s, " ")
+	out := make([]string, 0, len(fields))
+	for _, f := range fields {
+		if f == "" {
+			continue
+		}
+		if !validScopeToken(f) {
+			return nil, false
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	if len(out) > MaxScopes {
+		return nil, false
+	}
+	return out, true
+}
+
+// validScopeToken: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScopeToken(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// JoinScope is the inverse of ParseScope.
+func JoinScope(scopes []string) string { return strings.Join(scopes, " ") }
+
+// subset reports whether every element of a is in b.
+func subset(a, b []string) bool {
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,399 @@
+package oauth
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// Grant types.
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+)
+
+// TokenRequest is a token request, decoded from any dialect's wire.
+type TokenRequest struct {
+	GrantType    string
+	Client       ClientCredentials
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
+	RefreshToken string
+	// Scope is the raw scope parameter; HasScope tells an empty one from an
+	// absent one.
+	Scope    string
+	HasScope bool
+	// CodeKind is the kind of one-time code the grant accepts: "code" (the
+	// default) or "temp_token".
+	CodeKind string
+}
+
+// TokenResponse is the core's result; dialects pick the fields they send.
+type TokenResponse struct {
+	AccessToken  string
+	TokenType    string // "Bearer"
+	ExpiresIn    int64  // seconds
+	ExpiresAt    time.Time
+	RefreshToken string // "" when none was issued or it did not change
+	Scopes       []string
+	GrantType    string
+	Subject      string
+	Client       store.Client
+	ConnectionID string
+	// RefreshTokenUnchanged is set on a fixed-policy refresh: the presented
+	// refresh token stays valid and is not returned again.
+	RefreshTokenUnchanged bool
+
+	pending *Claims // a JWT still to be signed once the store committed
+}
+
+// Claims are the claims of a JWT access token (RFC 9068 §2.2).
+type Claims struct {
+	Issuer       string `json:"iss"`
+	Subject      string `json:"sub"`
+	Audience     string `json:"aud"`
+	ExpiresAt    int64  `json:"exp"`
+	IssuedAt     int64  `json:"iat"`
+	NotBefore    int64  `json:"nbf,omitempty"`
+	ID           string `json:"jti"`
+	ClientID     string `json:"client_id"`
+	Scope        string `json:"scope,omitempty"`
+	ConnectionID string `json:"connection_id,omitempty"`
+}
+
+// Token runs the fixed token pipeline: authenticate the client, apply the
+// policy, check the client may use the grant, run the grant, issue. No grant
+// can skip a step.
+func (p *Provider) Token(ctx context.Context, req TokenRequest) (*TokenResponse, error) {
+	if req.GrantType == "" {
+		return nil, InvalidRequest("The grant_type parameter is missing.")
+	}
+	var grant func(context.Context, *store.Client, TokenRequest) (*TokenResponse, error)
+	switch req.GrantType {
+	case GrantClientCredentials:
+		grant = p.clientCredentials
+	case GrantAuthorizationCode:
+		grant = p.authorizationCode
+	case GrantRefreshToken:
+		grant = p.refresh
+	default:
+		return nil, UnsupportedGrantType()
+	}
+	client, err := p.AuthenticateClient(ctx, req.Client)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.policy().Check(ctx, &client, req.GrantType); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(client.GrantTypes, req.GrantType) {
+		return nil, UnauthorizedClient("The client is not allowed to use the %s grant.", req.GrantType)
+	}
+	resp, err := grant(ctx, &client, req)
+	if err != nil {
+		return nil, err
+	}
+	resp.GrantType = req.GrantType
+	resp.Client = client
+	return resp, nil
+}
+
+func (p *Provider) clientCredentials(ctx context.Context, c *store.Client, req TokenRequest) (*TokenResponse, error) {
+	if c.IsPublic() {
+		return nil, UnauthorizedClient("Public clients may not use the client_credentials grant.")
+	}
+	scopes := c.Scopes
+	if req.HasScope {
+		asked, ok := ParseScope(req.Scope)
+		if !ok {
+			return nil, InvalidScope("The scope parameter is malformed.")
+		}
+		if !subset(asked, c.Scopes) {
+			return nil, InvalidScope("The requested scope exceeds what the client may ask for.")
+		}
+		if len(asked) > 0 {
+			scopes = asked
+		}
+	}
+	now := p.now()
+	tok, rec, err := p.newAccessToken(c, c.ID, "", "", scopes, now)
+	if err != nil {
+		return nil, err
+	}
+	// A client-credentials JWT needs no record: nothing can cascade to it,
+	// and revocation inserts one. Opaque tokens are only known by record.
+	if rec.Format == store.TokenFormatOpaque {
+		if err := p.Store.CreateAccessToken(ctx, rec); err != nil {
+			return nil, ServerError(err)
+		}
+	}
+	return tok, nil
+}
+
+func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req TokenRequest) (*TokenResponse, error) {
+	kind := req.CodeKind
+	if kind == "" {
+		kind = CodeKindCode
+	}
+	if req.Code == "" {
+		return nil, InvalidRequest("The code parameter is missing.")
+	}
+	if len(req.Code) > 512 {
+		return nil, InvalidGrant("The authorization code is invalid.")
+	}
+	now := p.now()
+	var (
+		resp *TokenResponse
+		rt   string
+	)
+	code, err := p.Store.RedeemAuthCode(ctx, store.Hash(req.Code), now, func(code store.AuthCode) (store.CodeGrant, error) {
+		if code.Kind != kind || code.ClientID != c.ID {
+			return store.CodeGrant{}, InvalidGrant("The authorization code is invalid.")
+		}
+		if !now.Before(code.ExpiresAt) {
+			return store.CodeGrant{}, InvalidGrant("The authorization code has expired.")
+		}
+		if code.RedirectURI != "" && req.RedirectURI != code.RedirectURI {
+			return store.CodeGrant{}, InvalidGrant("The redirect_uri does not match the authorization request.")
+		}
+		if code.RedirectURI == "" && req.RedirectURI != "" {
+			return store.CodeGrant{}, InvalidGrant("The redirect_uri was not part of the authorization request.")
+		}
+		switch {
+		case code.CodeChallenge != "" && req.CodeVerifier == "":
+			return store.CodeGrant{}, InvalidGrant("The code_verifier parameter is missing.")
+		case code.CodeChallenge != "" && !VerifyPKCE(code.CodeChallenge, code.CodeChallengeMethod, req.CodeVerifier):
+			return store.CodeGrant{}, InvalidGrant("The code_verifier does not match the code_challenge.")
+		case code.CodeChallenge == "" && req.CodeVerifier != "":
+			return store.CodeGrant{}, InvalidGrant("A code_verifier was sent but the authorization request had no code_challenge.")
+		}
+		var g store.CodeGrant
+		var rec store.AccessToken
+		var err error
+		resp, rec, err = p.newAccessToken(c, code.Subject, code.ConnectionID, code.GrantID, code.Scopes, now)
+		if err != nil {
+			return store.CodeGrant{}, err
+		}
+		g.AccessToken = &rec
+		if slices.Contains(c.GrantTypes, GrantRefreshToken) {
+			fam := p.newFamily(c, code, now)
+			var tok store.RefreshToken
+			rt, tok = newRefreshToken(fam.ID, now)
+			g.Family, g.RefreshToken = &fam, &tok
+		}
+		return g, nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, InvalidGrant("The authorization code is invalid.")
+	case errors.Is(err, store.ErrAlreadyUsed):
+		p.logger().WarnContext(ctx, "authorization code replayed; grant revoked",
+			"client_id", c.ID, "grant_id", code.GrantID)
+		return nil, InvalidGrant("The authorization code has already been used.")
+	case err != nil:
+		return nil, AsError(err)
+	}
+	resp.RefreshToken = rt
+	resp.ConnectionID = code.ConnectionID
+	// The token was recorded above; the JWT is signed outside the store
+	// transaction so that no lock is held while signing.
+	if err := p.finish(resp, c); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (p *Provider) refresh(ctx context.Context, c *store.Client, req TokenRequest) (*TokenResponse, error) {
+	if req.RefreshToken == "" {
+		return nil, InvalidRequest("The refresh_token parameter is missing.")
+	}
+	if len(req.RefreshToken) > 512 || !strings.HasPrefix(req.RefreshToken, PrefixRefreshToken) {
+		return nil, InvalidGrant("The refresh token is invalid.")
+	}
+	var asked []string
+	if req.HasScope {
+		var ok bool
+		if asked, ok = ParseScope(req.Scope); !ok {
+			return nil, InvalidScope("The scope parameter is malformed.")
+		}
+	}
+	now := p.now()
+	var (
+		resp *TokenResponse
+		rt   string
+	)
+	fam, err := p.Store.Refresh(ctx, store.Hash(req.RefreshToken), now, func(fam store.RefreshFamily, tok store.RefreshToken) (store.RefreshGrant, error) {
+		if fam.ClientID != c.ID {
+			return store.RefreshGrant{}, InvalidGrant("The refresh token is invalid.")
+		}
+		if err := familyLive(fam, now); err != nil {
+			return store.RefreshGrant{}, err
+		}
+		scopes := fam.Scopes
+		if len(asked) > 0 {
+			// RFC 6749 §6: narrowing is allowed, widening is not; the
+			// family keeps its original scope.
+			if !subset(asked, fam.Scopes) {
+				return store.RefreshGrant{}, InvalidScope("The requested scope exceeds the scope originally granted.")
+			}
+			scopes = asked
+		}
+		var g store.RefreshGrant
+		var rec store.AccessToken
+		var err error
+		resp, rec, err = p.newAccessToken(c, fam.Subject, fam.ConnectionID, fam.ID, scopes, now)
+		if err != nil {
+			return store.RefreshGrant{}, err
+		}
+		g.AccessToken = &rec
+		if fam.Policy != store.RefreshFixed {
+			var nt store.RefreshToken
+			rt, nt = newRefreshToken(fam.ID, now)
+			g.NewToken = &nt
+		}
+		return g, nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
+		return nil, InvalidGrant("The refresh token is invalid.")
+	case errors.Is(err, store.ErrRefreshReused):
+		p.logger().WarnContext(ctx, "rotated refresh token reused; family revoked",
+			"client_id", c.ID, "family_id", fam.ID)
+		return nil, InvalidGrant("The refresh token has already been used.")
+	case err != nil:
+		return nil, AsError(err)
+	}
+	resp.RefreshToken = rt
+	resp.RefreshTokenUnchanged = rt == ""
+	resp.ConnectionID = fam.ConnectionID
+	if err := p.finish(resp, c); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// familyLive checks a family's absolute and idle expiry.
+func familyLive(fam store.RefreshFamily, now time.Time) error {
+	if !fam.RevokedAt.IsZero() {
+		return InvalidGrant("The refresh token is invalid.")
+	}
+	if !fam.ExpiresAt.IsZero() && !now.Before(fam.ExpiresAt) {
+		return InvalidGrant("The refresh token has expired.")
+	}
+	if fam.IdleTimeout > 0 && !now.Before(fam.LastUsedAt.Add(fam.IdleTimeout)) {
+		return InvalidGrant("The refresh token has expired after being idle.")
+	}
+	return nil
+}
+
+func (p *Provider) newFamily(c *store.Client, code store.AuthCode, now time.Time) store.RefreshFamily {
+	fam := store.RefreshFamily{
+		ID:           code.GrantID,
+		ClientID:     c.ID,
+		Subject:      code.Subject,
+		ConnectionID: code.ConnectionID,
+		Scopes:       code.Scopes,
+		Policy:       c.RefreshPolicy,
+		IdleTimeout:  c.RefreshIdleTimeout,
+		CreatedAt:    now,
+		LastUsedAt:   now,
+	}
+	if fam.Policy == "" {
+		fam.Policy = store.RefreshRotating
+	}
+	if fam.IdleTimeout <= 0 {
+		fam.IdleTimeout = DefaultRefreshIdleTimeout
+	}
+	// Fixed refresh tokens have no absolute expiry; rotating families end
+	// at the client's RefreshTTL when one is set.
+	if fam.Policy == store.RefreshRotating && c.RefreshTTL > 0 {
+		fam.ExpiresAt = now.Add(c.RefreshTTL)
+	}
+	return fam
+}
+
+func newRefreshToken(familyID string, now time.Time) (string, store.RefreshToken) {
+	t := PrefixRefreshToken + RandomToken(32)
+	return t, store.RefreshToken{Hash: store.Hash(t), FamilyID: familyID, CreatedAt: now}
+}
+
+// newAccessToken prepares an access token and its record. An opaque token is
+// complete on return; a JWT is signed by finish, after the store has
+// committed, using the record's ID as jti.
+func (p *Provider) newAccessToken(c *store.Client, subject, connectionID, familyID string, scopes []string, now time.Time) (*TokenResponse, store.AccessToken, error) {
+	ttl := c.AccessTokenTTL
+	if ttl <= 0 {
+		ttl = DefaultAccessTokenTTL
+	}
+	rec := store.AccessToken{
+		ClientID:     c.ID,
+		Subject:      subject,
+		FamilyID:     familyID,
+		ConnectionID: connectionID,
+		Scopes:       scopes,
+		Format:       c.TokenFormat,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(ttl),
+	}
+	resp := &TokenResponse{
+		TokenType: "Bearer",
+		ExpiresIn: int64(ttl / time.Second),
+		ExpiresAt: rec.ExpiresAt,
+		Scopes:    scopes,
+		Subject:   subject,
+	}
+	if rec.Format == store.TokenFormatOpaque {
+		resp.AccessToken = PrefixAccessToken + RandomToken(32)
+		rec.ID = opaqueID(resp.AccessToken)
+		return resp, rec, nil
+	}
+	rec.Format = store.TokenFormatJWT
+	rec.ID = uuid.NewString()
+	claims := Claims{
+		Issuer:       p.Issuer,
+		Subject:      subject,
+		Audience:     p.audience(),
+		ExpiresAt:    rec.ExpiresAt.Unix(),
+		IssuedAt:     now.Unix(),
+		ID:           rec.ID,
+		ClientID:     c.ID,
+		Scope:        JoinScope(scopes),
+		ConnectionID: connectionID,
+	}
+	if familyID == "" {
+		// Nothing is committed first: sign now.
+		jwt, err := p.Signer.Sign(claims)
+		if err != nil {
+			return nil, rec, ServerError(err)
+		}
+		resp.AccessToken = jwt
+	} else {
+		resp.pending = &claims
+	}
+	return resp, rec, nil
+}
+
+// finish signs a JWT whose record was committed with the grant.
+func (p *Provider) finish(resp *TokenResponse, _ *store.Client) error {
+	if resp.pending == nil {
+		return nil
+	}
+	jwt, err := p.Signer.Sign(*resp.pending)
+	if err != nil {
+		return ServerError(err)
+	}
+	resp.AccessToken, resp.pending = jwt, nil
+	return nil
+}
+
+// opaqueID is the record ID of an opaque access token: the hex of its hash.
+func opaqueID(token string) string { return hex.EncodeToString(store.Hash(token)) }

@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/store"
+)
+
+// routes mounts every public route, in one place.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /oauth/token", s.handle(s.token))
+	mux.Handle("POST /oauth/introspect", s.handle(s.introspect))
+	mux.Handle("POST /oauth/revoke", s.handle(s.revoke))
+	mux.HandleFunc("GET /oauth/authorize", s.authorize)
+	mux.HandleFunc("POST /oauth/authorize", s.authorize)
+	if s.o.Pages != nil {
+		mux.Handle("/oauth/consent", s.o.Pages)
+	}
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return mux
+}
+
+// handle adapts a handler that returns an error; one place writes errors.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// writeError writes an RFC 6749 §5.2 error. The public description goes to
+// the client; the private cause only to the log, with the request id.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := oauth.AsError(err)
+	level := s.o.Logger.Info
+	if e.Status >= 500 {
+		level = s.o.Logger.Error
+	}
+	args := []any{"request_id", RequestID(r.Context()), "path", r.URL.Path, "error", e.Code, "status", e.Status}
+	if e.Cause != nil {
+		args = append(args, "cause", e.Cause.Error())
+	}
+	level("request failed", args...)
+	noStore(w)
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="grantd"`)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+}
+
+// tokenResponse is the RFC 6749 §5.1 answer.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
+	p, perr := DecodeBody(r)
+	if perr != nil {
+		return perr
+	}
+	cred, cerr := ClientCredentials(r, p)
+	if cerr != nil {
+		return cerr
+	}
+	req := oauth.TokenRequest{
+		GrantType:    p["grant_type"],
+		Client:       cred,
+		Code:         p["code"],
+		RedirectURI:  p["redirect_uri"],
+		CodeVerifier: p["code_verifier"],
+		RefreshToken: p["refresh_token"],
+		Scope:        p["scope"],
+		HasScope:     p.Has("scope"),
+	}
+	resp, err := s.o.Provider.Token(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken:  resp.AccessToken,
+		TokenType:    resp.TokenType,
+		ExpiresIn:    resp.ExpiresIn,
+		RefreshToken: resp.RefreshToken,
+		Scope:        oauth.JoinScope(resp.Scopes),
+	})
+	return nil
+}
+
+// authenticate decodes the body and authenticates the calling client, for
+// introspection and revocation.
+func (s *Server) authenticate(r *http.Request) (Params, *store.Client, error) {
+	p, perr := DecodeBody(r)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	cred, cerr := ClientCredentials(r, p)
+	if cerr != nil {
+		return nil, nil, cerr
+	}
+	c, err := s.o.Provider.AuthenticateClient(r.Context(), cred)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, &c, nil
+}
+
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
+	p, c, err := s.authenticate(r)
+	if err != nil {
+		return err
+	}
+	// Introspection is for confidential clients and resource servers; a
+	// public client's id is no credential (RFC 7662 §2.1). Public clients
+	// may still revoke their own tokens (RFC 7009 §2.1).
+	if c.IsPublic() {
+		return oauth.InvalidClient(errors.New("public client may not introspect"))
+	}
+	if !p.Has("token") {
+		return oauth.InvalidRequest("The token parameter is missing.")
+	}
+	out, err := s.o.Provider.Introspect(r.Context(), c, p["token"])
+	if err != nil {
+		return err
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
+	p, c, err := s.authenticate(r)
+	if err != nil {
+		return err
+	}
+	if !p.Has("token") {
+		return oauth.InvalidRequest("The token parameter is missing.")
+	}
+	if err := s.o.Provider.Revoke(r.Context(), c, p["token"], p["token_type_hint"]); err != nil {
+		return err
+	}
+	noStore(w)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// authorize validates the request and sends the browser to the consent step,
+// or back to the client with an error, or shows an error page when the
+// redirect URI cannot be trusted.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			s.authorizePage(w, r, http.StatusBadRequest, oauth.ErrCodeInvalidRequest, "The request body could not be read.")
+			return
+		}
+		q = r.PostForm
+	}
+	res, err := s.o.Provider.Authorize(r.Context(), q)
+	if err != nil {
+		var ae *oauth.AuthorizeError
+		if !errors.As(err, &ae) {
+			ae = &oauth.AuthorizeError{Err: oauth.AsError(err)}
+		}
+		if ae.Err.Status >= 500 {
+			s.o.Logger.Error("authorize failed", "request_id", RequestID(r.Context()), "cause", ae.Err.Error())
+		}
+		if ae.RedirectTo != "" {
+			http.Redirect(w, r, ae.RedirectTo, http.StatusFound)
+			return
+		}
+		s.authorizePage(w, r, ae.Err.Status, ae.Err.Code, ae.Err.Description)
+		return
+	}
+	http.Redirect(w, r, res.RedirectTo, http.StatusFound)
+}
+
+func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request, status int, code, desc string) {
+	if s.o.Pages != nil {
+		s.o.Pages.Error(w, r, status, code, desc)
+		return
+	}
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	iss := s.o.Provider.Issuer
+	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
+	clientAuth := []string{"client_secret_basic", "client_secret_post"}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                         iss,
+		"authorization_endpoint":                         iss + "/oauth/authorize",
+		"token_endpoint":                                 iss + "/oauth/token",
+		"jwks_uri":                                       iss + "/.well-known/jwks.json",
+		"introspection_endpoint":                         iss + "/oauth/introspect",
+		"revocation_endpoint":                            iss + "/oauth/revoke",
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query"},
+		"grant_types_supported":                          []string{oauth.GrantAuthorizationCode, oauth.GrantClientCredentials, oauth.GrantRefreshToken},
+		"token_endpoint_auth_methods_supported":          authMethods,
+		"introspection_endpoint_auth_methods_supported":  clientAuth,
+		"revocation_endpoint_auth_methods_supported":     clientAuth,
+		"code_challenge_methods_supported":               []string{oauth.PKCEMethodS256},
+		"authorization_response_iss_parameter_supported": true,
+	})
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_, _ = w.Write(s.o.Keys.JWKS())
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.o.Store.Ping(ctx); err != nil {
+		s.o.Logger.Error("readiness check failed", "request_id", RequestID(r.Context()), "cause", err.Error())
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

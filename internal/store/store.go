@@ -1,0 +1,340 @@
+// Package store defines grantd's persistence interface in domain words: the
+// records every backend keeps (clients, authorization requests, codes,
+// refresh-token families, access-token records, connections, signing keys)
+// and the atomic operations on them.
+//
+// A backend never holds grant logic. Where an operation must be atomic (code
+// redemption, refresh rotation), the store offers a read-modify-write in one
+// transaction: it loads the record under a lock, calls the caller's check
+// function, and writes only if the check passes. The check runs inside the
+// transaction, so it must be cheap and do no I/O.
+//
+// Secrets never reach the store: codes, refresh tokens, opaque access tokens
+// and client secrets are stored as SHA-256 digests (see Hash).
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends map their driver errors to these in one place.
+var (
+	// ErrNotFound: no record with that key.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a record with that key exists already.
+	ErrConflict = errors.New("store: conflict")
+	// ErrAlreadyUsed: a one-time record (code, temp token, auth request) was
+	// spent before. Redeem operations return it together with the record.
+	ErrAlreadyUsed = errors.New("store: already used")
+	// ErrRefreshReused: a rotated refresh token was presented again. The store
+	// has already revoked its family (and so the family's access tokens) in
+	// the same transaction that detected the reuse.
+	ErrRefreshReused = errors.New("store: refresh token reused")
+	// ErrRevoked: the record exists but was revoked (family, connection).
+	ErrRevoked = errors.New("store: revoked")
+)
+
+// Hash is the digest under which a secret (code, refresh token, opaque access
+// token, client secret) is stored. Every such secret carries at least 256 bits
+// of randomness, so a fast hash is safe: nobody can brute-force the input.
+func Hash(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// Client auth methods.
+const (
+	AuthMethodBasic = "client_secret_basic"
+	AuthMethodPost  = "client_secret_post"
+	AuthMethodNone  = "none"
+)
+
+// Refresh policies.
+const (
+	RefreshRotating = "rotating"
+	RefreshFixed    = "fixed"
+)
+
+// Access token formats.
+const (
+	TokenFormatJWT    = "jwt"
+	TokenFormatOpaque = "opaque"
+)
+
+// Client states.
+const (
+	ClientActive    = "active"
+	ClientSuspended = "suspended"
+	ClientPending   = "pending"
+)
+
+// Client is a registered OAuth client.
+type Client struct {
+	ID                 string // UUID
+	Name               string
+	SecretHash         []byte // Hash(secret); nil for public clients
+	AuthMethod         string // AuthMethod*
+	GrantTypes         []string
+	ResponseTypes      []string // "code" (default) or "temp_token"
+	RedirectURIs       []string
+	Scopes             []string // scopes (products) the client may ask for
+	Environment        string   // development | production | sandbox
+	Tier               string
+	State              string // Client* state
+	RefreshPolicy      string // RefreshRotating | RefreshFixed
+	RefreshIdleTimeout time.Duration
+	RefreshTTL         time.Duration // absolute lifetime of a rotating family; 0 = none
+	AccessTokenTTL     time.Duration
+	TokenFormat        string // TokenFormatJWT | TokenFormatOpaque
+	ConsentURL         string // per-client external consent app; "" = server default
+	// ResourceServer clients may introspect tokens issued to any client;
+	// others only their own.
+	ResourceServer bool
+	Metadata           map[string]string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// IsPublic reports whether the client authenticates with no secret.
+func (c *Client) IsPublic() bool { return c.AuthMethod == AuthMethodNone }
+
+// AuthRequest is a validated /oauth/authorize request waiting for the end
+// user's (or the external consent app's) decision. Its ID is the challenge.
+type AuthRequest struct {
+	ID                  string // the challenge: 256-bit random, URL-safe
+	ClientID            string
+	ResponseType        string // "code" or "temp_token"
+	RedirectURI         string
+	State               string
+	Scopes              []string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	CSRFToken           string // bound to this request; checked on the hosted page's POST
+	Subject             string // set when the user signs in on the hosted page
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+}
+
+// AuthCode is a one-time authorization code or temp token, stored by hash.
+type AuthCode struct {
+	Hash                []byte
+	Kind                string // "code" or "temp_token"
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	Subject             string
+	ConnectionID        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	// GrantID groups every token issued from this code (the refresh family
+	// and its access tokens), so that a replay can revoke them all. It is
+	// chosen when the code is created.
+	GrantID   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero while unused
+}
+
+// RefreshFamily is the lineage of refresh tokens from one grant. Revoking the
+// family revokes every refresh token and access token in it.
+type RefreshFamily struct {
+	ID           string // equals the GrantID of the code it came from
+	ClientID     string
+	Subject      string
+	ConnectionID string
+	Scopes       []string
+	Policy       string        // RefreshRotating | RefreshFixed
+	IdleTimeout  time.Duration // 0 = none
+	CreatedAt    time.Time
+	ExpiresAt    time.Time // absolute expiry; zero = none
+	LastUsedAt   time.Time
+	RevokedAt    time.Time // zero while live
+}
+
+// RefreshToken is one member of a family, stored by hash.
+type RefreshToken struct {
+	Hash      []byte
+	FamilyID  string
+	CreatedAt time.Time
+	UsedAt    time.Time // rotating policy: when it was exchanged; zero while current
+}
+
+// AccessToken is the record of an issued access token. Opaque tokens always
+// have one (ID = hex of the token's hash); JWT tokens have one when they
+// belong to a grant (ID = jti), and client-credentials JWTs get one only when
+// revoked.
+type AccessToken struct {
+	ID           string
+	ClientID     string
+	Subject      string
+	FamilyID     string // "" for client_credentials
+	ConnectionID string
+	Scopes       []string
+	Format       string // TokenFormat*
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	// Revoked is computed by the store on read: the token itself, its family,
+	// or its connection was revoked.
+	Revoked bool
+}
+
+// Connection statuses.
+const (
+	ConnectionActive  = "active"
+	ConnectionRevoked = "revoked"
+	ConnectionExpired = "expired"
+)
+
+// Connection is an end customer's consent to share one provider's data with
+// one client. Every token from an authorization grant points at one.
+type Connection struct {
+	ID                 string // UUID
+	ClientID           string
+	CustomerID         string
+	CustomerName       string
+	ProviderID         string
+	Subject            string
+	Products           []string
+	EntityIDs          []string
+	ConnectionType     string // provider | finch
+	Environment        string
+	Status             string
+	CreatedAt          time.Time
+	ConsentExpiresAt   time.Time // zero = none
+	DataRetentionUntil time.Time // zero = none
+	RevokedAt          time.Time
+}
+
+// Signing key states.
+const (
+	KeyCurrent  = "current"  // signs new tokens
+	KeyPrevious = "previous" // still published in the JWKS, verifies
+	KeyRetired  = "retired"  // no longer published
+)
+
+// SigningKey is a private key, encrypted at rest by the signer.
+type SigningKey struct {
+	ID           string // kid
+	Algorithm    string // RS256, ES256, …
+	EncryptedKey []byte // sealed PKCS#8, opaque to the store
+	State        string
+	CreatedAt    time.Time
+}
+
+// CodeGrant is what a successful code redemption writes, in the same
+// transaction that spends the code.
+type CodeGrant struct {
+	Family       *RefreshFamily // nil when no refresh token is issued
+	RefreshToken *RefreshToken
+	AccessToken  *AccessToken // nil for a JWT with nothing to record
+}
+
+// RefreshGrant is what a successful refresh writes. NewToken is nil under the
+// fixed policy (the refresh token never changes).
+type RefreshGrant struct {
+	NewToken    *RefreshToken
+	AccessToken *AccessToken
+}
+
+// Store is the persistence interface every backend implements. Every method
+// takes a context and passes it to the driver.
+type Store interface {
+	Clients
+	AuthRequests
+	Grants
+	Connections
+	SigningKeys
+
+	// Ping checks the backend is reachable (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+type Clients interface {
+	CreateClient(ctx context.Context, c Client) error // ErrConflict on duplicate ID
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient loads the client, calls fn, and stores the result, in one
+	// transaction. fn may not change the ID.
+	UpdateClient(ctx context.Context, id string, fn func(*Client) error) (Client, error)
+	// DeleteClient removes the client and everything issued to it.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+type AuthRequests interface {
+	CreateAuthRequest(ctx context.Context, r AuthRequest) error
+	// GetAuthRequest returns a pending request; ErrNotFound once consumed or
+	// expired (now is compared with ExpiresAt).
+	GetAuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
+	// UpdateAuthRequest changes a pending request (e.g. sets the Subject).
+	UpdateAuthRequest(ctx context.Context, id string, now time.Time, fn func(*AuthRequest) error) (AuthRequest, error)
+	// ConsumeAuthRequest deletes a pending request and returns it; exactly one
+	// of many concurrent callers succeeds, the others get ErrNotFound.
+	ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
+}
+
+type Grants interface {
+	// CreateAuthCode stores a code (or temp token) and, when conn is not nil,
+	// the connection it points at, in one transaction.
+	CreateAuthCode(ctx context.Context, code AuthCode, conn *Connection) error
+
+	// RedeemAuthCode, in one transaction: loads the code by hash (ErrNotFound
+	// if absent); if it was used before, revokes the family GrantID and its
+	// access tokens and returns the code with ErrAlreadyUsed; otherwise calls
+	// check, and if check returns nil, marks the code used at now and writes
+	// what check returned. An error from check is returned as is, and the
+	// code stays unused.
+	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, check func(AuthCode) (CodeGrant, error)) (AuthCode, error)
+
+	// Refresh, in one transaction: loads the token and its family
+	// (ErrNotFound if absent); returns ErrRevoked if the family is revoked;
+	// if the token was already rotated (UsedAt set) revokes the family and
+	// returns ErrRefreshReused; otherwise calls check, and if it returns nil,
+	// marks the presented token used (when g.NewToken is set), inserts
+	// g.NewToken and g.AccessToken, and sets the family's LastUsedAt to now.
+	Refresh(ctx context.Context, hash []byte, now time.Time, check func(RefreshFamily, RefreshToken) (RefreshGrant, error)) (RefreshFamily, error)
+
+	// GetRefreshToken returns a token and its family (for revocation and
+	// introspection).
+	GetRefreshToken(ctx context.Context, hash []byte) (RefreshToken, RefreshFamily, error)
+	// RevokeFamily revokes a family and every access token whose FamilyID
+	// is familyID (there may be such tokens and no family row, when a code
+	// grant issued no refresh token). Revoking twice is not an error, nor is
+	// revoking an ID with no rows.
+	RevokeFamily(ctx context.Context, familyID string, now time.Time) error
+
+	// CreateAccessToken records an issued access token.
+	CreateAccessToken(ctx context.Context, t AccessToken) error
+	// GetAccessToken returns a record with Revoked computed (ErrNotFound if
+	// none).
+	GetAccessToken(ctx context.Context, id string) (AccessToken, error)
+	// RevokeAccessToken marks a token revoked, inserting t when no record
+	// exists yet (a client-credentials JWT).
+	RevokeAccessToken(ctx context.Context, t AccessToken, now time.Time) error
+
+	// DeleteExpired removes expired codes, auth requests, access-token
+	// records and refresh families past their expiry, at most limit rows of
+	// each kind; it returns how many rows it removed.
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+type Connections interface {
+	GetConnection(ctx context.Context, id string) (Connection, error)
+	// ListConnections lists a client's connections, newest first; clientID ""
+	// lists all.
+	ListConnections(ctx context.Context, clientID string) ([]Connection, error)
+	// RevokeConnection marks a connection revoked and revokes its families
+	// and access tokens, in one transaction. Revoking twice is not an error.
+	RevokeConnection(ctx context.Context, id string, now time.Time) (Connection, error)
+}
+
+type SigningKeys interface {
+	// ListSigningKeys returns every key not retired, newest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// AddSigningKey makes k the current key in one transaction: the old
+	// current key becomes previous and any older previous key retired.
+	AddSigningKey(ctx context.Context, k SigningKey) error
+}
