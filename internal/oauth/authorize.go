@@ -72,7 +72,7 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 	if len(given) > maxRedirectURILen {
 		return page(InvalidRequest("The redirect_uri parameter is too long."))
 	}
-	redirect, ok := effectiveRedirect(&client, given)
+	redirect, ok := EffectiveRedirect(&client, given)
 	if !ok {
 		return page(&Error{Code: ErrCodeInvalidRequest, Status: http.StatusBadRequest,
 			Description: "The redirect_uri is missing or not registered for this client."})
@@ -171,10 +171,10 @@ func (p *Provider) consentLocation(c *store.Client, challenge string) string {
 	return addQuery(base, url.Values{"challenge": {challenge}})
 }
 
-// effectiveRedirect resolves the redirect URI of a request: the given one
+// EffectiveRedirect resolves the redirect URI of a request: the given one
 // when it matches a registered one, or the only registered one when none is
 // given (RFC 6749 §3.1.2.3).
-func effectiveRedirect(c *store.Client, given string) (string, bool) {
+func EffectiveRedirect(c *store.Client, given string) (string, bool) {
 	if given == "" {
 		if len(c.RedirectURIs) == 1 {
 			return c.RedirectURIs[0], true
@@ -294,6 +294,15 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		return "", InvalidRequest("Too many scopes.")
 	}
 	now := p.now()
+	// Check the decision against the pending request before spending it, so
+	// that a consent app that grants too much can correct itself.
+	pending, err := p.Store.GetAuthRequest(ctx, challenge, now)
+	if err != nil {
+		return "", notFoundOr(err, "The authorization request is unknown, expired or already decided.")
+	}
+	if c.Scopes != nil && !subset(c.Scopes, pending.Scopes) {
+		return "", InvalidScope("The granted scope exceeds the requested scope.")
+	}
 	ar, err := p.Store.ConsumeAuthRequest(ctx, challenge, now)
 	if err != nil {
 		return "", notFoundOr(err, "The authorization request is unknown, expired or already decided.")
@@ -302,15 +311,12 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 	if err != nil {
 		return "", notFoundOr(err, "The client of this authorization request no longer exists.")
 	}
-	redirect, ok := effectiveRedirect(&client, ar.RedirectURI)
+	redirect, ok := EffectiveRedirect(&client, ar.RedirectURI)
 	if !ok {
 		return "", InvalidRequest("The redirect_uri is no longer registered for this client.")
 	}
 	scopes := ar.Scopes
 	if c.Scopes != nil {
-		if !subset(c.Scopes, ar.Scopes) {
-			return "", InvalidScope("The granted scope exceeds the requested scope.")
-		}
 		scopes = c.Scopes
 	}
 	connType := c.ConnectionType
@@ -374,7 +380,7 @@ func (p *Provider) Reject(ctx context.Context, challenge, description string) (s
 	if err != nil {
 		return "", notFoundOr(err, "The client of this authorization request no longer exists.")
 	}
-	redirect, ok := effectiveRedirect(&client, ar.RedirectURI)
+	redirect, ok := EffectiveRedirect(&client, ar.RedirectURI)
 	if !ok {
 		return "", InvalidRequest("The redirect_uri is no longer registered for this client.")
 	}

@@ -52,7 +52,7 @@ func (c *clock) Advance(d time.Duration) {
 // env is a running grantd: a real SQLite file, real keys, a real HTTP
 // server.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	store    *sqlite.Store
 	signer   *signer.Signer
@@ -60,7 +60,7 @@ type env struct {
 	clock    *clock
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "grantd.db"))

@@ -1,0 +1,94 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/grantd/grantd/internal/clients"
+	"github.com/grantd/grantd/internal/store"
+)
+
+const clientNotFound = "No client with that client_id."
+
+// createClient: POST /admin/clients. 201 with the client and, this once,
+// its secret.
+func (a *api) createClient(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r, true)
+	if err != nil {
+		return err
+	}
+	p, err := clients.DecodeParams(body)
+	if err != nil {
+		return err
+	}
+	c, secret, err := a.clients.Create(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	a.log.InfoContext(r.Context(), "admin: client created", "client_id", c.ID, "auth_method", c.AuthMethod)
+	v := clients.NewView(c)
+	v.ClientSecret = secret
+	w.Header().Set("Location", "/admin/clients/"+url.PathEscape(c.ID))
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// listClients: GET /admin/clients.
+func (a *api) listClients(w http.ResponseWriter, r *http.Request) error {
+	cs, err := a.clients.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Clients []clients.View `json:"clients"`
+	}{Clients: make([]clients.View, 0, len(cs))}
+	for _, c := range cs {
+		out.Clients = append(out.Clients, clients.NewView(c))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// getClient: GET /admin/clients/{id}.
+func (a *api) getClient(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.clients.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return clientErr(err)
+	}
+	writeJSON(w, http.StatusOK, clients.NewView(c))
+	return nil
+}
+
+// patchClient: PATCH /admin/clients/{id}. Only the fields present change.
+func (a *api) patchClient(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r, true)
+	if err != nil {
+		return err
+	}
+	c, err := a.clients.Patch(r.Context(), r.PathValue("id"), body)
+	if err != nil {
+		return clientErr(err)
+	}
+	a.log.InfoContext(r.Context(), "admin: client updated", "client_id", c.ID)
+	writeJSON(w, http.StatusOK, clients.NewView(c))
+	return nil
+}
+
+// deleteClient: DELETE /admin/clients/{id}. 204.
+func (a *api) deleteClient(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := a.clients.Delete(r.Context(), id); err != nil {
+		return clientErr(err)
+	}
+	a.log.InfoContext(r.Context(), "admin: client deleted", "client_id", id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func clientErr(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(clientNotFound)
+	}
+	return err
+}

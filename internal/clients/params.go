@@ -1,0 +1,170 @@
+// Package clients holds client registration: the parameters a client is
+// registered with, their validation and defaults, and the Manager that
+// creates, patches, lists and deletes clients in the store. The admin API,
+// the CLI and (later) RFC 7591 dynamic registration share it.
+package clients
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grantd/grantd/internal/oauth"
+)
+
+// Params are the registration parameters of a client: the JSON body of
+// POST /admin/clients. PATCH uses the same names; only the fields present
+// change. A zero value means "the default".
+type Params struct {
+	Name                    string            `json:"name"`
+	GrantTypes              []string          `json:"grant_types"`
+	ResponseTypes           []string          `json:"response_types"`
+	RedirectURIs            []string          `json:"redirect_uris"`
+	TokenEndpointAuthMethod string            `json:"token_endpoint_auth_method"`
+	Scope                   string            `json:"scope"`
+	Environment             string            `json:"environment"`
+	Tier                    string            `json:"tier"`
+	State                   string            `json:"state"`
+	RefreshPolicy           string            `json:"refresh_policy"`
+	RefreshIdleTimeout      Duration          `json:"refresh_idle_timeout"`
+	RefreshTokenTTL         Duration          `json:"refresh_token_ttl"`
+	AccessTokenTTL          Duration          `json:"access_token_ttl"`
+	AccessTokenFormat       string            `json:"access_token_format"`
+	ConsentURL              string            `json:"consent_url"`
+	ResourceServer          bool              `json:"resource_server"`
+	Metadata                map[string]string `json:"metadata"`
+}
+
+// Duration is a time.Duration in JSON: it accepts a Go duration string
+// ("720h", "30m") or an integer number of seconds, and marshals as integer
+// seconds.
+type Duration time.Duration
+
+// MarshalJSON writes whole seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendInt(nil, int64(time.Duration(d)/time.Second), 10), nil
+}
+
+// UnmarshalJSON reads a duration string or integer seconds. null leaves d
+// unchanged, as for the built-in types.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if len(s) > 32 {
+			return errors.New("duration string too long")
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q: want a duration such as \"720h\" or integer seconds", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return errors.New("invalid duration: want a duration string such as \"720h\" or integer seconds")
+	}
+	if n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+		return errors.New("invalid duration: out of range")
+	}
+	*d = Duration(time.Duration(n) * time.Second)
+	return nil
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// paramFields maps each JSON name of Params to its field index.
+var paramFields = sync.OnceValue(func() map[string]int {
+	m := map[string]int{}
+	t := reflect.TypeFor[Params]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		m[name] = i
+	}
+	return m
+})
+
+// DecodeParams decodes a JSON object into Params. Field names must match
+// exactly (encoding/json alone would also accept "NAME"); unknown fields,
+// wrong types and trailing data are refused with a 400 invalid_request
+// *oauth.Error.
+func DecodeParams(body []byte) (Params, error) {
+	var p Params
+	err := applyJSON(&p, body)
+	return p, err
+}
+
+// applyJSON overwrites the fields of p present in body. A field given as
+// null is reset to its zero value (the default). Every error is a 400
+// invalid_request *oauth.Error whose description is safe to show.
+func applyJSON(p *Params, body []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return oauth.InvalidRequest("The body is not a JSON object: %s.", jsonProblem(err))
+	}
+	if raw == nil {
+		return oauth.InvalidRequest("The body must be a JSON object.")
+	}
+	fields := paramFields()
+	var unknown []string
+	for k := range raw {
+		if _, ok := fields[k]; !ok {
+			unknown = append(unknown, strconv.Quote(truncate(k, 64)))
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return oauth.InvalidRequest("Unknown field(s): %s.", strings.Join(unknown, ", "))
+	}
+	v := reflect.ValueOf(p).Elem()
+	for k, msg := range raw {
+		f := v.Field(fields[k])
+		if string(bytes.TrimSpace(msg)) == "null" {
+			f.SetZero()
+			continue
+		}
+		// Decode into a fresh value, so that a map is replaced, not merged.
+		nv := reflect.New(f.Type())
+		if err := json.Unmarshal(msg, nv.Interface()); err != nil {
+			return oauth.InvalidRequest("The field %s is invalid: %s.", k, jsonProblem(err))
+		}
+		f.Set(nv.Elem())
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return "expected " + te.Type.String() + ", got " + te.Value
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at offset %d", se.Offset)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

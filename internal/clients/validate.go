@@ -1,0 +1,349 @@
+package clients
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/store"
+)
+
+// Bounds on registration parameters.
+const (
+	MaxNameLen            = 200 // characters
+	MaxRedirectURIs       = 20
+	MaxRedirectURILen     = 2048
+	MaxConsentURLLen      = 2048
+	MaxTierLen            = 64
+	MaxMetadataKeys       = 20
+	MaxMetadataKeyLen     = 64
+	MaxMetadataValueLen   = 256
+	MaxAccessTokenTTL     = 24 * time.Hour
+	MaxRefreshIdleTimeout = 365 * 24 * time.Hour
+	MaxRefreshTokenTTL    = 10 * 365 * 24 * time.Hour
+)
+
+// Defaults of fields a registration leaves out.
+const (
+	DefaultAuthMethod         = store.AuthMethodBasic
+	DefaultEnvironment        = "sandbox"
+	DefaultState              = store.ClientActive
+	DefaultRefreshPolicy      = store.RefreshRotating
+	DefaultAccessTokenFormat  = store.TokenFormatJWT
+	DefaultAccessTokenTTL     = oauth.DefaultAccessTokenTTL
+	DefaultRefreshIdleTimeout = oauth.DefaultRefreshIdleTimeout
+)
+
+// Response types.
+const (
+	ResponseTypeCode      = oauth.CodeKindCode
+	ResponseTypeTempToken = oauth.CodeKindTempToken
+)
+
+// Allowed values of the enumerated fields, in the order error messages list
+// them.
+var (
+	grantTypes    = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
+	responseTypes = []string{ResponseTypeCode, ResponseTypeTempToken}
+	authMethods   = []string{store.AuthMethodBasic, store.AuthMethodPost, store.AuthMethodNone}
+	environments  = []string{"development", "production", "sandbox"}
+	states        = []string{store.ClientActive, store.ClientSuspended, store.ClientPending}
+	refreshPols   = []string{store.RefreshRotating, store.RefreshFixed}
+	tokenFormats  = []string{store.TokenFormatJWT, store.TokenFormatOpaque}
+)
+
+// ValidationError lists every problem with a registration at once. The
+// problems are safe to show to the caller.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	return "invalid client metadata: " + strings.Join(e.Problems, "; ")
+}
+
+type problems []string
+
+func (ps *problems) add(format string, args ...any) { *ps = append(*ps, fmt.Sprintf(format, args...)) }
+
+// quote shows a caller's value in a problem, bounded.
+func quote(s string) string { return strconv.Quote(truncate(s, 64)) }
+
+// toClient validates p and returns the client it describes, with defaults
+// filled in. ID, secret and timestamps are left for the caller.
+func toClient(p Params) (store.Client, error) {
+	var ps problems
+	c := store.Client{
+		Name:           p.Name,
+		Tier:           p.Tier,
+		ConsentURL:     p.ConsentURL,
+		ResourceServer: p.ResourceServer,
+	}
+
+	switch n := utf8.RuneCountInString(p.Name); {
+	case strings.TrimSpace(p.Name) == "":
+		ps.add("name is required")
+	case n > MaxNameLen:
+		ps.add("name is longer than %d characters", MaxNameLen)
+	case !printable(p.Name):
+		ps.add("name must be valid UTF-8 without control characters")
+	}
+
+	c.AuthMethod = enum(&ps, "token_endpoint_auth_method", p.TokenEndpointAuthMethod, DefaultAuthMethod, authMethods)
+	c.Environment = enum(&ps, "environment", p.Environment, DefaultEnvironment, environments)
+	c.State = enum(&ps, "state", p.State, DefaultState, states)
+	c.RefreshPolicy = enum(&ps, "refresh_policy", p.RefreshPolicy, DefaultRefreshPolicy, refreshPols)
+	c.TokenFormat = enum(&ps, "access_token_format", p.AccessTokenFormat, DefaultAccessTokenFormat, tokenFormats)
+
+	// Redirect URIs.
+	if len(p.RedirectURIs) > MaxRedirectURIs {
+		ps.add("redirect_uris has more than %d entries", MaxRedirectURIs)
+	} else {
+		c.RedirectURIs = []string{}
+		for i, u := range p.RedirectURIs {
+			if msg := checkRedirectURI(u); msg != "" {
+				ps.add("redirect_uris[%d] %s", i, msg)
+				continue
+			}
+			if !slices.Contains(c.RedirectURIs, u) {
+				c.RedirectURIs = append(c.RedirectURIs, u)
+			}
+		}
+	}
+
+	// Grant and response types.
+	c.GrantTypes = enumList(&ps, "grant_types", p.GrantTypes, grantTypes)
+	if p.GrantTypes == nil {
+		// A public client can only use the code flow; its missing redirect
+		// URI is then the problem worth reporting.
+		if len(p.RedirectURIs) > 0 || p.TokenEndpointAuthMethod == store.AuthMethodNone {
+			c.GrantTypes = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
+		} else {
+			c.GrantTypes = []string{oauth.GrantClientCredentials}
+		}
+	}
+	hasCode := slices.Contains(c.GrantTypes, oauth.GrantAuthorizationCode)
+	c.ResponseTypes = enumList(&ps, "response_types", p.ResponseTypes, responseTypes)
+	if len(c.ResponseTypes) == 0 && hasCode {
+		// The core treats no response types as ["code"]; say so.
+		c.ResponseTypes = []string{ResponseTypeCode}
+	}
+	public := c.AuthMethod == store.AuthMethodNone
+	switch {
+	case p.GrantTypes != nil && len(p.GrantTypes) == 0:
+		ps.add("grant_types must not be empty")
+	case public && slices.Contains(c.GrantTypes, oauth.GrantClientCredentials):
+		ps.add("a public client (token_endpoint_auth_method none) may not use the client_credentials grant")
+	case public && !hasCode:
+		ps.add("a public client (token_endpoint_auth_method none) must use the authorization_code grant")
+	}
+	if slices.Contains(c.GrantTypes, oauth.GrantRefreshToken) && !hasCode {
+		ps.add("the refresh_token grant requires the authorization_code grant")
+	}
+	if slices.Contains(c.ResponseTypes, ResponseTypeCode) && !hasCode {
+		ps.add("response_type code requires the authorization_code grant")
+	}
+	needsRedirect := hasCode || slices.Contains(c.ResponseTypes, ResponseTypeTempToken)
+	if needsRedirect && len(p.RedirectURIs) == 0 {
+		ps.add("the authorization_code grant and response_type temp_token require at least one redirect_uri")
+	}
+
+	// Scope.
+	if scopes, ok := oauth.ParseScope(p.Scope); ok {
+		c.Scopes = scopes
+	} else {
+		ps.add("scope must be space-delimited values of printable ASCII without quotes or backslashes (at most %d values of 128 characters)", oauth.MaxScopes)
+	}
+
+	// Tier.
+	switch {
+	case len(p.Tier) > MaxTierLen:
+		ps.add("tier is longer than %d characters", MaxTierLen)
+	case strings.IndexFunc(p.Tier, func(r rune) bool { return !tierChar(r) }) >= 0:
+		ps.add("tier may only hold letters, digits, '.', '_' and '-'")
+	}
+
+	// Lifetimes.
+	c.AccessTokenTTL = duration(&ps, "access_token_ttl", p.AccessTokenTTL.D(), DefaultAccessTokenTTL, MaxAccessTokenTTL)
+	c.RefreshIdleTimeout = duration(&ps, "refresh_idle_timeout", p.RefreshIdleTimeout.D(), DefaultRefreshIdleTimeout, MaxRefreshIdleTimeout)
+	c.RefreshTTL = duration(&ps, "refresh_token_ttl", p.RefreshTokenTTL.D(), 0, MaxRefreshTokenTTL)
+	if c.RefreshTTL > 0 && c.RefreshPolicy == store.RefreshFixed {
+		ps.add("refresh_token_ttl applies only to the rotating refresh_policy: fixed refresh tokens have no absolute expiry")
+	}
+
+	// Consent URL.
+	if p.ConsentURL != "" {
+		if msg := checkConsentURL(p.ConsentURL); msg != "" {
+			ps.add("consent_url %s", msg)
+		}
+	}
+
+	// Metadata.
+	if len(p.Metadata) > MaxMetadataKeys {
+		ps.add("metadata has more than %d keys", MaxMetadataKeys)
+	} else {
+		for _, k := range slices.Sorted(maps.Keys(p.Metadata)) {
+			v := p.Metadata[k]
+			switch {
+			case k == "" || len(k) > MaxMetadataKeyLen || !printable(k):
+				ps.add("metadata key %s must be 1 to %d bytes without control characters", quote(k), MaxMetadataKeyLen)
+			case len(v) > MaxMetadataValueLen || !printable(v):
+				ps.add("metadata[%s] must be at most %d bytes without control characters", quote(k), MaxMetadataValueLen)
+			}
+		}
+		c.Metadata = maps.Clone(p.Metadata)
+		if c.Metadata == nil {
+			c.Metadata = map[string]string{}
+		}
+	}
+
+	if len(ps) > 0 {
+		return store.Client{}, &ValidationError{Problems: ps}
+	}
+	return c, nil
+}
+
+// enum checks a single enumerated value; "" is the default.
+func enum(ps *problems, field, v, def string, allowed []string) string {
+	if v == "" {
+		return def
+	}
+	if !slices.Contains(allowed, v) {
+		ps.add("%s %s is not one of %s", field, quote(v), strings.Join(allowed, ", "))
+	}
+	return v
+}
+
+// enumList checks a list of enumerated values, dropping duplicates.
+func enumList(ps *problems, field string, vs, allowed []string) []string {
+	out := []string{}
+	if len(vs) > len(allowed)*4 {
+		ps.add("%s has too many entries", field)
+		return out
+	}
+	for _, v := range vs {
+		switch {
+		case !slices.Contains(allowed, v):
+			ps.add("%s: %s is not one of %s", field, quote(v), strings.Join(allowed, ", "))
+		case !slices.Contains(out, v):
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// duration checks a lifetime: 0 means def; otherwise positive, whole
+// seconds, at most max.
+func duration(ps *problems, field string, d, def, max time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		ps.add("%s must be positive", field)
+	case d%time.Second != 0:
+		ps.add("%s must be a whole number of seconds", field)
+	case d > max:
+		ps.add("%s must be at most %s (%d seconds)", field, formatDuration(max), int64(max/time.Second))
+	}
+	return d
+}
+
+func formatDuration(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + " days"
+	}
+	return d.String()
+}
+
+// checkRedirectURI applies RFC 8252 and OAuth 2.1 §2.3.1 to one redirect
+// URI: absolute, no fragment, no userinfo; https, or http on a loopback host
+// (native apps, any port at authorization time), or a private-use scheme
+// containing a dot (com.example.app:/cb). It returns the problem, or "".
+func checkRedirectURI(s string) string {
+	if msg := checkURIText(s, MaxRedirectURILen); msg != "" {
+		return msg
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return "must be an absolute URI"
+	}
+	if msg := checkURIParts(s, u); msg != "" {
+		return msg
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return "must name a host"
+		}
+	case "http":
+		if !oauth.IsLoopbackHost(u.Hostname()) {
+			return "may use http only with a loopback host (127.0.0.1, [::1] or localhost); use https"
+		}
+	default:
+		if !strings.Contains(u.Scheme, ".") {
+			return "must use https, http on a loopback host, or a private-use scheme containing a dot (com.example.app:/callback)"
+		}
+		if u.Opaque != "" || (u.Host == "" && u.Path == "") {
+			return "with a private-use scheme must have a path (com.example.app:/callback)"
+		}
+	}
+	return ""
+}
+
+// checkConsentURL: where the browser is sent with ?challenge=…: https, or
+// http on a loopback host for local development.
+func checkConsentURL(s string) string {
+	if msg := checkURIText(s, MaxConsentURLLen); msg != "" {
+		return msg
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "must be an absolute URL"
+	}
+	if msg := checkURIParts(s, u); msg != "" {
+		return msg
+	}
+	if u.Scheme != "https" && (u.Scheme != "http" || !oauth.IsLoopbackHost(u.Hostname())) {
+		return "must use https (or http on a loopback host)"
+	}
+	return ""
+}
+
+func checkURIText(s string, maxLen int) string {
+	if len(s) > maxLen {
+		return fmt.Sprintf("is longer than %d characters", maxLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] >= 0x7f {
+			return "must be printable ASCII without spaces"
+		}
+	}
+	return ""
+}
+
+func checkURIParts(s string, u *url.URL) string {
+	switch {
+	case strings.Contains(s, "#"):
+		return "must not have a fragment"
+	case u.User != nil:
+		return "must not have userinfo"
+	}
+	return ""
+}
+
+// printable: valid UTF-8 without control characters.
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
+}
+
+func tierChar(r rune) bool {
+	return r < utf8.RuneSelf && (r == '.' || r == '_' || r == '-' ||
+		'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+}
