@@ -93,9 +93,9 @@ type Client struct {
 	// ResourceServer clients may introspect tokens issued to any client;
 	// others only their own.
 	ResourceServer bool
-	Metadata           map[string]string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	Metadata       map[string]string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // IsPublic reports whether the client authenticates with no secret.
