@@ -129,8 +129,5 @@ func ParamsOf(c store.Client) Params {
 }
 
 func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return append([]string(nil), s...)
+	return append([]string{}, s...)
 }

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grantd/grantd/internal/admin"
+	"github.com/grantd/grantd/internal/clients"
+	"github.com/grantd/grantd/internal/config"
+	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/server"
+	"github.com/grantd/grantd/internal/signer"
+	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/web"
+)
+
+func (c *cli) serve(ctx context.Context, args []string) error {
+	fs := c.flagSet("serve", "[flags]",
+		"Run the authorization server: the public API on --addr and the admin API on --admin-addr.\n"+
+			"Settings come from defaults, then --config FILE (YAML), then GRANTD_* variables, then flags.\n"+
+			"The admin token comes from GRANTD_ADMIN_TOKEN, else DATA_DIR/admin-token (generated).")
+	cf := config.AddFlags(fs)
+	if err := c.parse(fs, args, 0, ""); err != nil {
+		return err
+	}
+	cfg, err := c.loadConfig(cf)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, c.stderr)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, where, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("store open", "store", where)
+
+	kek, err := loadKEK(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	keys, err := signer.New(ctx, signer.Options{Store: st, KEK: kek, Algorithm: cfg.SigningAlgorithm, Logger: log})
+	if err != nil {
+		return err
+	}
+	token, tokenFile, err := adminToken(cfg)
+	if err != nil {
+		return err
+	}
+	tlsConf, err := loadTLS(cfg.TLS)
+	if err != nil {
+		return err
+	}
+
+	pubLn, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("public API: %w", err)
+	}
+	defer pubLn.Close()
+	admLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	defer admLn.Close()
+	issuer := cfg.Issuer
+	if cfg.IssuerIsDefault() && strings.HasSuffix(cfg.Addr, ":0") {
+		issuer = config.DefaultIssuer(pubLn.Addr().String(), tlsConf != nil) // the port the system chose
+	}
+
+	provider := &oauth.Provider{
+		Store:             st,
+		Signer:            keys,
+		Issuer:            issuer,
+		ConsentURL:        cfg.ConsentURL,
+		HostedConsentPath: web.Path,
+		CodeTTL:           cfg.CodeTTL,
+		AuthRequestTTL:    cfg.AuthRequestTTL,
+		Logger:            log,
+	}
+	pages, err := web.New(web.Options{Provider: provider, Logger: log})
+	if err != nil {
+		return err
+	}
+	public := server.New(server.Options{
+		Provider: provider, Keys: keys, Store: st, Pages: pages, Logger: log,
+		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+	}).Handler()
+	manager := &clients.Manager{Store: st}
+	adminAPI := server.Wrap(admin.New(admin.Options{
+		Token: token, Clients: manager, Store: st, Provider: provider, Keys: keys, Logger: log,
+	}), log, cfg.MaxBodyBytes, cfg.RequestTimeout)
+
+	if cfg.Dev {
+		if err := ensureDevClients(ctx, manager, cfg.DataDir, c.stdout); err != nil {
+			return err
+		}
+	}
+	if tokenFile != "" {
+		fmt.Fprintf(c.stdout, "admin token: in %s (export GRANTD_ADMIN_TOKEN=$(cat %s))\n", tokenFile, shellQuote(tokenFile))
+		log.Info("admin token file", "path", tokenFile)
+	} else {
+		fmt.Fprintln(c.stdout, "admin token: from GRANTD_ADMIN_TOKEN")
+	}
+
+	// Run: both listeners, the key reloader and the janitor.
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	var wg sync.WaitGroup
+	wg.Go(func() { keys.Run(bg, cfg.KeyReloadInterval) })
+	wg.Go(func() { janitor(bg, st, cfg.JanitorInterval, log) })
+	servers := []*http.Server{httpServer(cfg, public, tlsConf, log), httpServer(cfg, adminAPI, tlsConf, log)}
+	failed := make(chan error, len(servers))
+	for i, ln := range []net.Listener{pubLn, admLn} {
+		srv := servers[i]
+		wg.Go(func() {
+			var err error
+			if tlsConf != nil {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				failed <- fmt.Errorf("listener %s: %w", ln.Addr(), err)
+			}
+		})
+	}
+	pubURL := config.DefaultIssuer(pubLn.Addr().String(), tlsConf != nil)
+	admURL := config.DefaultIssuer(admLn.Addr().String(), tlsConf != nil)
+	fmt.Fprintf(c.stdout, "public API: %s (issuer %s)\n", pubURL, issuer)
+	fmt.Fprintf(c.stdout, "admin API:  %s\n", admURL)
+	log.Info("grantd serving", "version", version, "public", pubURL, "admin", admURL, "issuer", issuer, "dev", cfg.Dev)
+	if c.ready != nil {
+		c.ready(pubURL, admURL)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case runErr = <-failed:
+		log.Error("listener failed; shutting down", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	var shutErrs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+			shutErrs = append(shutErrs, fmt.Errorf("graceful shutdown: %w", err))
+		}
+	}
+	stopBG()
+	wg.Wait()
+	if err := errors.Join(shutErrs...); err != nil && runErr == nil {
+		runErr = err
+	}
+	log.Info("stopped")
+	return runErr // the deferred st.Close runs after every request is done
+}
+
+// httpServer bounds every phase of a connection. The write timeout leaves
+// the handler its RequestTimeout and a margin to write the answer. Each
+// server gets its own copy of the TLS config: net/http changes it (ALPN).
+func httpServer(cfg config.Config, h http.Handler, tlsConf *tls.Config, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConf.Clone(),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadHeaderTimeout + cfg.RequestTimeout,
+		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// loadTLS loads the certificate once at start-up (nil when TLS is off).
+func loadTLS(t config.TLS) (*tls.Config, error) {
+	if !t.Enabled() {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// adminToken returns GRANTD_ADMIN_TOKEN, or the token kept in
+// DATA_DIR/admin-token, generated (32 random bytes, base64url, mode 0600)
+// when absent; file is "" when the token came from the configuration.
+func adminToken(cfg config.Config) (token, file string, err error) {
+	if cfg.AdminToken != "" {
+		return cfg.AdminToken, "", nil
+	}
+	path := filepath.Join(cfg.DataDir, config.AdminTokenFile)
+	token, err = readSecretFile(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return token, path, err
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	if err := writeSecretFile(path, []byte(token+"\n")); errors.Is(err, fs.ErrExist) {
+		token, err = readSecretFile(path) // another process was first
+		return token, path, err
+	} else if err != nil {
+		return "", "", fmt.Errorf("admin token: %w", err)
+	}
+	return token, path, nil
+}
+
+// readSecretFile reads a file that group and others must not be able to
+// read, and trims it.
+func readSecretFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		return "", fmt.Errorf("%s has mode %04o: group and others must have no access (chmod 600)", path, perm)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
+
+// writeSecretFile creates path with mode 0600; fs.ErrExist if it exists.
+func writeSecretFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
+func shellQuote(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// janitorBatch bounds the rows of each kind one DeleteExpired call removes.
+const janitorBatch = 1000
+
+// janitor deletes expired records at start-up and every interval, in
+// batches, until ctx is done.
+func janitor(ctx context.Context, st store.Grants, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		total := 0
+		for range 100 { // at most 100 batches per round; the rest waits for the next
+			n, err := st.DeleteExpired(ctx, time.Now(), janitorBatch)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("janitor: delete expired records", "err", err)
+				}
+				break
+			}
+			total += n
+			if n < janitorBatch {
+				break
+			}
+		}
+		if total > 0 {
+			log.Info("janitor: deleted expired records", "rows", total)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,377 @@
+// Package config is grantd's configuration: one plain struct, filled from
+// defaults, then a YAML file, then GRANTD_* environment variables, then
+// command-line flags (each later source wins), and checked by Validate, which
+// reports every problem at once.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of grantd. The yaml tags are the keys of the
+// configuration file; see Settings for the flags and environment variables.
+type Config struct {
+	// Addr is the public API's listen address.
+	Addr string `yaml:"addr"`
+	// AdminAddr is the admin API's listen address, a separate listener.
+	AdminAddr string `yaml:"admin_addr"`
+	// Issuer is the issuer identifier (RFC 8414). "" = derived from Addr
+	// (see DefaultIssuer).
+	Issuer string `yaml:"issuer"`
+	// DataDir holds the SQLite database (by default), the key-encryption key
+	// file and the admin-token file.
+	DataDir string `yaml:"data_dir"`
+	// Store is the storage DSN; "" = SQLite file grantd.db in DataDir. See
+	// ParseStore.
+	Store string `yaml:"store"`
+	// Dev creates demo clients at start-up and allows an http issuer on a
+	// non-loopback host.
+	Dev bool `yaml:"dev"`
+	// ConsentURL is the server-wide external consent app; "" = the hosted
+	// pages.
+	ConsentURL string `yaml:"consent_url"`
+	// AdminToken is the bearer token of the admin API; "" = read or generate
+	// DataDir/admin-token. Prefer the environment variable to the file.
+	AdminToken string `yaml:"admin_token"`
+	// KeyEncryptionKey seals signing keys at rest: base64 of 32 bytes; "" =
+	// read or generate DataDir/kek.
+	KeyEncryptionKey string `yaml:"key_encryption_key"`
+	// SigningAlgorithm of newly generated signing keys: RS256 or ES256.
+	SigningAlgorithm string `yaml:"signing_algorithm"`
+	// KeyReloadInterval is how often the server re-reads signing keys from
+	// the store (to see rotations by the CLI or another instance).
+	KeyReloadInterval time.Duration `yaml:"key_reload_interval"`
+	// CodeTTL is the lifetime of authorization codes and temp tokens.
+	CodeTTL time.Duration `yaml:"code_ttl"`
+	// AuthRequestTTL is how long an authorization request waits for consent.
+	AuthRequestTTL time.Duration `yaml:"auth_request_ttl"`
+
+	TLS TLS `yaml:"tls"`
+	Log Log `yaml:"log"`
+
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxHeaderBytes bounds request headers.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// RequestTimeout bounds a handler's time; the listeners' read and write
+	// timeouts derive from it.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// ReadHeaderTimeout bounds the time to read a request's headers.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// JanitorInterval is how often expired records are deleted.
+	JanitorInterval time.Duration `yaml:"janitor_interval"`
+}
+
+// TLS configures HTTPS on both listeners. Both files or neither.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Log configures the structured log (always to stderr).
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // json | text
+}
+
+// Defaults.
+const (
+	DefaultAddr              = "127.0.0.1:8080"
+	DefaultAdminAddr         = "127.0.0.1:8081"
+	DefaultDataDir           = "./grantd-data"
+	DefaultSigningAlgorithm  = "RS256"
+	DefaultKeyReloadInterval = 30 * time.Second
+	DefaultCodeTTL           = 60 * time.Second
+	DefaultAuthRequestTTL    = 30 * time.Minute
+	DefaultMaxBodyBytes      = 64 << 10
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultRequestTimeout    = 10 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultJanitorInterval   = 5 * time.Minute
+)
+
+// File names inside DataDir.
+const (
+	DatabaseFile   = "grantd.db"
+	KEKFile        = "kek"
+	AdminTokenFile = "admin-token"
+)
+
+// Default returns the configuration with every default set. Issuer stays
+// empty: Load derives it from the final Addr.
+func Default() Config {
+	return Config{
+		Addr:              DefaultAddr,
+		AdminAddr:         DefaultAdminAddr,
+		DataDir:           DefaultDataDir,
+		SigningAlgorithm:  DefaultSigningAlgorithm,
+		KeyReloadInterval: DefaultKeyReloadInterval,
+		CodeTTL:           DefaultCodeTTL,
+		AuthRequestTTL:    DefaultAuthRequestTTL,
+		Log:               Log{Level: "info", Format: "json"},
+		MaxBodyBytes:      DefaultMaxBodyBytes,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		RequestTimeout:    DefaultRequestTimeout,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		ShutdownTimeout:   DefaultShutdownTimeout,
+		JanitorInterval:   DefaultJanitorInterval,
+	}
+}
+
+// DefaultIssuer derives an issuer from a listen address: http (https with
+// tls) and the address, with an unspecified or empty host (":8080",
+// "0.0.0.0:8080", "[::]:8080") shown as localhost.
+func DefaultIssuer(addr string, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return scheme + "://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// IssuerIsDefault reports whether Issuer is the one derived from Addr, i.e.
+// was not set explicitly (or was set to that same value).
+func (c *Config) IssuerIsDefault() bool {
+	return c.Issuer == DefaultIssuer(c.Addr, c.TLS.Enabled())
+}
+
+// Store backends.
+const (
+	BackendSQLite   = "sqlite"
+	BackendPostgres = "postgres"
+)
+
+// StoreSpec is a parsed storage DSN.
+type StoreSpec struct {
+	Backend string // BackendSQLite | BackendPostgres
+	// Path is the SQLite database file.
+	Path string
+	// DSN is the connection string for a server backend (PostgreSQL).
+	DSN string
+}
+
+// StoreSpec parses c.Store relative to c.DataDir.
+func (c *Config) StoreSpec() (StoreSpec, error) { return ParseStore(c.Store, c.DataDir) }
+
+// ParseStore parses a storage DSN:
+//
+//	""                                  SQLite file grantd.db in dataDir
+//	sqlite:///abs/path.db               SQLite, absolute path
+//	sqlite://rel/path.db, sqlite:rel.db SQLite, relative to the working directory
+//	/path/file.db, rel/file.db          SQLite (a plain file path)
+//	postgres://…, postgresql://…        PostgreSQL
+func ParseStore(dsn, dataDir string) (StoreSpec, error) {
+	switch {
+	case dsn == "":
+		return StoreSpec{Backend: BackendSQLite, Path: filepath.Join(dataDir, DatabaseFile)}, nil
+	case hasScheme(dsn, "postgres"), hasScheme(dsn, "postgresql"):
+		u, err := url.Parse(dsn)
+		if err != nil || u.Host == "" {
+			return StoreSpec{}, errors.New("store: PostgreSQL DSN must look like postgres://user:password@host:5432/db")
+		}
+		return StoreSpec{Backend: BackendPostgres, DSN: dsn}, nil
+	case hasScheme(dsn, "sqlite"), hasScheme(dsn, "sqlite3"):
+		path := dsn[strings.IndexByte(dsn, ':')+1:]
+		if strings.HasPrefix(path, "//") {
+			path = path[2:] // sqlite:///abs -> /abs, sqlite://rel -> rel
+		}
+		if strings.ContainsAny(path, "?#") {
+			return StoreSpec{}, fmt.Errorf("store %q: SQLite DSN takes no query parameters", dsn)
+		}
+		if path == "" {
+			return StoreSpec{}, fmt.Errorf("store %q: SQLite DSN has no file path", dsn)
+		}
+		return StoreSpec{Backend: BackendSQLite, Path: path}, nil
+	case strings.Contains(dsn, "://"):
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return StoreSpec{}, fmt.Errorf("store: unknown backend %q (want sqlite:// or postgres://)", scheme)
+	case dsn == ":memory:" || strings.HasPrefix(dsn, "file:"):
+		return StoreSpec{}, fmt.Errorf("store %q: want the path of a database file", dsn)
+	default:
+		return StoreSpec{Backend: BackendSQLite, Path: dsn}, nil
+	}
+}
+
+func hasScheme(s, scheme string) bool {
+	return len(s) > len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) && s[len(scheme)] == ':'
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if err := checkAddr(c.Addr); err != nil {
+		bad("addr: %v", err)
+	}
+	if err := checkAddr(c.AdminAddr); err != nil {
+		bad("admin_addr: %v", err)
+	}
+	if c.Addr == c.AdminAddr && !strings.HasSuffix(c.Addr, ":0") {
+		bad("admin_addr: must differ from addr (%s): the admin API has its own listener", c.Addr)
+	}
+	if err := checkIssuer(c.Issuer, c.Dev); err != nil {
+		bad("issuer: %v", err)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir: must not be empty")
+	}
+	if _, err := c.StoreSpec(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ConsentURL != "" {
+		if err := checkHTTPURL(c.ConsentURL); err != nil {
+			bad("consent_url: %v", err)
+		}
+	}
+	if strings.ContainsFunc(c.AdminToken, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		bad("admin token: must not contain spaces or control characters")
+	}
+	if c.KeyEncryptionKey != "" && !validKEK(c.KeyEncryptionKey) {
+		// Never echo the key.
+		bad("key_encryption_key: must be base64 of exactly 32 bytes (e.g. openssl rand -base64 32)")
+	}
+	switch c.SigningAlgorithm {
+	case "RS256", "ES256":
+	default:
+		bad("signing_algorithm: %q is not supported (want RS256 or ES256)", c.SigningAlgorithm)
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"key_reload_interval", c.KeyReloadInterval},
+		{"code_ttl", c.CodeTTL},
+		{"auth_request_ttl", c.AuthRequestTTL},
+		{"request_timeout", c.RequestTimeout},
+		{"read_header_timeout", c.ReadHeaderTimeout},
+		{"idle_timeout", c.IdleTimeout},
+		{"shutdown_timeout", c.ShutdownTimeout},
+		{"janitor_interval", c.JanitorInterval},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			bad("%s: must be positive, got %s", p.name, p.d)
+		}
+	}
+	if c.CodeTTL > 10*time.Minute {
+		bad("code_ttl: at most 10m (RFC 6749 section 4.1.2), got %s", c.CodeTTL)
+	}
+	if c.AuthRequestTTL > 24*time.Hour {
+		bad("auth_request_ttl: at most 24h, got %s", c.AuthRequestTTL)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls: set both cert_file and key_file, or neither")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format: %q is not one of json, text", c.Log.Format)
+	}
+	if c.MaxBodyBytes <= 0 {
+		bad("max_body_bytes: must be positive, got %d", c.MaxBodyBytes)
+	}
+	if c.MaxHeaderBytes <= 0 {
+		bad("max_header_bytes: must be positive, got %d", c.MaxHeaderBytes)
+	}
+	return errors.Join(errs...)
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if strings.ContainsAny(host, "/ ") {
+		return fmt.Errorf("%q: bad host", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%q: want an absolute http(s) URL", s)
+	}
+	if u.Fragment != "" {
+		return fmt.Errorf("%q: must have no fragment", s)
+	}
+	return nil
+}
+
+// checkIssuer applies RFC 8414 section 2 (https, no query or fragment) and
+// OAuth 2.1's TLS requirement, relaxed for loopback hosts and dev mode.
+func checkIssuer(s string, dev bool) error {
+	if err := checkHTTPURL(s); err != nil {
+		return err
+	}
+	u, _ := url.Parse(s)
+	if u.RawQuery != "" || u.ForceQuery {
+		return fmt.Errorf("%q: must have no query", s)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q: must have no user info", s)
+	}
+	if u.Scheme == "http" && !dev && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q: must use https unless the host is loopback (or with --dev)", s)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validKEK accepts what signer.ParseKEK accepts: base64 (standard or URL
+// alphabet, padded or not) of exactly 32 bytes.
+func validKEK(s string) bool {
+	s = strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{
+		base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding,
+	} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return len(b) == 32
+		}
+	}
+	return false
+}

@@ -1,0 +1,409 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "grantd.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Load(nil, envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Issuer = "http://127.0.0.1:8080"
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("Load() = %+v\nwant %+v", cfg, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+	spec, err := cfg.StoreSpec()
+	if err != nil || spec != (StoreSpec{Backend: BackendSQLite, Path: filepath.Join("grantd-data", "grantd.db")}) {
+		t.Errorf("StoreSpec() = %+v, %v", spec, err)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, `
+addr: 127.0.0.1:7000
+admin_addr: 127.0.0.1:7001
+data_dir: /from/file
+code_ttl: 30s
+tls:
+  cert_file: file.crt
+  key_file: file.key
+log:
+  level: debug
+`)
+	other := writeFile(t, "addr: 127.0.0.1:6000\n")
+
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c Config)
+	}{
+		{
+			name: "file over defaults",
+			args: []string{"--config", file},
+			check: func(t *testing.T, c Config) {
+				eq(t, c.Addr, "127.0.0.1:7000")
+				eq(t, c.AdminAddr, "127.0.0.1:7001")
+				eq(t, c.DataDir, "/from/file")
+				eq(t, c.CodeTTL, 30*time.Second)
+				eq(t, c.TLS, TLS{CertFile: "file.crt", KeyFile: "file.key"})
+				eq(t, c.Log, Log{Level: "debug", Format: "json"}) // format keeps its default
+				eq(t, c.Issuer, "https://127.0.0.1:7000")         // derived from the file's addr, with TLS
+				eq(t, c.JanitorInterval, DefaultJanitorInterval)
+			},
+		},
+		{
+			name: "GRANTD_CONFIG names the file",
+			env:  map[string]string{"GRANTD_CONFIG": file},
+			check: func(t *testing.T, c Config) {
+				eq(t, c.Addr, "127.0.0.1:7000")
+			},
+		},
+		{
+			name: "--config over GRANTD_CONFIG",
+			args: []string{"--config", other},
+			env:  map[string]string{"GRANTD_CONFIG": file},
+			check: func(t *testing.T, c Config) {
+				eq(t, c.Addr, "127.0.0.1:6000")
+				eq(t, c.DataDir, DefaultDataDir)
+			},
+		},
+		{
+			name: "env over file",
+			args: []string{"--config", file},
+			env: map[string]string{
+				"GRANTD_ADDR": "127.0.0.1:9000", "GRANTD_CODE_TTL": "45s", "GRANTD_LOG_LEVEL": "warn",
+				"GRANTD_TLS_CERT_FILE": "env.crt", "GRANTD_DEV": "true", "GRANTD_MAX_BODY_BYTES": "1024",
+				"GRANTD_ADMIN_TOKEN": " tok ", "GRANTD_DATA_DIR": "",
+			},
+			check: func(t *testing.T, c Config) {
+				eq(t, c.Addr, "127.0.0.1:9000")
+				eq(t, c.CodeTTL, 45*time.Second)
+				eq(t, c.Log.Level, "warn")
+				eq(t, c.TLS.CertFile, "env.crt")
+				eq(t, c.Dev, true)
+				eq(t, c.MaxBodyBytes, int64(1024))
+				eq(t, c.AdminToken, "tok")
+				eq(t, c.DataDir, "/from/file") // empty env var = unset
+			},
+		},
+		{
+			name: "flags over env",
+			args: []string{"--config", file, "--addr", "127.0.0.1:9100", "--dev=false", "--code-ttl=2m", "--store", "sqlite:///x.db"},
+			env:  map[string]string{"GRANTD_ADDR": "127.0.0.1:9000", "GRANTD_DEV": "1", "GRANTD_CODE_TTL": "45s", "GRANTD_STORE": "postgres://h/db"},
+			check: func(t *testing.T, c Config) {
+				eq(t, c.Addr, "127.0.0.1:9100")
+				eq(t, c.Dev, false)
+				eq(t, c.CodeTTL, 2*time.Minute)
+				eq(t, c.Store, "sqlite:///x.db")
+				eq(t, c.Issuer, "https://127.0.0.1:9100")
+			},
+		},
+		{
+			name: "last repeated flag wins",
+			args: []string{"--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"},
+			check: func(t *testing.T, c Config) {
+				eq(t, c.Addr, "127.0.0.1:2")
+			},
+		},
+		{
+			name: "explicit issuer kept, trailing slash dropped",
+			args: []string{"--issuer", "https://id.example.com/"},
+			env:  map[string]string{"GRANTD_ADDR": "0.0.0.0:80"},
+			check: func(t *testing.T, c Config) {
+				eq(t, c.Issuer, "https://id.example.com")
+				eq(t, c.IssuerIsDefault(), false)
+			},
+		},
+		{
+			name: "issuer from unspecified host",
+			args: []string{"--addr", ":8443", "--tls-cert-file", "a", "--tls-key-file", "b"},
+			check: func(t *testing.T, c Config) {
+				eq(t, c.Issuer, "https://localhost:8443")
+				eq(t, c.IssuerIsDefault(), true)
+			},
+		},
+		{
+			name: "bare --dev",
+			args: []string{"--dev"},
+			check: func(t *testing.T, c Config) {
+				eq(t, c.Dev, true)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.args, envMap(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func eq[T comparable](t *testing.T, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	unknown := writeFile(t, "addr: 127.0.0.1:1\nlisten: nope\n")
+	badDur := writeFile(t, "code_ttl: 60\n")
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"unknown yaml key", []string{"--config", unknown}, nil, []string{"field listen not found"}},
+		{"duration without unit in yaml", []string{"--config", badDur}, nil, []string{"line 1", "time.Duration"}},
+		{"missing file", []string{"--config", "/nonexistent/grantd.yaml"}, nil, []string{"config file", "no such file"}},
+		{"bad flag value", []string{"--code-ttl", "soon"}, nil, []string{"code-ttl", "not a duration"}},
+		{"unknown flag", []string{"--nope"}, nil, []string{"flag provided but not defined: -nope"}},
+		{"positional argument", []string{"extra"}, nil, []string{`unexpected argument "extra"`}},
+		{
+			"every bad env var at once", nil,
+			map[string]string{"GRANTD_CODE_TTL": "x", "GRANTD_DEV": "maybe", "GRANTD_MAX_HEADER_BYTES": "lots"},
+			[]string{"GRANTD_CODE_TTL", "GRANTD_DEV", "GRANTD_MAX_HEADER_BYTES"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.args, envMap(tt.env))
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	const kek = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+	tests := []struct {
+		name string
+		mod  func(c *Config)
+		want []string // substrings; nil = valid
+	}{
+		{"defaults", func(c *Config) {}, nil},
+		{"https issuer anywhere", func(c *Config) { c.Issuer = "https://auth.example.com/tenant" }, nil},
+		{"http issuer on localhost", func(c *Config) { c.Issuer = "http://localhost:9000" }, nil},
+		{"http issuer in dev", func(c *Config) { c.Issuer = "http://auth.internal:8080"; c.Dev = true }, nil},
+		{"kek and tls", func(c *Config) { c.KeyEncryptionKey = kek; c.TLS = TLS{"c", "k"} }, nil},
+		{"port 0 twice", func(c *Config) { c.Addr, c.AdminAddr = "127.0.0.1:0", "127.0.0.1:0" }, nil},
+		{"sqlite dsn", func(c *Config) { c.Store = "sqlite:///var/lib/grantd.db" }, nil},
+		{"postgres dsn parses", func(c *Config) { c.Store = "postgres://u:p@db:5432/grantd" }, nil},
+		{"ES256", func(c *Config) { c.SigningAlgorithm = "ES256" }, nil},
+		{"bad addr", func(c *Config) { c.Addr = "localhost" }, []string{"addr:", "not host:port"}},
+		{"bad port", func(c *Config) { c.AdminAddr = "127.0.0.1:99999" }, []string{"admin_addr:", "port"}},
+		{"same addr", func(c *Config) { c.AdminAddr = c.Addr }, []string{"must differ"}},
+		{"http issuer remote", func(c *Config) { c.Issuer = "http://auth.example.com" }, []string{"issuer:", "https"}},
+		{"issuer query", func(c *Config) { c.Issuer = "https://a.example.com/?x=1" }, []string{"issuer:", "no query"}},
+		{"issuer fragment", func(c *Config) { c.Issuer = "https://a.example.com/#x" }, []string{"issuer:", "no fragment"}},
+		{"issuer relative", func(c *Config) { c.Issuer = "/auth" }, []string{"issuer:", "absolute"}},
+		{"empty data dir", func(c *Config) { c.DataDir = " " }, []string{"data_dir"}},
+		{"unknown store", func(c *Config) { c.Store = "mysql://x/y" }, []string{`unknown backend "mysql"`}},
+		{"memory store", func(c *Config) { c.Store = ":memory:" }, []string{"database file"}},
+		{"consent url", func(c *Config) { c.ConsentURL = "consent.example.com" }, []string{"consent_url"}},
+		{"admin token space", func(c *Config) { c.AdminToken = "a b" }, []string{"admin token"}},
+		{"short kek", func(c *Config) { c.KeyEncryptionKey = "c2hvcnQ=" }, []string{"key_encryption_key", "32 bytes"}},
+		{"algorithm", func(c *Config) { c.SigningAlgorithm = "HS256" }, []string{"signing_algorithm", "HS256"}},
+		{"code ttl too long", func(c *Config) { c.CodeTTL = time.Hour }, []string{"code_ttl: at most 10m"}},
+		{"tls half", func(c *Config) { c.TLS.CertFile = "c" }, []string{"tls: set both"}},
+		{"log", func(c *Config) { c.Log = Log{"loud", "xml"} }, []string{"log.level", "log.format"}},
+		{
+			"every problem at once",
+			func(c *Config) {
+				c.Addr = "nope"
+				c.CodeTTL = 0
+				c.JanitorInterval = -time.Second
+				c.MaxBodyBytes = 0
+				c.MaxHeaderBytes = -1
+				c.ShutdownTimeout = 0
+				c.SigningAlgorithm = ""
+			},
+			[]string{"addr:", "code_ttl: must be positive", "janitor_interval", "max_body_bytes", "max_header_bytes", "shutdown_timeout", "signing_algorithm"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Issuer = DefaultIssuer(c.Addr, false)
+			tt.mod(&c)
+			err := c.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate() = nil")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateNeverEchoesSecrets(t *testing.T) {
+	c := Default()
+	c.Issuer = DefaultIssuer(c.Addr, false)
+	c.KeyEncryptionKey = "c3VwZXJzZWNyZXRrZXltYXRlcmlhbA"
+	err := c.Validate()
+	if err == nil || strings.Contains(err.Error(), c.KeyEncryptionKey) {
+		t.Fatalf("Validate() = %v", err)
+	}
+}
+
+func TestParseStore(t *testing.T) {
+	tests := []struct {
+		dsn     string
+		want    StoreSpec
+		wantErr string
+	}{
+		{"", StoreSpec{Backend: BackendSQLite, Path: filepath.Join("/data", "grantd.db")}, ""},
+		{"sqlite:///var/lib/grantd/g.db", StoreSpec{Backend: BackendSQLite, Path: "/var/lib/grantd/g.db"}, ""},
+		{"sqlite://rel/g.db", StoreSpec{Backend: BackendSQLite, Path: "rel/g.db"}, ""},
+		{"sqlite:g.db", StoreSpec{Backend: BackendSQLite, Path: "g.db"}, ""},
+		{"SQLite3:///g.db", StoreSpec{Backend: BackendSQLite, Path: "/g.db"}, ""},
+		{"/srv/g.db", StoreSpec{Backend: BackendSQLite, Path: "/srv/g.db"}, ""},
+		{"g.db", StoreSpec{Backend: BackendSQLite, Path: "g.db"}, ""},
+		{"postgres://u:p@h:5432/d?sslmode=require", StoreSpec{Backend: BackendPostgres, DSN: "postgres://u:p@h:5432/d?sslmode=require"}, ""},
+		{"postgresql://h/d", StoreSpec{Backend: BackendPostgres, DSN: "postgresql://h/d"}, ""},
+		{"postgres:///d", StoreSpec{}, "PostgreSQL DSN"},
+		{"sqlite://", StoreSpec{}, "no file path"},
+		{"sqlite:///g.db?mode=ro", StoreSpec{}, "no query"},
+		{"redis://h", StoreSpec{}, "unknown backend"},
+		{"file:g.db", StoreSpec{}, "database file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dsn, func(t *testing.T) {
+			got, err := ParseStore(tt.dsn, "/data")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseStore(%q) = %+v, %v; want error with %q", tt.dsn, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseStore(%q) = %+v, %v; want %+v", tt.dsn, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaultIssuer(t *testing.T) {
+	tests := []struct {
+		addr string
+		tls  bool
+		want string
+	}{
+		{"127.0.0.1:8080", false, "http://127.0.0.1:8080"},
+		{":8080", false, "http://localhost:8080"},
+		{"0.0.0.0:443", true, "https://localhost:443"},
+		{"[::]:8080", false, "http://localhost:8080"},
+		{"[::1]:8080", false, "http://[::1]:8080"},
+		{"auth.example.com:8443", true, "https://auth.example.com:8443"},
+	}
+	for _, tt := range tests {
+		if got := DefaultIssuer(tt.addr, tt.tls); got != tt.want {
+			t.Errorf("DefaultIssuer(%q, %v) = %q, want %q", tt.addr, tt.tls, got, tt.want)
+		}
+	}
+}
+
+// Every leaf field of Config is reachable from a setting, and every flag
+// has the environment variable its name implies.
+func TestEverySettingHasAnEnvVar(t *testing.T) {
+	seenYAML := map[string]bool{}
+	for _, s := range Settings() {
+		if s.Env == "" || !strings.HasPrefix(s.Env, "GRANTD_") {
+			t.Errorf("setting %q has env %q", s.Flag, s.Env)
+		}
+		if s.Flag != "" && s.Env != envName(s.Flag) {
+			t.Errorf("flag --%s has env %s, want %s", s.Flag, s.Env, envName(s.Flag))
+		}
+		seenYAML[s.YAML] = true
+	}
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			key := prefix + f.Tag.Get("yaml")
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
+				walk(key+".", f.Type)
+				continue
+			}
+			if !seenYAML[key] {
+				t.Errorf("config key %q has no setting (flag/env)", key)
+			}
+		}
+	}
+	walk("", reflect.TypeFor[Config]())
+}
+
+// Each setting's environment variable alone changes its field.
+func TestEachEnvVarApplies(t *testing.T) {
+	def, err := Load(nil, envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := map[string]string{}
+	for _, s := range Settings() {
+		v := "x-value"
+		switch {
+		case s.isBool:
+			v = "true"
+		case strings.Contains(s.Flag, "bytes"):
+			v = "12345"
+		case strings.Contains(s.Flag, "interval") || strings.Contains(s.Flag, "ttl") || strings.Contains(s.Flag, "timeout"):
+			v = "17s"
+		}
+		samples[s.Env] = v
+	}
+	for _, s := range Settings() {
+		t.Run(s.Env, func(t *testing.T) {
+			c, err := Load(nil, envMap(map[string]string{s.Env: samples[s.Env]}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reflect.DeepEqual(c, def) {
+				t.Errorf("%s=%s changed nothing", s.Env, samples[s.Env])
+			}
+		})
+	}
+}

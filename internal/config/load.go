@@ -1,0 +1,299 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Setting is one configuration knob: its flag (without dashes), its
+// environment variable and its YAML key. Every flag has an environment
+// variable; secrets (admin token, key-encryption key) have no flag, so that
+// they never show in a process listing.
+type Setting struct {
+	Flag  string // "" = no flag (secrets)
+	Env   string
+	YAML  string // dotted path in the config file; "" = not in the file
+	Usage string
+
+	isBool  bool
+	argName string // shown in the help when Usage names none
+	set     func(*Config, string) error
+	get     func(*Config) string
+}
+
+// ConfigEnv names the configuration file when --config is not given.
+const ConfigEnv = "GRANTD_CONFIG"
+
+var settings = []Setting{
+	str("addr", "addr", "public API listen `address`", func(c *Config) *string { return &c.Addr }),
+	str("admin-addr", "admin_addr", "admin API listen `address` (a separate listener)", func(c *Config) *string { return &c.AdminAddr }),
+	str("issuer", "issuer", "issuer `URL` (default http(s)://ADDR, with 0.0.0.0 or an empty host shown as localhost)", func(c *Config) *string { return &c.Issuer }),
+	str("data-dir", "data_dir", "data `directory` (SQLite database, key-encryption key, admin token)", func(c *Config) *string { return &c.DataDir }),
+	str("store", "store", "storage `DSN`: empty = SQLite file grantd.db in the data dir; sqlite:///abs/path.db, sqlite://rel/path.db or a file path = SQLite; postgres://… = PostgreSQL", func(c *Config) *string { return &c.Store }),
+	boolean("dev", "dev", "development mode: create demo clients and print their credentials; allow an http issuer on any host", func(c *Config) *bool { return &c.Dev }),
+	str("consent-url", "consent_url", "external consent app `URL` (default: the hosted pages)", func(c *Config) *string { return &c.ConsentURL }),
+	secret("GRANTD_ADMIN_TOKEN", "admin_token", "admin API bearer token (default: read or generate DATA_DIR/admin-token)", func(c *Config) *string { return &c.AdminToken }),
+	secret("GRANTD_KEY_ENCRYPTION_KEY", "key_encryption_key", "base64 of 32 bytes sealing signing keys at rest (default: read or generate DATA_DIR/kek)", func(c *Config) *string { return &c.KeyEncryptionKey }),
+	str("signing-algorithm", "signing_algorithm", "`algorithm` of new signing keys: RS256 or ES256", func(c *Config) *string { return &c.SigningAlgorithm }),
+	dur("key-reload-interval", "key_reload_interval", "how often to re-read signing keys from the store", func(c *Config) *time.Duration { return &c.KeyReloadInterval }),
+	dur("code-ttl", "code_ttl", "lifetime of authorization codes and temp tokens", func(c *Config) *time.Duration { return &c.CodeTTL }),
+	dur("auth-request-ttl", "auth_request_ttl", "how long an authorization request waits for consent", func(c *Config) *time.Duration { return &c.AuthRequestTTL }),
+	str("tls-cert-file", "tls.cert_file", "TLS certificate `file` (PEM) for both listeners", func(c *Config) *string { return &c.TLS.CertFile }),
+	str("tls-key-file", "tls.key_file", "TLS private key `file` (PEM)", func(c *Config) *string { return &c.TLS.KeyFile }),
+	str("log-level", "log.level", "log `level`: debug, info, warn, error", func(c *Config) *string { return &c.Log.Level }),
+	str("log-format", "log.format", "log `format`: json or text", func(c *Config) *string { return &c.Log.Format }),
+	i64("max-body-bytes", "max_body_bytes", "maximum request body size in `bytes`", func(c *Config) *int64 { return &c.MaxBodyBytes }),
+	integer("max-header-bytes", "max_header_bytes", "maximum request header size in `bytes`", func(c *Config) *int { return &c.MaxHeaderBytes }),
+	dur("request-timeout", "request_timeout", "maximum time a request may take", func(c *Config) *time.Duration { return &c.RequestTimeout }),
+	dur("read-header-timeout", "read_header_timeout", "maximum time to read request headers", func(c *Config) *time.Duration { return &c.ReadHeaderTimeout }),
+	dur("idle-timeout", "idle_timeout", "how long an idle keep-alive connection stays open", func(c *Config) *time.Duration { return &c.IdleTimeout }),
+	dur("shutdown-timeout", "shutdown_timeout", "maximum time for a graceful shutdown", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+	dur("janitor-interval", "janitor_interval", "how often to delete expired codes, requests and tokens", func(c *Config) *time.Duration { return &c.JanitorInterval }),
+}
+
+// Settings lists every setting but --config, in the order of the help.
+func Settings() []Setting { return append([]Setting(nil), settings...) }
+
+func envName(flagName string) string {
+	return "GRANTD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func str(name, yamlKey, usage string, field func(*Config) *string) Setting {
+	return Setting{Flag: name, Env: envName(name), YAML: yamlKey, Usage: usage,
+		set: func(c *Config, v string) error { *field(c) = v; return nil },
+		get: func(c *Config) string { return *field(c) },
+	}
+}
+
+func secret(env, yamlKey, usage string, field func(*Config) *string) Setting {
+	s := str("", yamlKey, usage, field)
+	s.Env = env
+	return s
+}
+
+func boolean(name, yamlKey, usage string, field func(*Config) *bool) Setting {
+	return Setting{Flag: name, Env: envName(name), YAML: yamlKey, Usage: usage, isBool: true,
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a boolean", v)
+			}
+			*field(c) = b
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(*field(c)) },
+	}
+}
+
+func dur(name, yamlKey, usage string, field func(*Config) *time.Duration) Setting {
+	return Setting{Flag: name, Env: envName(name), YAML: yamlKey, Usage: usage, argName: "duration",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration (e.g. 30s, 5m, 1h)", v)
+			}
+			*field(c) = d
+			return nil
+		},
+		get: func(c *Config) string { return field(c).String() },
+	}
+}
+
+func i64(name, yamlKey, usage string, field func(*Config) *int64) Setting {
+	return Setting{Flag: name, Env: envName(name), YAML: yamlKey, Usage: usage,
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not an integer", v)
+			}
+			*field(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatInt(*field(c), 10) },
+	}
+}
+
+func integer(name, yamlKey, usage string, field func(*Config) *int) Setting {
+	return Setting{Flag: name, Env: envName(name), YAML: yamlKey, Usage: usage,
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%q is not an integer", v)
+			}
+			*field(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(*field(c)) },
+	}
+}
+
+// Flags is a set of configuration flags registered on a flag.FlagSet.
+type Flags struct {
+	configFile *string
+	given      []given // flags in command-line order
+}
+
+type given struct {
+	s *Setting
+	v string
+}
+
+// Groups of flags for AddFlags.
+var (
+	// StoreFlags are what a command that only opens the store needs.
+	StoreFlags = []string{"config", "data-dir", "store"}
+)
+
+// AddFlags registers on fs the --config flag and the flags of the named
+// settings (every setting when names is empty). Call Load after fs.Parse.
+func AddFlags(fs *flag.FlagSet, names ...string) *Flags {
+	f := &Flags{}
+	want := func(n string) bool {
+		if len(names) == 0 {
+			return true
+		}
+		for _, m := range names {
+			if m == n {
+				return true
+			}
+		}
+		return false
+	}
+	if want("config") {
+		f.configFile = fs.String("config", "", "YAML configuration `file` (env "+ConfigEnv+")")
+	}
+	def := Default()
+	for i := range settings {
+		s := &settings[i]
+		if s.Flag == "" || !want(s.Flag) {
+			continue
+		}
+		usage := s.Usage + " (env " + s.Env + ")"
+		fs.Var(&flagValue{f: f, s: s, def: s.get(&def)}, s.Flag, usage)
+	}
+	return f
+}
+
+type flagValue struct {
+	f   *Flags
+	s   *Setting
+	def string
+	cur string
+	set bool
+}
+
+func (v *flagValue) String() string {
+	if v == nil || v.s == nil {
+		return ""
+	}
+	if v.set {
+		return v.cur
+	}
+	return v.def
+}
+
+func (v *flagValue) Set(s string) error {
+	var scratch Config
+	if err := v.s.set(&scratch, s); err != nil {
+		return err
+	}
+	v.cur, v.set = s, true
+	v.f.given = append(v.f.given, given{v.s, s})
+	return nil
+}
+
+func (v *flagValue) IsBoolFlag() bool { return v != nil && v.s != nil && v.s.isBool }
+
+// ArgName names the flag's argument in the help, when its usage names none.
+func (v *flagValue) ArgName() string {
+	if v == nil || v.s == nil || v.s.isBool {
+		return ""
+	}
+	if v.s.argName != "" {
+		return v.s.argName
+	}
+	return "value"
+}
+
+// Load builds the configuration: defaults, then the YAML file (--config, or
+// GRANTD_CONFIG), then GRANTD_* environment variables (an empty value counts
+// as unset), then the flags given on the command line. It derives Issuer from
+// Addr when no source set it. It does not validate: call Validate.
+func (f *Flags) Load(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := Default()
+	path := getenv(ConfigEnv)
+	if f.configFile != nil && *f.configFile != "" {
+		path = *f.configFile
+	}
+	if path != "" {
+		if err := loadFile(path, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	var errs []error
+	for i := range settings {
+		s := &settings[i]
+		if v := getenv(s.Env); v != "" {
+			if err := s.set(&cfg, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %v", s.Env, err))
+			}
+		}
+	}
+	for _, g := range f.given {
+		if err := g.s.set(&cfg, g.v); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %v", g.s.Flag, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	cfg.AdminToken = strings.TrimSpace(cfg.AdminToken)
+	cfg.KeyEncryptionKey = strings.TrimSpace(cfg.KeyEncryptionKey)
+	if cfg.Issuer == "" {
+		cfg.Issuer = DefaultIssuer(cfg.Addr, cfg.TLS.Enabled())
+	} else if u := strings.TrimRight(cfg.Issuer, "/"); strings.Contains(u, "://") {
+		cfg.Issuer = u // "https://id.example.com/" names the same issuer as without the slash
+	}
+	return cfg, nil
+}
+
+// Load parses args (every setting's flag and --config; no positional
+// arguments) and builds the configuration as Flags.Load does.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	fs := flag.NewFlagSet("grantd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return f.Load(getenv)
+}
+
+// loadFile overlays the YAML file at path on cfg. Unknown keys are errors.
+func loadFile(path string, cfg *Config) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer fh.Close()
+	dec := yaml.NewDecoder(fh)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
