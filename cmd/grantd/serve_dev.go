@@ -38,7 +38,10 @@ var devClients = []devClient{
 		RedirectURIs:            []string{devRedirectURI},
 		TokenEndpointAuthMethod: store.AuthMethodBasic,
 		Scope:                   devScope,
-		Metadata:                map[string]string{devMetadataKey: devConfidential},
+		// It doubles as the demo resource server: it may introspect the
+		// public client's tokens in the README walk-through.
+		ResourceServer: true,
+		Metadata:       map[string]string{devMetadataKey: devConfidential},
 	}},
 	{devPublic, "demo public client (PKCE, no secret)", clients.Params{
 		Name:                    "Demo public client (grantd --dev)",
