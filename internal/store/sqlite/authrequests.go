@@ -1,0 +1,90 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
+	code_challenge_method, csrf_token, subject, created_at, expires_at`
+
+func scanAuthRequest(row scanner) (store.AuthRequest, error) {
+	var (
+		r                store.AuthRequest
+		scopes           string
+		created, expires int64
+	)
+	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &scopes, &r.CodeChallenge,
+		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, &created, &expires)
+	if err != nil {
+		return store.AuthRequest{}, mapErr(err)
+	}
+	r.CreatedAt, r.ExpiresAt = fromMS(created), fromMS(expires)
+	return r, fromJSON(scopes, &r.Scopes)
+}
+
+// CreateAuthRequest stores a pending authorization request.
+func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest) error {
+	_, err := s.writeExec(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
+		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt))
+	return err
+}
+
+// GetAuthRequest returns a pending request not yet expired at now.
+func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
+	return scanAuthRequest(s.r.QueryRowContext(ctx,
+		`SELECT `+authRequestCols+` FROM auth_requests WHERE id = ? AND expires_at > ?`, id, toMS(now)))
+}
+
+// UpdateAuthRequest changes a pending request in one write transaction.
+func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time, fn func(*store.AuthRequest) error) (store.AuthRequest, error) {
+	var r store.AuthRequest
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = scanAuthRequest(tx.QueryRowContext(ctx,
+			`SELECT `+authRequestCols+` FROM auth_requests WHERE id = ? AND expires_at > ?`, id, toMS(now)))
+		if err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+		if r.ID != id {
+			return fmt.Errorf("sqlite: UpdateAuthRequest: fn changed the ID from %q to %q", id, r.ID)
+		}
+		_, err = exec(ctx, tx, `UPDATE auth_requests SET client_id = ?, response_type = ?, redirect_uri = ?,
+			state = ?, scopes = ?, code_challenge = ?, code_challenge_method = ?, csrf_token = ?, subject = ?,
+			created_at = ?, expires_at = ? WHERE id = ?`,
+			r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
+			r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt), id)
+		if err != nil {
+			return err
+		}
+		// Return what is stored (times in UTC, to the millisecond).
+		r, err = scanAuthRequest(tx.QueryRowContext(ctx, `SELECT `+authRequestCols+` FROM auth_requests WHERE id = ?`, id))
+		return err
+	})
+	if err != nil {
+		return store.AuthRequest{}, err
+	}
+	return r, nil
+}
+
+// ConsumeAuthRequest deletes a pending request and returns it, in one
+// write transaction: of concurrent callers, exactly one gets the row.
+func (s *Store) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
+	var r store.AuthRequest
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = scanAuthRequest(tx.QueryRowContext(ctx,
+			`DELETE FROM auth_requests WHERE id = ? AND expires_at > ? RETURNING `+authRequestCols, id, toMS(now)))
+		return err
+	})
+	return r, err
+}

@@ -1,0 +1,51 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// ListSigningKeys returns the current and previous keys, newest first.
+func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, algorithm, encrypted_key, state, created_at
+		FROM signing_keys WHERE state != 'retired' ORDER BY seq DESC`)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.SigningKey
+	for rows.Next() {
+		var (
+			k       store.SigningKey
+			created int64
+		)
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.EncryptedKey, &k.State, &created); err != nil {
+			return nil, mapErr(err)
+		}
+		k.CreatedAt = fromMS(created)
+		out = append(out, k)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// AddSigningKey makes k the current key in one write transaction: the
+// previous key is retired, the current one becomes previous. k.State is
+// ignored. ErrConflict if the ID exists, and then nothing changes.
+func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`UPDATE signing_keys SET state = 'retired' WHERE state = 'previous'`,
+			`UPDATE signing_keys SET state = 'previous' WHERE state = 'current'`,
+		} {
+			if _, err := exec(ctx, tx, q); err != nil {
+				return err
+			}
+		}
+		_, err := exec(ctx, tx, `INSERT INTO signing_keys (id, algorithm, encrypted_key, state, created_at, seq)
+			VALUES (?, ?, ?, 'current', ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM signing_keys))`,
+			k.ID, k.Algorithm, k.EncryptedKey, toMS(k.CreatedAt))
+		return err
+	})
+}

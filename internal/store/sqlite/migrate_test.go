@@ -1,0 +1,261 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+func openT(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func wantVersion(t *testing.T, s *Store, want int) {
+	t.Helper()
+	v, err := s.Version(t.Context())
+	if err != nil || v != want {
+		t.Fatalf("Version() = %d, %v; want %d", v, err, want)
+	}
+}
+
+// TestOpenMigrateReopen migrates an empty file, stores data, and opens the
+// file again: migrating is idempotent and the data stays.
+func TestOpenMigrateReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "grantd.db")
+
+	raw, err := open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVersion(t, raw, 0)
+	raw.Close()
+
+	s := openT(t, path)
+	wantVersion(t, s, LatestVersion())
+	c := store.Client{ID: "c1", Name: "one", AuthMethod: store.AuthMethodNone, CreatedAt: time.UnixMilli(1_700_000_000_123).UTC()}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openT(t, path)
+	wantVersion(t, s, LatestVersion())
+	got, err := s.GetClient(ctx, "c1")
+	if err != nil || got.Name != "one" || !got.CreatedAt.Equal(c.CreatedAt) {
+		t.Fatalf("after reopening: %+v, %v", got, err)
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != LatestVersion() {
+		t.Fatalf("schema_migrations has %d rows (%v), want %d", n, err, LatestVersion())
+	}
+}
+
+// upgrade seeds a database at one schema version with raw SQL written for
+// that version, and after migrating to the latest version checks through
+// the Store that the data survived.
+type upgrade struct {
+	seed  func(ctx context.Context, db *sql.Tx) error
+	check func(t *testing.T, s *Store)
+}
+
+// upgrades has one entry per schema version. Adding migration N+1 means
+// adding upgrades[N+1]: the test fails until it exists.
+var upgrades = map[int]upgrade{
+	1: {
+		seed: func(ctx context.Context, tx *sql.Tx) error {
+			for _, q := range []string{
+				`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
+					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'active', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456)`,
+				`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
+					'provider', 'sandbox', 'active', 1700000000000, 0, 0, 0)`,
+				`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
+					1700000000000, 0, 1700000000000, 0)`,
+				`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
+				`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
+					1700000000000, 4102444800000, 0)`,
+				`INSERT INTO signing_keys VALUES ('k1', 'ES256', X'00', 'current', 1700000000000, 1)`,
+			} {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		check: func(t *testing.T, s *Store) {
+			ctx := t.Context()
+			c, err := s.GetClient(ctx, "c1")
+			if err != nil || c.Name != "one" || !bytes.Equal(c.SecretHash, []byte{1, 2}) || !c.ResourceServer ||
+				c.RefreshIdleTimeout != time.Hour || c.Metadata["k"] != "v" || c.CreatedAt.UnixMilli() != 1700000000123 {
+				t.Errorf("client: %+v, %v", c, err)
+			}
+			tok, fam, err := s.GetRefreshToken(ctx, []byte{0xAA})
+			if err != nil || tok.FamilyID != "fam1" || fam.ConnectionID != "conn1" || !fam.RevokedAt.IsZero() {
+				t.Errorf("refresh token: %+v %+v, %v", tok, fam, err)
+			}
+			at, err := s.GetAccessToken(ctx, "at1")
+			if err != nil || at.Revoked || at.FamilyID != "fam1" {
+				t.Errorf("access token: %+v, %v", at, err)
+			}
+			keys, err := s.ListSigningKeys(ctx)
+			if err != nil || len(keys) != 1 || keys[0].State != store.KeyCurrent {
+				t.Errorf("signing keys: %+v, %v", keys, err)
+			}
+		},
+	},
+}
+
+// TestMigrateUpWithData migrates, for every version v, a database at v
+// holding data up to the latest version, and checks the data.
+func TestMigrateUpWithData(t *testing.T) {
+	for v := 1; v <= LatestVersion(); v++ {
+		u, ok := upgrades[v]
+		if !ok {
+			t.Fatalf("no upgrades[%d]: add seed data for migration %s", v, migrations[v-1].name)
+		}
+		t.Run(migrations[v-1].name, func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "grantd.db")
+			s, err := open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.migrateTo(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+			wantVersion(t, s, v)
+			if err := s.writeTx(ctx, func(tx *sql.Tx) error { return u.seed(ctx, tx) }); err != nil {
+				t.Fatalf("seed at version %d: %v", v, err)
+			}
+			s.Close()
+
+			s = openT(t, path)
+			wantVersion(t, s, LatestVersion())
+			u.check(t, s)
+		})
+	}
+}
+
+func TestRefusesNewerDatabase(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "grantd.db")
+	s := openT(t, path)
+	if _, err := s.writeExec(ctx, `INSERT INTO schema_migrations VALUES (?, 'future.sql', 0)`, LatestVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(ctx, path); err == nil || !strings.Contains(err.Error(), "newer") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open of a newer database: %v, want an error", err)
+	}
+}
+
+func TestLoadMigrations(t *testing.T) {
+	for name, files := range map[string][]string{
+		"gap":       {"migrations/0001_a.sql", "migrations/0003_c.sql"},
+		"duplicate": {"migrations/0001_a.sql", "migrations/0001_b.sql"},
+		"bad name":  {"migrations/1_a.sql"},
+		"none":      nil,
+	} {
+		fsys := fstest.MapFS{}
+		for _, f := range files {
+			fsys[f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
+		}
+		if _, err := loadMigrations(fsys); err == nil {
+			t.Errorf("%s: loadMigrations succeeded, want an error", name)
+		}
+	}
+	if len(migrations) == 0 || migrations[0].version != 1 {
+		t.Fatalf("embedded migrations: %+v", migrations)
+	}
+}
+
+func TestOpenRefusesMemory(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "file::memory:?cache=shared"} {
+		if s, err := Open(t.Context(), p); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded, want an error", p)
+		}
+	}
+}
+
+// TestPragmas checks the settings each pool's connections run with.
+func TestPragmas(t *testing.T) {
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "a dir?#%")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := openT(t, filepath.Join(dir, "grantd.db"))
+	for _, tc := range []struct {
+		db     *sql.DB
+		pragma string
+		want   int64
+	}{
+		{s.w, "foreign_keys", 1},
+		{s.w, "synchronous", 1}, // NORMAL
+		{s.w, "busy_timeout", busyTimeoutMS},
+		{s.w, "query_only", 0},
+		{s.r, "foreign_keys", 1},
+		{s.r, "busy_timeout", busyTimeoutMS},
+		{s.r, "query_only", 1},
+	} {
+		var got int64
+		if err := tc.db.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil || got != tc.want {
+			t.Errorf("PRAGMA %s = %d, %v; want %d", tc.pragma, got, err, tc.want)
+		}
+	}
+	var mode string
+	if err := s.r.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	if _, err := s.r.ExecContext(ctx, `DELETE FROM clients`); err == nil {
+		t.Errorf("a write on the read pool succeeded")
+	}
+}
+
+func TestMapErr(t *testing.T) {
+	ctx := t.Context()
+	s := openT(t, filepath.Join(t.TempDir(), "grantd.db"))
+	if err := mapErr(sql.ErrNoRows); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("mapErr(ErrNoRows) = %v", err)
+	}
+	c := store.Client{ID: "c1"}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(ctx, c); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "UNIQUE") {
+		t.Errorf("duplicate primary key: %v, want ErrConflict with the cause", err)
+	}
+	// A record that refers to a missing client.
+	err := s.CreateAuthRequest(ctx, store.AuthRequest{ID: "r1", ClientID: "nobody"})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing foreign key: %v, want ErrNotFound", err)
+	}
+	if err := mapErr(errors.New("other")); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		t.Errorf("mapErr(other) = %v", err)
+	}
+}

@@ -1,0 +1,395 @@
+// Package storetest is the conformance suite every store.Store backend runs
+// from its own _test.go:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { … a fresh, empty store … })
+//	}
+//
+// It tests only what the store package documents, through the interface.
+// What it asks of a backend beyond the method comments:
+//
+//   - Times keep at least millisecond precision and come back in UTC
+//     (Location() == time.UTC); the suite compares them with time.Equal
+//     after truncating both sides to the millisecond. The zero time comes
+//     back as the zero time.
+//   - Durations keep at least millisecond precision.
+//   - Slices, maps and byte slices round-trip, where nil and empty are
+//     equal.
+//   - A used refresh token is a reuse whatever its family's state: it gives
+//     ErrRefreshReused even when the family was revoked before (so that
+//     every replay of a stolen token is reported, and so that many
+//     concurrent replays all get ErrRefreshReused).
+//   - Concurrent callers never see an error other than the documented ones
+//     (for SQLite: never "database is locked").
+//
+// newStore must return a new, empty, migrated store and close it when the
+// test ends (t.Cleanup).
+package storetest
+
+import (
+	"crypto/rand"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// Run runs the conformance suite against the backend newStore makes.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	groups := []struct {
+		name  string
+		tests []test
+	}{
+		{"Clients", clientTests},
+		{"AuthRequests", authRequestTests},
+		{"Codes", codeTests},
+		{"Refresh", refreshTests},
+		{"RevokeFamily", revokeFamilyTests},
+		{"AccessTokens", accessTokenTests},
+		{"Connections", connectionTests},
+		{"SigningKeys", signingKeyTests},
+		{"DeleteExpired", deleteExpiredTests},
+		{"Ping", pingTests},
+		{"Concurrency", concurrencyTests},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+			}
+		})
+	}
+}
+
+type test struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}
+
+var pingTests = []test{
+	{"Ping", func(t *testing.T, s store.Store) {
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+	}},
+}
+
+// t0 is the suite's clock: every "now" is t0 plus an offset. It has
+// microseconds, which a backend may drop (it must keep milliseconds).
+var t0 = time.Date(2031, 3, 4, 5, 6, 7, 891_234_000, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// elsewhere is a zone some "now" values are given in: they come back in UTC.
+var elsewhere = time.FixedZone("UTC-7", -7*60*60)
+
+var errCheck = errors.New("storetest: check refused")
+
+func newID() string { return rand.Text() }
+
+// newUUID is for the IDs the store documents as UUIDs (clients,
+// connections): a backend may keep them in a UUID column.
+func newUUID() string { return uuid.NewString() }
+
+func newHash() []byte { return store.Hash(rand.Text()) }
+
+// ---- comparison ----
+
+var (
+	timeType     = reflect.TypeFor[time.Time]()
+	durationType = reflect.TypeFor[time.Duration]()
+)
+
+// same reports a difference between got and want after normalizing both:
+// times and durations truncated to the millisecond (times in UTC), nil
+// slices and maps made empty. It also checks that got's times are in UTC.
+func same[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	checkUTC(t, what, reflect.ValueOf(got))
+	g, w := normalize(reflect.ValueOf(got)).Interface(), normalize(reflect.ValueOf(want)).Interface()
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, g, w)
+	}
+}
+
+// sameTime compares two times as same does.
+func sameTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	same(t, what, got, want)
+}
+
+// normalize returns a normalized deep copy of v (pointers are kept as they
+// are).
+func normalize(v reflect.Value) reflect.Value {
+	switch v.Type() {
+	case timeType:
+		return reflect.ValueOf(v.Interface().(time.Time).Truncate(time.Millisecond).UTC())
+	case durationType:
+		return reflect.ValueOf(v.Interface().(time.Duration).Truncate(time.Millisecond))
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		out := reflect.New(v.Type()).Elem()
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				out.Field(i).Set(normalize(v.Field(i)))
+			}
+		}
+		return out
+	case reflect.Slice:
+		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			out.Index(i).Set(normalize(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(it.Key(), normalize(it.Value()))
+		}
+		return out
+	}
+	return v
+}
+
+func checkUTC(t *testing.T, what string, v reflect.Value) {
+	t.Helper()
+	if v.Type() == timeType {
+		if tm := v.Interface().(time.Time); !tm.IsZero() && tm.Location() != time.UTC {
+			t.Errorf("%s: time %v is in %v, want UTC", what, tm, tm.Location())
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				checkUTC(t, what+"."+v.Type().Field(i).Name, v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			checkUTC(t, what, v.Index(i))
+		}
+	}
+}
+
+// wantErr fails unless errors.Is(err, want).
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: error %v, want %v", what, err, want)
+	}
+}
+
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// ---- fixtures ----
+
+func newClient() store.Client {
+	id := newUUID()
+	return store.Client{
+		ID:                 id,
+		Name:               "client " + id,
+		SecretHash:         store.Hash("secret " + id),
+		AuthMethod:         store.AuthMethodBasic,
+		GrantTypes:         []string{"authorization_code", "refresh_token"},
+		ResponseTypes:      []string{"code", "temp_token"},
+		RedirectURIs:       []string{"https://app.example/callback", "http://127.0.0.1:8080/cb"},
+		Scopes:             []string{"company", "directory", "payment"},
+		Environment:        "sandbox",
+		Tier:               "gold",
+		State:              store.ClientActive,
+		RefreshPolicy:      store.RefreshRotating,
+		RefreshIdleTimeout: 30 * 24 * time.Hour,
+		RefreshTTL:         90*24*time.Hour + 1500*time.Millisecond,
+		AccessTokenTTL:     time.Hour,
+		TokenFormat:        store.TokenFormatOpaque,
+		ConsentURL:         "https://consent.example/" + id,
+		ResourceServer:     true,
+		Metadata:           map[string]string{"team": "payroll", "contact": "ops@example.com"},
+		// Not in UTC on the way in: it comes back in UTC.
+		CreatedAt: t0.In(elsewhere),
+		UpdatedAt: t0.Add(time.Minute),
+	}
+}
+
+func createClient(t *testing.T, s store.Store) store.Client {
+	t.Helper()
+	c := newClient()
+	must(t, "CreateClient", s.CreateClient(t.Context(), c))
+	return c
+}
+
+func newAuthRequest(clientID string) store.AuthRequest {
+	return store.AuthRequest{
+		ID:                  newID(),
+		ClientID:            clientID,
+		ResponseType:        "code",
+		RedirectURI:         "https://app.example/callback",
+		State:               "state-" + newID(),
+		Scopes:              []string{"company", "directory"},
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		CodeChallengeMethod: "S256",
+		CSRFToken:           newID(),
+		CreatedAt:           t0,
+		ExpiresAt:           at(10 * time.Minute),
+	}
+}
+
+func newConnection(clientID string, created time.Time) store.Connection {
+	return store.Connection{
+		ID:                 newUUID(),
+		ClientID:           clientID,
+		CustomerID:         "customer-" + newID(),
+		CustomerName:       "Acme Inc.",
+		ProviderID:         "gusto",
+		Subject:            "user-1",
+		Products:           []string{"company", "directory"},
+		EntityIDs:          []string{"entity-1", "entity-2"},
+		ConnectionType:     "provider",
+		Environment:        "sandbox",
+		Status:             store.ConnectionActive,
+		CreatedAt:          created,
+		ConsentExpiresAt:   created.Add(365 * 24 * time.Hour),
+		DataRetentionUntil: created.Add(400 * 24 * time.Hour),
+	}
+}
+
+func newCode(clientID, connectionID string) store.AuthCode {
+	return store.AuthCode{
+		Hash:                newHash(),
+		Kind:                "code",
+		ClientID:            clientID,
+		RedirectURI:         "https://app.example/callback",
+		Scopes:              []string{"company", "directory"},
+		Subject:             "user-1",
+		ConnectionID:        connectionID,
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		CodeChallengeMethod: "S256",
+		GrantID:             newID(),
+		CreatedAt:           t0,
+		ExpiresAt:           at(time.Minute),
+	}
+}
+
+// newAccessToken is a token of code's grant, issued at now.
+func newAccessToken(code store.AuthCode, now time.Time) store.AccessToken {
+	return store.AccessToken{
+		ID:           newID(),
+		ClientID:     code.ClientID,
+		Subject:      code.Subject,
+		FamilyID:     code.GrantID,
+		ConnectionID: code.ConnectionID,
+		Scopes:       code.Scopes,
+		Format:       store.TokenFormatOpaque,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(time.Hour),
+	}
+}
+
+// newCCToken is a client-credentials token: no grant, no connection.
+func newCCToken(clientID string, now time.Time) store.AccessToken {
+	return store.AccessToken{
+		ID:        newID(),
+		ClientID:  clientID,
+		Subject:   clientID,
+		Scopes:    []string{"company"},
+		Format:    store.TokenFormatJWT,
+		CreatedAt: now,
+		ExpiresAt: now.Add(time.Hour),
+	}
+}
+
+// newCodeGrant is what redeeming code at now writes: a family with policy,
+// its first refresh token and an access token.
+func newCodeGrant(code store.AuthCode, now time.Time, policy string) store.CodeGrant {
+	tok := newAccessToken(code, now)
+	return store.CodeGrant{
+		Family: &store.RefreshFamily{
+			ID:           code.GrantID,
+			ClientID:     code.ClientID,
+			Subject:      code.Subject,
+			ConnectionID: code.ConnectionID,
+			Scopes:       code.Scopes,
+			Policy:       policy,
+			IdleTimeout:  24 * time.Hour,
+			CreatedAt:    now,
+			ExpiresAt:    now.Add(90 * 24 * time.Hour),
+			LastUsedAt:   now,
+		},
+		RefreshToken: &store.RefreshToken{Hash: newHash(), FamilyID: code.GrantID, CreatedAt: now},
+		AccessToken:  &tok,
+	}
+}
+
+// grant is a redeemed code and what it wrote.
+type grant struct {
+	code store.AuthCode
+	store.CodeGrant
+}
+
+// issueGrant creates a code for client (with conn when not nil) and redeems
+// it at t0+10s, writing newCodeGrant with policy.
+func issueGrant(t *testing.T, s store.Store, clientID string, conn *store.Connection, policy string) grant {
+	t.Helper()
+	var connID string
+	if conn != nil {
+		connID = conn.ID
+	}
+	code := newCode(clientID, connID)
+	must(t, "CreateAuthCode", s.CreateAuthCode(t.Context(), code, conn))
+	g := newCodeGrant(code, at(10*time.Second), policy)
+	_, err := s.RedeemAuthCode(t.Context(), code.Hash, at(10*time.Second),
+		func(store.AuthCode) (store.CodeGrant, error) { return g, nil })
+	must(t, "RedeemAuthCode", err)
+	return grant{code: code, CodeGrant: g}
+}
+
+// revoked reports the Revoked flag of access token id.
+func revoked(t *testing.T, s store.Store, id string) bool {
+	t.Helper()
+	tok, err := s.GetAccessToken(t.Context(), id)
+	must(t, "GetAccessToken", err)
+	return tok.Revoked
+}
+
+func wantRevoked(t *testing.T, s store.Store, what, id string, want bool) {
+	t.Helper()
+	if got := revoked(t, s, id); got != want {
+		t.Errorf("%s: access token Revoked = %v, want %v", what, got, want)
+	}
+}
+
+// familyOf returns the family of refresh token hash.
+func familyOf(t *testing.T, s store.Store, hash []byte) store.RefreshFamily {
+	t.Helper()
+	_, f, err := s.GetRefreshToken(t.Context(), hash)
+	must(t, "GetRefreshToken", err)
+	return f
+}
+
+// noCheck is a check that must not run.
+func noCheck[A, R any](t *testing.T) func(A) (R, error) {
+	return func(A) (R, error) {
+		t.Error("check called, want not called")
+		var r R
+		return r, errCheck
+	}
+}
+
+func noRefreshCheck(t *testing.T) func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error) {
+	return func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error) {
+		t.Error("check called, want not called")
+		return store.RefreshGrant{}, errCheck
+	}
+}
