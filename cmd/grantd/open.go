@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/grantd/grantd/internal/config"
+	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/sqlite"
@@ -88,8 +89,10 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level)) // validated
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	// Every record logged with a request's context carries its request_id.
+	return slog.New(server.LogHandler(h))
 }

@@ -60,7 +60,11 @@ type env struct {
 	clock    *clock
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvLog(t, io.Discard) }
+
+// newEnvLog is newEnv with the JSON log written to w, wrapped the way
+// `grantd serve` wraps it.
+func newEnvLog(t testing.TB, w io.Writer) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "grantd.db"))
@@ -74,7 +78,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatalf("signer: %v", err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(server.LogHandler(slog.NewJSONHandler(w, nil)))
 	e := &env{t: t, store: st, signer: sg, clock: clk}
 	// The issuer is the server's own URL, known only once it listens.
 	e.srv = httptest.NewUnstartedServer(nil)

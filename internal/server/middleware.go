@@ -56,6 +56,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // line that never holds a query string (it may carry a code or state) nor a
 // header value.
 func Wrap(h http.Handler, logger *slog.Logger, maxBody int64, timeout time.Duration) http.Handler {
+	logger = slog.New(LogHandler(logger.Handler()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
@@ -72,7 +73,7 @@ func Wrap(h http.Handler, logger *slog.Logger, maxBody int64, timeout time.Durat
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				logger.ErrorContext(ctx, "panic in handler", "request_id", id, "panic", p)
+				logger.ErrorContext(ctx, "panic in handler", "panic", p)
 				if sw.status == 0 {
 					writeJSON(sw, http.StatusInternalServerError, map[string]string{
 						"error": "server_error", "error_description": "An unexpected error occurred on the server.",
@@ -80,7 +81,6 @@ func Wrap(h http.Handler, logger *slog.Logger, maxBody int64, timeout time.Durat
 				}
 			}
 			logger.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", sw.status),
@@ -92,3 +92,28 @@ func Wrap(h http.Handler, logger *slog.Logger, maxBody int64, timeout time.Durat
 		h.ServeHTTP(sw, r)
 	})
 }
+
+// LogHandler wraps a slog handler so that every record logged with a
+// request's context carries its request_id, whichever package logs it (the
+// core, the store, the pages). Wrapping twice is harmless.
+func LogHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(logHandler); ok {
+		return h
+	}
+	return logHandler{h}
+}
+
+type logHandler struct{ slog.Handler }
+
+func (h logHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h logHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return logHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h logHandler) WithGroup(name string) slog.Handler { return logHandler{h.Handler.WithGroup(name)} }

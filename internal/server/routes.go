@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -42,15 +43,15 @@ func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 // the client; the private cause only to the log, with the request id.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := oauth.AsError(err)
-	level := s.o.Logger.Info
+	level := slog.LevelInfo
 	if e.Status >= 500 {
-		level = s.o.Logger.Error
+		level = slog.LevelError
 	}
-	args := []any{"request_id", RequestID(r.Context()), "path", r.URL.Path, "error", e.Code, "status", e.Status}
+	args := []any{"path", r.URL.Path, "error", e.Code, "status", e.Status}
 	if e.Cause != nil {
 		args = append(args, "cause", e.Cause.Error())
 	}
-	level("request failed", args...)
+	s.o.Logger.Log(r.Context(), level, "request failed", args...)
 	noStore(w)
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="grantd"`)
@@ -180,7 +181,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			ae = &oauth.AuthorizeError{Err: oauth.AsError(err)}
 		}
 		if ae.Err.Status >= 500 {
-			s.o.Logger.Error("authorize failed", "request_id", RequestID(r.Context()), "cause", ae.Err.Error())
+			s.o.Logger.ErrorContext(r.Context(), "authorize failed", "cause", ae.Err.Error())
 		}
 		if ae.RedirectTo != "" {
 			http.Redirect(w, r, ae.RedirectTo, http.StatusFound)
@@ -237,7 +238,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.o.Store.Ping(ctx); err != nil {
-		s.o.Logger.Error("readiness check failed", "request_id", RequestID(r.Context()), "cause", err.Error())
+		s.o.Logger.ErrorContext(r.Context(), "readiness check failed", "cause", err.Error())
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}

@@ -56,6 +56,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.Logger = slog.New(LogHandler(o.Logger.Handler()))
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 64 << 10
 	}
