@@ -21,10 +21,10 @@ import (
 	"github.com/grantd/grantd/internal/admin"
 	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/config"
+	"github.com/grantd/grantd/internal/janitor"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/signer"
-	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/web"
 )
 
@@ -93,6 +93,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		HostedConsentPath: web.Path,
 		CodeTTL:           cfg.CodeTTL,
 		AuthRequestTTL:    cfg.AuthRequestTTL,
+		Catalogue:         cfg.Catalogue(),
 		Logger:            log,
 	}
 	pages, err := web.New(web.Options{Provider: provider, Logger: log})
@@ -125,7 +126,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer stopBG()
 	var wg sync.WaitGroup
 	wg.Go(func() { keys.Run(bg, cfg.KeyReloadInterval) })
-	wg.Go(func() { janitor(bg, st, cfg.JanitorInterval, log) })
+	jan := &janitor.Janitor{Store: st, Logger: log}
+	wg.Go(func() { jan.Run(bg, cfg.JanitorInterval) })
 	servers := []*http.Server{httpServer(cfg, public, tlsConf, log), httpServer(cfg, adminAPI, tlsConf, log)}
 	failed := make(chan error, len(servers))
 	for i, ln := range []net.Listener{pubLn, admLn} {
@@ -277,36 +279,3 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// janitorBatch bounds the rows of each kind one DeleteExpired call removes.
-const janitorBatch = 1000
-
-// janitor deletes expired records at start-up and every interval, in
-// batches, until ctx is done.
-func janitor(ctx context.Context, st store.Grants, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		total := 0
-		for range 100 { // at most 100 batches per round; the rest waits for the next
-			n, err := st.DeleteExpired(ctx, time.Now(), janitorBatch)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Error("janitor: delete expired records", "err", err)
-				}
-				break
-			}
-			total += n
-			if n < janitorBatch {
-				break
-			}
-		}
-		if total > 0 {
-			log.Info("janitor: deleted expired records", "rows", total)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

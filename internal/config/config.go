@@ -72,6 +72,10 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// JanitorInterval is how often expired records are deleted.
 	JanitorInterval time.Duration `yaml:"janitor_interval"`
+
+	// Providers is the provider catalogue (config file only); empty = the
+	// sandbox catalogue.
+	Providers []DataProvider `yaml:"providers"`
 }
 
 // TLS configures HTTPS on both listeners. Both files or neither.
@@ -244,6 +248,7 @@ func (c *Config) Validate() error {
 	if _, err := c.StoreSpec(); err != nil {
 		errs = append(errs, err)
 	}
+	c.validateProviders(bad)
 	if c.ConsentURL != "" {
 		if err := checkHTTPURL(c.ConsentURL); err != nil {
 			bad("consent_url: %v", err)
@@ -347,6 +352,10 @@ func checkIssuer(s string, dev bool) error {
 	}
 	if u.User != nil {
 		return fmt.Errorf("%q: must have no user info", s)
+	}
+	if strings.TrimSuffix(u.Path, "/") != "" || u.Fragment != "" {
+		// Routes and the well-known documents are served at the root.
+		return fmt.Errorf("%q: must have no path (grantd serves at the root of its origin)", s)
 	}
 	if u.Scheme == "http" && !dev && !isLoopback(u.Hostname()) {
 		return fmt.Errorf("%q: must use https unless the host is loopback (or with --dev)", s)

@@ -216,7 +216,8 @@ func TestValidate(t *testing.T) {
 		want []string // substrings; nil = valid
 	}{
 		{"defaults", func(c *Config) {}, nil},
-		{"https issuer anywhere", func(c *Config) { c.Issuer = "https://auth.example.com/tenant" }, nil},
+		{"https issuer anywhere", func(c *Config) { c.Issuer = "https://auth.example.com" }, nil},
+		{"issuer with a path", func(c *Config) { c.Issuer = "https://auth.example.com/tenant" }, []string{"must have no path"}},
 		{"http issuer on localhost", func(c *Config) { c.Issuer = "http://localhost:9000" }, nil},
 		{"http issuer in dev", func(c *Config) { c.Issuer = "http://auth.internal:8080"; c.Dev = true }, nil},
 		{"kek and tls", func(c *Config) { c.KeyEncryptionKey = kek; c.TLS = TLS{"c", "k"} }, nil},
@@ -368,6 +369,10 @@ func TestEverySettingHasAnEnvVar(t *testing.T) {
 				walk(key+".", f.Type)
 				continue
 			}
+			// Lists of structured entries live only in the file.
+			if key == "providers" {
+				continue
+			}
 			if !seenYAML[key] {
 				t.Errorf("config key %q has no setting (flag/env)", key)
 			}
@@ -405,5 +410,38 @@ func TestEachEnvVarApplies(t *testing.T) {
 				t.Errorf("%s=%s changed nothing", s.Env, samples[s.Env])
 			}
 		})
+	}
+}
+
+func TestProvidersCatalogue(t *testing.T) {
+	c := Default()
+	if got := c.Catalogue(); len(got) == 0 || got[0].ID != "sandbox-bank" {
+		t.Fatalf("default catalogue %v, want the sandbox catalogue", got)
+	}
+	path := writeFile(t, `providers:
+  - id: acme-bank
+    name: Acme Bank
+    products: [accounts, balances]
+    entity_ids: [e1]
+    consent_ttl: 2160h
+    retention_ttl: 168h
+`)
+	c, err := Load([]string{"--config", path}, envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got := c.Catalogue()
+	if len(got) != 1 || got[0].ID != "acme-bank" || got[0].ConsentTTL != 90*24*time.Hour || got[0].RetentionTTL != 7*24*time.Hour {
+		t.Fatalf("catalogue %+v", got)
+	}
+	c.Providers = append(c.Providers, DataProvider{ID: "acme-bank"}, DataProvider{ID: "x", Name: "X", Products: []string{"a b"}, ConnectionType: "other"})
+	err = c.Validate()
+	for _, want := range []string{"appears twice", "products: must list", "not a valid product", "connection_type"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v, want it to mention %q", err, want)
+		}
 	}
 }

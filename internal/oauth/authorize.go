@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -51,7 +52,7 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 	page := func(e *Error) (*AuthorizeResult, error) { return nil, &AuthorizeError{Err: e} }
 	for k, v := range q {
 		if len(v) > 1 {
-			return page(InvalidRequest("The %s parameter is repeated.", k))
+			return page(InvalidRequest("The %s parameter is repeated.", SafeName(k)))
 		}
 	}
 	clientID := q.Get("client_id")
@@ -103,9 +104,21 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 	if !slices.Contains(client.GrantTypes, GrantAuthorizationCode) && rt == CodeKindCode {
 		return back(UnauthorizedClient("The client may not use the authorization_code grant."))
 	}
-	if q.Has("request") || q.Has("request_uri") {
+	if q.Has("request") {
 		return back(&Error{Code: "request_not_supported", Status: http.StatusBadRequest,
 			Description: "Request objects are not supported."})
+	}
+	if q.Has("request_uri") {
+		return back(&Error{Code: "request_uri_not_supported", Status: http.StatusBadRequest,
+			Description: "Request objects are not supported."})
+	}
+	if err := p.policy().Check(ctx, &client, GrantAuthorizationCode); err != nil {
+		return back(AsError(err))
+	}
+	// The hosted pages sign users in with sandbox rules (any user name), so
+	// a production client must decide in its own consent app.
+	if client.Environment == "production" && client.ConsentURL == "" && p.ConsentURL == "" {
+		return page(UnauthorizedClient("This application is in production and has no consent app configured (consent_url); the hosted sandbox sign-in is not available to it."))
 	}
 
 	scopes := client.Scopes
@@ -193,6 +206,9 @@ func EffectiveRedirect(c *store.Client, given string) (string, bool) {
 // exactly, except that a loopback http redirect (127.0.0.0/8, [::1],
 // localhost) matches on any port (RFC 8252 §7.3).
 func RedirectMatches(registered, presented string) bool {
+	if strings.Contains(presented, "#") {
+		return false // a fragment, even empty, is never allowed (RFC 6749 §3.1.2)
+	}
 	if registered == presented {
 		return true
 	}
@@ -208,6 +224,17 @@ func RedirectMatches(registered, presented string) bool {
 		return false
 	}
 	return true
+}
+
+// SafeName bounds a parameter name before it goes into an error message, so
+// that a request cannot write its own sentence on grantd's pages.
+func SafeName(k string) string {
+	if len(k) > 40 || strings.ContainsFunc(k, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	}) {
+		return "a"
+	}
+	return k
 }
 
 // IsLoopbackHost reports whether h is a loopback IP literal or "localhost".
@@ -319,23 +346,31 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 	if c.Scopes != nil {
 		scopes = c.Scopes
 	}
-	connType := c.ConnectionType
-	if connType == "" {
-		connType = "provider"
+	// What the decision leaves out comes from the request (a connect
+	// session's customer and provider) and the catalogue.
+	providerID := cmp.Or(c.ProviderID, ar.ProviderID)
+	d, known := p.DataProvider(providerID)
+	connType := cmp.Or(c.ConnectionType, d.ConnectionType, ConnectionTypeProvider)
+	entities := c.EntityIDs
+	if entities == nil && known {
+		entities = d.EntityIDs
 	}
+	consentTTL, retention := p.lifetimes(&client, providerID)
 	conn := store.Connection{
-		ID:             uuid.NewString(),
-		ClientID:       client.ID,
-		CustomerID:     c.CustomerID,
-		CustomerName:   c.CustomerName,
-		ProviderID:     c.ProviderID,
-		Subject:        c.Subject,
-		Products:       scopes,
-		EntityIDs:      c.EntityIDs,
-		ConnectionType: connType,
-		Environment:    client.Environment,
-		Status:         store.ConnectionActive,
-		CreatedAt:      now,
+		ID:                 uuid.NewString(),
+		ClientID:           client.ID,
+		CustomerID:         cmp.Or(c.CustomerID, ar.CustomerID),
+		CustomerName:       cmp.Or(c.CustomerName, ar.CustomerName),
+		ProviderID:         providerID,
+		Subject:            c.Subject,
+		Products:           scopes,
+		EntityIDs:          entities,
+		ConnectionType:     connType,
+		Environment:        client.Environment,
+		Status:             store.ConnectionActive,
+		CreatedAt:          now,
+		ConsentExpiresAt:   now.Add(consentTTL),
+		DataRetentionUntil: now.Add(consentTTL + retention),
 	}
 	prefix := PrefixCode
 	if ar.ResponseType == CodeKindTempToken {

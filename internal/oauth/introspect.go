@@ -127,13 +127,29 @@ func (p *Provider) Introspect(ctx context.Context, caller *store.Client, token s
 		if familyLive(ref.fam, now) != nil || (ref.fam.Policy != store.RefreshFixed && !ref.rt.UsedAt.IsZero()) {
 			return inactive, nil
 		}
+		if ref.fam.ConnectionID != "" {
+			conn, err := p.Store.GetConnection(ctx, ref.fam.ConnectionID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, ServerError(err)
+			}
+			if err != nil || connectionLive(&conn, conn.ID, now) != nil {
+				return inactive, nil
+			}
+		}
 		out := &Introspection{
 			Active: true, Scope: JoinScope(ref.fam.Scopes), ClientID: ref.fam.ClientID,
 			TokenType: HintRefreshToken, IssuedAt: ref.rt.CreatedAt.Unix(), Subject: ref.fam.Subject,
 			Issuer: p.Issuer, ConnectionID: ref.fam.ConnectionID,
 		}
-		if !ref.fam.ExpiresAt.IsZero() {
-			out.ExpiresAt = ref.fam.ExpiresAt.Unix()
+		// It expires at the absolute expiry or when idle, whichever is first.
+		exp := ref.fam.ExpiresAt
+		if ref.fam.IdleTimeout > 0 {
+			if idle := ref.fam.LastUsedAt.Add(ref.fam.IdleTimeout); exp.IsZero() || idle.Before(exp) {
+				exp = idle
+			}
+		}
+		if !exp.IsZero() {
+			out.ExpiresAt = exp.Unix()
 		}
 		return out, nil
 	}
@@ -189,4 +205,38 @@ func (p *Provider) Revoke(ctx context.Context, caller *store.Client, token, hint
 		return ServerError(err)
 	}
 	return nil
+}
+
+// ErrCodeInvalidToken is the bearer-token error of RFC 6750 §3.1.
+const ErrCodeInvalidToken = "invalid_token"
+
+// DisconnectByToken revokes the connection behind an access token presented
+// as a bearer credential (the client disconnecting its own connection, as
+// payroll APIs offer). The token must be an active access token of a grant
+// with a connection.
+func (p *Provider) DisconnectByToken(ctx context.Context, token string) (store.Connection, error) {
+	invalid := &Error{Code: ErrCodeInvalidToken, Status: http.StatusUnauthorized,
+		Description: "The access token is missing, invalid, expired or revoked."}
+	ref, err := p.resolve(ctx, token)
+	if err != nil {
+		return store.Connection{}, ServerError(err)
+	}
+	if ref == nil || ref.refresh || ref.access.Revoked || !p.now().Before(ref.access.ExpiresAt) {
+		return store.Connection{}, invalid
+	}
+	if ref.access.ConnectionID == "" {
+		return store.Connection{}, InvalidRequest("The access token does not belong to a connection.")
+	}
+	conn, err := p.Store.GetConnection(ctx, ref.access.ConnectionID)
+	if err != nil || conn.ClientID != ref.access.ClientID {
+		return store.Connection{}, invalid.WithCause(err)
+	}
+	if _, err := p.Store.GetClient(ctx, conn.ClientID); err != nil {
+		return store.Connection{}, invalid.WithCause(err)
+	}
+	conn, err = p.Store.RevokeConnection(ctx, conn.ID, p.now())
+	if err != nil {
+		return store.Connection{}, ServerError(err)
+	}
+	return conn, nil
 }

@@ -50,6 +50,10 @@ type Provider struct {
 	// HostedConsentPath is where the hosted pages live, relative to Issuer.
 	HostedConsentPath string
 
+	// Catalogue lists the data providers end users can connect (see
+	// SandboxCatalogue).
+	Catalogue []DataProvider
+
 	// Policy runs after client authentication and before every grant; nil
 	// means StatePolicy.
 	Policy Policy

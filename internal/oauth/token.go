@@ -49,6 +49,9 @@ type TokenResponse struct {
 	Subject      string
 	Client       store.Client
 	ConnectionID string
+	// Connection is the connection behind a code or refresh grant (nil for
+	// client_credentials), for dialects that return its metadata.
+	Connection *store.Connection
 	// RefreshTokenUnchanged is set on a fixed-policy refresh: the presented
 	// refresh token stays valid and is not returned again.
 	RefreshTokenUnchanged bool
@@ -58,16 +61,18 @@ type TokenResponse struct {
 
 // Claims are the claims of a JWT access token (RFC 9068 §2.2).
 type Claims struct {
-	Issuer       string `json:"iss"`
-	Subject      string `json:"sub"`
-	Audience     string `json:"aud"`
-	ExpiresAt    int64  `json:"exp"`
-	IssuedAt     int64  `json:"iat"`
-	NotBefore    int64  `json:"nbf,omitempty"`
-	ID           string `json:"jti"`
-	ClientID     string `json:"client_id"`
-	Scope        string `json:"scope,omitempty"`
-	ConnectionID string `json:"connection_id,omitempty"`
+	Issuer       string   `json:"iss"`
+	Subject      string   `json:"sub"`
+	Audience     string   `json:"aud"`
+	ExpiresAt    int64    `json:"exp"`
+	IssuedAt     int64    `json:"iat"`
+	NotBefore    int64    `json:"nbf,omitempty"`
+	ID           string   `json:"jti"`
+	ClientID     string   `json:"client_id"`
+	Scope        string   `json:"scope,omitempty"`
+	ConnectionID string   `json:"connection_id,omitempty"`
+	Products     []string `json:"products,omitempty"`
+	EntityIDs    []string `json:"entity_ids,omitempty"`
 }
 
 // Token runs the fixed token pipeline: authenticate the client, apply the
@@ -125,7 +130,7 @@ func (p *Provider) clientCredentials(ctx context.Context, c *store.Client, req T
 		}
 	}
 	now := p.now()
-	tok, rec, err := p.newAccessToken(c, c.ID, "", "", scopes, now)
+	tok, rec, err := p.newAccessToken(c, c.ID, nil, "", scopes, now)
 	if err != nil {
 		return nil, err
 	}
@@ -152,10 +157,11 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 	}
 	now := p.now()
 	var (
-		resp *TokenResponse
-		rt   string
+		resp    *TokenResponse
+		rt      string
+		connOut *store.Connection
 	)
-	code, err := p.Store.RedeemAuthCode(ctx, store.Hash(req.Code), now, func(code store.AuthCode) (store.CodeGrant, error) {
+	code, err := p.Store.RedeemAuthCode(ctx, store.Hash(req.Code), now, func(code store.AuthCode, conn *store.Connection) (store.CodeGrant, error) {
 		if code.Kind != kind || code.ClientID != c.ID {
 			return store.CodeGrant{}, InvalidGrant("The authorization code is invalid.")
 		}
@@ -176,16 +182,20 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 		case code.CodeChallenge == "" && req.CodeVerifier != "":
 			return store.CodeGrant{}, InvalidGrant("A code_verifier was sent but the authorization request had no code_challenge.")
 		}
+		if err := connectionLive(conn, code.ConnectionID, now); err != nil {
+			return store.CodeGrant{}, err
+		}
+		connOut = conn
 		var g store.CodeGrant
 		var rec store.AccessToken
 		var err error
-		resp, rec, err = p.newAccessToken(c, code.Subject, code.ConnectionID, code.GrantID, code.Scopes, now)
+		resp, rec, err = p.newAccessToken(c, code.Subject, conn, code.GrantID, code.Scopes, now)
 		if err != nil {
 			return store.CodeGrant{}, err
 		}
 		g.AccessToken = &rec
 		if slices.Contains(c.GrantTypes, GrantRefreshToken) {
-			fam := p.newFamily(c, code, now)
+			fam := p.newFamily(c, code, conn, now)
 			var tok store.RefreshToken
 			rt, tok = newRefreshToken(fam.ID, now)
 			g.Family, g.RefreshToken = &fam, &tok
@@ -204,6 +214,7 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 	}
 	resp.RefreshToken = rt
 	resp.ConnectionID = code.ConnectionID
+	resp.Connection = connOut
 	// The token was recorded above; the JWT is signed outside the store
 	// transaction so that no lock is held while signing.
 	if err := p.finish(resp, c); err != nil {
@@ -228,16 +239,21 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, req TokenReques
 	}
 	now := p.now()
 	var (
-		resp *TokenResponse
-		rt   string
+		resp    *TokenResponse
+		rt      string
+		connOut *store.Connection
 	)
-	fam, err := p.Store.Refresh(ctx, store.Hash(req.RefreshToken), now, func(fam store.RefreshFamily, tok store.RefreshToken) (store.RefreshGrant, error) {
+	fam, err := p.Store.Refresh(ctx, store.Hash(req.RefreshToken), now, func(fam store.RefreshFamily, tok store.RefreshToken, conn *store.Connection) (store.RefreshGrant, error) {
 		if fam.ClientID != c.ID {
 			return store.RefreshGrant{}, InvalidGrant("The refresh token is invalid.")
 		}
 		if err := familyLive(fam, now); err != nil {
 			return store.RefreshGrant{}, err
 		}
+		if err := connectionLive(conn, fam.ConnectionID, now); err != nil {
+			return store.RefreshGrant{}, err
+		}
+		connOut = conn
 		scopes := fam.Scopes
 		if len(asked) > 0 {
 			// RFC 6749 §6: narrowing is allowed, widening is not; the
@@ -250,7 +266,7 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, req TokenReques
 		var g store.RefreshGrant
 		var rec store.AccessToken
 		var err error
-		resp, rec, err = p.newAccessToken(c, fam.Subject, fam.ConnectionID, fam.ID, scopes, now)
+		resp, rec, err = p.newAccessToken(c, fam.Subject, conn, fam.ID, scopes, now)
 		if err != nil {
 			return store.RefreshGrant{}, err
 		}
@@ -275,10 +291,27 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, req TokenReques
 	resp.RefreshToken = rt
 	resp.RefreshTokenUnchanged = rt == ""
 	resp.ConnectionID = fam.ConnectionID
+	resp.Connection = connOut
 	if err := p.finish(resp, c); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// connectionLive checks that the connection behind a grant is active and its
+// consent has not ended. A grant with no connection (id "") passes; one whose
+// connection row is gone does not.
+func connectionLive(conn *store.Connection, id string, now time.Time) error {
+	if id == "" {
+		return nil
+	}
+	if conn == nil || conn.Status != store.ConnectionActive {
+		return InvalidGrant("The connection behind this grant is no longer active.")
+	}
+	if !conn.ConsentExpiresAt.IsZero() && !now.Before(conn.ConsentExpiresAt) {
+		return InvalidGrant("The consent behind this grant has expired.")
+	}
+	return nil
 }
 
 // familyLive checks a family's absolute and idle expiry.
@@ -295,7 +328,7 @@ func familyLive(fam store.RefreshFamily, now time.Time) error {
 	return nil
 }
 
-func (p *Provider) newFamily(c *store.Client, code store.AuthCode, now time.Time) store.RefreshFamily {
+func (p *Provider) newFamily(c *store.Client, code store.AuthCode, conn *store.Connection, now time.Time) store.RefreshFamily {
 	fam := store.RefreshFamily{
 		ID:           code.GrantID,
 		ClientID:     c.ID,
@@ -318,6 +351,10 @@ func (p *Provider) newFamily(c *store.Client, code store.AuthCode, now time.Time
 	if fam.Policy == store.RefreshRotating && c.RefreshTTL > 0 {
 		fam.ExpiresAt = now.Add(c.RefreshTTL)
 	}
+	// No refresh token outlives its consent.
+	if conn != nil && !conn.ConsentExpiresAt.IsZero() && (fam.ExpiresAt.IsZero() || conn.ConsentExpiresAt.Before(fam.ExpiresAt)) {
+		fam.ExpiresAt = conn.ConsentExpiresAt
+	}
 	return fam
 }
 
@@ -328,11 +365,20 @@ func newRefreshToken(familyID string, now time.Time) (string, store.RefreshToken
 
 // newAccessToken prepares an access token and its record. An opaque token is
 // complete on return; a JWT is signed by finish, after the store has
-// committed, using the record's ID as jti.
-func (p *Provider) newAccessToken(c *store.Client, subject, connectionID, familyID string, scopes []string, now time.Time) (*TokenResponse, store.AccessToken, error) {
+// committed, using the record's ID as jti. The token never outlives the
+// consent of its connection.
+func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.Connection, familyID string, scopes []string, now time.Time) (*TokenResponse, store.AccessToken, error) {
 	ttl := c.AccessTokenTTL
 	if ttl <= 0 {
 		ttl = DefaultAccessTokenTTL
+	}
+	var connectionID string
+	var entityIDs []string
+	if conn != nil {
+		connectionID, entityIDs = conn.ID, conn.EntityIDs
+		if !conn.ConsentExpiresAt.IsZero() {
+			ttl = min(ttl, conn.ConsentExpiresAt.Sub(now))
+		}
 	}
 	rec := store.AccessToken{
 		ClientID:     c.ID,
@@ -346,7 +392,7 @@ func (p *Provider) newAccessToken(c *store.Client, subject, connectionID, family
 	}
 	resp := &TokenResponse{
 		TokenType: "Bearer",
-		ExpiresIn: int64(ttl / time.Second),
+		ExpiresIn: int64((ttl + time.Second - 1) / time.Second),
 		ExpiresAt: rec.ExpiresAt,
 		Scopes:    scopes,
 		Subject:   subject,
@@ -368,6 +414,10 @@ func (p *Provider) newAccessToken(c *store.Client, subject, connectionID, family
 		ClientID:     c.ID,
 		Scope:        JoinScope(scopes),
 		ConnectionID: connectionID,
+	}
+	if conn != nil {
+		claims.Products = scopes
+		claims.EntityIDs = append([]string{}, entityIDs...)
 	}
 	if familyID == "" {
 		// Nothing is committed first: sign now.

@@ -58,6 +58,7 @@ type env struct {
 	signer   *signer.Signer
 	provider *oauth.Provider
 	clock    *clock
+	dbPath   string
 }
 
 func newEnv(t testing.TB) *env { return newEnvLog(t, io.Discard) }
@@ -67,7 +68,8 @@ func newEnv(t testing.TB) *env { return newEnvLog(t, io.Discard) }
 func newEnvLog(t testing.TB, w io.Writer) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "grantd.db"))
+	dbPath := filepath.Join(t.TempDir(), "grantd.db")
+	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -79,14 +81,14 @@ func newEnvLog(t testing.TB, w io.Writer) *env {
 		t.Fatalf("signer: %v", err)
 	}
 	logger := slog.New(server.LogHandler(slog.NewJSONHandler(w, nil)))
-	e := &env{t: t, store: st, signer: sg, clock: clk}
+	e := &env{t: t, store: st, signer: sg, clock: clk, dbPath: dbPath}
 	// The issuer is the server's own URL, known only once it listens.
 	e.srv = httptest.NewUnstartedServer(nil)
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	e.provider = &oauth.Provider{
 		Store: st, Signer: sg, Issuer: e.srv.URL, Now: clk.Now, Logger: logger,
-		HostedConsentPath: web.Path,
+		HostedConsentPath: web.Path, Catalogue: oauth.SandboxCatalogue(),
 	}
 	pages, err := web.New(web.Options{Provider: e.provider, Logger: logger})
 	if err != nil {

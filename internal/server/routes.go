@@ -18,6 +18,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /oauth/token", s.handle(s.token))
 	mux.Handle("POST /oauth/introspect", s.handle(s.introspect))
 	mux.Handle("POST /oauth/revoke", s.handle(s.revoke))
+	mux.Handle("POST /connect/sessions", s.handle(s.connectSession))
+	mux.Handle("DELETE /connections/current", s.handle(s.disconnect))
 	mux.HandleFunc("GET /oauth/authorize", s.authorize)
 	mux.HandleFunc("POST /oauth/authorize", s.authorize)
 	if s.o.Pages != nil {
@@ -54,7 +56,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.o.Logger.Log(r.Context(), level, "request failed", args...)
 	noStore(w)
 	if e.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="grantd"`)
+		if e.Code == oauth.ErrCodeInvalidToken {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="grantd", error="invalid_token"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Basic realm="grantd"`)
+		}
 	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))

@@ -63,7 +63,7 @@ func decodeForm(body []byte) (Params, *oauth.Error) {
 	p := make(Params, len(v))
 	for k, vals := range v {
 		if len(vals) > 1 {
-			return nil, oauth.InvalidRequest("The %s parameter is repeated.", safeName(k))
+			return nil, oauth.InvalidRequest("The %s parameter is repeated.", oauth.SafeName(k))
 		}
 		p[k] = vals[0]
 	}
@@ -85,7 +85,7 @@ func decodeJSON(body []byte) (Params, *oauth.Error) {
 		}
 		k, _ := t.(string)
 		if _, dup := p[k]; dup {
-			return nil, oauth.InvalidRequest("The %s parameter is repeated.", safeName(k))
+			return nil, oauth.InvalidRequest("The %s parameter is repeated.", oauth.SafeName(k))
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
@@ -116,14 +116,6 @@ func decodeJSON(body []byte) (Params, *oauth.Error) {
 		return nil, bad
 	}
 	return p, nil
-}
-
-// safeName bounds a parameter name before it goes into a message.
-func safeName(k string) string {
-	if len(k) > 40 || strings.ContainsFunc(k, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
-		return "a"
-	}
-	return k
 }
 
 // ClientCredentials takes the client's credentials from the Basic header and

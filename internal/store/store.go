@@ -15,7 +15,10 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -93,9 +96,17 @@ type Client struct {
 	// ResourceServer clients may introspect tokens issued to any client;
 	// others only their own.
 	ResourceServer bool
-	Metadata       map[string]string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// WebhookURL receives the client's connection events; "" = none.
+	WebhookURL string
+	// WebhookSecret signs the events; sealed by the caller, opaque here.
+	WebhookSecret []byte
+	// ConsentTTL and RetentionTTL override the provider catalogue's consent
+	// lifetime and data-retention period for this client; 0 = catalogue.
+	ConsentTTL   time.Duration
+	RetentionTTL time.Duration
+	Metadata     map[string]string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // IsPublic reports whether the client authenticates with no secret.
@@ -114,8 +125,13 @@ type AuthRequest struct {
 	CodeChallengeMethod string
 	CSRFToken           string // bound to this request; checked on the hosted page's POST
 	Subject             string // set when the user signs in on the hosted page
-	CreatedAt           time.Time
-	ExpiresAt           time.Time
+	// From a connect session: the integrator's customer, and the provider
+	// when it is fixed. ProviderID is also set when the user chooses one.
+	CustomerID   string
+	CustomerName string
+	ProviderID   string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
 }
 
 // AuthCode is a one-time authorization code or temp token, stored by hash.
@@ -224,6 +240,92 @@ type SigningKey struct {
 	CreatedAt    time.Time
 }
 
+// Event types of the connection lifecycle.
+const (
+	EventConnectionCreated          = "connection.created"
+	EventConnectionRevoked          = "connection.revoked"
+	EventConnectionConsentExpired   = "connection.consent_expired"
+	EventConnectionRetentionReached = "connection.retention_reached"
+)
+
+// Event is a connection event in the outbox. Backends insert one in the
+// transaction that changes the connection, when the client has a webhook
+// URL; the delivery worker sends them in order per connection.
+type Event struct {
+	Seq           int64 // order of insertion
+	ID            string
+	ClientID      string
+	ConnectionID  string
+	Type          string
+	Payload       []byte // the JSON body delivered, built by NewEvent
+	CreatedAt     time.Time
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	DeliveredAt   time.Time // zero while pending
+	Failed        bool      // given up after the last attempt
+}
+
+// NewEvent builds the event for a change of connection c, with its payload:
+// {"id", "type", "created_at", "data": {the connection}}.
+func NewEvent(typ string, c Connection, at time.Time) Event {
+	id := newEventID()
+	body, _ := json.Marshal(struct {
+		ID        string         `json:"id"`
+		Type      string         `json:"type"`
+		CreatedAt string         `json:"created_at"`
+		Data      connectionJSON `json:"data"`
+	}{id, typ, at.UTC().Format(time.RFC3339), connectionView(c)})
+	return Event{ID: id, ClientID: c.ClientID, ConnectionID: c.ID, Type: typ, Payload: body, CreatedAt: at, NextAttemptAt: at}
+}
+
+type connectionJSON struct {
+	ID                 string   `json:"connection_id"`
+	ClientID           string   `json:"client_id"`
+	CustomerID         *string  `json:"customer_id"`
+	CustomerName       *string  `json:"customer_name"`
+	ProviderID         string   `json:"provider_id"`
+	Subject            string   `json:"subject"`
+	Products           []string `json:"products"`
+	EntityIDs          []string `json:"entity_ids"`
+	ConnectionType     string   `json:"connection_type"`
+	Environment        string   `json:"environment"`
+	Status             string   `json:"status"`
+	CreatedAt          string   `json:"created_at"`
+	ConsentExpiresAt   *string  `json:"consent_expires_at"`
+	DataRetentionUntil *string  `json:"data_retention_until"`
+	RevokedAt          *string  `json:"revoked_at"`
+}
+
+func connectionView(c Connection) connectionJSON {
+	str := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	ts := func(t time.Time) *string {
+		if t.IsZero() {
+			return nil
+		}
+		return str(t.UTC().Format(time.RFC3339))
+	}
+	list := func(l []string) []string { return append([]string{}, l...) }
+	return connectionJSON{
+		ID: c.ID, ClientID: c.ClientID, CustomerID: str(c.CustomerID), CustomerName: str(c.CustomerName),
+		ProviderID: c.ProviderID, Subject: c.Subject, Products: list(c.Products), EntityIDs: list(c.EntityIDs),
+		ConnectionType: c.ConnectionType, Environment: c.Environment, Status: c.Status,
+		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339), ConsentExpiresAt: ts(c.ConsentExpiresAt),
+		DataRetentionUntil: ts(c.DataRetentionUntil), RevokedAt: ts(c.RevokedAt),
+	}
+}
+
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "evt_" + hex.EncodeToString(b[:])
+}
+
 // CodeGrant is what a successful code redemption writes, in the same
 // transaction that spends the code.
 type CodeGrant struct {
@@ -247,6 +349,7 @@ type Store interface {
 	Grants
 	Connections
 	SigningKeys
+	Events
 
 	// Ping checks the backend is reachable (readiness).
 	Ping(ctx context.Context) error
@@ -278,24 +381,28 @@ type AuthRequests interface {
 
 type Grants interface {
 	// CreateAuthCode stores a code (or temp token) and, when conn is not nil,
-	// the connection it points at, in one transaction.
+	// the connection it points at with a connection.created event, in one
+	// transaction.
 	CreateAuthCode(ctx context.Context, code AuthCode, conn *Connection) error
 
 	// RedeemAuthCode, in one transaction: loads the code by hash (ErrNotFound
-	// if absent); if it was used before, revokes the family GrantID and its
+	// if absent) and its connection (nil when the code has none or the row
+	// is gone); if it was used before, revokes the family GrantID and its
 	// access tokens and returns the code with ErrAlreadyUsed; otherwise calls
 	// check, and if check returns nil, marks the code used at now and writes
 	// what check returned. An error from check is returned as is, and the
 	// code stays unused.
-	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, check func(AuthCode) (CodeGrant, error)) (AuthCode, error)
+	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, check func(AuthCode, *Connection) (CodeGrant, error)) (AuthCode, error)
 
 	// Refresh, in one transaction: loads the token and its family
 	// (ErrNotFound if absent); returns ErrRevoked if the family is revoked;
 	// if the token was already rotated (UsedAt set) revokes the family and
-	// returns ErrRefreshReused; otherwise calls check, and if it returns nil,
+	// returns ErrRefreshReused (checked first: every replay of a rotated token
+	// reports the reuse, even once the family is revoked); otherwise calls
+	// check with the family's connection (nil when none), and if it returns nil,
 	// marks the presented token used (when g.NewToken is set), inserts
 	// g.NewToken and g.AccessToken, and sets the family's LastUsedAt to now.
-	Refresh(ctx context.Context, hash []byte, now time.Time, check func(RefreshFamily, RefreshToken) (RefreshGrant, error)) (RefreshFamily, error)
+	Refresh(ctx context.Context, hash []byte, now time.Time, check func(RefreshFamily, RefreshToken, *Connection) (RefreshGrant, error)) (RefreshFamily, error)
 
 	// GetRefreshToken returns a token and its family (for revocation and
 	// introspection).
@@ -315,9 +422,12 @@ type Grants interface {
 	// exists yet (a client-credentials JWT).
 	RevokeAccessToken(ctx context.Context, t AccessToken, now time.Time) error
 
-	// DeleteExpired removes expired codes, auth requests, access-token
-	// records and refresh families past their expiry, at most limit rows of
-	// each kind; it returns how many rows it removed.
+	// DeleteExpired removes, at most limit rows of each kind: expired codes
+	// (a spent code only 24 h after its use, so that a replay still revokes
+	// its grant), expired auth requests and access-token records, refresh
+	// families past their absolute expiry, idle past their timeout, or
+	// revoked 24 h ago, and events delivered more than a week ago. It
+	// returns how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
@@ -327,8 +437,34 @@ type Connections interface {
 	// lists all.
 	ListConnections(ctx context.Context, clientID string) ([]Connection, error)
 	// RevokeConnection marks a connection revoked and revokes its families
-	// and access tokens, in one transaction. Revoking twice is not an error.
+	// and access tokens, in one transaction, with a connection.revoked event.
+	// Revocation ends the consent, so DataRetentionUntil moves to now plus
+	// the retention period (DataRetentionUntil - ConsentExpiresAt) when that
+	// is earlier. Revoking twice is not an error (and no second event).
 	RevokeConnection(ctx context.Context, id string, now time.Time) (Connection, error)
+	// ExpireConsents marks at most limit active connections whose consent
+	// ended at or before now as expired, each with a
+	// connection.consent_expired event; their tokens become inactive.
+	ExpireConsents(ctx context.Context, now time.Time, limit int) (int, error)
+	// PurgeConnections deletes at most limit connections whose data
+	// retention ended at or before now, with every code, family, refresh
+	// token and access-token record of theirs, each with a
+	// connection.retention_reached event.
+	PurgeConnections(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+type Events interface {
+	// PendingEvents returns at most limit undelivered events due at now,
+	// only the oldest pending one of each connection (delivery is in order
+	// per connection), oldest first.
+	PendingEvents(ctx context.Context, now time.Time, limit int) ([]Event, error)
+	// MarkEventDelivered records a delivery; failed marks it given up.
+	MarkEventDelivered(ctx context.Context, seq int64, now time.Time, failed bool) error
+	// RetryEvent records a failed attempt and when to try again.
+	RetryEvent(ctx context.Context, seq int64, attempts int, next time.Time, lastError string) error
+	// ListEvents lists a connection's events, oldest first (for the admin
+	// API and tests).
+	ListEvents(ctx context.Context, connectionID string) ([]Event, error)
 }
 
 type SigningKeys interface {

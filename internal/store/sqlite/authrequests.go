@@ -10,7 +10,7 @@ import (
 )
 
 const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
-	code_challenge_method, csrf_token, subject, created_at, expires_at`
+	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id`
 
 func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	var (
@@ -19,7 +19,8 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 		created, expires int64
 	)
 	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &scopes, &r.CodeChallenge,
-		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, &created, &expires)
+		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, &created, &expires,
+		&r.CustomerID, &r.CustomerName, &r.ProviderID)
 	if err != nil {
 		return store.AuthRequest{}, mapErr(err)
 	}
@@ -30,9 +31,10 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest) error {
 	_, err := s.writeExec(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
-		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt))
+		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
+		r.CustomerID, r.CustomerName, r.ProviderID)
 	return err
 }
 
@@ -60,9 +62,10 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time,
 		}
 		_, err = exec(ctx, tx, `UPDATE auth_requests SET client_id = ?, response_type = ?, redirect_uri = ?,
 			state = ?, scopes = ?, code_challenge = ?, code_challenge_method = ?, csrf_token = ?, subject = ?,
-			created_at = ?, expires_at = ? WHERE id = ?`,
+			created_at = ?, expires_at = ?, customer_id = ?, customer_name = ?, provider_id = ? WHERE id = ?`,
 			r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
-			r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt), id)
+			r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
+			r.CustomerID, r.CustomerName, r.ProviderID, id)
 		if err != nil {
 			return err
 		}

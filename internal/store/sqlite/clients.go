@@ -11,13 +11,15 @@ import (
 
 const clientCols = `id, name, secret_hash, auth_method, grant_types, response_types, redirect_uris,
 	scopes, environment, tier, state, refresh_policy, refresh_idle_timeout, refresh_ttl,
-	access_token_ttl, token_format, consent_url, resource_server, metadata, created_at, updated_at`
+	access_token_ttl, token_format, consent_url, resource_server, metadata, created_at, updated_at,
+	webhook_url, webhook_secret, consent_ttl, retention_ttl`
 
 func clientArgs(c *store.Client) []any {
 	return []any{c.ID, c.Name, c.SecretHash, c.AuthMethod, toJSON(c.GrantTypes), toJSON(c.ResponseTypes),
 		toJSON(c.RedirectURIs), toJSON(c.Scopes), c.Environment, c.Tier, c.State, c.RefreshPolicy,
 		toNS(c.RefreshIdleTimeout), toNS(c.RefreshTTL), toNS(c.AccessTokenTTL), c.TokenFormat,
-		c.ConsentURL, c.ResourceServer, toJSON(c.Metadata), toMS(c.CreatedAt), toMS(c.UpdatedAt)}
+		c.ConsentURL, c.ResourceServer, toJSON(c.Metadata), toMS(c.CreatedAt), toMS(c.UpdatedAt),
+		c.WebhookURL, c.WebhookSecret, toNS(c.ConsentTTL), toNS(c.RetentionTTL)}
 }
 
 func scanClient(row scanner) (store.Client, error) {
@@ -26,15 +28,18 @@ func scanClient(row scanner) (store.Client, error) {
 		grantTypes, responseTypes, redirects string
 		scopes, metadata                     string
 		idle, ttl, accessTTL                 int64
+		consentTTL, retentionTTL             int64
 		created, updated                     int64
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &grantTypes, &responseTypes, &redirects,
 		&scopes, &c.Environment, &c.Tier, &c.State, &c.RefreshPolicy, &idle, &ttl,
-		&accessTTL, &c.TokenFormat, &c.ConsentURL, &c.ResourceServer, &metadata, &created, &updated)
+		&accessTTL, &c.TokenFormat, &c.ConsentURL, &c.ResourceServer, &metadata, &created, &updated,
+		&c.WebhookURL, &c.WebhookSecret, &consentTTL, &retentionTTL)
 	if err != nil {
 		return store.Client{}, mapErr(err)
 	}
 	c.RefreshIdleTimeout, c.RefreshTTL, c.AccessTokenTTL = fromNS(idle), fromNS(ttl), fromNS(accessTTL)
+	c.ConsentTTL, c.RetentionTTL = fromNS(consentTTL), fromNS(retentionTTL)
 	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
 	err = errors.Join(fromJSON(grantTypes, &c.GrantTypes), fromJSON(responseTypes, &c.ResponseTypes),
 		fromJSON(redirects, &c.RedirectURIs), fromJSON(scopes, &c.Scopes), fromJSON(metadata, &c.Metadata))
@@ -44,7 +49,7 @@ func scanClient(row scanner) (store.Client, error) {
 // CreateClient stores a new client; ErrConflict if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.writeExec(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(&c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(&c)...)
 	return err
 }
 
@@ -90,7 +95,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 		_, err = exec(ctx, tx, `UPDATE clients SET name = ?, secret_hash = ?, auth_method = ?, grant_types = ?,
 			response_types = ?, redirect_uris = ?, scopes = ?, environment = ?, tier = ?, state = ?,
 			refresh_policy = ?, refresh_idle_timeout = ?, refresh_ttl = ?, access_token_ttl = ?,
-			token_format = ?, consent_url = ?, resource_server = ?, metadata = ?, created_at = ?, updated_at = ?
+			token_format = ?, consent_url = ?, resource_server = ?, metadata = ?, created_at = ?, updated_at = ?,
+			webhook_url = ?, webhook_secret = ?, consent_ttl = ?, retention_ttl = ?
 			WHERE id = ?`, append(args[1:], id)...)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/grantd/grantd/internal/store"
@@ -47,26 +48,13 @@ func (s *Store) GetConnection(ctx context.Context, id string) (store.Connection,
 // ListConnections lists a client's connections (all when clientID is ""),
 // newest first.
 func (s *Store) ListConnections(ctx context.Context, clientID string) ([]store.Connection, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+connectionCols+` FROM connections
+	return queryConnections(ctx, s.r, `SELECT `+connectionCols+` FROM connections
 		WHERE ? = '' OR client_id = ? ORDER BY created_at DESC, id DESC`, clientID, clientID)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Connection
-	for rows.Next() {
-		c, err := scanConnection(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, mapErr(rows.Err())
 }
 
 // RevokeConnection marks a connection revoked and revokes its families and
-// access tokens, in one write transaction. A connection revoked before is
-// returned as it is.
+// access tokens, with a connection.revoked event, in one write transaction.
+// A connection revoked before is returned as it is.
 func (s *Store) RevokeConnection(ctx context.Context, id string, now time.Time) (store.Connection, error) {
 	var c store.Connection
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -76,9 +64,22 @@ func (s *Store) RevokeConnection(ctx context.Context, id string, now time.Time) 
 			return err
 		}
 		c.Status, c.RevokedAt = store.ConnectionRevoked, stored(now)
+		// Revocation ends the consent: the data-retention deadline moves to
+		// the same period after now, if that is earlier.
+		if !c.ConsentExpiresAt.IsZero() && !c.DataRetentionUntil.IsZero() {
+			if until := stored(now.Add(c.DataRetentionUntil.Sub(c.ConsentExpiresAt))); until.Before(c.DataRetentionUntil) {
+				c.DataRetentionUntil = until
+			}
+		}
+		if err := insertEvent(ctx, tx, store.NewEvent(store.EventConnectionRevoked, c, now)); err != nil {
+			return err
+		}
 		ms := toMS(now)
+		if _, err := exec(ctx, tx, `UPDATE connections SET status = 'revoked', revoked_at = ?, data_retention_until = ?
+			WHERE id = ?`, ms, toMS(c.DataRetentionUntil), id); err != nil {
+			return err
+		}
 		for _, q := range []string{
-			`UPDATE connections SET status = 'revoked', revoked_at = ? WHERE id = ?`,
 			`UPDATE refresh_families SET revoked_at = ? WHERE connection_id = ? AND revoked_at = 0`,
 			`UPDATE access_tokens SET revoked_at = ? WHERE connection_id = ? AND revoked_at = 0`,
 		} {
@@ -92,4 +93,105 @@ func (s *Store) RevokeConnection(ctx context.Context, id string, now time.Time) 
 		return store.Connection{}, err
 	}
 	return c, nil
+}
+
+// connectionOf loads a connection inside a transaction; nil when id is "" or
+// the row is gone.
+func connectionOf(ctx context.Context, tx *sql.Tx, id string) (*store.Connection, error) {
+	if id == "" {
+		return nil, nil
+	}
+	c, err := scanConnection(tx.QueryRowContext(ctx, `SELECT `+connectionCols+` FROM connections WHERE id = ?`, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// ExpireConsents marks, in one write transaction, at most limit active
+// connections whose consent ended at or before now as expired, each with a
+// connection.consent_expired event. Their tokens become inactive through the
+// connection's status (GetAccessToken), and refresh fails in the core.
+func (s *Store) ExpireConsents(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		conns, err := queryConnections(ctx, tx, `SELECT `+connectionCols+` FROM connections
+			WHERE status = 'active' AND consent_expires_at != 0 AND consent_expires_at <= ?
+			ORDER BY consent_expires_at LIMIT ?`, toMS(now), limit)
+		if err != nil {
+			return err
+		}
+		for _, c := range conns {
+			if _, err := exec(ctx, tx, `UPDATE connections SET status = 'expired' WHERE id = ?`, c.ID); err != nil {
+				return err
+			}
+			c.Status = store.ConnectionExpired
+			if err := insertEvent(ctx, tx, store.NewEvent(store.EventConnectionConsentExpired, c, now)); err != nil {
+				return err
+			}
+		}
+		n = len(conns)
+		return nil
+	})
+	return n, err
+}
+
+// PurgeConnections deletes, in one write transaction, at most limit
+// connections whose data retention ended at or before now, with their codes,
+// families (and so refresh tokens) and access-token records, each with a
+// connection.retention_reached event.
+func (s *Store) PurgeConnections(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		conns, err := queryConnections(ctx, tx, `SELECT `+connectionCols+` FROM connections
+			WHERE data_retention_until != 0 AND data_retention_until <= ?
+			ORDER BY data_retention_until LIMIT ?`, toMS(now), limit)
+		if err != nil {
+			return err
+		}
+		for _, c := range conns {
+			for _, q := range []string{
+				`DELETE FROM auth_codes WHERE connection_id = ?`,
+				`DELETE FROM access_tokens WHERE connection_id = ?`,
+				`DELETE FROM refresh_families WHERE connection_id = ?`,
+				`DELETE FROM connections WHERE id = ?`,
+			} {
+				if _, err := exec(ctx, tx, q, c.ID); err != nil {
+					return err
+				}
+			}
+			if err := insertEvent(ctx, tx, store.NewEvent(store.EventConnectionRetentionReached, c, now)); err != nil {
+				return err
+			}
+		}
+		n = len(conns)
+		return nil
+	})
+	return n, err
+}
+
+func queryConnections(ctx context.Context, db execer, q string, args ...any) ([]store.Connection, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Connection
+	for rows.Next() {
+		c, err := scanConnection(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, mapErr(rows.Err())
 }

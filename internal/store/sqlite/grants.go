@@ -29,12 +29,15 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 	return c, fromJSON(scopes, &c.Scopes)
 }
 
-// CreateAuthCode stores a code and, when conn is not nil, its connection, in
-// one write transaction.
+// CreateAuthCode stores a code and, when conn is not nil, its connection and
+// a connection.created event, in one write transaction.
 func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode, conn *store.Connection) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		if conn != nil {
 			if err := insertConnection(ctx, tx, conn); err != nil {
+				return err
+			}
+			if err := insertEvent(ctx, tx, store.NewEvent(store.EventConnectionCreated, *conn, conn.CreatedAt)); err != nil {
 				return err
 			}
 		}
@@ -48,7 +51,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode, conn *stor
 
 // RedeemAuthCode loads, checks and spends a code in one BEGIN IMMEDIATE
 // transaction. A replay revokes the grant and commits that revocation.
-func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, check func(store.AuthCode) (store.CodeGrant, error)) (store.AuthCode, error) {
+func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, check func(store.AuthCode, *store.Connection) (store.CodeGrant, error)) (store.AuthCode, error) {
 	var (
 		code   store.AuthCode
 		replay bool
@@ -63,7 +66,11 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, 
 			replay = true
 			return revokeFamily(ctx, tx, code.GrantID, now)
 		}
-		g, err := check(code)
+		conn, err := connectionOf(ctx, tx, code.ConnectionID)
+		if err != nil {
+			return err
+		}
+		g, err := check(code, conn)
 		if err != nil {
 			return err
 		}
@@ -141,7 +148,7 @@ func insertRefreshToken(ctx context.Context, tx *sql.Tx, t *store.RefreshToken) 
 // family is revoked (if it was not) and the answer is ErrRefreshReused, so
 // that every replay of a stolen token is reported as one. A current token of
 // a revoked family gives ErrRevoked.
-func (s *Store) Refresh(ctx context.Context, hash []byte, now time.Time, check func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error)) (store.RefreshFamily, error) {
+func (s *Store) Refresh(ctx context.Context, hash []byte, now time.Time, check func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error)) (store.RefreshFamily, error) {
 	var (
 		fam   store.RefreshFamily
 		reuse bool
@@ -162,7 +169,11 @@ func (s *Store) Refresh(ctx context.Context, hash []byte, now time.Time, check f
 		if !fam.RevokedAt.IsZero() {
 			return store.ErrRevoked
 		}
-		g, err := check(fam, tok)
+		conn, err := connectionOf(ctx, tx, fam.ConnectionID)
+		if err != nil {
+			return err
+		}
+		g, err := check(fam, tok, conn)
 		if err != nil {
 			return err
 		}
@@ -281,26 +292,47 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t store.AccessToken, now 
 
 // ---- expiry ----
 
-// DeleteExpired deletes, for each kind, at most limit rows whose expiry is at
-// or before now, each kind in its own short write transaction so the writer
-// is never held for long. Deleting a family deletes its refresh tokens. A
-// family or access-token record with no expiry (zero time) is kept: a
-// revocation record must outlive the token it revokes.
+// usedCodeKeep is how long a spent code, and a revoked family, are kept: at
+// least the longest access-token lifetime (24 h), so that a replay still
+// revokes every token the code issued.
+const usedCodeKeep = 24 * time.Hour
+
+// DeleteExpired deletes, for each kind, at most limit rows that are done
+// with, each kind in its own short write transaction so the writer is never
+// held for long: expired codes (spent ones only 24 h after their use),
+// expired auth requests and access-token records, families expired, idle
+// past their timeout or revoked for 24 h (with their refresh tokens), and
+// events delivered a week ago. An access-token record with no expiry is
+// kept: a revocation record must outlive the token it revokes.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
 	ms := toMS(now)
+	// A spent code is kept for usedCodeKeep after its use, so that a replay
+	// within that window still finds it and revokes what it issued.
+	usedBefore := toMS(now.Add(-usedCodeKeep))
 	var total int64
 	var errs []error
-	for _, q := range []string{
-		`DELETE FROM auth_codes WHERE hash IN (SELECT hash FROM auth_codes WHERE expires_at <= ? LIMIT ?)`,
-		`DELETE FROM auth_requests WHERE id IN (SELECT id FROM auth_requests WHERE expires_at <= ? LIMIT ?)`,
-		`DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens WHERE expires_at != 0 AND expires_at <= ? LIMIT ?)`,
-		`DELETE FROM refresh_families WHERE id IN
-			(SELECT id FROM refresh_families WHERE expires_at != 0 AND expires_at <= ? LIMIT ?)`,
+	for _, d := range []struct {
+		q    string
+		args []any
+	}{
+		{`DELETE FROM auth_codes WHERE hash IN (SELECT hash FROM auth_codes
+			WHERE expires_at <= ? AND (used_at = 0 OR used_at <= ?) LIMIT ?)`, []any{ms, usedBefore, limit}},
+		{`DELETE FROM auth_requests WHERE id IN (SELECT id FROM auth_requests WHERE expires_at <= ? LIMIT ?)`, []any{ms, limit}},
+		{`DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens WHERE expires_at != 0 AND expires_at <= ? LIMIT ?)`, []any{ms, limit}},
+		// Families past their absolute expiry, idle past their timeout, or
+		// revoked more than usedCodeKeep ago (their access tokens carry their
+		// own revocation, so nothing comes back to life).
+		{`DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
+			WHERE (expires_at != 0 AND expires_at <= ?)
+			   OR (idle_timeout != 0 AND last_used_at + idle_timeout / 1000000 <= ?)
+			   OR (revoked_at != 0 AND revoked_at <= ?) LIMIT ?)`, []any{ms, ms, usedBefore, limit}},
+		{`DELETE FROM events WHERE seq IN
+			(SELECT seq FROM events WHERE delivered_at != 0 AND delivered_at <= ? LIMIT ?)`, []any{toMS(now.Add(-eventKeep)), limit}},
 	} {
-		n, err := s.writeExec(ctx, q, ms, limit)
+		n, err := s.writeExec(ctx, d.q, d.args...)
 		total += n
 		errs = append(errs, err)
 	}

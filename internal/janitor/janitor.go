@@ -1,0 +1,96 @@
+// Package janitor runs the lifecycle chores of grantd's store in bounded
+// batches: it marks connections whose consent ended as expired, purges
+// connections (and every token record of theirs) whose data-retention
+// deadline passed, and deletes spent codes and expired records.
+package janitor
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Store is the part of the store the janitor uses.
+type Store interface {
+	ExpireConsents(ctx context.Context, now time.Time, limit int) (int, error)
+	PurgeConnections(ctx context.Context, now time.Time, limit int) (int, error)
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// Janitor does one kind of chore per batch, so that no write transaction
+// holds the store for long.
+type Janitor struct {
+	Store  Store
+	Now    func() time.Time // nil = time.Now
+	Batch  int              // rows per batch; 0 = 500
+	Logger *slog.Logger
+	// MaxBatches bounds one pass per chore, so that a large backlog is
+	// worked off over several passes; 0 = 100.
+	MaxBatches int
+}
+
+// Result counts what one pass did.
+type Result struct {
+	Expired, Purged, Deleted int
+}
+
+// RunOnce does every chore until each has nothing left (or MaxBatches).
+func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
+	now := time.Now().UTC()
+	if j.Now != nil {
+		now = j.Now().UTC()
+	}
+	batch := j.Batch
+	if batch <= 0 {
+		batch = 500
+	}
+	maxBatches := j.MaxBatches
+	if maxBatches <= 0 {
+		maxBatches = 100
+	}
+	var res Result
+	for _, chore := range []struct {
+		fn    func(context.Context, time.Time, int) (int, error)
+		count *int
+	}{
+		// Expire before purging, so that a connection whose consent and
+		// retention both passed still reports consent_expired first.
+		{j.Store.ExpireConsents, &res.Expired},
+		{j.Store.PurgeConnections, &res.Purged},
+		{j.Store.DeleteExpired, &res.Deleted},
+	} {
+		for range maxBatches {
+			n, err := chore.fn(ctx, now, batch)
+			*chore.count += n
+			if err != nil {
+				return res, err
+			}
+			// DeleteExpired counts rows over several kinds; stop when a
+			// batch did not fill.
+			if n < batch {
+				break
+			}
+		}
+	}
+	return res, nil
+}
+
+// Run calls RunOnce every interval until ctx is done.
+func (j *Janitor) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		res, err := j.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil && j.Logger != nil {
+			j.Logger.Error("janitor pass failed", "cause", err.Error())
+		}
+		if j.Logger != nil && (res.Expired > 0 || res.Purged > 0 || res.Deleted > 0) {
+			j.Logger.Info("janitor pass", "consents_expired", res.Expired, "connections_purged", res.Purged, "records_deleted", res.Deleted)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

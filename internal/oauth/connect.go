@@ -1,0 +1,104 @@
+package oauth
+
+import (
+	"context"
+	"net/url"
+	"slices"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// ConnectSessionRequest is what an integrator's backend sends to start a
+// connect flow for one of its customers.
+type ConnectSessionRequest struct {
+	CustomerID   string
+	CustomerName string
+	Products     []string // nil = every product the client may ask for
+	RedirectURI  string   // "" = the client's only registered one
+	ProviderID   string   // "" = the user chooses
+	State        string
+}
+
+// ConnectSession is a started connect flow: the session id and the link to
+// send the end user to. The session lives 24 hours and can be used once.
+type ConnectSession struct {
+	ID         string
+	ConnectURL string
+	Request    store.AuthRequest
+}
+
+// CreateConnectSession validates a connect-session request of an
+// authenticated client and stores it as a pending authorization request,
+// which the hosted pages then walk the user through.
+func (p *Provider) CreateConnectSession(ctx context.Context, c *store.Client, r ConnectSessionRequest) (*ConnectSession, error) {
+	if err := p.policy().Check(ctx, c, "connect_session"); err != nil {
+		return nil, err
+	}
+	rt := CodeKindCode
+	if !slices.Contains(c.ResponseTypes, CodeKindCode) && slices.Contains(c.ResponseTypes, CodeKindTempToken) {
+		rt = CodeKindTempToken
+	}
+	if rt == CodeKindCode && !slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
+		return nil, UnauthorizedClient("The client may not use the authorization_code grant.")
+	}
+	if len(r.CustomerID) > 255 || len(r.CustomerName) > 255 || len(r.State) > maxStateLen || len(r.RedirectURI) > maxRedirectURILen {
+		return nil, InvalidRequest("A parameter is too long.")
+	}
+	if r.CustomerID == "" {
+		return nil, InvalidRequest("The customer_id parameter is missing.")
+	}
+	if _, ok := EffectiveRedirect(c, r.RedirectURI); !ok {
+		return nil, InvalidRequest("The redirect_uri is missing or not registered for this client.")
+	}
+	products := r.Products
+	if products == nil {
+		products = c.Scopes
+	}
+	if len(products) == 0 || len(products) > MaxScopes {
+		return nil, InvalidScope("The products parameter is empty or too long.")
+	}
+	for _, s := range products {
+		if !validScopeToken(s) {
+			return nil, InvalidScope("The products parameter is malformed.")
+		}
+	}
+	if !subset(products, c.Scopes) {
+		return nil, InvalidScope("The requested products exceed what the client may ask for.")
+	}
+	if r.ProviderID != "" {
+		d, ok := p.DataProvider(r.ProviderID)
+		if !ok {
+			return nil, InvalidRequest("The provider_id is not in the catalogue.")
+		}
+		if !d.Offers(products) {
+			return nil, InvalidScope("The provider does not offer every requested product.")
+		}
+	}
+	now := p.now()
+	ar := store.AuthRequest{
+		ID:           RandomToken(32),
+		ClientID:     c.ID,
+		ResponseType: rt,
+		RedirectURI:  r.RedirectURI,
+		State:        r.State,
+		Scopes:       slices.Compact(slices.Clone(products)),
+		CSRFToken:    RandomToken(32),
+		CustomerID:   r.CustomerID,
+		CustomerName: r.CustomerName,
+		ProviderID:   r.ProviderID,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(ConnectSessionTTL),
+	}
+	if err := p.Store.CreateAuthRequest(ctx, ar); err != nil {
+		return nil, ServerError(err)
+	}
+	link := p.HostedConsentPath
+	if link == "" {
+		link = "/oauth/consent"
+	}
+	return &ConnectSession{
+		ID:         ar.ID,
+		ConnectURL: addQuery(p.Issuer+link, url.Values{"challenge": {ar.ID}}),
+		Request:    ar,
+	}, nil
+}

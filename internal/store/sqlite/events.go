@@ -1,0 +1,95 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// eventKeep is how long delivered events stay before DeleteExpired removes
+// them.
+const eventKeep = 7 * 24 * time.Hour
+
+const eventCols = `seq, id, client_id, connection_id, type, payload, created_at, attempts,
+	next_attempt_at, last_error, delivered_at, failed`
+
+// insertEvent adds e to the outbox inside tx, only when the client has a
+// webhook URL: events nobody will receive are not kept.
+func insertEvent(ctx context.Context, tx *sql.Tx, e store.Event) error {
+	_, err := exec(ctx, tx, `INSERT INTO events (id, client_id, connection_id, type, payload, created_at, next_attempt_at)
+		SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM clients WHERE id = ? AND webhook_url != '')`,
+		e.ID, e.ClientID, e.ConnectionID, e.Type, e.Payload, toMS(e.CreatedAt), toMS(e.NextAttemptAt), e.ClientID)
+	return err
+}
+
+func scanEvent(row scanner) (store.Event, error) {
+	var (
+		e                        store.Event
+		created, next, delivered int64
+	)
+	err := row.Scan(&e.Seq, &e.ID, &e.ClientID, &e.ConnectionID, &e.Type, &e.Payload, &created, &e.Attempts,
+		&next, &e.LastError, &delivered, &e.Failed)
+	if err != nil {
+		return store.Event{}, mapErr(err)
+	}
+	e.CreatedAt, e.NextAttemptAt, e.DeliveredAt = fromMS(created), fromMS(next), fromMS(delivered)
+	return e, nil
+}
+
+func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]store.Event, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// PendingEvents returns the due head of each connection's queue: an event is
+// only offered when no earlier event of its connection is still pending.
+func (s *Store) PendingEvents(ctx context.Context, now time.Time, limit int) ([]store.Event, error) {
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events e
+		WHERE e.delivered_at = 0 AND e.next_attempt_at <= ?
+		AND NOT EXISTS (SELECT 1 FROM events p
+			WHERE p.connection_id = e.connection_id AND p.delivered_at = 0 AND p.seq < e.seq)
+		ORDER BY e.seq LIMIT ?`, toMS(now), limit)
+}
+
+// MarkEventDelivered records a delivery (or, with failed, that delivery was
+// given up).
+func (s *Store) MarkEventDelivered(ctx context.Context, seq int64, now time.Time, failed bool) error {
+	n, err := s.writeExec(ctx, `UPDATE events SET delivered_at = ?, failed = ? WHERE seq = ? AND delivered_at = 0`,
+		max(toMS(now), 1), failed, seq)
+	if err == nil && n == 0 {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// RetryEvent records a failed attempt.
+func (s *Store) RetryEvent(ctx context.Context, seq int64, attempts int, next time.Time, lastError string) error {
+	if len(lastError) > 500 {
+		lastError = lastError[:500]
+	}
+	n, err := s.writeExec(ctx, `UPDATE events SET attempts = ?, next_attempt_at = ?, last_error = ?
+		WHERE seq = ? AND delivered_at = 0`, attempts, toMS(next), lastError, seq)
+	if err == nil && n == 0 {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// ListEvents lists a connection's events, oldest first.
+func (s *Store) ListEvents(ctx context.Context, connectionID string) ([]store.Event, error) {
+	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE connection_id = ? ORDER BY seq`, connectionID)
+}
