@@ -66,7 +66,7 @@ func (s *Store) RevokeConnection(ctx context.Context, id string, now time.Time) 
 		c.Status, c.RevokedAt = store.ConnectionRevoked, stored(now)
 		// Revocation ends the consent: the data-retention deadline moves to
 		// the same period after now, if that is earlier.
-		if !c.ConsentExpiresAt.IsZero() && !c.DataRetentionUntil.IsZero() {
+		if !c.ConsentExpiresAt.IsZero() && !c.DataRetentionUntil.IsZero() && !c.DataRetentionUntil.Before(c.ConsentExpiresAt) {
 			if until := stored(now.Add(c.DataRetentionUntil.Sub(c.ConsentExpiresAt))); until.Before(c.DataRetentionUntil) {
 				c.DataRetentionUntil = until
 			}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/grantd/grantd/internal/store"
@@ -58,6 +59,9 @@ func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]store
 // PendingEvents returns the due head of each connection's queue: an event is
 // only offered when no earlier event of its connection is still pending.
 func (s *Store) PendingEvents(ctx context.Context, now time.Time, limit int) ([]store.Event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events e
 		WHERE e.delivered_at = 0 AND e.next_attempt_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM events p
@@ -79,7 +83,7 @@ func (s *Store) MarkEventDelivered(ctx context.Context, seq int64, now time.Time
 // RetryEvent records a failed attempt.
 func (s *Store) RetryEvent(ctx context.Context, seq int64, attempts int, next time.Time, lastError string) error {
 	if len(lastError) > 500 {
-		lastError = lastError[:500]
+		lastError = strings.ToValidUTF8(lastError[:500], "")
 	}
 	n, err := s.writeExec(ctx, `UPDATE events SET attempts = ?, next_attempt_at = ?, last_error = ?
 		WHERE seq = ? AND delivered_at = 0`, attempts, toMS(next), lastError, seq)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -88,8 +89,12 @@ var upgrades = map[int]upgrade{
 				`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
 					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'active', 'rotating',
 					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456)`,
+				`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
+					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000)`,
 				`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
-					'provider', 'sandbox', 'active', 1700000000000, 0, 0, 0)`,
+					'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
+				`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
+					'conn1', 'chal', 'S256', 'grant1', 1700000000000, 4102444800000, 0)`,
 				`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
 					1700000000000, 0, 1700000000000, 0)`,
 				`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
@@ -110,6 +115,32 @@ var upgrades = map[int]upgrade{
 				c.RefreshIdleTimeout != time.Hour || c.Metadata["k"] != "v" || c.CreatedAt.UnixMilli() != 1700000000123 {
 				t.Errorf("client: %+v, %v", c, err)
 			}
+			// Columns added by 0002 take their defaults.
+			if c.WebhookURL != "" || c.WebhookSecret != nil || c.ConsentTTL != 0 || c.RetentionTTL != 0 {
+				t.Errorf("client's new fields: %q %x %v %v, want zero", c.WebhookURL, c.WebhookSecret, c.ConsentTTL, c.RetentionTTL)
+			}
+			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
+			if err != nil || r.ClientID != "c1" || r.CSRFToken != "csrf" || r.Subject != "u1" || len(r.Scopes) != 1 ||
+				r.CustomerID != "" || r.CustomerName != "" || r.ProviderID != "" {
+				t.Errorf("auth request: %+v, %v", r, err)
+			}
+			conn, err := s.GetConnection(ctx, "conn1")
+			if err != nil || conn.CustomerName != "Acme" || conn.Status != store.ConnectionActive || conn.EntityIDs != nil ||
+				conn.ConsentExpiresAt.UnixMilli() != 1731536000000 || conn.DataRetentionUntil.UnixMilli() != 1734560000000 {
+				t.Errorf("connection: %+v, %v", conn, err)
+			}
+			if es, err := s.ListEvents(ctx, "conn1"); err != nil || len(es) != 0 {
+				t.Errorf("events of a connection from before 0002: %+v, %v", es, err)
+			}
+			var seenConn *store.Connection
+			code, err := s.RedeemAuthCode(ctx, []byte{0xCC}, time.UnixMilli(1700000001000),
+				func(_ store.AuthCode, c *store.Connection) (store.CodeGrant, error) {
+					seenConn = c
+					return store.CodeGrant{}, nil
+				})
+			if err != nil || code.GrantID != "grant1" || code.ConnectionID != "conn1" || seenConn == nil || seenConn.ID != "conn1" {
+				t.Errorf("auth code: %+v (connection %+v), %v", code, seenConn, err)
+			}
 			tok, fam, err := s.GetRefreshToken(ctx, []byte{0xAA})
 			if err != nil || tok.FamilyID != "fam1" || fam.ConnectionID != "conn1" || !fam.RevokedAt.IsZero() {
 				t.Errorf("refresh token: %+v %+v, %v", tok, fam, err)
@@ -121,6 +152,78 @@ var upgrades = map[int]upgrade{
 			keys, err := s.ListSigningKeys(ctx)
 			if err != nil || len(keys) != 1 || keys[0].State != store.KeyCurrent {
 				t.Errorf("signing keys: %+v, %v", keys, err)
+			}
+
+			// The upgraded data works with what 0002 added: a webhook URL,
+			// and events for the old connection.
+			if _, err := s.UpdateClient(ctx, "c1", func(c *store.Client) error {
+				c.WebhookURL = "https://hooks.example/c1"
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.RevokeConnection(ctx, "conn1", time.UnixMilli(1700000002000)); err != nil {
+				t.Fatal(err)
+			}
+			es, err := s.ListEvents(ctx, "conn1")
+			if err != nil || len(es) != 1 || es[0].Type != store.EventConnectionRevoked {
+				t.Errorf("events after revoking an old connection: %+v, %v", es, err)
+			}
+		},
+	},
+	2: {
+		seed: func(ctx context.Context, tx *sql.Tx) error {
+			for _, q := range []string{
+				`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
+					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'active', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456,
+					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000)`,
+				`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
+					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto')`,
+				`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
+					'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
+				`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
+					'conn1', 'chal', 'S256', 'grant1', 1700000000000, 4102444800000, 0)`,
+				`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
+					1700000000000, 0, 1700000000000, 0)`,
+				`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
+				`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
+					1700000000000, 4102444800000, 0)`,
+				`INSERT INTO signing_keys VALUES ('k1', 'ES256', X'00', 'current', 1700000000000, 1)`,
+				`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', CAST('{"id":"evt_1"}' AS BLOB),
+					1700000000000, 2, 1700000060000, 'HTTP 500', 0, 0)`,
+			} {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		check: func(t *testing.T, s *Store) {
+			ctx := t.Context()
+			c, err := s.GetClient(ctx, "c1")
+			if err != nil || c.WebhookURL != "https://hooks.example/c1" || !bytes.Equal(c.WebhookSecret, []byte{0x0A, 0x0B}) ||
+				c.ConsentTTL != 24*time.Hour || c.RetentionTTL != 48*time.Hour {
+				t.Errorf("client: %+v, %v", c, err)
+			}
+			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
+			if err != nil || r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" {
+				t.Errorf("auth request: %+v, %v", r, err)
+			}
+			es, err := s.ListEvents(ctx, "conn1")
+			want := []store.Event{{Seq: 7, ID: "evt_1", ClientID: "c1", ConnectionID: "conn1", Type: "connection.created",
+				Payload: []byte(`{"id":"evt_1"}`), CreatedAt: time.UnixMilli(1700000000000).UTC(), Attempts: 2,
+				NextAttemptAt: time.UnixMilli(1700000060000).UTC(), LastError: "HTTP 500"}}
+			if err != nil || !reflect.DeepEqual(es, want) {
+				t.Errorf("events:\n got %+v, %v\nwant %+v", es, err, want)
+			}
+			// A new event comes after the stored ones.
+			if _, err := s.RevokeConnection(ctx, "conn1", time.UnixMilli(1700000002000)); err != nil {
+				t.Fatal(err)
+			}
+			es, err = s.ListEvents(ctx, "conn1")
+			if err != nil || len(es) != 2 || es[1].Seq <= 7 || es[1].Type != store.EventConnectionRevoked {
+				t.Errorf("events after RevokeConnection: %+v, %v", es, err)
 			}
 		},
 	},
@@ -148,6 +251,12 @@ func TestMigrateUpWithData(t *testing.T) {
 			if err := s.writeTx(ctx, func(tx *sql.Tx) error { return u.seed(ctx, tx) }); err != nil {
 				t.Fatalf("seed at version %d: %v", v, err)
 			}
+			// Every table of version v has data to carry over.
+			for table, n := range rowCounts(t, s) {
+				if n == 0 {
+					t.Errorf("upgrades[%d] seeds no row in table %s", v, table)
+				}
+			}
 			s.Close()
 
 			s = openT(t, path)
@@ -155,6 +264,38 @@ func TestMigrateUpWithData(t *testing.T) {
 			u.check(t, s)
 		})
 	}
+}
+
+// rowCounts returns the number of rows in each table of the schema, but
+// SQLite's own and schema_migrations.
+func rowCounts(t *testing.T, s *Store) map[string]int {
+	t.Helper()
+	ctx := t.Context()
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema
+		WHERE type = 'table' AND name NOT LIKE 'sqlite%' AND name != 'schema_migrations'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, table := range tables {
+		var n int
+		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM "`+table+`"`).Scan(&n); err != nil {
+			t.Fatalf("count %s: %v", table, err)
+		}
+		counts[table] = n
+	}
+	return counts
 }
 
 func TestRefusesNewerDatabase(t *testing.T) {

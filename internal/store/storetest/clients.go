@@ -69,6 +69,10 @@ var clientTests = []test{
 		want.RefreshPolicy = store.RefreshFixed
 		want.ResourceServer = false
 		want.AccessTokenTTL = 15 * time.Minute
+		want.WebhookURL = "https://hooks.example/new"
+		want.WebhookSecret = nil
+		want.ConsentTTL = 0
+		want.RetentionTTL = 30 * 24 * time.Hour
 		want.UpdatedAt = at(time.Hour)
 		got, err := s.UpdateClient(ctx, c.ID, func(cur *store.Client) error {
 			same(t, "UpdateClient's fn argument", *cur, c)
@@ -157,7 +161,7 @@ var clientTests = []test{
 		wantErr(t, "GetAccessToken(grant)", err, store.ErrNotFound)
 		_, err = s.GetAccessToken(ctx, gone.ccToken.ID)
 		wantErr(t, "GetAccessToken(client credentials)", err, store.ErrNotFound)
-		_, err = s.RedeemAuthCode(ctx, gone.code.Hash, now, noCheck[store.AuthCode, store.CodeGrant](t))
+		_, err = s.RedeemAuthCode(ctx, gone.code.Hash, now, noCodeCheck(t))
 		wantErr(t, "RedeemAuthCode", err, store.ErrNotFound)
 
 		// The other client's records are untouched.
@@ -170,7 +174,7 @@ var clientTests = []test{
 		wantRevoked(t, s, "kept grant", kept.grant.AccessToken.ID, false)
 		wantRevoked(t, s, "kept client credentials", kept.ccToken.ID, false)
 		_, err = s.RedeemAuthCode(ctx, kept.code.Hash, now,
-			func(store.AuthCode) (store.CodeGrant, error) { return store.CodeGrant{}, nil })
+			func(store.AuthCode, *store.Connection) (store.CodeGrant, error) { return store.CodeGrant{}, nil })
 		must(t, "RedeemAuthCode(kept)", err)
 	}},
 }

@@ -64,7 +64,7 @@ var concurrencyTests = []test{
 		g := newCodeGrant(code, at(time.Second), store.RefreshRotating)
 		var checks atomic.Int32
 		errs := race(goroutines, func(int) error {
-			_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), func(store.AuthCode) (store.CodeGrant, error) {
+			_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
 				checks.Add(1)
 				return g, nil
 			})
@@ -87,12 +87,12 @@ var concurrencyTests = []test{
 		now := at(time.Hour)
 		newTokens := make([]store.RefreshGrant, goroutines)
 		for i := range newTokens {
-			newTokens[i], _ = rotate(g, now, nil, nil)
+			newTokens[i], _ = rotate(g, now, nil, nil, nil)
 		}
 		var checks atomic.Int32
 		errs := race(goroutines, func(i int) error {
 			_, err := s.Refresh(ctx, g.RefreshToken.Hash, now,
-				func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error) {
+				func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
 					checks.Add(1)
 					return newTokens[i], nil
 				})
@@ -157,7 +157,7 @@ var concurrencyTests = []test{
 		errs := race(2*n, func(i int) error {
 			g := grants[i%n]
 			if i < n {
-				rg, check := rotate(g, at(time.Hour), nil, nil)
+				rg, check := rotate(g, at(time.Hour), nil, nil, nil)
 				if _, err := s.Refresh(ctx, g.RefreshToken.Hash, at(time.Hour), check); err != nil {
 					return err
 				}

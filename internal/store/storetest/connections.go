@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -77,8 +78,10 @@ var connectionTests = []test{
 		now := at(time.Hour).In(elsewhere)
 		got, err := s.RevokeConnection(ctx, connA.ID, now)
 		must(t, "RevokeConnection", err)
-		want := connA
-		want.Status, want.RevokedAt = store.ConnectionRevoked, now
+		want := revokedConn(connA, now)
+		if !want.DataRetentionUntil.Before(connA.DataRetentionUntil) {
+			t.Fatalf("fixture: revoking connA does not move its data retention")
+		}
 		same(t, "RevokeConnection", got, want)
 		got, err = s.GetConnection(ctx, connA.ID)
 		must(t, "GetConnection", err)
@@ -105,7 +108,220 @@ var connectionTests = []test{
 		if got.Status != store.ConnectionRevoked {
 			t.Errorf("RevokeConnection(again): status %q, want %q", got.Status, store.ConnectionRevoked)
 		}
+		same(t, "RevokeConnection(again)", got, want)
+		got, err = s.GetConnection(ctx, connA.ID)
+		must(t, "GetConnection", err)
+		same(t, "GetConnection after revoking twice", got, want)
 		_, err = s.RevokeConnection(ctx, newUUID(), now)
 		wantErr(t, "RevokeConnection(missing)", err, store.ErrNotFound)
+	}},
+	{"RevokeShortensRetention", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		c := createClient(t, s)
+		now := at(30 * 24 * time.Hour)
+		const period = 35 * 24 * time.Hour // retention after the consent
+		for _, tc := range []struct {
+			name              string
+			consent, retained time.Time
+			wantRetained      time.Time
+		}{
+			{"consent running", now.Add(300 * 24 * time.Hour), now.Add(300*24*time.Hour + period), now.Add(period)},
+			{"consent ended", now.Add(-24 * time.Hour), now.Add(-24*time.Hour + period), now.Add(-24*time.Hour + period)},
+			{"no consent expiry", time.Time{}, now.Add(period), now.Add(period)},
+			{"no retention limit", now.Add(24 * time.Hour), time.Time{}, time.Time{}},
+		} {
+			conn := newConnection(c.ID, t0)
+			conn.ConsentExpiresAt, conn.DataRetentionUntil = tc.consent, tc.retained
+			createConnection(t, s, conn)
+			got, err := s.RevokeConnection(ctx, conn.ID, now)
+			must(t, "RevokeConnection", err)
+			want := conn
+			want.Status, want.RevokedAt, want.DataRetentionUntil = store.ConnectionRevoked, now, tc.wantRetained
+			same(t, tc.name+": RevokeConnection", got, want)
+			got, err = s.GetConnection(ctx, conn.ID)
+			must(t, "GetConnection", err)
+			same(t, tc.name+": GetConnection", got, want)
+		}
+	}},
+}
+
+// count fails unless n, err is want, nil.
+func count(t *testing.T, what string, n int, err error, want int) {
+	t.Helper()
+	must(t, what, err)
+	if n != want {
+		t.Errorf("%s = %d, want %d", what, n, want)
+	}
+}
+
+var connectionLifecycleTests = []test{
+	{"ExpireConsents", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		c := createClient(t, s)
+		now := at(30 * 24 * time.Hour)
+		conns := map[string]store.Connection{}
+		add := func(name string, consent time.Time, status string) store.Connection {
+			conn := newConnection(c.ID, t0)
+			conn.ConsentExpiresAt, conn.Status = consent, status
+			conns[name] = conn
+			return conn
+		}
+		past := add("past", now.Add(-time.Hour), store.ConnectionActive)
+		add("at now", now, store.ConnectionActive)
+		future := add("future", now.Add(time.Millisecond), store.ConnectionActive)
+		add("no consent expiry", time.Time{}, store.ConnectionActive)
+		add("expired before", now.Add(-time.Hour), store.ConnectionExpired)
+		revoked := add("revoked", now.Add(-time.Hour), store.ConnectionActive)
+		gPast := issueGrant(t, s, c.ID, &past, store.RefreshRotating)
+		gFuture := issueGrant(t, s, c.ID, &future, store.RefreshRotating)
+		onPast := newAccessToken(newCode(c.ID, past.ID), at(time.Minute)) // no family
+		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, onPast))
+		for name, conn := range conns {
+			if name != "past" && name != "future" {
+				createConnection(t, s, conn)
+			}
+		}
+		_, err := s.RevokeConnection(ctx, revoked.ID, at(time.Minute))
+		must(t, "RevokeConnection", err)
+		conns["revoked"] = revokedConn(revoked, at(time.Minute))
+
+		// Two are due: at most limit per call.
+		n, err := s.ExpireConsents(ctx, now, 1)
+		count(t, "ExpireConsents(limit 1)", n, err, 1)
+		n, err = s.ExpireConsents(ctx, now.In(elsewhere), 10)
+		count(t, "ExpireConsents(limit 10)", n, err, 1)
+		n, err = s.ExpireConsents(ctx, now, 10)
+		count(t, "ExpireConsents(nothing left)", n, err, 0)
+
+		for name, conn := range conns {
+			want := conn
+			events := []string{store.EventConnectionCreated}
+			switch name {
+			case "past", "at now":
+				want.Status = store.ConnectionExpired
+				events = append(events, store.EventConnectionConsentExpired)
+			case "revoked":
+				events = append(events, store.EventConnectionRevoked)
+			}
+			got, err := s.GetConnection(ctx, conn.ID)
+			must(t, "GetConnection", err)
+			same(t, "connection "+name, got, want)
+			es := wantTypes(t, s, "events of connection "+name, conn.ID, events...)
+			if len(es) == 2 && es[1].Type == store.EventConnectionConsentExpired {
+				wantEvent(t, "connection.consent_expired of "+name, es[1], store.EventConnectionConsentExpired, want, now)
+			}
+		}
+
+		wantRevoked(t, s, "access token of an expired connection", gPast.AccessToken.ID, true)
+		wantRevoked(t, s, "access token without family of an expired connection", onPast.ID, true)
+		wantRevoked(t, s, "access token of a connection not yet expired", gFuture.AccessToken.ID, false)
+	}},
+	{"PurgeConnections", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		c := createClient(t, s)
+		now := at(time.Hour)
+		type issued struct {
+			conn    store.Connection
+			grant   grant
+			rotated store.RefreshGrant // from a refresh of grant
+			noFam   store.AccessToken  // a token without family
+			unused  store.AuthCode
+		}
+		issue := func(retention time.Time, revoke bool) issued {
+			var is issued
+			is.conn = newConnection(c.ID, t0)
+			is.conn.DataRetentionUntil = retention
+			if !retention.IsZero() {
+				is.conn.ConsentExpiresAt = retention.Add(-30 * 24 * time.Hour)
+			}
+			is.grant = issueGrant(t, s, c.ID, &is.conn, store.RefreshRotating)
+			var check func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error)
+			is.rotated, check = rotate(is.grant, at(time.Minute), nil, nil, nil)
+			_, err := s.Refresh(ctx, is.grant.RefreshToken.Hash, at(time.Minute), check)
+			must(t, "Refresh", err)
+			is.noFam = newAccessToken(newCode(c.ID, is.conn.ID), at(time.Minute))
+			must(t, "CreateAccessToken", s.CreateAccessToken(ctx, is.noFam))
+			is.unused = newCode(c.ID, is.conn.ID)
+			is.unused.ExpiresAt = now.Add(time.Hour)
+			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, is.unused, nil))
+			if revoke {
+				_, err := s.RevokeConnection(ctx, is.conn.ID, at(2*time.Minute))
+				must(t, "RevokeConnection", err)
+				is.conn = revokedConn(is.conn, at(2*time.Minute))
+			}
+			return is
+		}
+		purged := []issued{
+			issue(now.Add(-time.Minute), false),
+			issue(now, false),
+			issue(now.Add(-time.Minute), true), // whatever its status
+		}
+		kept := []issued{
+			issue(now.Add(time.Millisecond), false),
+			issue(time.Time{}, false),
+		}
+		other := issueGrant(t, s, c.ID, nil, store.RefreshRotating) // no connection
+		cc := newCCToken(c.ID, t0)
+		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, cc))
+
+		n, err := s.PurgeConnections(ctx, now, 2)
+		count(t, "PurgeConnections(limit 2)", n, err, 2)
+		n, err = s.PurgeConnections(ctx, now.In(elsewhere), 2)
+		count(t, "PurgeConnections(limit 2, again)", n, err, 1)
+		n, err = s.PurgeConnections(ctx, now, 2)
+		count(t, "PurgeConnections(nothing left)", n, err, 0)
+
+		for _, is := range purged {
+			_, err := s.GetConnection(ctx, is.conn.ID)
+			wantErr(t, "GetConnection(purged)", err, store.ErrNotFound)
+			for _, h := range [][]byte{is.grant.RefreshToken.Hash, is.rotated.NewToken.Hash} {
+				_, _, err = s.GetRefreshToken(ctx, h)
+				wantErr(t, "GetRefreshToken(purged)", err, store.ErrNotFound)
+			}
+			for _, id := range []string{is.grant.AccessToken.ID, is.rotated.AccessToken.ID, is.noFam.ID} {
+				_, err = s.GetAccessToken(ctx, id)
+				wantErr(t, "GetAccessToken(purged)", err, store.ErrNotFound)
+			}
+			for _, h := range [][]byte{is.grant.code.Hash, is.unused.Hash} {
+				_, err = s.RedeemAuthCode(ctx, h, now, noCodeCheck(t))
+				wantErr(t, "RedeemAuthCode(purged)", err, store.ErrNotFound)
+			}
+			_, err = s.RevokeConnection(ctx, is.conn.ID, now)
+			wantErr(t, "RevokeConnection(purged)", err, store.ErrNotFound)
+			// The event outlives the connection.
+			events := []string{store.EventConnectionCreated}
+			if is.conn.Status == store.ConnectionRevoked {
+				events = append(events, store.EventConnectionRevoked)
+			}
+			events = append(events, store.EventConnectionRetentionReached)
+			es := wantTypes(t, s, "events of a purged connection", is.conn.ID, events...)
+			if len(es) == len(events) {
+				wantEvent(t, "connection.retention_reached", es[len(es)-1], store.EventConnectionRetentionReached, is.conn, now)
+			}
+		}
+		var keptIDs []string
+		for _, is := range kept {
+			keptIDs = append(keptIDs, is.conn.ID)
+			got, err := s.GetConnection(ctx, is.conn.ID)
+			must(t, "GetConnection(kept)", err)
+			same(t, "kept connection", got, is.conn)
+			_, _, err = s.GetRefreshToken(ctx, is.rotated.NewToken.Hash)
+			must(t, "GetRefreshToken(kept)", err)
+			wantRevoked(t, s, "kept connection's access token", is.rotated.AccessToken.ID, false)
+			wantRevoked(t, s, "kept connection's access token without family", is.noFam.ID, false)
+			_, err = s.RedeemAuthCode(ctx, is.unused.Hash, now, okCode(store.CodeGrant{}))
+			must(t, "RedeemAuthCode(kept)", err)
+			wantTypes(t, s, "events of a kept connection", is.conn.ID, store.EventConnectionCreated)
+		}
+		conns, err := s.ListConnections(ctx, c.ID)
+		must(t, "ListConnections", err)
+		got := connectionIDs(conns)
+		slices.Sort(got)
+		slices.Sort(keptIDs)
+		same(t, "ListConnections after PurgeConnections", got, keptIDs)
+		_, _, err = s.GetRefreshToken(ctx, other.RefreshToken.Hash)
+		must(t, "GetRefreshToken(no connection)", err)
+		wantRevoked(t, s, "access token without connection", other.AccessToken.ID, false)
+		wantRevoked(t, s, "client-credentials token", cc.ID, false)
 	}},
 }

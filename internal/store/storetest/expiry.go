@@ -11,26 +11,74 @@ var deleteExpiredTests = []test{
 	{"DeleteExpired", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
-		now := at(24 * time.Hour)
+		now := at(48 * time.Hour)
 		past, future := now.Add(-time.Hour), now.Add(time.Hour)
-		const expiredEach = 3
+		const day = 24 * time.Hour
+		// Each kind has three rows to delete and some to keep.
 
-		// Families: three past their expiry, one with none, one live. Their
-		// codes are live (they are counted below) and they carry no access
-		// token.
-		var families []store.CodeGrant
-		for _, exp := range []time.Time{past, past, past, {}, future} {
+		// Families, redeemed from codes that stay live, with no access token:
+		// past their absolute expiry, idle past their timeout, revoked more
+		// than a day ago; kept: no expiry, live, idle within the timeout,
+		// revoked less than a day ago.
+		type family struct {
+			expires    time.Time
+			idle       time.Duration
+			revokedAgo time.Duration // 0: not revoked
+			deleted    bool
+		}
+		families := []family{
+			{expires: past, deleted: true},
+			{expires: future, idle: time.Hour, deleted: true}, // last used at t0
+			{revokedAgo: day + time.Minute, deleted: true},
+			{},
+			{expires: future},
+			{idle: now.Sub(t0) + time.Minute},
+			{revokedAgo: day - time.Minute},
+		}
+		var grants []store.CodeGrant
+		for _, f := range families {
 			code := newCode(c.ID, "")
 			code.ExpiresAt = future
 			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
 			g := newCodeGrant(code, t0, store.RefreshRotating)
-			g.Family.ExpiresAt, g.AccessToken = exp, nil
+			g.Family.ExpiresAt, g.Family.IdleTimeout, g.AccessToken = f.expires, f.idle, nil
 			_, err := s.RedeemAuthCode(ctx, code.Hash, t0, okCode(g))
 			must(t, "RedeemAuthCode", err)
-			families = append(families, g)
+			if f.revokedAgo != 0 {
+				must(t, "RevokeFamily", s.RevokeFamily(ctx, g.Family.ID, now.Add(-f.revokedAgo)))
+			}
+			grants = append(grants, g)
 		}
 
-		var codes []store.AuthCode
+		// Codes: expired and unused, or spent more than a day ago; kept: live,
+		// or expired but spent less than a day ago (a replay must still find
+		// it).
+		type code struct {
+			expires time.Time
+			usedAgo time.Duration // 0: unused
+			deleted bool
+		}
+		codes := []code{
+			{expires: past, deleted: true},
+			{expires: past, deleted: true},
+			{expires: past, usedAgo: day + time.Minute, deleted: true},
+			{expires: future},
+			{expires: past, usedAgo: day - time.Minute},
+		}
+		var codeRows []store.AuthCode
+		for _, cd := range codes {
+			row := newCode(c.ID, "")
+			row.ExpiresAt = cd.expires
+			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, row, nil))
+			if cd.usedAgo != 0 {
+				_, err := s.RedeemAuthCode(ctx, row.Hash, now.Add(-cd.usedAgo), okCode(store.CodeGrant{}))
+				must(t, "RedeemAuthCode", err)
+			}
+			codeRows = append(codeRows, row)
+		}
+
+		// Auth requests and access-token records: three expired, one live.
+		const expiredEach = 3
 		var reqs []store.AuthRequest
 		var toks []store.AccessToken
 		for i := range expiredEach + 1 {
@@ -38,10 +86,6 @@ var deleteExpiredTests = []test{
 			if i == expiredEach {
 				exp = future
 			}
-			code := newCode(c.ID, "")
-			code.ExpiresAt = exp
-			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
-			codes = append(codes, code)
 			r := newAuthRequest(c.ID)
 			r.ExpiresAt = exp
 			must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r))
@@ -51,8 +95,12 @@ var deleteExpiredTests = []test{
 			must(t, "CreateAccessToken", s.CreateAccessToken(ctx, tok))
 			toks = append(toks, tok)
 		}
+		// A revocation record with no expiry is kept.
+		noExpiry := newCCToken(c.ID, t0)
+		noExpiry.ExpiresAt = time.Time{}
+		must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, noExpiry, t0))
 
-		// Four kinds, three expired rows each, two at a time.
+		// Four kinds, three rows each, two at a time.
 		for i, want := range []int{8, 4, 0} {
 			n, err := s.DeleteExpired(ctx, now, 2)
 			must(t, "DeleteExpired", err)
@@ -61,11 +109,14 @@ var deleteExpiredTests = []test{
 			}
 		}
 
-		for i, code := range codes {
-			_, err := s.RedeemAuthCode(ctx, code.Hash, t0, okCode(store.CodeGrant{}))
-			if i < expiredEach {
-				wantErr(t, "RedeemAuthCode(expired code)", err, store.ErrNotFound)
-			} else {
+		for i, cd := range codes {
+			_, err := s.RedeemAuthCode(ctx, codeRows[i].Hash, now, okCode(store.CodeGrant{}))
+			switch {
+			case cd.deleted:
+				wantErr(t, "RedeemAuthCode(deleted code)", err, store.ErrNotFound)
+			case cd.usedAgo != 0:
+				wantErr(t, "RedeemAuthCode(spent code kept)", err, store.ErrAlreadyUsed)
+			default:
 				must(t, "RedeemAuthCode(live code)", err)
 			}
 		}
@@ -85,13 +136,62 @@ var deleteExpiredTests = []test{
 				must(t, "GetAccessToken(live token)", err)
 			}
 		}
-		for i, g := range families {
-			_, _, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash)
-			if i < expiredEach {
-				wantErr(t, "GetRefreshToken(expired family)", err, store.ErrNotFound)
+		wantRevoked(t, s, "revocation record without expiry", noExpiry.ID, true)
+		for i, f := range families {
+			_, _, err := s.GetRefreshToken(ctx, grants[i].RefreshToken.Hash)
+			if f.deleted {
+				wantErr(t, "GetRefreshToken(deleted family)", err, store.ErrNotFound)
 			} else {
-				must(t, "GetRefreshToken(live family)", err)
+				must(t, "GetRefreshToken(kept family)", err)
 			}
 		}
 	}},
+}
+
+func init() {
+	deleteExpiredTests = append(deleteExpiredTests, test{"Events", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		c := createClient(t, s)
+		now := at(30 * 24 * time.Hour)
+		const week = 7 * 24 * time.Hour
+		// One connection per event; the codes stay live.
+		newEvent := func() (store.Connection, store.Event) {
+			conn := newConnection(c.ID, t0)
+			code := newCode(c.ID, conn.ID)
+			code.ExpiresAt = now.Add(time.Hour)
+			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, &conn))
+			es := wantTypes(t, s, "events", conn.ID, store.EventConnectionCreated)
+			if len(es) != 1 {
+				t.FailNow()
+			}
+			return conn, es[0]
+		}
+		var old, keptConns []store.Connection
+		for i, delivered := range []time.Duration{week + time.Hour, 10 * 24 * time.Hour, 20 * 24 * time.Hour} {
+			conn, e := newEvent()
+			must(t, "MarkEventDelivered", s.MarkEventDelivered(ctx, e.Seq, now.Add(-delivered), i == 1))
+			old = append(old, conn)
+		}
+		recent, e := newEvent()
+		must(t, "MarkEventDelivered", s.MarkEventDelivered(ctx, e.Seq, now.Add(-week+time.Hour), false))
+		pendingConn, pendingEvent := newEvent() // created a month ago, never delivered
+		keptConns = append(keptConns, recent, pendingConn)
+
+		for i, want := range []int{2, 1, 0} {
+			n, err := s.DeleteExpired(ctx, now, 2)
+			must(t, "DeleteExpired", err)
+			if n != want {
+				t.Fatalf("DeleteExpired #%d removed %d rows, want %d", i+1, n, want)
+			}
+		}
+		for _, conn := range old {
+			wantTypes(t, s, "events delivered more than a week ago", conn.ID)
+		}
+		for _, conn := range keptConns {
+			wantTypes(t, s, "recent or pending events", conn.ID, store.EventConnectionCreated)
+			_, err := s.GetConnection(ctx, conn.ID)
+			must(t, "GetConnection", err)
+		}
+		wantPending(t, s, "PendingEvents", now, 10, pendingEvent)
+	}})
 }

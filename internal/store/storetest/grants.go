@@ -7,8 +7,16 @@ import (
 	"github.com/grantd/grantd/internal/store"
 )
 
-func okCode(g store.CodeGrant) func(store.AuthCode) (store.CodeGrant, error) {
-	return func(store.AuthCode) (store.CodeGrant, error) { return g, nil }
+func okCode(g store.CodeGrant) func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
+	return func(store.AuthCode, *store.Connection) (store.CodeGrant, error) { return g, nil }
+}
+
+// seeCode returns a check that records what it is given and writes g.
+func seeCode(g store.CodeGrant, code *store.AuthCode, conn **store.Connection) func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
+	return func(c store.AuthCode, cn *store.Connection) (store.CodeGrant, error) {
+		*code, *conn = c, cn
+		return g, nil
+	}
 }
 
 var codeTests = []test{
@@ -19,12 +27,16 @@ var codeTests = []test{
 		code.Kind = "temp_token"
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
 		var seen store.AuthCode
-		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), func(got store.AuthCode) (store.CodeGrant, error) {
-			seen = got
-			return store.CodeGrant{}, nil
-		})
+		seenConn := &store.Connection{}
+		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), seeCode(store.CodeGrant{}, &seen, &seenConn))
 		must(t, "RedeemAuthCode", err)
 		same(t, "the code check saw", seen, code)
+		sameConn(t, "the connection the check saw", seenConn, nil)
+		conns, err := s.ListConnections(ctx, "")
+		must(t, "ListConnections", err)
+		if len(conns) != 0 {
+			t.Errorf("ListConnections after CreateAuthCode without connection: %d connections", len(conns))
+		}
 	}},
 	{"CreateWithConnection", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -36,12 +48,58 @@ var codeTests = []test{
 		must(t, "GetConnection", err)
 		same(t, "GetConnection", got, conn)
 		var seen store.AuthCode
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(time.Second), func(got store.AuthCode) (store.CodeGrant, error) {
-			seen = got
-			return store.CodeGrant{}, nil
-		})
+		var seenConn *store.Connection
+		_, err = s.RedeemAuthCode(ctx, code.Hash, at(time.Second), seeCode(store.CodeGrant{}, &seen, &seenConn))
 		must(t, "RedeemAuthCode", err)
 		same(t, "the code check saw", seen, code)
+		sameConn(t, "the connection the check saw", seenConn, &conn)
+	}},
+	{"CheckSeesTheCurrentConnection", func(t *testing.T, s store.Store) {
+		// The connection is loaded when the code is redeemed, not when it
+		// was created: a revocation in between shows.
+		ctx := t.Context()
+		c := createClient(t, s)
+		conn := newConnection(c.ID, t0)
+		code := newCode(c.ID, conn.ID)
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, &conn))
+		revokedAt := at(time.Second)
+		_, err := s.RevokeConnection(ctx, conn.ID, revokedAt)
+		must(t, "RevokeConnection", err)
+		var seen store.AuthCode
+		var seenConn *store.Connection
+		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Second), seeCode(store.CodeGrant{}, &seen, &seenConn))
+		must(t, "RedeemAuthCode", err)
+		want := revokedConn(conn, revokedAt)
+		sameConn(t, "the connection the check saw", seenConn, &want)
+	}},
+	{"CheckWithConnectionGone", func(t *testing.T, s store.Store) {
+		// A code pointing at a connection whose row is gone (purged): the
+		// check gets nil, and so does a refresh of the grant it issues.
+		ctx := t.Context()
+		c := createClient(t, s)
+		conn := newConnection(c.ID, t0)
+		conn.DataRetentionUntil = at(time.Minute)
+		createConnection(t, s, conn)
+		n, err := s.PurgeConnections(ctx, at(time.Minute), 10)
+		must(t, "PurgeConnections", err)
+		if n != 1 {
+			t.Fatalf("PurgeConnections purged %d connections, want 1", n)
+		}
+		code := newCode(c.ID, conn.ID)
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
+		g := newCodeGrant(code, at(2*time.Minute), store.RefreshRotating)
+		var seen store.AuthCode
+		seenConn := &store.Connection{}
+		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Minute), seeCode(g, &seen, &seenConn))
+		must(t, "RedeemAuthCode", err)
+		same(t, "the code check saw", seen, code)
+		sameConn(t, "the connection the code check saw", seenConn, nil)
+
+		seenConn = &store.Connection{}
+		_, check := rotate(grant{code: code, CodeGrant: g}, at(time.Hour), nil, nil, &seenConn)
+		_, err = s.Refresh(ctx, g.RefreshToken.Hash, at(time.Hour), check)
+		must(t, "Refresh", err)
+		sameConn(t, "the connection the refresh check saw", seenConn, nil)
 	}},
 	{"CreateIsAtomic", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -56,7 +114,7 @@ var codeTests = []test{
 		wantErr(t, "GetConnection of a failed CreateAuthCode", err, store.ErrNotFound)
 	}},
 	{"RedeemMissing", func(t *testing.T, s store.Store) {
-		_, err := s.RedeemAuthCode(t.Context(), newHash(), t0, noCheck[store.AuthCode, store.CodeGrant](t))
+		_, err := s.RedeemAuthCode(t.Context(), newHash(), t0, noCodeCheck(t))
 		wantErr(t, "RedeemAuthCode", err, store.ErrNotFound)
 	}},
 	{"RedeemCheckFails", func(t *testing.T, s store.Store) {
@@ -65,7 +123,7 @@ var codeTests = []test{
 		code := newCode(c.ID, "")
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
 		g := newCodeGrant(code, at(time.Second), store.RefreshRotating)
-		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), func(store.AuthCode) (store.CodeGrant, error) {
+		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
 			return g, errCheck
 		})
 		wantErr(t, "RedeemAuthCode(check fails)", err, errCheck)
@@ -75,10 +133,8 @@ var codeTests = []test{
 		_, err = s.GetAccessToken(ctx, g.AccessToken.ID)
 		wantErr(t, "GetAccessToken after a failed check", err, store.ErrNotFound)
 		var seen store.AuthCode
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Second), func(got store.AuthCode) (store.CodeGrant, error) {
-			seen = got
-			return g, nil
-		})
+		var seenConn *store.Connection
+		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Second), seeCode(g, &seen, &seenConn))
 		must(t, "RedeemAuthCode after a failed check", err)
 		if !seen.UsedAt.IsZero() {
 			t.Errorf("code UsedAt = %v after a failed check, want zero", seen.UsedAt)
@@ -92,8 +148,12 @@ var codeTests = []test{
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, &conn))
 		now := at(5 * time.Second).In(elsewhere)
 		g := newCodeGrant(code, now, store.RefreshRotating)
-		got, err := s.RedeemAuthCode(ctx, code.Hash, now, okCode(g))
+		var seen store.AuthCode
+		var seenConn *store.Connection
+		got, err := s.RedeemAuthCode(ctx, code.Hash, now, seeCode(g, &seen, &seenConn))
 		must(t, "RedeemAuthCode", err)
+		same(t, "the code check saw", seen, code)
+		sameConn(t, "the connection the check saw", seenConn, &conn)
 		want := code
 		want.UsedAt = now
 		same(t, "RedeemAuthCode", got, want)
@@ -113,7 +173,7 @@ var codeTests = []test{
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
 		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), okCode(store.CodeGrant{}))
 		must(t, "RedeemAuthCode", err)
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Second), noCheck[store.AuthCode, store.CodeGrant](t))
+		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Second), noCodeCheck(t))
 		wantErr(t, "RedeemAuthCode(again)", err, store.ErrAlreadyUsed)
 	}},
 	{"RedeemTwiceRevokesTheGrant", func(t *testing.T, s store.Store) {
@@ -131,7 +191,7 @@ var codeTests = []test{
 		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, cc))
 
 		now := at(2 * time.Minute)
-		got, err := s.RedeemAuthCode(ctx, g.code.Hash, now, noCheck[store.AuthCode, store.CodeGrant](t))
+		got, err := s.RedeemAuthCode(ctx, g.code.Hash, now, noCodeCheck(t))
 		wantErr(t, "RedeemAuthCode(replay)", err, store.ErrAlreadyUsed)
 		if string(got.Hash) != string(g.code.Hash) || got.GrantID != g.code.GrantID || got.UsedAt.IsZero() {
 			t.Errorf("RedeemAuthCode(replay) returned %+v, want the used code", got)
@@ -162,23 +222,29 @@ var codeTests = []test{
 		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), okCode(store.CodeGrant{AccessToken: &tok}))
 		must(t, "RedeemAuthCode", err)
 		wantRevoked(t, s, "before the replay", tok.ID, false)
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(time.Minute), noCheck[store.AuthCode, store.CodeGrant](t))
+		_, err = s.RedeemAuthCode(ctx, code.Hash, at(time.Minute), noCodeCheck(t))
 		wantErr(t, "RedeemAuthCode(replay)", err, store.ErrAlreadyUsed)
 		wantRevoked(t, s, "after the replay", tok.ID, true)
 	}},
 }
 
 // rotate returns a check that rotates to a new token issued at now, with an
-// access token, and records what it was given.
-func rotate(g grant, now time.Time, seenF *store.RefreshFamily, seenT *store.RefreshToken) (store.RefreshGrant, func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error)) {
+// access token, and records what it was given (in each seen* not nil).
+func rotate(g grant, now time.Time, seenF *store.RefreshFamily, seenT *store.RefreshToken, seenC **store.Connection) (store.RefreshGrant, func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error)) {
 	tok := newAccessToken(g.code, now)
 	rg := store.RefreshGrant{
 		NewToken:    &store.RefreshToken{Hash: newHash(), FamilyID: g.code.GrantID, CreatedAt: now},
 		AccessToken: &tok,
 	}
-	return rg, func(f store.RefreshFamily, t store.RefreshToken) (store.RefreshGrant, error) {
+	return rg, func(f store.RefreshFamily, t store.RefreshToken, c *store.Connection) (store.RefreshGrant, error) {
 		if seenF != nil {
-			*seenF, *seenT = f, t
+			*seenF = f
+		}
+		if seenT != nil {
+			*seenT = t
+		}
+		if seenC != nil {
+			*seenC = c
 		}
 		return rg, nil
 	}
@@ -192,11 +258,13 @@ var refreshTests = []test{
 		now := at(time.Hour).In(elsewhere)
 		var seenF store.RefreshFamily
 		var seenT store.RefreshToken
-		rg, check := rotate(g, now, &seenF, &seenT)
+		seenC := &store.Connection{}
+		rg, check := rotate(g, now, &seenF, &seenT, &seenC)
 		fam, err := s.Refresh(ctx, g.RefreshToken.Hash, now, check)
 		must(t, "Refresh", err)
 		same(t, "the family the check saw", seenF, *g.Family)
 		same(t, "the token the check saw", seenT, *g.RefreshToken)
+		sameConn(t, "the connection the check saw (grant without one)", seenC, nil)
 		wantFam := *g.Family
 		wantFam.LastUsedAt = now
 		same(t, "Refresh's family", fam, wantFam)
@@ -215,22 +283,53 @@ var refreshTests = []test{
 
 		// The new token rotates in turn; no access token this time.
 		now2 := at(2 * time.Hour)
-		rg2, _ := rotate(g, now2, nil, nil)
+		rg2, _ := rotate(g, now2, nil, nil, nil)
 		rg2.AccessToken = nil
 		fam, err = s.Refresh(ctx, rg.NewToken.Hash, now2,
-			func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error) { return rg2, nil })
+			func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
+				return rg2, nil
+			})
 		must(t, "Refresh(new)", err)
 		sameTime(t, "family LastUsedAt", fam.LastUsedAt, now2)
 		_, _, err = s.GetRefreshToken(ctx, rg2.NewToken.Hash)
 		must(t, "GetRefreshToken(newest)", err)
 	}},
+	{"CheckSeesTheConnection", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		c := createClient(t, s)
+		conn := newConnection(c.ID, t0)
+		conn.ConsentExpiresAt = at(time.Hour)
+		g := issueGrant(t, s, c.ID, &conn, store.RefreshRotating)
+		var seenC *store.Connection
+		rg, check := rotate(g, at(time.Minute), nil, nil, &seenC)
+		_, err := s.Refresh(ctx, g.RefreshToken.Hash, at(time.Minute), check)
+		must(t, "Refresh", err)
+		sameConn(t, "the connection the check saw", seenC, &conn)
+
+		// The connection as it is at the refresh: its consent expired in
+		// between. The store does not refuse (the check does).
+		n, err := s.ExpireConsents(ctx, at(time.Hour), 10)
+		must(t, "ExpireConsents", err)
+		if n != 1 {
+			t.Fatalf("ExpireConsents expired %d connections, want 1", n)
+		}
+		seenC = nil
+		_, check = rotate(g, at(2*time.Hour), nil, nil, &seenC)
+		_, err = s.Refresh(ctx, rg.NewToken.Hash, at(2*time.Hour), check)
+		must(t, "Refresh after the consent expired", err)
+		want := conn
+		want.Status = store.ConnectionExpired
+		sameConn(t, "the connection the check saw after ExpireConsents", seenC, &want)
+	}},
 	{"CheckFails", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
-		rg, _ := rotate(g, at(time.Hour), nil, nil)
+		rg, _ := rotate(g, at(time.Hour), nil, nil, nil)
 		_, err := s.Refresh(ctx, g.RefreshToken.Hash, at(time.Hour),
-			func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error) { return rg, errCheck })
+			func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
+				return rg, errCheck
+			})
 		wantErr(t, "Refresh(check fails)", err, errCheck)
 		tok, fam, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash)
 		must(t, "GetRefreshToken", err)
@@ -248,7 +347,7 @@ var refreshTests = []test{
 		c := createClient(t, s)
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
 		other := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
-		rg, check := rotate(g, at(time.Hour), nil, nil)
+		rg, check := rotate(g, at(time.Hour), nil, nil, nil)
 		_, err := s.Refresh(ctx, g.RefreshToken.Hash, at(time.Hour), check)
 		must(t, "Refresh", err)
 
@@ -292,7 +391,7 @@ var refreshTests = []test{
 			now := at(time.Duration(i) * time.Hour)
 			tok := newAccessToken(g.code, now)
 			fam, err := s.Refresh(ctx, g.RefreshToken.Hash, now,
-				func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error) {
+				func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
 					return store.RefreshGrant{AccessToken: &tok}, nil
 				})
 			must(t, "Refresh(fixed)", err)

@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeFamily", revokeFamilyTests},
 		{"AccessTokens", accessTokenTests},
 		{"Connections", connectionTests},
+		{"ConnectionLifecycle", connectionLifecycleTests},
+		{"Events", eventTests},
 		{"SigningKeys", signingKeyTests},
 		{"DeleteExpired", deleteExpiredTests},
 		{"Ping", pingTests},
@@ -216,7 +218,12 @@ func newClient() store.Client {
 		TokenFormat:        store.TokenFormatOpaque,
 		ConsentURL:         "https://consent.example/" + id,
 		ResourceServer:     true,
-		Metadata:           map[string]string{"team": "payroll", "contact": "ops@example.com"},
+		// A webhook URL: the client's connections have events.
+		WebhookURL:    "https://hooks.example/" + id,
+		WebhookSecret: newHash(), // opaque bytes to the store
+		ConsentTTL:    180*24*time.Hour + 250*time.Millisecond,
+		RetentionTTL:  7 * 365 * 24 * time.Hour,
+		Metadata:      map[string]string{"team": "payroll", "contact": "ops@example.com"},
 		// Not in UTC on the way in: it comes back in UTC.
 		CreatedAt: t0.In(elsewhere),
 		UpdatedAt: t0.Add(time.Minute),
@@ -241,6 +248,9 @@ func newAuthRequest(clientID string) store.AuthRequest {
 		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		CodeChallengeMethod: "S256",
 		CSRFToken:           newID(),
+		CustomerID:          "customer-" + newID(),
+		CustomerName:        "Acme Inc.",
+		ProviderID:          "gusto",
 		CreatedAt:           t0,
 		ExpiresAt:           at(10 * time.Minute),
 	}
@@ -310,6 +320,19 @@ func newCCToken(clientID string, now time.Time) store.AccessToken {
 	}
 }
 
+// revokedConn is conn as RevokeConnection at now leaves it: revoked, and its
+// data retention moved to now plus its retention period after the consent
+// (DataRetentionUntil - ConsentExpiresAt) when that is earlier.
+func revokedConn(conn store.Connection, now time.Time) store.Connection {
+	conn.Status, conn.RevokedAt = store.ConnectionRevoked, now
+	if !conn.ConsentExpiresAt.IsZero() && !conn.DataRetentionUntil.IsZero() {
+		if until := now.Add(conn.DataRetentionUntil.Sub(conn.ConsentExpiresAt)); until.Before(conn.DataRetentionUntil) {
+			conn.DataRetentionUntil = until
+		}
+	}
+	return conn
+}
+
 // newCodeGrant is what redeeming code at now writes: a family with policy,
 // its first refresh token and an access token.
 func newCodeGrant(code store.AuthCode, now time.Time, policy string) store.CodeGrant {
@@ -339,7 +362,7 @@ type grant struct {
 }
 
 // issueGrant creates a code for client (with conn when not nil) and redeems
-// it at t0+10s, writing newCodeGrant with policy.
+// it at t0+10s, writing newCodeGrant with policy. The check must see conn.
 func issueGrant(t *testing.T, s store.Store, clientID string, conn *store.Connection, policy string) grant {
 	t.Helper()
 	var connID string
@@ -349,10 +372,28 @@ func issueGrant(t *testing.T, s store.Store, clientID string, conn *store.Connec
 	code := newCode(clientID, connID)
 	must(t, "CreateAuthCode", s.CreateAuthCode(t.Context(), code, conn))
 	g := newCodeGrant(code, at(10*time.Second), policy)
+	var seen *store.Connection
 	_, err := s.RedeemAuthCode(t.Context(), code.Hash, at(10*time.Second),
-		func(store.AuthCode) (store.CodeGrant, error) { return g, nil })
+		func(_ store.AuthCode, c *store.Connection) (store.CodeGrant, error) {
+			seen = c
+			return g, nil
+		})
 	must(t, "RedeemAuthCode", err)
+	sameConn(t, "the connection the code check saw", seen, conn)
 	return grant{code: code, CodeGrant: g}
+}
+
+// sameConn compares the connection a check was given with want (nil: none).
+func sameConn(t *testing.T, what string, got, want *store.Connection) {
+	t.Helper()
+	switch {
+	case want == nil && got != nil:
+		t.Errorf("%s: %+v, want nil", what, *got)
+	case want != nil && got == nil:
+		t.Errorf("%s: nil, want %+v", what, *want)
+	case want != nil:
+		same(t, what, *got, *want)
+	}
 }
 
 // revoked reports the Revoked flag of access token id.
@@ -378,17 +419,17 @@ func familyOf(t *testing.T, s store.Store, hash []byte) store.RefreshFamily {
 	return f
 }
 
-// noCheck is a check that must not run.
-func noCheck[A, R any](t *testing.T) func(A) (R, error) {
-	return func(A) (R, error) {
+// noCodeCheck is a code check that must not run.
+func noCodeCheck(t *testing.T) func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
+	return func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
 		t.Error("check called, want not called")
-		var r R
-		return r, errCheck
+		return store.CodeGrant{}, errCheck
 	}
 }
 
-func noRefreshCheck(t *testing.T) func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error) {
-	return func(store.RefreshFamily, store.RefreshToken) (store.RefreshGrant, error) {
+// noRefreshCheck is a refresh check that must not run.
+func noRefreshCheck(t *testing.T) func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
+	return func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
 		t.Error("check called, want not called")
 		return store.RefreshGrant{}, errCheck
 	}
