@@ -40,7 +40,7 @@ func (StatePolicy) Check(_ context.Context, c *store.Client, _ string) error {
 	case "", store.ClientActive:
 		return nil
 	default:
-		return &Error{Code: ErrCodeUnauthorizedClient, Status: http.StatusBadRequest,
+		return &Error{Code: ErrCodeUnauthorizedClient, Status: http.StatusBadRequest, Reason: ReasonClientState,
 			Description: "The client is " + c.State + " and may not obtain tokens."}
 	}
 }
@@ -52,35 +52,35 @@ func (StatePolicy) Check(_ context.Context, c *store.Client, _ string) error {
 // reason is only in the private cause.
 func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials) (store.Client, error) {
 	basic := cr.Presented == PresentedBasic
-	fail := func(reason string) (store.Client, error) {
-		e := InvalidClient(errors.New(reason))
-		e.Basic = basic
+	fail := func(reason, why string) (store.Client, error) {
+		e := InvalidClient(errors.New(why))
+		e.Basic, e.Reason = basic, reason
 		return store.Client{}, e
 	}
 	if cr.ID == "" {
-		return fail("no client credentials")
+		return fail(ReasonNoCredentials, "no client credentials")
 	}
 	if len(cr.ID) > 255 || len(cr.Secret) > 512 {
-		return fail("client credentials too long")
+		return fail(ReasonUnknownClient, "client credentials too long")
 	}
 	c, err := p.Store.GetClient(ctx, cr.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return fail("unknown client")
+		return fail(ReasonUnknownClient, "unknown client")
 	}
 	if err != nil {
 		return store.Client{}, ServerError(err)
 	}
 	if c.IsPublic() {
 		if cr.Secret != "" || cr.Presented == PresentedBasic {
-			return fail("public client presented a secret")
+			return fail(ReasonWrongSecret, "public client presented a secret")
 		}
 		return c, nil
 	}
 	if cr.Presented != PresentedBasic && cr.Presented != PresentedPost {
-		return fail("confidential client presented no secret")
+		return fail(ReasonNoCredentials, "confidential client presented no secret")
 	}
 	if len(c.SecretHash) == 0 || subtle.ConstantTimeCompare(store.Hash(cr.Secret), c.SecretHash) != 1 {
-		return fail("wrong client secret")
+		return fail(ReasonWrongSecret, "wrong client secret")
 	}
 	return c, nil
 }

@@ -36,7 +36,46 @@ type Error struct {
 	Basic bool
 	// RetryAfter, in seconds, for 429 and 503 answers; 0 = none.
 	RetryAfter int
-	Cause      error
+	// Reason is a finer, stable cause (Reason*) that dialects map to their
+	// own error codes; "" = none more precise than Code.
+	Reason string
+	// Param names the request parameter at fault, when there is one.
+	Param string
+	Cause error
+}
+
+// Reasons: finer causes under the RFC 6749 codes, for dialects.
+const (
+	ReasonMissingParam      = "missing_parameter"
+	ReasonMalformedParam    = "malformed_parameter"
+	ReasonNoCredentials     = "no_client_credentials"
+	ReasonUnknownClient     = "unknown_client"
+	ReasonWrongSecret       = "wrong_client_secret"
+	ReasonClientState       = "client_state" // suspended, pending
+	ReasonGrantNotAllowed   = "grant_not_allowed"
+	ReasonCodeInvalid       = "code_invalid" // unknown, or of another client or kind
+	ReasonCodeExpired       = "code_expired"
+	ReasonCodeUsed          = "code_used"
+	ReasonRedirectMismatch  = "redirect_uri_mismatch"
+	ReasonPKCE              = "pkce_failed"
+	ReasonRefreshInvalid    = "refresh_token_invalid"
+	ReasonRefreshExpired    = "refresh_token_expired"
+	ReasonRefreshReused     = "refresh_token_reused"
+	ReasonConsentEnded      = "consent_ended" // connection revoked, expired or gone
+	ReasonScopeNotAllowed   = "scope_not_allowed"
+	ReasonOutsideHours      = "outside_operating_hours"
+	ReasonRateLimited       = "rate_limited"
+	ReasonInsufficientFunds = "insufficient_balance"
+)
+
+// With returns a copy of e with a reason and, if not "", the parameter.
+func (e *Error) With(reason, param string) *Error {
+	c := *e
+	c.Reason = reason
+	if param != "" {
+		c.Param = param
+	}
+	return &c
 }
 
 func (e *Error) Error() string {

@@ -35,6 +35,13 @@ type TokenRequest struct {
 	// CodeKind is the kind of one-time code the grant accepts: "code" (the
 	// default) or "temp_token".
 	CodeKind string
+	// RefreshPolicy, when set, is the policy of a refresh family this
+	// request creates, instead of the client's: a dialect's default (the
+	// bank-data dialect's refresh tokens never rotate).
+	RefreshPolicy string
+	// NoRefreshToken asks the grant not to issue a refresh token (a dialect
+	// whose wire has none).
+	NoRefreshToken bool
 }
 
 // TokenResponse is the core's result; dialects pick the fields they send.
@@ -80,7 +87,7 @@ type Claims struct {
 // can skip a step.
 func (p *Provider) Token(ctx context.Context, req TokenRequest) (*TokenResponse, error) {
 	if req.GrantType == "" {
-		return nil, InvalidRequest("The grant_type parameter is missing.")
+		return nil, InvalidRequest("The grant_type parameter is missing.").With(ReasonMissingParam, "grant_type")
 	}
 	var grant func(context.Context, *store.Client, TokenRequest) (*TokenResponse, error)
 	switch req.GrantType {
@@ -101,7 +108,7 @@ func (p *Provider) Token(ctx context.Context, req TokenRequest) (*TokenResponse,
 		return nil, err
 	}
 	if !slices.Contains(client.GrantTypes, req.GrantType) {
-		return nil, UnauthorizedClient("The client is not allowed to use the %s grant.", req.GrantType)
+		return nil, UnauthorizedClient("The client is not allowed to use the %s grant.", req.GrantType).With(ReasonGrantNotAllowed, "grant_type")
 	}
 	resp, err := grant(ctx, &client, req)
 	if err != nil {
@@ -114,16 +121,16 @@ func (p *Provider) Token(ctx context.Context, req TokenRequest) (*TokenResponse,
 
 func (p *Provider) clientCredentials(ctx context.Context, c *store.Client, req TokenRequest) (*TokenResponse, error) {
 	if c.IsPublic() {
-		return nil, UnauthorizedClient("Public clients may not use the client_credentials grant.")
+		return nil, UnauthorizedClient("Public clients may not use the client_credentials grant.").With(ReasonGrantNotAllowed, "grant_type")
 	}
 	scopes := c.Scopes
 	if req.HasScope {
 		asked, ok := ParseScope(req.Scope)
 		if !ok {
-			return nil, InvalidScope("The scope parameter is malformed.")
+			return nil, InvalidScope("The scope parameter is malformed.").With(ReasonMalformedParam, "scope")
 		}
 		if !subset(asked, c.Scopes) {
-			return nil, InvalidScope("The requested scope exceeds what the client may ask for.")
+			return nil, InvalidScope("The requested scope exceeds what the client may ask for.").With(ReasonScopeNotAllowed, "scope")
 		}
 		if len(asked) > 0 {
 			scopes = asked
@@ -150,10 +157,10 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 		kind = CodeKindCode
 	}
 	if req.Code == "" {
-		return nil, InvalidRequest("The code parameter is missing.")
+		return nil, InvalidRequest("The code parameter is missing.").With(ReasonMissingParam, "code")
 	}
 	if len(req.Code) > 512 {
-		return nil, InvalidGrant("The authorization code is invalid.")
+		return nil, InvalidGrant("The authorization code is invalid.").With(ReasonCodeInvalid, "code")
 	}
 	now := p.now()
 	var (
@@ -163,24 +170,24 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 	)
 	code, err := p.Store.RedeemAuthCode(ctx, store.Hash(req.Code), now, func(code store.AuthCode, conn *store.Connection) (store.CodeGrant, error) {
 		if code.Kind != kind || code.ClientID != c.ID {
-			return store.CodeGrant{}, InvalidGrant("The authorization code is invalid.")
+			return store.CodeGrant{}, InvalidGrant("The authorization code is invalid.").With(ReasonCodeInvalid, "code")
 		}
 		if !now.Before(code.ExpiresAt) {
-			return store.CodeGrant{}, InvalidGrant("The authorization code has expired.")
+			return store.CodeGrant{}, InvalidGrant("The authorization code has expired.").With(ReasonCodeExpired, "code")
 		}
 		if code.RedirectURI != "" && req.RedirectURI != code.RedirectURI {
-			return store.CodeGrant{}, InvalidGrant("The redirect_uri does not match the authorization request.")
+			return store.CodeGrant{}, InvalidGrant("The redirect_uri does not match the authorization request.").With(ReasonRedirectMismatch, "redirect_uri")
 		}
 		if code.RedirectURI == "" && req.RedirectURI != "" {
-			return store.CodeGrant{}, InvalidGrant("The redirect_uri was not part of the authorization request.")
+			return store.CodeGrant{}, InvalidGrant("The redirect_uri was not part of the authorization request.").With(ReasonRedirectMismatch, "redirect_uri")
 		}
 		switch {
 		case code.CodeChallenge != "" && req.CodeVerifier == "":
-			return store.CodeGrant{}, InvalidGrant("The code_verifier parameter is missing.")
+			return store.CodeGrant{}, InvalidGrant("The code_verifier parameter is missing.").With(ReasonPKCE, "code_verifier")
 		case code.CodeChallenge != "" && !VerifyPKCE(code.CodeChallenge, code.CodeChallengeMethod, req.CodeVerifier):
-			return store.CodeGrant{}, InvalidGrant("The code_verifier does not match the code_challenge.")
+			return store.CodeGrant{}, InvalidGrant("The code_verifier does not match the code_challenge.").With(ReasonPKCE, "code_verifier")
 		case code.CodeChallenge == "" && req.CodeVerifier != "":
-			return store.CodeGrant{}, InvalidGrant("A code_verifier was sent but the authorization request had no code_challenge.")
+			return store.CodeGrant{}, InvalidGrant("A code_verifier was sent but the authorization request had no code_challenge.").With(ReasonPKCE, "code_verifier")
 		}
 		if err := connectionLive(conn, code.ConnectionID, now); err != nil {
 			return store.CodeGrant{}, err
@@ -194,8 +201,8 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 			return store.CodeGrant{}, err
 		}
 		g.AccessToken = &rec
-		if slices.Contains(c.GrantTypes, GrantRefreshToken) {
-			fam := p.newFamily(c, code, conn, now)
+		if slices.Contains(c.GrantTypes, GrantRefreshToken) && !req.NoRefreshToken {
+			fam := p.newFamily(c, code, conn, req.RefreshPolicy, now)
 			var tok store.RefreshToken
 			rt, tok = newRefreshToken(fam.ID, now)
 			g.Family, g.RefreshToken = &fam, &tok
@@ -204,11 +211,11 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, InvalidGrant("The authorization code is invalid.")
+		return nil, InvalidGrant("The authorization code is invalid.").With(ReasonCodeInvalid, "code")
 	case errors.Is(err, store.ErrAlreadyUsed):
 		p.logger().WarnContext(ctx, "authorization code replayed; grant revoked",
 			"client_id", c.ID, "grant_id", code.GrantID)
-		return nil, InvalidGrant("The authorization code has already been used.")
+		return nil, InvalidGrant("The authorization code has already been used.").With(ReasonCodeUsed, "code")
 	case err != nil:
 		return nil, AsError(err)
 	}
@@ -225,16 +232,16 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 
 func (p *Provider) refresh(ctx context.Context, c *store.Client, req TokenRequest) (*TokenResponse, error) {
 	if req.RefreshToken == "" {
-		return nil, InvalidRequest("The refresh_token parameter is missing.")
+		return nil, InvalidRequest("The refresh_token parameter is missing.").With(ReasonMissingParam, "refresh_token")
 	}
 	if len(req.RefreshToken) > 512 || !strings.HasPrefix(req.RefreshToken, PrefixRefreshToken) {
-		return nil, InvalidGrant("The refresh token is invalid.")
+		return nil, InvalidGrant("The refresh token is invalid.").With(ReasonRefreshInvalid, "refresh_token")
 	}
 	var asked []string
 	if req.HasScope {
 		var ok bool
 		if asked, ok = ParseScope(req.Scope); !ok {
-			return nil, InvalidScope("The scope parameter is malformed.")
+			return nil, InvalidScope("The scope parameter is malformed.").With(ReasonMalformedParam, "scope")
 		}
 	}
 	now := p.now()
@@ -245,7 +252,7 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, req TokenReques
 	)
 	fam, err := p.Store.Refresh(ctx, store.Hash(req.RefreshToken), now, func(fam store.RefreshFamily, tok store.RefreshToken, conn *store.Connection) (store.RefreshGrant, error) {
 		if fam.ClientID != c.ID {
-			return store.RefreshGrant{}, InvalidGrant("The refresh token is invalid.")
+			return store.RefreshGrant{}, InvalidGrant("The refresh token is invalid.").With(ReasonRefreshInvalid, "refresh_token")
 		}
 		if err := familyLive(fam, now); err != nil {
 			return store.RefreshGrant{}, err
@@ -259,7 +266,7 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, req TokenReques
 			// RFC 6749 §6: narrowing is allowed, widening is not; the
 			// family keeps its original scope.
 			if !subset(asked, fam.Scopes) {
-				return store.RefreshGrant{}, InvalidScope("The requested scope exceeds the scope originally granted.")
+				return store.RefreshGrant{}, InvalidScope("The requested scope exceeds the scope originally granted.").With(ReasonScopeNotAllowed, "scope")
 			}
 			scopes = asked
 		}
@@ -280,11 +287,11 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, req TokenReques
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
-		return nil, InvalidGrant("The refresh token is invalid.")
+		return nil, InvalidGrant("The refresh token is invalid.").With(ReasonRefreshInvalid, "refresh_token")
 	case errors.Is(err, store.ErrRefreshReused):
 		p.logger().WarnContext(ctx, "rotated refresh token reused; family revoked",
 			"client_id", c.ID, "family_id", fam.ID)
-		return nil, InvalidGrant("The refresh token has already been used.")
+		return nil, InvalidGrant("The refresh token has already been used.").With(ReasonRefreshReused, "refresh_token")
 	case err != nil:
 		return nil, AsError(err)
 	}
@@ -306,10 +313,10 @@ func connectionLive(conn *store.Connection, id string, now time.Time) error {
 		return nil
 	}
 	if conn == nil || conn.Status != store.ConnectionActive {
-		return InvalidGrant("The connection behind this grant is no longer active.")
+		return InvalidGrant("The connection behind this grant is no longer active.").With(ReasonConsentEnded, "")
 	}
 	if !conn.ConsentExpiresAt.IsZero() && !now.Before(conn.ConsentExpiresAt) {
-		return InvalidGrant("The consent behind this grant has expired.")
+		return InvalidGrant("The consent behind this grant has expired.").With(ReasonConsentEnded, "")
 	}
 	return nil
 }
@@ -317,18 +324,18 @@ func connectionLive(conn *store.Connection, id string, now time.Time) error {
 // familyLive checks a family's absolute and idle expiry.
 func familyLive(fam store.RefreshFamily, now time.Time) error {
 	if !fam.RevokedAt.IsZero() {
-		return InvalidGrant("The refresh token is invalid.")
+		return InvalidGrant("The refresh token is invalid.").With(ReasonRefreshInvalid, "refresh_token")
 	}
 	if !fam.ExpiresAt.IsZero() && !now.Before(fam.ExpiresAt) {
-		return InvalidGrant("The refresh token has expired.")
+		return InvalidGrant("The refresh token has expired.").With(ReasonRefreshExpired, "refresh_token")
 	}
 	if fam.IdleTimeout > 0 && !now.Before(fam.LastUsedAt.Add(fam.IdleTimeout)) {
-		return InvalidGrant("The refresh token has expired after being idle.")
+		return InvalidGrant("The refresh token has expired after being idle.").With(ReasonRefreshExpired, "refresh_token")
 	}
 	return nil
 }
 
-func (p *Provider) newFamily(c *store.Client, code store.AuthCode, conn *store.Connection, now time.Time) store.RefreshFamily {
+func (p *Provider) newFamily(c *store.Client, code store.AuthCode, conn *store.Connection, policy string, now time.Time) store.RefreshFamily {
 	fam := store.RefreshFamily{
 		ID:           code.GrantID,
 		ClientID:     c.ID,
@@ -340,7 +347,11 @@ func (p *Provider) newFamily(c *store.Client, code store.AuthCode, conn *store.C
 		CreatedAt:    now,
 		LastUsedAt:   now,
 	}
-	if fam.Policy == "" {
+	if policy != "" {
+		fam.Policy = policy
+	}
+	// OAuth 2.1 §4.3.1: a public client's refresh tokens must rotate.
+	if fam.Policy == "" || c.IsPublic() {
 		fam.Policy = store.RefreshRotating
 	}
 	if fam.IdleTimeout <= 0 {

@@ -264,7 +264,7 @@ func TestHostedPagesCSRF(t *testing.T) {
 	c := e.client()
 	b := newBrowser(e)
 	loc := b.get("/oauth/authorize?" + url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirectURI}}.Encode())
-	page := b.page(loc.String())
+	page := b.choose(b.page(loc.String()), loc.String())
 	if !strings.Contains(page.body, "Test App") {
 		t.Error("the sign-in page does not name the client")
 	}
@@ -299,7 +299,7 @@ func TestHostedPagesCSRF(t *testing.T) {
 		t.Fatalf("good login: %d %s", r.Status, r.Body)
 	}
 	consent := b.page(loc.String())
-	if !strings.Contains(consent.body, "mallory") || !strings.Contains(consent.body, "accounts") {
+	if !strings.Contains(consent.body, "mallory") || !strings.Contains(consent.body, "Accounts") {
 		t.Error("the consent page does not show the user and the scopes")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/wire"
 )
 
 // connectSessionBody is POST /connect/sessions. products is a JSON array or
@@ -40,7 +41,7 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cred, cerr := ClientCredentials(r, p)
+	cred, cerr := wire.ClientCredentials(r, p)
 	if cerr != nil {
 		return cerr
 	}
@@ -58,8 +59,8 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	noStore(w)
-	writeJSON(w, http.StatusOK, connectSessionResponse{
+	wire.NoStore(w)
+	wire.WriteJSON(w, http.StatusOK, connectSessionResponse{
 		SessionID: sess.ID, ConnectURL: sess.ConnectURL,
 		ExpiresAt: sess.Request.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"),
 	})
@@ -68,10 +69,10 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) error {
 
 // decodeConnectSession reads the body as Params (for client authentication)
 // plus the product list.
-func decodeConnectSession(r *http.Request) (Params, []string, error) {
+func decodeConnectSession(r *http.Request) (wire.Params, []string, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/json" {
-		p, err := DecodeBody(r)
+		p, err := wire.DecodeBody(r)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -97,7 +98,7 @@ func decodeConnectSession(r *http.Request) (Params, []string, error) {
 	if err := dec.Decode(&b); err != nil || dec.More() {
 		return nil, nil, oauth.InvalidRequest("The request body is not a valid connect session object.")
 	}
-	p := Params{"customer_id": b.CustomerID, "customer_name": b.CustomerName, "redirect_uri": b.RedirectURI,
+	p := wire.Params{"customer_id": b.CustomerID, "customer_name": b.CustomerName, "redirect_uri": b.RedirectURI,
 		"provider_id": b.ProviderID, "state": b.State}
 	if b.ClientID != "" {
 		p["client_id"] = b.ClientID
@@ -133,8 +134,8 @@ func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	noStore(w)
-	writeJSON(w, http.StatusOK, map[string]string{"connection_id": conn.ID, "status": store.ConnectionRevoked})
+	wire.NoStore(w)
+	wire.WriteJSON(w, http.StatusOK, map[string]string{"connection_id": conn.ID, "status": store.ConnectionRevoked})
 	return nil
 }
 

@@ -222,6 +222,7 @@ func (e *env) authorize(q url.Values, user string, approve bool) *url.URL {
 		return loc // an error redirect to the client
 	}
 	page := b.page(loc.String())
+	page = b.choose(page, loc.String())
 	b.submit(page, url.Values{"action": {"login"}, "username": {user}, "password": {"anything"}})
 	page = b.page(web.Path + "?" + url.Values{"challenge": {loc.Query().Get("challenge")}}.Encode())
 	action := "deny"
@@ -293,6 +294,17 @@ func (b *browser) page(path string) htmlPage {
 		b.e.t.Fatalf("page %s has no form: %s", path, p.body)
 	}
 	return p
+}
+
+// choose picks the sandbox bank when the page is the provider chooser, and
+// returns the next page.
+func (b *browser) choose(p htmlPage, path string) htmlPage {
+	b.e.t.Helper()
+	if !strings.Contains(p.body, `value="choose"`) {
+		return p
+	}
+	b.submit(p, url.Values{"action": {"choose"}, "provider_id": {"sandbox-bank"}})
+	return b.page(path)
 }
 
 func (b *browser) submit(p htmlPage, v url.Values) *url.URL {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/grantd/grantd/internal/wire"
 )
 
 type ctxKey int
@@ -75,7 +77,7 @@ func Wrap(h http.Handler, logger *slog.Logger, maxBody int64, timeout time.Durat
 				}
 				logger.ErrorContext(ctx, "panic in handler", "panic", p)
 				if sw.status == 0 {
-					writeJSON(sw, http.StatusInternalServerError, map[string]string{
+					wire.WriteJSON(sw, http.StatusInternalServerError, map[string]string{
 						"error": "server_error", "error_description": "An unexpected error occurred on the server.",
 					})
 				}

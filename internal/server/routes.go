@@ -8,8 +8,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/wire"
 )
 
 // routes mounts every public route, in one place.
@@ -27,6 +31,13 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	for _, d := range s.o.Dialects {
+		path := d.Path()
+		if p, ok := s.o.Mounts[d.Name()]; ok && p != "" {
+			path = p
+		}
+		mux.Handle("POST "+path, s.dialect(d))
+	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	return mux
@@ -54,7 +65,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		args = append(args, "cause", e.Cause.Error())
 	}
 	s.o.Logger.Log(r.Context(), level, "request failed", args...)
-	noStore(w)
+	wire.NoStore(w)
 	if e.Status == http.StatusUnauthorized {
 		if e.Code == oauth.ErrCodeInvalidToken {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="grantd", error="invalid_token"`)
@@ -65,7 +76,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+	wire.WriteJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
 }
 
 // tokenResponse is the RFC 6749 §5.1 answer.
@@ -78,11 +89,11 @@ type tokenResponse struct {
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
-	p, perr := DecodeBody(r)
+	p, perr := wire.DecodeBody(r)
 	if perr != nil {
 		return perr
 	}
-	cred, cerr := ClientCredentials(r, p)
+	cred, cerr := wire.ClientCredentials(r, p)
 	if cerr != nil {
 		return cerr
 	}
@@ -100,8 +111,8 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	noStore(w)
-	writeJSON(w, http.StatusOK, tokenResponse{
+	wire.NoStore(w)
+	wire.WriteJSON(w, http.StatusOK, tokenResponse{
 		AccessToken:  resp.AccessToken,
 		TokenType:    resp.TokenType,
 		ExpiresIn:    resp.ExpiresIn,
@@ -113,12 +124,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 
 // authenticate decodes the body and authenticates the calling client, for
 // introspection and revocation.
-func (s *Server) authenticate(r *http.Request) (Params, *store.Client, error) {
-	p, perr := DecodeBody(r)
+func (s *Server) authenticate(r *http.Request) (wire.Params, *store.Client, error) {
+	p, perr := wire.DecodeBody(r)
 	if perr != nil {
 		return nil, nil, perr
 	}
-	cred, cerr := ClientCredentials(r, p)
+	cred, cerr := wire.ClientCredentials(r, p)
 	if cerr != nil {
 		return nil, nil, cerr
 	}
@@ -147,8 +158,8 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	noStore(w)
-	writeJSON(w, http.StatusOK, out)
+	wire.NoStore(w)
+	wire.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -163,7 +174,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Provider.Revoke(r.Context(), c, p["token"], p["token_type_hint"]); err != nil {
 		return err
 	}
-	noStore(w)
+	wire.NoStore(w)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -204,7 +215,7 @@ func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request, status in
 		s.o.Pages.Error(w, r, status, code, desc)
 		return
 	}
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	wire.WriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
@@ -212,7 +223,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, map[string]any{
+	wire.WriteJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                         iss,
 		"authorization_endpoint":                         iss + "/oauth/authorize",
 		"token_endpoint":                                 iss + "/oauth/token",
@@ -237,7 +248,7 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -245,8 +256,46 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.o.Store.Ping(ctx); err != nil {
 		s.o.Logger.ErrorContext(r.Context(), "readiness check failed", "cause", err.Error())
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		wire.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// dialect serves one dialect's token endpoint: decode, the shared pipeline,
+// encode. Every error gets a fresh id, logged with its private cause and
+// handed to the dialect's encoder.
+func (s *Server) dialect(d dialect.Dialect) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail := func(err error) {
+			e := oauth.AsError(err)
+			id := uuid.NewString()
+			level := slog.LevelInfo
+			if e.Status >= 500 {
+				level = slog.LevelError
+			}
+			args := []any{"dialect", d.Name(), "error_id", id, "error", e.Code, "reason", e.Reason, "status", e.Status}
+			if e.Cause != nil {
+				args = append(args, "cause", e.Cause.Error())
+			}
+			s.o.Logger.Log(r.Context(), level, "token request failed", args...)
+			wire.NoStore(w)
+			if e.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+			}
+			d.EncodeError(w, r, e, id)
+		}
+		req, err := d.Decode(r)
+		if err != nil {
+			fail(err)
+			return
+		}
+		resp, err := s.o.Provider.Token(r.Context(), req)
+		if err != nil {
+			fail(err)
+			return
+		}
+		wire.NoStore(w)
+		d.Encode(w, r, resp)
+	})
 }

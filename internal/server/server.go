@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/oauth"
 )
 
@@ -43,6 +44,11 @@ type Options struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds the time a handler may take; 0 = 10 s.
 	RequestTimeout time.Duration
+	// Dialects are the enabled token-endpoint dialects, each mounted at its
+	// path (Mounts may move it).
+	Dialects []dialect.Dialect
+	// Mounts overrides a dialect's path, by dialect name.
+	Mounts map[string]string
 }
 
 // Server holds the public handlers.

@@ -1,4 +1,7 @@
-package server
+// Package wire holds what every token endpoint's HTTP wire shares: body
+// decoding (form and JSON), client credentials from the Basic header and the
+// body, and JSON writing. The standard endpoints and every dialect use it.
+package wire
 
 import (
 	"bytes"
@@ -170,7 +173,7 @@ func parseBasic(s string) (id, secret string, ok bool) {
 	return id, secret, id != ""
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
@@ -180,8 +183,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// noStore marks a response that carries tokens or token metadata.
-func noStore(w http.ResponseWriter) {
+// NoStore marks a response that carries tokens or token metadata.
+func NoStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 }
