@@ -21,8 +21,10 @@ import (
 	"github.com/grantd/grantd/internal/admin"
 	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/config"
+	"github.com/grantd/grantd/internal/events"
 	"github.com/grantd/grantd/internal/janitor"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/seal"
 	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/web"
@@ -104,7 +106,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Provider: provider, Keys: keys, Store: st, Pages: pages, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 	}).Handler()
-	manager := &clients.Manager{Store: st}
+	// One sealer for webhook secrets, so that what the admin API seals the
+	// delivery worker can open.
+	webhookSeal, err := seal.New(kek, "webhook-secret")
+	if err != nil {
+		return err
+	}
+	manager := &clients.Manager{Store: st, Seal: webhookSeal.Seal}
+	hooks := &events.Worker{Store: st, Open: webhookSeal.Open, Logger: log}
 	adminAPI := server.Wrap(admin.New(admin.Options{
 		Token: token, Clients: manager, Store: st, Provider: provider, Keys: keys, Logger: log,
 	}), log, cfg.MaxBodyBytes, cfg.RequestTimeout)
@@ -128,6 +137,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	wg.Go(func() { keys.Run(bg, cfg.KeyReloadInterval) })
 	jan := &janitor.Janitor{Store: st, Logger: log}
 	wg.Go(func() { jan.Run(bg, cfg.JanitorInterval) })
+	wg.Go(func() { hooks.Run(bg, 2*time.Second) })
 	servers := []*http.Server{httpServer(cfg, public, tlsConf, log), httpServer(cfg, adminAPI, tlsConf, log)}
 	failed := make(chan error, len(servers))
 	for i, ln := range []net.Listener{pubLn, admLn} {
@@ -278,4 +288,3 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
-

@@ -86,6 +86,7 @@ func (a *api) routes() {
 		h("GET /admin/clients/{id}", a.getClient)
 		h("PATCH /admin/clients/{id}", a.patchClient)
 		h("DELETE /admin/clients/{id}", a.deleteClient)
+		h("POST /admin/clients/{id}/webhook-secret", a.rotateWebhookSecret)
 	}
 	if a.provider != nil {
 		h("GET /admin/authorizations/{challenge}", a.getAuthorization)

@@ -540,6 +540,9 @@ func TestAuthorizationsAndConnections(t *testing.T) {
 		"id": connID, "client_id": clientID, "customer_id": "cust-1", "customer_name": "Jane", "provider_id": "bank-x",
 		"subject": "user-1", "products": []any{"accounts"}, "entity_ids": []any{"e1", "e2"}, "connection_type": "finch",
 		"environment": "sandbox", "status": "active", "created_at": "2026-03-01T12:00:00Z",
+		// bank-x is not in the (empty) catalogue: the default lifetimes,
+		// 90 days of consent and 30 more of retention.
+		"consent_expires_at": "2026-05-30T12:00:00Z", "data_retention_until": "2026-06-29T12:00:00Z",
 	}
 	if gc.status != 200 {
 		t.Fatalf("get connection: %d %s", gc.status, gc.raw)
@@ -551,7 +554,7 @@ func TestAuthorizationsAndConnections(t *testing.T) {
 			t.Errorf("connection %s = %s, want %s", k, gj, wj)
 		}
 	}
-	for _, k := range []string{"revoked_at", "consent_expires_at", "data_retention_until"} {
+	for _, k := range []string{"revoked_at"} {
 		if _, ok := gc.body[k]; ok {
 			t.Errorf("zero time %s shown", k)
 		}
@@ -614,6 +617,8 @@ func (failingStore) ListConnections(context.Context, string) ([]store.Connection
 func (failingStore) RevokeConnection(context.Context, string, time.Time) (store.Connection, error) {
 	return store.Connection{}, errDB
 }
+func (failingStore) ExpireConsents(context.Context, time.Time, int) (int, error)   { return 0, errDB }
+func (failingStore) PurgeConnections(context.Context, time.Time, int) (int, error) { return 0, errDB }
 
 func TestServerErrorHidesCause(t *testing.T) {
 	logs := &syncBuffer{}

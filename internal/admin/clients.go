@@ -12,7 +12,7 @@ import (
 const clientNotFound = "No client with that client_id."
 
 // createClient: POST /admin/clients. 201 with the client and, this once,
-// its secret.
+// its secret (and its webhook secret, with a webhook_url).
 func (a *api) createClient(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r, true)
 	if err != nil {
@@ -22,13 +22,14 @@ func (a *api) createClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, secret, err := a.clients.Create(r.Context(), p)
+	c, secret, webhookSecret, err := a.clients.Register(r.Context(), p)
 	if err != nil {
 		return err
 	}
-	a.log.InfoContext(r.Context(), "admin: client created", "client_id", c.ID, "auth_method", c.AuthMethod)
+	a.log.InfoContext(r.Context(), "admin: client created", "client_id", c.ID, "auth_method", c.AuthMethod,
+		"webhook", c.WebhookURL != "")
 	v := clients.NewView(c)
-	v.ClientSecret = secret
+	v.ClientSecret, v.WebhookSecret = secret, webhookSecret
 	w.Header().Set("Location", "/admin/clients/"+url.PathEscape(c.ID))
 	writeJSON(w, http.StatusCreated, v)
 	return nil
@@ -61,17 +62,38 @@ func (a *api) getClient(w http.ResponseWriter, r *http.Request) error {
 }
 
 // patchClient: PATCH /admin/clients/{id}. Only the fields present change.
+// A client given its first webhook_url gets a webhook secret, shown this
+// once.
 func (a *api) patchClient(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r, true)
 	if err != nil {
 		return err
 	}
-	c, err := a.clients.Patch(r.Context(), r.PathValue("id"), body)
+	c, webhookSecret, err := a.clients.Patch(r.Context(), r.PathValue("id"), body)
 	if err != nil {
 		return clientErr(err)
 	}
-	a.log.InfoContext(r.Context(), "admin: client updated", "client_id", c.ID)
-	writeJSON(w, http.StatusOK, clients.NewView(c))
+	a.log.InfoContext(r.Context(), "admin: client updated", "client_id", c.ID, "new_webhook_secret", webhookSecret != "")
+	v := clients.NewView(c)
+	v.WebhookSecret = webhookSecret
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// rotateWebhookSecret: POST /admin/clients/{id}/webhook-secret. 200 with the
+// client and, this once, its new webhook secret; the old one stops signing.
+func (a *api) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) error {
+	if err := decodeBody(w, r, &struct{}{}, false); err != nil {
+		return err
+	}
+	c, webhookSecret, err := a.clients.RotateWebhookSecret(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return clientErr(err)
+	}
+	a.log.InfoContext(r.Context(), "admin: webhook secret rotated", "client_id", c.ID)
+	v := clients.NewView(c)
+	v.WebhookSecret = webhookSecret
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

@@ -320,7 +320,7 @@ func TestPatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before, _ := m.Get(ctx, base.ID)
-			c, err := m.Patch(ctx, base.ID, []byte(tt.body))
+			c, _, err := m.Patch(ctx, base.ID, []byte(tt.body))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -346,7 +346,7 @@ func TestPatch(t *testing.T) {
 		})
 	}
 
-	if _, err := m.Patch(ctx, uuid.NewString(), []byte(`{"name":"x"}`)); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := m.Patch(ctx, uuid.NewString(), []byte(`{"name":"x"}`)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("patch of an unknown client: %v, want ErrNotFound", err)
 	}
 }
@@ -367,7 +367,7 @@ func TestResourceServerPersists(t *testing.T) {
 	if !got.ResourceServer {
 		t.Fatal("resource_server not persisted")
 	}
-	if _, err := m.Patch(ctx, c.ID, []byte(`{"resource_server":false}`)); err != nil {
+	if _, _, err := m.Patch(ctx, c.ID, []byte(`{"resource_server":false}`)); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := m.Get(ctx, c.ID); got.ResourceServer {

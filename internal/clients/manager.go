@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,10 +14,17 @@ import (
 	"github.com/grantd/grantd/internal/store"
 )
 
+// PrefixWebhookSecret starts every webhook signing secret.
+const PrefixWebhookSecret = "whsec_"
+
 // Manager registers and changes clients in the store.
 type Manager struct {
 	Store store.Clients
 	Now   func() time.Time // nil = time.Now
+	// Seal encrypts a new webhook secret for the client clientID before it is
+	// stored (internal/seal under the server's key-encryption key). nil means
+	// webhooks are not available: a webhook_url is refused.
+	Seal func(secret []byte, clientID string) ([]byte, error)
 }
 
 func (m *Manager) now() time.Time {
@@ -26,31 +34,50 @@ func (m *Manager) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Create validates p, fills in defaults and stores a new client under a
-// fresh UUID. For a confidential client it returns the plaintext secret,
-// which exists nowhere else (the store keeps only store.Hash of it); for a
-// public client the secret is "".
+// Create is Register for callers that show only the client secret: it
+// refuses a webhook_url, whose secret it could not show.
 func (m *Manager) Create(ctx context.Context, p Params) (store.Client, string, error) {
-	c, err := toClient(p)
+	if p.WebhookURL != "" {
+		_, err := toClient(p)
+		return store.Client{}, "", addProblem(err, "webhook_url cannot be set here, where the webhook secret cannot be shown; set it through the admin API")
+	}
+	c, secret, _, err := m.Register(ctx, p)
+	return c, secret, err
+}
+
+// Register validates p, fills in defaults and stores a new client under a
+// fresh UUID. For a confidential client it returns the plaintext client
+// secret, which exists nowhere else (the store keeps only store.Hash of it);
+// for a public client clientSecret is "". With a webhook_url it also returns
+// the new webhook secret, which the store keeps only sealed.
+func (m *Manager) Register(ctx context.Context, p Params) (c store.Client, clientSecret, webhookSecret string, err error) {
+	c, err = toClient(p)
+	if p.WebhookURL != "" && m.Seal == nil {
+		err = addProblem(err, errNoWebhooks)
+	}
 	if err != nil {
-		return store.Client{}, "", err
+		return store.Client{}, "", "", err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return store.Client{}, "", fmt.Errorf("clients: new id: %w", err)
+		return store.Client{}, "", "", fmt.Errorf("clients: new id: %w", err)
 	}
 	c.ID = id.String()
-	var secret string
 	if !c.IsPublic() {
-		secret = oauth.PrefixClientSecret + oauth.RandomToken(32)
-		c.SecretHash = store.Hash(secret)
+		clientSecret = oauth.PrefixClientSecret + oauth.RandomToken(32)
+		c.SecretHash = store.Hash(clientSecret)
+	}
+	if c.WebhookURL != "" {
+		if webhookSecret, c.WebhookSecret, err = m.newWebhookSecret(c.ID); err != nil {
+			return store.Client{}, "", "", err
+		}
 	}
 	now := m.now()
 	c.CreatedAt, c.UpdatedAt = now, now
 	if err := m.Store.CreateClient(ctx, c); err != nil {
-		return store.Client{}, "", err
+		return store.Client{}, "", "", err
 	}
-	return c, secret, nil
+	return c, clientSecret, webhookSecret, nil
 }
 
 // Patch changes the fields present in body, a JSON object with the names of
@@ -62,17 +89,34 @@ func (m *Manager) Create(ctx context.Context, p Params) (store.Client, string, e
 // A client cannot change between public (none) and confidential through
 // Patch: a public client has no secret to authenticate with, and a
 // confidential one would silently lose its secret.
-func (m *Manager) Patch(ctx context.Context, id string, body []byte) (store.Client, error) {
+//
+// A client that gets a webhook_url and has no webhook secret gets one:
+// webhookSecret is then its plaintext, shown this once. A changed URL keeps
+// the secret; a removed URL drops it.
+func (m *Manager) Patch(ctx context.Context, id string, body []byte) (c store.Client, webhookSecret string, err error) {
 	// Refuse a malformed body before opening a transaction.
 	if _, err := DecodeParams(body); err != nil {
-		return store.Client{}, err
+		return store.Client{}, "", err
 	}
-	return m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
+	// A webhook secret is made (and sealed) outside the transaction, in case
+	// the patch gives the client its first webhook URL.
+	var sealed []byte
+	if m.Seal != nil {
+		if webhookSecret, sealed, err = m.newWebhookSecret(id); err != nil {
+			return store.Client{}, "", err
+		}
+	}
+	var newSecret bool
+	c, err = m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
+		newSecret = false
 		p := ParamsOf(*c)
 		if err := applyJSON(&p, body); err != nil {
 			return err
 		}
 		next, err := toClient(p)
+		if p.WebhookURL != "" && len(c.WebhookSecret) == 0 && sealed == nil {
+			err = addProblem(err, errNoWebhooks)
+		}
 		if err != nil {
 			return err
 		}
@@ -82,10 +126,74 @@ func (m *Manager) Patch(ctx context.Context, id string, body []byte) (store.Clie
 			}}
 		}
 		next.ID, next.SecretHash, next.CreatedAt = c.ID, c.SecretHash, c.CreatedAt
+		switch {
+		case next.WebhookURL == "":
+			next.WebhookSecret = nil
+		case len(c.WebhookSecret) > 0:
+			next.WebhookSecret = c.WebhookSecret
+		default:
+			next.WebhookSecret, newSecret = sealed, true
+		}
 		next.UpdatedAt = m.now()
 		*c = next
 		return nil
 	})
+	if err != nil || !newSecret {
+		return c, "", err
+	}
+	return c, webhookSecret, nil
+}
+
+// RotateWebhookSecret replaces a client's webhook secret and returns the new
+// one, shown this once. Deliveries are signed with it from the next attempt
+// on. Errors: *ValidationError (no webhook_url, or webhooks not available),
+// store.ErrNotFound.
+func (m *Manager) RotateWebhookSecret(ctx context.Context, id string) (c store.Client, webhookSecret string, err error) {
+	if m.Seal == nil {
+		return store.Client{}, "", &ValidationError{Problems: []string{errNoWebhooks}}
+	}
+	webhookSecret, sealed, err := m.newWebhookSecret(id)
+	if err != nil {
+		return store.Client{}, "", err
+	}
+	c, err = m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
+		if c.WebhookURL == "" {
+			return &ValidationError{Problems: []string{"the client has no webhook_url: set one, which also makes its webhook secret"}}
+		}
+		c.WebhookSecret, c.UpdatedAt = sealed, m.now()
+		return nil
+	})
+	if err != nil {
+		return store.Client{}, "", err
+	}
+	return c, webhookSecret, nil
+}
+
+const errNoWebhooks = "webhook_url is not available: this server has no key-encryption key to keep webhook secrets"
+
+// newWebhookSecret makes a webhook secret for the client id: the plaintext,
+// and the same sealed for the store.
+func (m *Manager) newWebhookSecret(id string) (secret string, sealed []byte, err error) {
+	secret = PrefixWebhookSecret + oauth.RandomToken(32)
+	sealed, err = m.Seal([]byte(secret), id)
+	if err != nil {
+		return "", nil, fmt.Errorf("clients: seal webhook secret: %w", err)
+	}
+	return secret, sealed, nil
+}
+
+// addProblem adds msg to the problems of a *ValidationError err, or makes
+// one when err is nil. Another error is returned as it is.
+func addProblem(err error, msg string) error {
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		ve.Problems = append(ve.Problems, msg)
+		return ve
+	case err != nil:
+		return err
+	}
+	return &ValidationError{Problems: []string{msg}}
 }
 
 // Get returns a client; store.ErrNotFound if there is none.
@@ -124,6 +232,7 @@ func ParamsOf(c store.Client) Params {
 		AccessTokenFormat:       c.TokenFormat,
 		ConsentURL:              c.ConsentURL,
 		ResourceServer:          c.ResourceServer,
+		WebhookURL:              c.WebhookURL,
 		Metadata:                maps.Clone(c.Metadata),
 	}
 }

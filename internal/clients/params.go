@@ -40,6 +40,7 @@ type Params struct {
 	AccessTokenFormat       string            `json:"access_token_format"`
 	ConsentURL              string            `json:"consent_url"`
 	ResourceServer          bool              `json:"resource_server"`
+	WebhookURL              string            `json:"webhook_url"`
 	Metadata                map[string]string `json:"metadata"`
 }
 

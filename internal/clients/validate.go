@@ -21,6 +21,7 @@ const (
 	MaxRedirectURIs       = 20
 	MaxRedirectURILen     = 2048
 	MaxConsentURLLen      = 2048
+	MaxWebhookURLLen      = 2048
 	MaxTierLen            = 64
 	MaxMetadataKeys       = 20
 	MaxMetadataKeyLen     = 64
@@ -85,6 +86,7 @@ func toClient(p Params) (store.Client, error) {
 		Tier:           p.Tier,
 		ConsentURL:     p.ConsentURL,
 		ResourceServer: p.ResourceServer,
+		WebhookURL:     p.WebhookURL,
 	}
 
 	switch n := utf8.RuneCountInString(p.Name); {
@@ -182,6 +184,13 @@ func toClient(p Params) (store.Client, error) {
 	if p.ConsentURL != "" {
 		if msg := checkConsentURL(p.ConsentURL); msg != "" {
 			ps.add("consent_url %s", msg)
+		}
+	}
+
+	// Webhook URL.
+	if p.WebhookURL != "" {
+		if msg := checkWebhookURL(p.WebhookURL); msg != "" {
+			ps.add("webhook_url %s", msg)
 		}
 	}
 
@@ -305,6 +314,26 @@ func checkConsentURL(s string) string {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "must be an absolute URL"
+	}
+	if msg := checkURIParts(s, u); msg != "" {
+		return msg
+	}
+	if u.Scheme != "https" && (u.Scheme != "http" || !oauth.IsLoopbackHost(u.Hostname())) {
+		return "must use https (or http on a loopback host)"
+	}
+	return ""
+}
+
+// checkWebhookURL: where connection events are POSTed: https, or http on a
+// loopback host for local development (the rule of redirect URIs, without
+// private-use schemes).
+func checkWebhookURL(s string) string {
+	if msg := checkURIText(s, MaxWebhookURLLen); msg != "" {
+		return msg
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Hostname() == "" {
 		return "must be an absolute URL"
 	}
 	if msg := checkURIParts(s, u); msg != "" {

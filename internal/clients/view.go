@@ -9,8 +9,9 @@ import (
 )
 
 // View is the JSON a client is shown as by the admin API and the CLI. It
-// never holds the secret hash; ClientSecret is set only in the answer to
-// Create, the one time the plaintext secret exists.
+// never holds the secret hash nor the sealed webhook secret; ClientSecret
+// and WebhookSecret are set only in the answers that create them, the one
+// time each plaintext exists.
 type View struct {
 	ClientID                string            `json:"client_id"`
 	ClientSecret            string            `json:"client_secret,omitempty"`
@@ -30,6 +31,8 @@ type View struct {
 	AccessTokenFormat       string            `json:"access_token_format"`
 	ConsentURL              string            `json:"consent_url"`
 	ResourceServer          bool              `json:"resource_server"`
+	WebhookURL              string            `json:"webhook_url"`
+	WebhookSecret           string            `json:"webhook_secret,omitempty"`
 	Metadata                map[string]string `json:"metadata"`
 	CreatedAt               string            `json:"created_at"`
 	UpdatedAt               string            `json:"updated_at"`
@@ -59,6 +62,7 @@ func NewView(c store.Client) View {
 		AccessTokenFormat:       c.TokenFormat,
 		ConsentURL:              c.ConsentURL,
 		ResourceServer:          c.ResourceServer,
+		WebhookURL:              c.WebhookURL,
 		Metadata:                md,
 		CreatedAt:               FormatTime(c.CreatedAt),
 		UpdatedAt:               FormatTime(c.UpdatedAt),

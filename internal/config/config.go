@@ -76,6 +76,9 @@ type Config struct {
 	// Providers is the provider catalogue (config file only); empty = the
 	// sandbox catalogue.
 	Providers []DataProvider `yaml:"providers"`
+	// Dialects turns token-endpoint dialects on or off and moves their paths
+	// (config file only); every dialect is on by default.
+	Dialects map[string]Dialect `yaml:"dialects"`
 }
 
 // TLS configures HTTPS on both listeners. Both files or neither.
@@ -249,6 +252,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	c.validateProviders(bad)
+	if KnownDialects != nil {
+		c.validateDialects(KnownDialects, bad)
+	}
 	if c.ConsentURL != "" {
 		if err := checkHTTPURL(c.ConsentURL); err != nil {
 			bad("consent_url: %v", err)
