@@ -130,6 +130,8 @@ func TestCreateValidation(t *testing.T) {
 		{"public refresh only", clients.Params{Name: "x", TokenEndpointAuthMethod: "none", GrantTypes: []string{"refresh_token"},
 			RedirectURIs: []string{"http://127.0.0.1/cb"}},
 			[]string{"must use the authorization_code grant", "refresh_token grant requires the authorization_code"}},
+		{"public with fixed refresh", clients.Params{Name: "x", TokenEndpointAuthMethod: "none", RefreshPolicy: "fixed",
+			RedirectURIs: []string{"http://127.0.0.1/cb"}}, []string{"not allowed for public clients"}},
 		{"code without redirect", clients.Params{Name: "x", GrantTypes: []string{"authorization_code"}},
 			[]string{"require at least one redirect_uri"}},
 		{"temp_token without redirect", clients.Params{Name: "x", ResponseTypes: []string{"temp_token"}},

@@ -179,6 +179,9 @@ func toClient(p Params) (store.Client, error) {
 	if c.RefreshTTL > 0 && c.RefreshPolicy == store.RefreshFixed {
 		ps.add("refresh_token_ttl applies only to the rotating refresh_policy: fixed refresh tokens have no absolute expiry")
 	}
+	if c.RefreshPolicy == store.RefreshFixed && c.AuthMethod == store.AuthMethodNone {
+		ps.add("refresh_policy fixed is not allowed for public clients: their refresh tokens must rotate (OAuth 2.1 §4.3.1)")
+	}
 
 	// Consent URL.
 	if p.ConsentURL != "" {

@@ -112,7 +112,7 @@ func (p *Provider) ChooseDataProvider(ctx context.Context, challenge, providerID
 	var outcome error
 	ar, err := p.Store.UpdateAuthRequest(ctx, challenge, p.now(), func(r *store.AuthRequest) error {
 		switch {
-		case r.ProviderID != "" && r.ProviderID != providerID:
+		case r.ProviderFixed && r.ProviderID != providerID:
 			outcome = InvalidRequest("The provider of this request is fixed.")
 		case !d.Offers(r.Scopes):
 			outcome = InvalidRequest("%s does not offer every product asked for.", d.Name)
@@ -130,6 +130,10 @@ func (p *Provider) ChooseDataProvider(ctx context.Context, challenge, providerID
 	}
 	return ar, nil
 }
+
+// ProviderFixed reports whether the user may not choose another provider
+// for the request (the pages show no "choose another provider" link then).
+func (p *Provider) ProviderFixed(ar store.AuthRequest) bool { return ar.ProviderFixed }
 
 // SandboxWrongPassword is the password that fails a sandbox sign-in, so
 // that the error-and-retry path of the connect flow can be exercised. Every

@@ -87,7 +87,10 @@ func (p *Provider) CreateConnectSession(ctx context.Context, c *store.Client, r 
 		CustomerName: r.CustomerName,
 		ProviderID:   r.ProviderID,
 		CreatedAt:    now,
-		ExpiresAt:    now.Add(ConnectSessionTTL),
+		// A provider the integrator named is fixed: the user may not
+		// choose another.
+		ProviderFixed: r.ProviderID != "",
+		ExpiresAt:     now.Add(ConnectSessionTTL),
 	}
 	if err := p.Store.CreateAuthRequest(ctx, ar); err != nil {
 		return nil, ServerError(err)

@@ -130,8 +130,11 @@ type AuthRequest struct {
 	CustomerID   string
 	CustomerName string
 	ProviderID   string
-	CreatedAt    time.Time
-	ExpiresAt    time.Time
+	// ProviderFixed: the connect session fixed the provider; the user may
+	// not choose another.
+	ProviderFixed bool
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
 }
 
 // AuthCode is a one-time authorization code or temp token, stored by hash.

@@ -1,8 +1,9 @@
-// Package web renders grantd's hosted authorization pages: the sandbox
-// sign-in and the consent screen that end an /oauth/authorize flow when no
-// external consent app is configured. The pages are server-rendered, need no
-// JavaScript, load no external asset, and are protected against framing and
-// cross-site request forgery.
+// Package web renders grantd's hosted connect pages: choose a data provider,
+// sign in at it (sandbox rules), and consent to the products the client asks
+// for. Connect sessions (connect_url) and plain /oauth/authorize requests
+// without an external consent app both end here. The pages are
+// server-rendered, need no JavaScript, load no external asset, and are
+// protected against framing and cross-site request forgery.
 package web
 
 import (
@@ -13,9 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -26,25 +29,54 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// Path is where the pages are mounted.
+// Path is where the pages are mounted; a connect session's connect_url
+// points here.
 const Path = "/oauth/consent"
 
 const csrfCookie = "grantd_csrf"
 
-// Core is the part of the OAuth core the pages use.
+// Form field names and actions. internal/server's tests post them too.
+const (
+	fieldChallenge = "challenge"
+	fieldCSRF      = "csrf_token"
+	fieldAction    = "action"
+	fieldProvider  = "provider_id"
+	fieldUsername  = "username"
+	fieldPassword  = "password"
+
+	actionChoose  = "choose"
+	actionLogin   = "login"
+	actionApprove = "approve"
+	actionDeny    = "deny"
+)
+
+// Core is the part of the OAuth core the pages use (*oauth.Provider).
 type Core interface {
 	GetAuthorization(ctx context.Context, challenge string) (store.AuthRequest, store.Client, error)
-	SetSubject(ctx context.Context, challenge, subject string) (store.AuthRequest, error)
+	ChooseDataProvider(ctx context.Context, challenge, providerID string) (store.AuthRequest, error)
+	SignIn(ctx context.Context, challenge, username, password string) (store.AuthRequest, error)
 	Accept(ctx context.Context, challenge string, c oauth.Consent) (string, error)
 	Reject(ctx context.Context, challenge, description string) (string, error)
+}
+
+// ProviderFixer is optionally implemented by a Core that can tell a provider
+// fixed by the connect session from one the user chose (and may change).
+// Without it, a request whose provider is set counts as fixed, and the pages
+// offer no "choose another provider" link.
+type ProviderFixer interface {
+	ProviderFixed(ar store.AuthRequest) bool
 }
 
 // Options configure the pages.
 type Options struct {
 	Provider Core
 	Logger   *slog.Logger
-	// ProviderID is recorded on connections made through the hosted pages;
-	// "" = "sandbox".
+	// Catalogue lists the providers the chooser offers; nil = the
+	// Provider's own Catalogue when it is an *oauth.Provider. With an empty
+	// catalogue the chooser is skipped.
+	Catalogue []oauth.DataProvider
+	// ProviderID is recorded on connections made without a provider, which
+	// happens only when the catalogue is empty; "" = "sandbox".
 	ProviderID string
 }
 
@@ -57,18 +89,34 @@ type Pages struct {
 
 // New parses every template at start-up: a missing or broken one fails here,
 // not at the first request.
-func New(o Options) (*Pages, error) {
+func New(o Options) (*Pages, error) { return newPages(o, templateFS) }
+
+// pageNames are the templates, each with templates/layout.html.
+var pageNames = []string{"choose", "login", "consent", "error"}
+
+func newPages(o Options, fsys fs.FS) (*Pages, error) {
+	if o.Provider == nil {
+		return nil, errors.New("web: Options.Provider is required")
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	if o.ProviderID == "" {
 		o.ProviderID = "sandbox"
 	}
+	if o.Catalogue == nil {
+		if op, ok := o.Provider.(*oauth.Provider); ok {
+			o.Catalogue = op.Catalogue
+		}
+	}
 	p := &Pages{o: o, pages: map[string]*template.Template{}}
-	for _, name := range []string{"login", "consent", "error"} {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+	for _, name := range pageNames {
+		t, err := template.ParseFS(fsys, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse %s: %w", name, err)
+		}
+		if t.Lookup("layout") == nil || t.Lookup("content") == nil {
+			return nil, fmt.Errorf("web: template %s lacks layout or content", name)
 		}
 		p.pages[name] = t
 	}
@@ -83,34 +131,68 @@ func New(o Options) (*Pages, error) {
 
 func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
 
+// step is one entry of the progress indicator.
+type step struct {
+	Name    string
+	Done    bool
+	Current bool
+}
+
+// view is what a template sees.
 type view struct {
-	Title      string
-	Nonce      string
-	ClientName string
-	Challenge  string
-	CSRF       string
-	Subject    string
-	Scopes     []string
-	Message    string
-	Code       string
+	Title     string
+	Nonce     string
+	Action    string // the form target, Path
+	Sandbox   bool
+	Steps     []step
+	StepNo    int
+	Challenge string
+	CSRF      string
+
+	Client         string
+	ClientInitials string
+	Provider       providerView // the chosen or fixed provider
+	Providers      []providerView
+	ChangeURL      string // "" = the provider cannot be changed
+	Username       string
+	Subject        string
+	Customer       string
+	Products       []product
+	Asked          string // the products as words: "Accounts and Balances"
+	Error          string // an alert on the page
+	Code           string // the error page's code
+
+	// formTargets are the CSP form-action sources beyond 'self';
+	// anyFormTarget drops the directive.
+	formTargets   string
+	anyFormTarget bool
 }
 
 // render writes a page into a buffer first, so that a template error never
 // leaves half a page, then sends it with the security headers.
 func (p *Pages) render(w http.ResponseWriter, status int, name string, v view) {
 	v.Nonce = oauth.RandomToken(16)
+	v.Action = Path
 	var buf bytes.Buffer
 	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		p.o.Logger.Error("render page", "page", name, "cause", err.Error())
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	// Browsers apply form-action to the redirect that follows a form post,
+	// so the consent step also allows the client's redirect origin.
+	formAction := "form-action 'self'" + v.formTargets + "; "
+	if v.anyFormTarget {
+		formAction = ""
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+v.Nonce+"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+v.Nonce+"'; "+
+		formAction+"frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
@@ -118,20 +200,23 @@ func (p *Pages) render(w http.ResponseWriter, status int, name string, v view) {
 
 // Error renders an error page (server.Pages).
 func (p *Pages) Error(w http.ResponseWriter, r *http.Request, status int, code, description string) {
-	p.render(w, status, "error", view{Title: "Error", Code: code, Message: description})
+	p.render(w, status, "error", view{Title: "This request cannot continue", Code: code, Error: description})
 }
 
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := oauth.AsError(err)
 	if e.Status >= 500 {
-		p.o.Logger.Error("hosted page failed", "cause", e.Error())
+		p.o.Logger.ErrorContext(r.Context(), "hosted page failed", "cause", e.Error())
 	}
 	p.Error(w, r, e.Status, e.Code, e.Description)
 }
 
+func validChallenge(c string) bool { return c != "" && len(c) <= 128 }
+
 func (p *Pages) show(w http.ResponseWriter, r *http.Request) {
-	challenge := r.URL.Query().Get("challenge")
-	if challenge == "" || len(challenge) > 128 {
+	q := r.URL.Query()
+	challenge := q.Get(fieldChallenge)
+	if !validChallenge(challenge) {
 		p.Error(w, r, http.StatusBadRequest, oauth.ErrCodeInvalidRequest, "The authorization request is missing.")
 		return
 	}
@@ -140,24 +225,102 @@ func (p *Pages) show(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	p.page(w, r, http.StatusOK, ar, c, "")
+	s := state{ar: ar, c: c, choose: q.Get("step") == "provider"}
+	p.page(w, r, http.StatusOK, s)
 }
 
-// page shows the step the request is at: sign-in, then consent.
-func (p *Pages) page(w http.ResponseWriter, r *http.Request, status int, ar store.AuthRequest, c store.Client, msg string) {
+// state is what a page is rendered from: the request, its client, and the
+// outcome of the last form post.
+type state struct {
+	ar       store.AuthRequest
+	c        store.Client
+	choose   bool   // the user asked to change the provider
+	msg      string // an error to show
+	username string // the user name to keep after a failed sign-in
+}
+
+// needsProvider reports whether the user must still choose a provider.
+func (p *Pages) needsProvider(ar store.AuthRequest) bool {
+	return ar.ProviderID == "" && len(p.o.Catalogue) > 0
+}
+
+// changeable reports whether the user may go back and choose another
+// provider: only when the core says the provider was not fixed by the
+// connect session.
+func (p *Pages) changeable(ar store.AuthRequest) bool {
+	f, ok := p.o.Provider.(ProviderFixer)
+	return ok && ar.ProviderID != "" && !f.ProviderFixed(ar)
+}
+
+// page shows the step the request is at: choose a provider, sign in, then
+// consent. With a catalogue the progress always has three steps; a provider
+// fixed by the connect session shows step 1 as done.
+func (p *Pages) page(w http.ResponseWriter, r *http.Request, status int, s state) {
+	ar, c := s.ar, s.c
 	http.SetCookie(w, &http.Cookie{
 		Name: csrfCookie, Value: ar.CSRFToken, Path: Path,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 		MaxAge: int(ar.ExpiresAt.Sub(ar.CreatedAt).Seconds()),
 	})
-	v := view{ClientName: c.Name, Challenge: ar.ID, CSRF: ar.CSRFToken, Subject: ar.Subject, Scopes: ar.Scopes, Message: msg}
-	if ar.Subject == "" {
-		v.Title = "Sign in"
-		p.render(w, status, "login", v)
-		return
+	catalogue := len(p.o.Catalogue) > 0
+	v := view{
+		Sandbox:        c.Environment == "" || c.Environment == "sandbox",
+		Challenge:      ar.ID,
+		CSRF:           ar.CSRFToken,
+		Client:         c.Name,
+		ClientInitials: initials(c.Name),
+		Subject:        ar.Subject,
+		Customer:       ar.CustomerName,
+		Products:       products(ar.Scopes),
+		Asked:          askedWords(ar.Scopes),
+		Error:          s.msg,
+		Username:       s.username,
 	}
-	v.Title = "Allow access"
-	p.render(w, status, "consent", v)
+	switch {
+	case ar.ProviderID != "":
+		v.Provider = p.providerView(ar.ProviderID, ar.Scopes)
+	case !catalogue:
+		v.Provider = providerView{ID: p.o.ProviderID, Name: "Sandbox", Initials: "SB", Color: 0}
+	}
+	changeable := catalogue && p.changeable(ar)
+	if changeable {
+		v.ChangeURL = Path + "?" + url.Values{fieldChallenge: {ar.ID}, "step": {"provider"}}.Encode()
+	}
+	var name string
+	switch {
+	case p.needsProvider(ar) || (s.choose && changeable):
+		name, v.Title = "choose", "Choose your provider"
+		for _, d := range p.o.Catalogue {
+			pv := p.providerView(d.ID, ar.Scopes)
+			pv.Current = d.ID == ar.ProviderID
+			v.Providers = append(v.Providers, pv)
+		}
+	case ar.Subject == "":
+		name, v.Title = "login", "Sign in to "+v.Provider.Name
+	default:
+		name, v.Title = "consent", "Allow "+c.Name+" access"
+		// Allow and Deny end with a redirect to the client.
+		if src := redirectSource(&c, ar.RedirectURI); src != "" {
+			v.formTargets = " " + src
+		} else {
+			v.anyFormTarget = true
+		}
+	}
+	names := []string{"Sign in", "Allow access"}
+	current := map[string]int{"login": 0, "consent": 1}[name]
+	if catalogue {
+		names = []string{"Provider", "Sign in", "Allow access"}
+		current = map[string]int{"choose": 0, "login": 1, "consent": 2}[name]
+	}
+	for i, n := range names {
+		st := step{Name: n, Done: i < current, Current: i == current}
+		if i == 0 && catalogue && v.Provider.Name != "" && name != "choose" {
+			st.Name = v.Provider.Name
+		}
+		v.Steps = append(v.Steps, st)
+	}
+	v.StepNo = current + 1
+	p.render(w, status, name, v)
 }
 
 func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
@@ -166,8 +329,8 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	challenge := f.Get("challenge")
-	if challenge == "" || len(challenge) > 128 {
+	challenge := f.Get(fieldChallenge)
+	if !validChallenge(challenge) {
 		p.Error(w, r, http.StatusBadRequest, oauth.ErrCodeInvalidRequest, "The authorization request is missing.")
 		return
 	}
@@ -179,50 +342,123 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 	// The token must be in the form and in the cookie, and be the one bound
 	// to this authorization request.
 	cookie, _ := r.Cookie(csrfCookie)
-	if cookie == nil || !equal(f.Get("csrf_token"), ar.CSRFToken) || !equal(cookie.Value, ar.CSRFToken) {
+	if cookie == nil || !equal(f.Get(fieldCSRF), ar.CSRFToken) || !equal(cookie.Value, ar.CSRFToken) {
 		p.Error(w, r, http.StatusForbidden, "invalid_csrf_token", "The form has expired or was not sent from this page. Start again from the application.")
 		return
 	}
-	switch f.Get("action") {
-	case "login":
-		name := strings.TrimSpace(f.Get("username"))
-		if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
-			p.page(w, r, http.StatusUnprocessableEntity, ar, c, "Enter a user name of at most 100 characters.")
-			return
+	s := state{ar: ar, c: c}
+	ctx := r.Context()
+	switch f.Get(fieldAction) {
+	case actionChoose:
+		id := f.Get(fieldProvider)
+		if len(id) > 128 {
+			id = ""
 		}
-		if _, err := p.o.Provider.SetSubject(r.Context(), challenge, name); err != nil {
+		if _, err := p.o.Provider.ChooseDataProvider(ctx, challenge, id); err != nil {
+			if e := oauth.AsError(err); e.Status < 500 && e.Code != "not_found" {
+				s.msg, s.choose = e.Description, true
+				p.page(w, r, e.Status, s)
+				return
+			}
 			p.fail(w, r, err)
 			return
 		}
-		http.Redirect(w, r, Path+"?"+url.Values{"challenge": {challenge}}.Encode(), http.StatusSeeOther)
-	case "approve":
-		if ar.Subject == "" {
-			p.page(w, r, http.StatusUnprocessableEntity, ar, c, "Sign in first.")
+		p.again(w, r, challenge)
+	case actionLogin:
+		if p.needsProvider(ar) {
+			s.msg = "Choose a provider first."
+			p.page(w, r, http.StatusUnprocessableEntity, s)
 			return
 		}
-		to, err := p.o.Provider.Accept(r.Context(), challenge, oauth.Consent{Subject: ar.Subject, ProviderID: p.o.ProviderID})
+		name := strings.TrimSpace(f.Get(fieldUsername))
+		s.username = name
+		if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
+			s.msg = "Enter a user name of at most 100 characters."
+			p.page(w, r, http.StatusUnprocessableEntity, s)
+			return
+		}
+		if _, err := p.o.Provider.SignIn(ctx, challenge, name, f.Get(fieldPassword)); err != nil {
+			if e := oauth.AsError(err); e.Code == oauth.ErrCodeInvalidCredentials {
+				// The request stays pending: the same page, the user name
+				// kept, the error announced.
+				s.msg = e.Description
+				p.page(w, r, e.Status, s)
+				return
+			}
+			p.fail(w, r, err)
+			return
+		}
+		p.again(w, r, challenge)
+	case actionApprove:
+		if p.needsProvider(ar) {
+			s.msg = "Choose a provider first."
+			p.page(w, r, http.StatusUnprocessableEntity, s)
+			return
+		}
+		if ar.Subject == "" {
+			s.msg = "Sign in first."
+			p.page(w, r, http.StatusUnprocessableEntity, s)
+			return
+		}
+		consent := oauth.Consent{Subject: ar.Subject}
+		if ar.ProviderID == "" {
+			consent.ProviderID = p.o.ProviderID
+		}
+		to, err := p.o.Provider.Accept(ctx, challenge, consent)
 		p.finish(w, r, to, err)
-	case "deny":
-		to, err := p.o.Provider.Reject(r.Context(), challenge, "")
+	case actionDeny:
+		to, err := p.o.Provider.Reject(ctx, challenge, "")
 		p.finish(w, r, to, err)
 	default:
 		p.Error(w, r, http.StatusBadRequest, oauth.ErrCodeInvalidRequest, "Unknown action.")
 	}
 }
 
+// again sends the browser back to the page (post/redirect/get), which then
+// shows the next step.
+func (p *Pages) again(w http.ResponseWriter, r *http.Request, challenge string) {
+	http.Redirect(w, r, Path+"?"+url.Values{fieldChallenge: {challenge}}.Encode(), http.StatusSeeOther)
+}
+
 func (p *Pages) finish(w http.ResponseWriter, r *http.Request, to string, err error) {
 	if err != nil {
-		var e *oauth.Error
-		if !errors.As(err, &e) {
-			e = oauth.ServerError(err)
-		}
-		p.fail(w, r, e)
+		p.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: "", Path: Path, MaxAge: -1, HttpOnly: true})
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: "", Path: Path, MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 func equal(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+var (
+	reScheme = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+	reHost   = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
+)
+
+// redirectSource is the CSP source of the client's redirect URI for this
+// request ("https://app.example", "http://127.0.0.1:4711", "com.app:"),
+// or "" when it cannot be expressed safely.
+func redirectSource(c *store.Client, given string) string {
+	to, ok := oauth.EffectiveRedirect(c, given)
+	if !ok {
+		return ""
+	}
+	u, err := url.Parse(to)
+	if err != nil {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if !reScheme.MatchString(scheme) {
+		return ""
+	}
+	if u.Host == "" {
+		return scheme + ":"
+	}
+	if !reHost.MatchString(u.Host) {
+		return ""
+	}
+	return scheme + "://" + u.Host
 }

@@ -10,7 +10,7 @@ import (
 )
 
 const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
-	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id`
+	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed`
 
 func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	var (
@@ -20,7 +20,7 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	)
 	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &scopes, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, &created, &expires,
-		&r.CustomerID, &r.CustomerName, &r.ProviderID)
+		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed)
 	if err != nil {
 		return store.AuthRequest{}, mapErr(err)
 	}
@@ -31,10 +31,10 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest) error {
 	_, err := s.writeExec(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-		r.CustomerID, r.CustomerName, r.ProviderID)
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed)
 	return err
 }
 
@@ -62,10 +62,10 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time,
 		}
 		_, err = exec(ctx, tx, `UPDATE auth_requests SET client_id = ?, response_type = ?, redirect_uri = ?,
 			state = ?, scopes = ?, code_challenge = ?, code_challenge_method = ?, csrf_token = ?, subject = ?,
-			created_at = ?, expires_at = ?, customer_id = ?, customer_name = ?, provider_id = ? WHERE id = ?`,
+			created_at = ?, expires_at = ?, customer_id = ?, customer_name = ?, provider_id = ?, provider_fixed = ? WHERE id = ?`,
 			r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 			r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-			r.CustomerID, r.CustomerName, r.ProviderID, id)
+			r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, id)
 		if err != nil {
 			return err
 		}

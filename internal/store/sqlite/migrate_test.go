@@ -179,7 +179,7 @@ var upgrades = map[int]upgrade{
 					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456,
 					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000)`,
 				`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
-					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto')`,
+					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto', 1)`,
 				`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
 					'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
 				`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
@@ -207,7 +207,7 @@ var upgrades = map[int]upgrade{
 				t.Errorf("client: %+v, %v", c, err)
 			}
 			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
-			if err != nil || r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" {
+			if err != nil || r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" || !r.ProviderFixed {
 				t.Errorf("auth request: %+v, %v", r, err)
 			}
 			es, err := s.ListEvents(ctx, "conn1")

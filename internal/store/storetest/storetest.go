@@ -251,6 +251,7 @@ func newAuthRequest(clientID string) store.AuthRequest {
 		CustomerID:          "customer-" + newID(),
 		CustomerName:        "Acme Inc.",
 		ProviderID:          "gusto",
+		ProviderFixed:       true,
 		CreatedAt:           t0,
 		ExpiresAt:           at(10 * time.Minute),
 	}

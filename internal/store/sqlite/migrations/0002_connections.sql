@@ -10,6 +10,7 @@ ALTER TABLE clients ADD COLUMN retention_ttl INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE auth_requests ADD COLUMN customer_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_requests ADD COLUMN customer_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_requests ADD COLUMN provider_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE auth_requests ADD COLUMN provider_fixed INTEGER NOT NULL DEFAULT 0 CHECK (provider_fixed IN (0, 1));
 
 CREATE INDEX connections_consent ON connections (consent_expires_at)
     WHERE status = 'active' AND consent_expires_at != 0;
