@@ -303,3 +303,22 @@ func TestHostedPagesCSRF(t *testing.T) {
 		t.Error("the consent page does not show the user and the scopes")
 	}
 }
+
+// TestTwoFlowsInOneBrowser: opening a second authorization does not break
+// the first one's form (each request has its own CSRF cookie).
+func TestTwoFlowsInOneBrowser(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	b := newBrowser(e)
+	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirectURI}}
+	first := b.get("/oauth/authorize?" + q.Encode())
+	p1 := b.choose(b.page(first.String()), first.String())
+	second := b.get("/oauth/authorize?" + q.Encode())
+	b.choose(b.page(second.String()), second.String())
+	b.submit(p1, url.Values{"action": {"login"}, "username": {"nina"}})
+	p1 = b.page(first.String())
+	loc := b.submit(p1, url.Values{"action": {"approve"}})
+	if loc.Query().Get("code") == "" {
+		t.Fatalf("first flow after opening a second: %s", loc)
+	}
+}

@@ -9,8 +9,10 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -33,7 +35,13 @@ var templateFS embed.FS
 // points here.
 const Path = "/oauth/consent"
 
-const csrfCookie = "grantd_csrf"
+// csrfCookie names the cookie that carries a request's CSRF token: one per
+// authorization request, so that two flows in one browser do not overwrite
+// each other's token.
+func csrfCookie(challenge string) string {
+	sum := sha256.Sum256([]byte(challenge))
+	return "grantd_csrf_" + hex.EncodeToString(sum[:8])
+}
 
 // Form field names and actions. internal/server's tests post them too.
 const (
@@ -258,7 +266,7 @@ func (p *Pages) changeable(ar store.AuthRequest) bool {
 func (p *Pages) page(w http.ResponseWriter, r *http.Request, status int, s state) {
 	ar, c := s.ar, s.c
 	http.SetCookie(w, &http.Cookie{
-		Name: csrfCookie, Value: ar.CSRFToken, Path: Path,
+		Name: csrfCookie(ar.ID), Value: ar.CSRFToken, Path: Path,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 		MaxAge: int(ar.ExpiresAt.Sub(ar.CreatedAt).Seconds()),
 	})
@@ -341,7 +349,7 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	// The token must be in the form and in the cookie, and be the one bound
 	// to this authorization request.
-	cookie, _ := r.Cookie(csrfCookie)
+	cookie, _ := r.Cookie(csrfCookie(ar.ID))
 	if cookie == nil || !equal(f.Get(fieldCSRF), ar.CSRFToken) || !equal(cookie.Value, ar.CSRFToken) {
 		p.Error(w, r, http.StatusForbidden, "invalid_csrf_token", "The form has expired or was not sent from this page. Start again from the application.")
 		return
@@ -425,7 +433,8 @@ func (p *Pages) finish(w http.ResponseWriter, r *http.Request, to string, err er
 		p.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: "", Path: Path, MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie(r.PostForm.Get(fieldChallenge)), Value: "", Path: Path, MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 

@@ -126,9 +126,10 @@ func (e *env) request(challenge string) store.AuthRequest {
 
 // browser keeps the CSRF cookie and does not follow redirects.
 type browser struct {
-	e      *env
-	cookie string
-	page   page // the last page shown
+	e          *env
+	cookie     string
+	cookieName string
+	page       page // the last page shown
 }
 
 type page struct {
@@ -149,7 +150,7 @@ var (
 func (b *browser) do(req *http.Request) page {
 	b.e.t.Helper()
 	if b.cookie != "" {
-		req.AddCookie(&http.Cookie{Name: csrfCookie, Value: b.cookie})
+		req.AddCookie(&http.Cookie{Name: b.cookieName, Value: b.cookie})
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
@@ -159,8 +160,8 @@ func (b *browser) do(req *http.Request) page {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, c := range resp.Cookies() {
-		if c.Name == csrfCookie {
-			b.cookie = c.Value
+		if strings.HasPrefix(c.Name, "grantd_csrf_") {
+			b.cookieName, b.cookie = c.Name, c.Value
 		}
 	}
 	p := page{status: resp.StatusCode, header: resp.Header, body: string(body)}
