@@ -11,10 +11,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/grantd/grantd/internal/config"
+	"github.com/grantd/grantd/internal/dialect/all"
 )
 
 // version is set at build time: go build -ldflags "-X main.version=1.2.3".
 var version = "dev"
+
+// The configuration refuses dialect names this build does not serve.
+func init() { config.KnownDialects = all.Names() }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

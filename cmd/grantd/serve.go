@@ -21,6 +21,8 @@ import (
 	"github.com/grantd/grantd/internal/admin"
 	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/config"
+	"github.com/grantd/grantd/internal/dialect"
+	"github.com/grantd/grantd/internal/dialect/all"
 	"github.com/grantd/grantd/internal/events"
 	"github.com/grantd/grantd/internal/janitor"
 	"github.com/grantd/grantd/internal/oauth"
@@ -102,9 +104,16 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var dialects []dialect.Dialect
+	for _, d := range all.Dialects() {
+		if cfg.DialectEnabled(d.Name()) {
+			dialects = append(dialects, d)
+		}
+	}
 	public := server.New(server.Options{
 		Provider: provider, Keys: keys, Store: st, Pages: pages, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+		Dialects: dialects, Mounts: cfg.DialectMounts(),
 	}).Handler()
 	// One sealer for webhook secrets, so that what the admin API seals the
 	// delivery worker can open.

@@ -22,6 +22,9 @@ const (
 	ErrCodeTemporarilyUnavailable  = "temporarily_unavailable"
 	ErrCodeInvalidRedirectURI      = "invalid_redirect_uri"
 	ErrCodeInvalidClientMetadata   = "invalid_client_metadata"
+	// Reserved for the commercial policy (402 and 429).
+	ErrCodeInsufficientBalance = "insufficient_balance"
+	ErrCodeRateLimitExceeded   = "rate_limit_exceeded"
 )
 
 // Error is a protocol error: a public code and description that may be shown

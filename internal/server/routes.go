@@ -5,42 +5,63 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/grantd/grantd/docs"
 	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/wire"
 )
 
-// routes mounts every public route, in one place.
+// routes mounts every public route, in one place, and records each
+// pattern (Routes lists them for the OpenAPI document's test).
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /oauth/token", s.handle(s.token))
-	mux.Handle("POST /oauth/introspect", s.handle(s.introspect))
-	mux.Handle("POST /oauth/revoke", s.handle(s.revoke))
-	mux.Handle("POST /connect/sessions", s.handle(s.connectSession))
-	mux.Handle("DELETE /connections/current", s.handle(s.disconnect))
-	mux.HandleFunc("GET /oauth/authorize", s.authorize)
-	mux.HandleFunc("POST /oauth/authorize", s.authorize)
+	handle := func(pattern string, h http.Handler) {
+		s.patterns = append(s.patterns, pattern)
+		mux.Handle(pattern, h)
+	}
+	handle("POST /oauth/token", s.handle(s.token))
+	handle("POST /oauth/introspect", s.handle(s.introspect))
+	handle("POST /oauth/revoke", s.handle(s.revoke))
+	handle("POST /oauth/register", s.handle(s.register))
+	handle("POST /connect/sessions", s.handle(s.connectSession))
+	handle("DELETE /connections/current", s.handle(s.disconnect))
+	handle("GET /oauth/authorize", http.HandlerFunc(s.authorize))
+	handle("POST /oauth/authorize", http.HandlerFunc(s.authorize))
 	if s.o.Pages != nil {
+		// The pages route their own methods (GET shows, POST submits).
+		s.patterns = append(s.patterns, "GET /oauth/consent", "POST /oauth/consent")
 		mux.Handle("/oauth/consent", s.o.Pages)
 	}
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
-	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	handle("GET /.well-known/oauth-authorization-server", http.HandlerFunc(s.metadata))
+	handle("GET /.well-known/jwks.json", http.HandlerFunc(s.jwks))
+	handle("GET /openapi.yaml", http.HandlerFunc(s.openapi))
 	for _, d := range s.o.Dialects {
 		path := d.Path()
 		if p, ok := s.o.Mounts[d.Name()]; ok && p != "" {
 			path = p
 		}
-		mux.Handle("POST "+path, s.dialect(d))
+		handle("POST "+path, s.dialect(d))
 	}
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
+	handle("GET /healthz", http.HandlerFunc(s.healthz))
+	handle("GET /readyz", http.HandlerFunc(s.readyz))
 	return mux
+}
+
+// Routes lists the method and path of every public route, as mounted.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
+
+// openapi serves the OpenAPI 3.1 document of the public API.
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(docs.OpenAPI)
 }
 
 // handle adapts a handler that returns an error; one place writes errors.

@@ -53,8 +53,9 @@ type Options struct {
 
 // Server holds the public handlers.
 type Server struct {
-	o       Options
-	handler http.Handler
+	o        Options
+	handler  http.Handler
+	patterns []string
 }
 
 // New builds the public server and its routes.
