@@ -175,7 +175,10 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 		if !now.Before(code.ExpiresAt) {
 			return store.CodeGrant{}, InvalidGrant("The authorization code has expired.").With(ReasonCodeExpired, "code")
 		}
-		if code.RedirectURI != "" && req.RedirectURI != code.RedirectURI {
+		// A temp token is exchanged on a wire with no redirect_uri field
+		// (the temp-token dialect); it stays bound to its client.
+		tempTokenWire := kind == CodeKindTempToken && req.RedirectURI == ""
+		if code.RedirectURI != "" && req.RedirectURI != code.RedirectURI && !tempTokenWire {
 			return store.CodeGrant{}, InvalidGrant("The redirect_uri does not match the authorization request.").With(ReasonRedirectMismatch, "redirect_uri")
 		}
 		if code.RedirectURI == "" && req.RedirectURI != "" {

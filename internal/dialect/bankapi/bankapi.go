@@ -1,0 +1,255 @@
+// Package bankapi serves the bank client-credentials API (seed
+// 003_9d4d7a633e72d274): POST /v1/oauth/token with {client_id,
+// client_secret}, answered with a bearer token. Errors are
+// {errorId, code, text, parameter_name, parameter_value}, with 409 for a
+// client whose state forbids tokens and 503 outside working hours.
+// docs/dialects/bankapi.md is the user's reference; this package only
+// translates.
+package bankapi
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+
+	"github.com/grantd/grantd/internal/dialect"
+	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/wire"
+)
+
+// Name and default path of the dialect.
+const (
+	Name = "bankapi"
+	Path = "/v1/oauth/token"
+)
+
+// Error codes, UPPER_SNAKE_CASE. docs/dialects/bankapi.md lists when each is
+// sent and with which status.
+const (
+	CodeValidation           = "VALIDATION_ERROR"       // 400 (413 for a body too large)
+	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE" // 415
+	CodeInvalidClient        = "INVALID_CLIENT"         // 401
+	CodeInsufficientBalance  = "INSUFFICIENT_BALANCE"   // 402
+	CodeUnauthorizedClient   = "UNAUTHORIZED_CLIENT"    // 403
+	CodeClientStateConflict  = "CLIENT_STATE_CONFLICT"  // 409
+	CodeRateLimited          = "RATE_LIMITED"           // 429
+	CodeInternal             = "INTERNAL_ERROR"         // 500
+	CodeOutsideWorkingHours  = "OUTSIDE_WORKING_HOURS"  // 503
+	CodeServiceUnavailable   = "SERVICE_UNAVAILABLE"    // 503
+)
+
+// maxEchoLen bounds a parameter_value echoed back; longer values give null.
+const maxEchoLen = 255
+
+// Reasons only this package sets (in Decode) and reads (in EncodeError).
+const (
+	reasonMediaType = "bankapi_media_type"
+	reasonBody      = "bankapi_body"
+	reasonParam     = "bankapi_parameter"
+)
+
+// accepted are the body fields read; grant_type is accepted only as
+// "client_credentials", for OAuth client libraries that always send it.
+var accepted = []string{"client_id", "client_secret", "grant_type"}
+
+// Dialect is the bank client-credentials wire.
+type Dialect struct{}
+
+var _ dialect.Dialect = (*Dialect)(nil)
+
+// New returns the dialect.
+func New() *Dialect { return &Dialect{} }
+
+// Name implements dialect.Dialect.
+func (*Dialect) Name() string { return Name }
+
+// Path implements dialect.Dialect.
+func (*Dialect) Path() string { return Path }
+
+// paramValue carries a validation error's parameter value from Decode to
+// EncodeError, as the private cause of the *oauth.Error. Its text (which
+// the server logs) holds the parameter's name only, never its value.
+type paramValue struct {
+	name  string
+	value *string // nil = JSON null
+}
+
+func (p *paramValue) Error() string { return "invalid parameter " + p.name }
+
+// invalid is a 400 validation error on one parameter. value is echoed only
+// for parameters that are not secret and at most maxEchoLen bytes long.
+func invalid(name string, value *string, format string, args ...any) *oauth.Error {
+	if name == "client_secret" || (value != nil && len(*value) > maxEchoLen) {
+		value = nil
+	}
+	return &oauth.Error{Code: oauth.ErrCodeInvalidRequest, Status: http.StatusBadRequest,
+		Description: fmt.Sprintf(format, args...), Reason: reasonParam, Param: name,
+		Cause: &paramValue{name: name, value: value}}
+}
+
+// Decode reads {client_id, client_secret} (JSON or form; a Basic header is
+// accepted instead of the body pair) into a client_credentials request.
+func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
+		var v *string
+		if err == nil {
+			v = &mt
+		}
+		e := invalid("Content-Type", v, "The Content-Type must be application/json or application/x-www-form-urlencoded.")
+		e.Status, e.Reason = http.StatusUnsupportedMediaType, reasonMediaType
+		return oauth.TokenRequest{}, e
+	}
+	p, perr := wire.DecodeBody(r)
+	if perr != nil {
+		return oauth.TokenRequest{}, perr.With(reasonBody, "")
+	}
+	var unknown []string
+	for k := range p {
+		if !slices.Contains(accepted, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		name := oauth.SafeName(unknown[0])
+		if name == "" {
+			name = "(empty)"
+		}
+		return oauth.TokenRequest{}, invalid(name, nil, "The parameter %s is not supported; send client_id and client_secret only.", name)
+	}
+	if p.Has("grant_type") && p["grant_type"] != oauth.GrantClientCredentials {
+		v := p["grant_type"]
+		return oauth.TokenRequest{}, invalid("grant_type", &v, "The grant_type, when sent, must be client_credentials.")
+	}
+	cred, cerr := wire.ClientCredentials(r, p)
+	if cerr != nil {
+		if cerr.Code == oauth.ErrCodeInvalidRequest {
+			// A Basic header and a body client_secret at once.
+			return oauth.TokenRequest{}, invalid("client_secret", nil, "Send the client credentials either in the body or in a Basic Authorization header, not both.")
+		}
+		return oauth.TokenRequest{}, cerr
+	}
+	if cred.ID == "" {
+		var v *string
+		if p.Has("client_id") {
+			v = new(p["client_id"])
+		}
+		return oauth.TokenRequest{}, invalid("client_id", v, "The client_id is required.")
+	}
+	if len(cred.ID) > maxEchoLen {
+		return oauth.TokenRequest{}, invalid("client_id", nil, "The client_id is too long.")
+	}
+	switch {
+	case cred.Presented == oauth.PresentedID || cred.Secret == "":
+		return oauth.TokenRequest{}, invalid("client_secret", nil, "The client_secret is required.")
+	case len(cred.Secret) > 512:
+		return oauth.TokenRequest{}, invalid("client_secret", nil, "The client_secret is too long.")
+	}
+	return oauth.TokenRequest{GrantType: oauth.GrantClientCredentials, Client: cred}, nil
+}
+
+// response is the 200 answer (the seed's schema is empty: this is the
+// OAuth 2.0 one, documented in docs/dialects/bankapi.md).
+type response struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+// Encode implements dialect.Dialect.
+func (*Dialect) Encode(w http.ResponseWriter, _ *http.Request, resp *oauth.TokenResponse) {
+	wire.WriteJSON(w, http.StatusOK, response{
+		AccessToken: resp.AccessToken,
+		TokenType:   resp.TokenType,
+		ExpiresIn:   resp.ExpiresIn,
+		Scope:       oauth.JoinScope(resp.Scopes),
+	})
+}
+
+// errorBody is the seed's error shape; parameter_name and parameter_value
+// are always present, null when the error is not about one parameter.
+type errorBody struct {
+	ErrorID        string  `json:"errorId"`
+	Code           string  `json:"code"`
+	Text           string  `json:"text"`
+	ParameterName  *string `json:"parameter_name"`
+	ParameterValue *string `json:"parameter_value"`
+}
+
+// EncodeError implements dialect.Dialect.
+func (*Dialect) EncodeError(w http.ResponseWriter, _ *http.Request, e *oauth.Error, id string) {
+	status, code, text := classify(e)
+	out := errorBody{ErrorID: id, Code: code, Text: text}
+	if e.Param != "" && (code == CodeValidation || code == CodeUnsupportedMediaType) {
+		out.ParameterName = new(e.Param)
+		var pv *paramValue
+		if errors.As(e.Cause, &pv) && pv.name == e.Param && pv.name != "client_secret" {
+			out.ParameterValue = pv.value
+		}
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="grantd"`)
+	}
+	wire.WriteJSON(w, status, out)
+}
+
+// classify maps a decode or core error to the dialect's status, code and
+// text. Texts are the dialect's own or the core's public description, which
+// never holds a secret.
+func classify(e *oauth.Error) (status int, code, text string) {
+	switch e.Reason {
+	case reasonMediaType:
+		return http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, e.Description
+	case reasonBody:
+		if e.Status == http.StatusRequestEntityTooLarge {
+			return e.Status, CodeValidation, e.Description
+		}
+		return http.StatusBadRequest, CodeValidation, e.Description
+	case reasonParam, oauth.ReasonMissingParam, oauth.ReasonMalformedParam, oauth.ReasonScopeNotAllowed:
+		return http.StatusBadRequest, CodeValidation, e.Description
+	case oauth.ReasonNoCredentials, oauth.ReasonUnknownClient, oauth.ReasonWrongSecret:
+		return http.StatusUnauthorized, CodeInvalidClient, "Client authentication failed."
+	case oauth.ReasonClientState:
+		return http.StatusConflict, CodeClientStateConflict, orDefault(e.Description, "The client's state does not allow it to obtain tokens.")
+	case oauth.ReasonGrantNotAllowed:
+		return http.StatusForbidden, CodeUnauthorizedClient, "The client may not use the client_credentials grant."
+	case oauth.ReasonInsufficientFunds:
+		return http.StatusPaymentRequired, CodeInsufficientBalance, orDefault(e.Description, "The client's balance is insufficient.")
+	case oauth.ReasonRateLimited:
+		return http.StatusTooManyRequests, CodeRateLimited, orDefault(e.Description, "Too many requests; retry after the time in Retry-After.")
+	case oauth.ReasonOutsideHours:
+		return http.StatusServiceUnavailable, CodeOutsideWorkingHours,
+			orDefault(e.Description, "The server is unavailable outside working hours; retry after the time in Retry-After.")
+	}
+	// No reason this dialect knows: classify by code and status (a policy
+	// may refuse with any status).
+	switch st := e.Status; {
+	case e.Code == oauth.ErrCodeInvalidClient || st == http.StatusUnauthorized:
+		return http.StatusUnauthorized, CodeInvalidClient, "Client authentication failed."
+	case st == http.StatusPaymentRequired:
+		return st, CodeInsufficientBalance, orDefault(e.Description, "The client's balance is insufficient.")
+	case st == http.StatusForbidden:
+		return st, CodeUnauthorizedClient, orDefault(e.Description, "The client may not obtain tokens.")
+	case st == http.StatusConflict:
+		return st, CodeClientStateConflict, orDefault(e.Description, "The client's state does not allow it to obtain tokens.")
+	case st == http.StatusTooManyRequests:
+		return st, CodeRateLimited, orDefault(e.Description, "Too many requests; retry later.")
+	case st == http.StatusServiceUnavailable:
+		return st, CodeServiceUnavailable, orDefault(e.Description, "The service is temporarily unavailable; retry later.")
+	case st >= 400 && st < 500:
+		return http.StatusBadRequest, CodeValidation, orDefault(e.Description, "The request is invalid.")
+	}
+	return http.StatusInternalServerError, CodeInternal, "An unexpected error occurred; quote the errorId when reporting it."
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
