@@ -23,7 +23,7 @@ import (
 // PKCE on a loopback or private-use-scheme redirect. It is open (no initial
 // access token) and registers public clients only, so that a registration
 // grants nothing by itself: every token still needs an end user's consent,
-// delivered to a redirect on the user's own device. See docs/dialects/public.md.
+// delivered to a redirect on the user's own device. See docs/dialects.md (public).
 const (
 	// maxRegisterBody bounds a registration request, below the server-wide
 	// bound: a public client's metadata is small.
@@ -215,7 +215,7 @@ func (s *Server) dynamicClientParams(req registerRequest) (clients.Params, *oaut
 // dynamicClientScopes is the scope a dynamic client may register with, and
 // gets when it asks for none: every product of the data-provider catalogue,
 // which is what the hosted pages can grant. (A server option will set it;
-// see docs/dialects/public.md.)
+// see docs/dialects.md (public).)
 func (s *Server) dynamicClientScopes() []string {
 	var out []string
 	for _, d := range s.o.Provider.Catalogue {

@@ -3,7 +3,7 @@
 // client_secret}, answered with a bearer token. Errors are
 // {errorId, code, text, parameter_name, parameter_value}, with 409 for a
 // client whose state forbids tokens and 503 outside working hours.
-// docs/dialects/bankapi.md is the user's reference; this package only
+// docs/dialects.md (bankapi) is the user's reference; this package only
 // translates.
 package bankapi
 
@@ -25,7 +25,7 @@ const (
 	Path = "/v1/oauth/token"
 )
 
-// Error codes, UPPER_SNAKE_CASE. docs/dialects/bankapi.md lists when each is
+// Error codes, UPPER_SNAKE_CASE. docs/dialects.md (bankapi) lists when each is
 // sent and with which status.
 const (
 	CodeValidation           = "VALIDATION_ERROR"       // 400 (413 for a body too large)
@@ -153,7 +153,7 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 }
 
 // response is the 200 answer (the seed's schema is empty: this is the
-// OAuth 2.0 one, documented in docs/dialects/bankapi.md).
+// OAuth 2.0 one, documented in docs/dialects.md (bankapi)).
 type response struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`

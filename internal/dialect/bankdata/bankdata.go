@@ -2,7 +2,7 @@
 // 001_a8f467fac3bce104.txt): POST /api/v1/token with the grants
 // client_credentials, authorization_code and refresh_token, answers of
 // access_token, token_type, expires_in (and refresh_token for a code), and
-// errors {error, error_description}. See docs/dialects/bankdata.md.
+// errors {error, error_description}. See docs/dialects.md (bankdata).
 //
 // Its defaults: refresh tokens it issues never rotate (store.RefreshFixed:
 // the core's 30-day idle timeout and no absolute expiry), and a refresh

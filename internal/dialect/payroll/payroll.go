@@ -2,7 +2,7 @@
 // (Finch's "Create Access Token", POST /auth/token) on grantd's core: an
 // authorization code from a connect session or /oauth/authorize is exchanged
 // for a long-lived access token and the connection's metadata. It only
-// translates; docs/dialects/payroll.md documents the wire and every decision
+// translates; docs/dialects.md (payroll) documents the wire and every decision
 // taken where the seed document is silent.
 package payroll
 
@@ -295,7 +295,7 @@ func (*Dialect) EncodeError(w http.ResponseWriter, r *http.Request, e *oauth.Err
 }
 
 // errorResponse maps a core error to Finch's schema (the table in
-// docs/dialects/payroll.md). Descriptions of the core are public and never
+// docs/dialects.md (payroll)). Descriptions of the core are public and never
 // hold a secret; invalid_client and server errors get fixed messages.
 func errorResponse(e *oauth.Error) ErrorResponse {
 	switch {

@@ -371,7 +371,7 @@ func (p *policy) Check(ctx context.Context, c *store.Client, grantType string) e
 	return oauth.StatePolicy{}.Check(ctx, c, grantType)
 }
 
-// TestErrors: one row per documented error (docs/dialects/payroll.md), each
+// TestErrors: one row per documented error (docs/dialects.md (payroll)), each
 // answer's body golden in testdata/errors.golden.json.
 func TestErrors(t *testing.T) {
 	pol := &policy{errs: map[string]error{}}

@@ -9,5 +9,5 @@
 // It has no code of its own: the standard endpoint (internal/server) serves
 // this profile as it is, and RFC 7591 registration (POST /oauth/register)
 // lets such clients register themselves. The tests check the seed's
-// promises field by field; see docs/dialects/public.md.
+// promises field by field; see docs/dialects.md (public).
 package public

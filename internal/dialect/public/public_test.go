@@ -37,7 +37,7 @@ const (
 )
 
 // The error codes grantd reserves for the seed's 402 and 429 (see
-// docs/dialects/public.md). The commercial policy answers with them.
+// docs/dialects.md (public)). The commercial policy answers with them.
 const (
 	codeInsufficientBalance = "insufficient_balance"
 	codeRateLimitExceeded   = "rate_limit_exceeded"

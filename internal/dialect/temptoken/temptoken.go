@@ -2,7 +2,7 @@
 // 000_7b3fd0ddf46ab75a): POST /v1/tokens with client_id, client_secret and
 // temp_token in the body, answered with the consent (credentials_id), an
 // access token and the consent's two deadlines. Errors are
-// {id, type, http, code, message}. docs/dialects/temptoken.md is the user's
+// {id, type, http, code, message}. docs/dialects.md (temptoken) is the user's
 // reference; this package only translates.
 package temptoken
 
@@ -40,7 +40,7 @@ const (
 	TypeInternal       = "internal_error"
 )
 
-// Error codes (the specific cause). docs/dialects/temptoken.md lists when
+// Error codes (the specific cause). docs/dialects.md (temptoken) lists when
 // each is sent.
 const (
 	CodeInvalidHeaders        = "invalid_headers"
