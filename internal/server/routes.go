@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -306,6 +307,15 @@ func (s *Server) dialect(d dialect.Dialect) http.Handler {
 			}
 			d.EncodeError(w, r, e, id)
 		}
+		// A panic here still answers in the dialect's own error shape.
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				fail(oauth.ServerError(fmt.Errorf("panic: %v", p)))
+			}
+		}()
 		req, err := d.Decode(r)
 		if err != nil {
 			fail(err)
