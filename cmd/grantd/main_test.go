@@ -158,9 +158,9 @@ func TestErrors(t *testing.T) {
 		want []string
 	}{
 		{
-			"postgres not available", nil,
-			[]string{"client", "list", "--store", "postgres://user:hunter2@db:5432/grantd"},
-			[]string{"PostgreSQL backend", "not available yet"},
+			"postgres unreachable", nil,
+			[]string{"client", "list", "--store", "postgres://user:hunter2@127.0.0.1:1/grantd?connect_timeout=5"},
+			[]string{"postgres: connect"},
 		},
 		{
 			"every config problem", map[string]string{"GRANTD_SIGNING_ALGORITHM": "HS256", "GRANTD_LOG_FORMAT": "xml"},

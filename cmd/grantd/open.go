@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/store/postgres"
 	"github.com/grantd/grantd/internal/store/sqlite"
 )
 
@@ -24,7 +26,10 @@ type dataStore interface {
 	Version(ctx context.Context) (int, error)
 }
 
-var _ dataStore = (*sqlite.Store)(nil)
+var (
+	_ dataStore = (*sqlite.Store)(nil)
+	_ dataStore = (*postgres.Store)(nil)
+)
 
 // loadConfig loads and validates the configuration after fs.Parse.
 func (c *cli) loadConfig(f *config.Flags) (config.Config, error) {
@@ -39,11 +44,18 @@ func (c *cli) loadConfig(f *config.Flags) (config.Config, error) {
 }
 
 // openStore opens (creating and migrating if needed) the configured store.
-func openStore(ctx context.Context, cfg config.Config) (dataStore, string, error) {
+// where names it for people, without a password.
+func openStore(ctx context.Context, cfg config.Config) (st dataStore, where string, err error) {
 	spec, err := cfg.StoreSpec()
 	if err != nil {
 		return nil, "", err
 	}
+	return openSpec(ctx, spec, cfg.Postgres)
+}
+
+// openSpec opens (creating and migrating if needed) the store spec names;
+// pool tunes a PostgreSQL store.
+func openSpec(ctx context.Context, spec config.StoreSpec, pool config.Postgres) (dataStore, string, error) {
 	switch spec.Backend {
 	case config.BackendSQLite:
 		if err := os.MkdirAll(filepath.Dir(spec.Path), 0o700); err != nil {
@@ -55,23 +67,52 @@ func openStore(ctx context.Context, cfg config.Config) (dataStore, string, error
 		}
 		return st, "sqlite:" + spec.Path, nil
 	case config.BackendPostgres:
-		// Never echo the DSN: it may hold a password.
-		return nil, "", errors.New("store: the PostgreSQL backend (postgres://…) is not available yet in this build; " +
-			"leave --store empty to use SQLite in the data dir")
+		st, err := postgres.Open(ctx, spec.DSN, postgres.Options{
+			MaxConns:        int32(pool.MaxConns), // validated: at most 10000
+			MinConns:        int32(pool.MinConns),
+			MaxConnLifetime: pool.MaxConnLifetime,
+		})
+		if err != nil {
+			return nil, "", err // never quotes the DSN
+		}
+		return st, redactDSN(spec.DSN), nil
 	}
 	return nil, "", fmt.Errorf("store: unknown backend %q", spec.Backend)
 }
 
+// redactDSN is a PostgreSQL DSN as logs and messages show it: the password,
+// in the user info or a password parameter, replaced by xxxxx.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://(unparsable DSN)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
 // loadKEK returns the key-encryption key: GRANTD_KEY_ENCRYPTION_KEY (or the
 // config file's key_encryption_key), else DATA_DIR/kek, generated on first
-// use. It refuses to generate one for a store that already holds keys: they
-// were sealed with another key, which the operator has to provide.
+// use for SQLite. It refuses to generate one for a store that already holds
+// keys (they were sealed with another key, which the operator has to
+// provide), and for PostgreSQL, which several instances share.
 func loadKEK(ctx context.Context, cfg config.Config, st store.SigningKeys) ([]byte, error) {
 	if cfg.KeyEncryptionKey != "" {
 		return signer.ParseKEK(cfg.KeyEncryptionKey)
 	}
 	path := filepath.Join(cfg.DataDir, config.KEKFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if spec, _ := cfg.StoreSpec(); spec.Backend == config.BackendPostgres {
+			// Every instance on the database must unseal the same keys: a
+			// key file generated here would be this machine's alone.
+			return nil, fmt.Errorf("a PostgreSQL store needs the key-encryption key every instance shares: "+
+				"set GRANTD_KEY_ENCRYPTION_KEY (e.g. openssl rand -base64 32, the same on every instance), "+
+				"or put it in %s; grantd generates a key file only for SQLite", path)
+		}
 		keys, err := st.ListSigningKeys(ctx)
 		if err != nil {
 			return nil, err

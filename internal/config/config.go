@@ -56,6 +56,9 @@ type Config struct {
 
 	TLS TLS `yaml:"tls"`
 	Log Log `yaml:"log"`
+	// Postgres tunes the connection pool of a PostgreSQL store (Store
+	// postgres://…); ignored for SQLite.
+	Postgres Postgres `yaml:"postgres"`
 
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -89,6 +92,18 @@ type TLS struct {
 
 // Enabled reports whether TLS is configured.
 func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Postgres is the PostgreSQL connection pool of one instance. Zero values
+// keep what the DSN says (pool_max_conns, pool_min_conns,
+// pool_max_conn_lifetime), else pgx's defaults.
+type Postgres struct {
+	// MaxConns bounds the pool; 0 = the larger of 4 and the number of CPUs.
+	MaxConns int `yaml:"max_conns"`
+	// MinConns is how many connections the pool keeps open; 0 = none.
+	MinConns int `yaml:"min_conns"`
+	// MaxConnLifetime recycles connections; 0 = one hour.
+	MaxConnLifetime time.Duration `yaml:"max_conn_lifetime"`
+}
 
 // Log configures the structured log (always to stderr).
 type Log struct {
@@ -197,8 +212,10 @@ func ParseStore(dsn, dataDir string) (StoreSpec, error) {
 	case dsn == "":
 		return StoreSpec{Backend: BackendSQLite, Path: filepath.Join(dataDir, DatabaseFile)}, nil
 	case hasScheme(dsn, "postgres"), hasScheme(dsn, "postgresql"):
+		// Never echo the DSN: it may hold a password. A Unix socket is
+		// named by the host parameter: postgres:///db?host=/run/postgresql.
 		u, err := url.Parse(dsn)
-		if err != nil || u.Host == "" {
+		if err != nil || u.Host == "" && u.Query().Get("host") == "" {
 			return StoreSpec{}, errors.New("store: PostgreSQL DSN must look like postgres://user:password@host:5432/db")
 		}
 		return StoreSpec{Backend: BackendPostgres, DSN: dsn}, nil
@@ -315,7 +332,27 @@ func (c *Config) Validate() error {
 	if c.MaxHeaderBytes <= 0 {
 		bad("max_header_bytes: must be positive, got %d", c.MaxHeaderBytes)
 	}
+	c.validatePostgres(bad)
 	return errors.Join(errs...)
+}
+
+// maxPoolConns bounds postgres.max_conns and min_conns: far above what one
+// instance can use, and within the pool's int32.
+const maxPoolConns = 10000
+
+func (c *Config) validatePostgres(bad func(string, ...any)) {
+	p := c.Postgres
+	if p.MaxConns < 0 || p.MaxConns > maxPoolConns {
+		bad("postgres.max_conns: must be from 0 (the default) to %d, got %d", maxPoolConns, p.MaxConns)
+	}
+	if p.MinConns < 0 || p.MinConns > maxPoolConns {
+		bad("postgres.min_conns: must be from 0 to %d, got %d", maxPoolConns, p.MinConns)
+	} else if p.MaxConns > 0 && p.MinConns > p.MaxConns {
+		bad("postgres.min_conns (%d) must not exceed postgres.max_conns (%d)", p.MinConns, p.MaxConns)
+	}
+	if p.MaxConnLifetime < 0 {
+		bad("postgres.max_conn_lifetime: must not be negative, got %s", p.MaxConnLifetime)
+	}
 }
 
 func checkAddr(addr string) error {

@@ -242,6 +242,11 @@ func TestValidate(t *testing.T) {
 		{"code ttl too long", func(c *Config) { c.CodeTTL = time.Hour }, []string{"code_ttl: at most 10m"}},
 		{"tls half", func(c *Config) { c.TLS.CertFile = "c" }, []string{"tls: set both"}},
 		{"log", func(c *Config) { c.Log = Log{"loud", "xml"} }, []string{"log.level", "log.format"}},
+		{"postgres pool", func(c *Config) { c.Postgres = Postgres{MaxConns: 20, MinConns: 2, MaxConnLifetime: time.Hour} }, nil},
+		{"postgres pool negative", func(c *Config) { c.Postgres = Postgres{MaxConns: -1, MinConns: -2, MaxConnLifetime: -time.Second} },
+			[]string{"postgres.max_conns", "postgres.min_conns", "postgres.max_conn_lifetime"}},
+		{"postgres min above max", func(c *Config) { c.Postgres = Postgres{MaxConns: 2, MinConns: 3} }, []string{"must not exceed"}},
+		{"postgres unix socket", func(c *Config) { c.Store = "postgres:///grantd?host=/run/postgresql" }, nil},
 		{
 			"every problem at once",
 			func(c *Config) {
@@ -306,6 +311,7 @@ func TestParseStore(t *testing.T) {
 		{"postgres://u:p@h:5432/d?sslmode=require", StoreSpec{Backend: BackendPostgres, DSN: "postgres://u:p@h:5432/d?sslmode=require"}, ""},
 		{"postgresql://h/d", StoreSpec{Backend: BackendPostgres, DSN: "postgresql://h/d"}, ""},
 		{"postgres:///d", StoreSpec{}, "PostgreSQL DSN"},
+		{"postgres:///d?host=/run/postgresql&search_path=grantd", StoreSpec{Backend: BackendPostgres, DSN: "postgres:///d?host=/run/postgresql&search_path=grantd"}, ""},
 		{"sqlite://", StoreSpec{}, "no file path"},
 		{"sqlite:///g.db?mode=ro", StoreSpec{}, "no query"},
 		{"redis://h", StoreSpec{}, "unknown backend"},
@@ -393,9 +399,10 @@ func TestEachEnvVarApplies(t *testing.T) {
 		switch {
 		case s.isBool:
 			v = "true"
-		case strings.Contains(s.Flag, "bytes"):
+		case strings.Contains(s.Flag, "bytes") || strings.Contains(s.Flag, "conns"):
 			v = "12345"
-		case strings.Contains(s.Flag, "interval") || strings.Contains(s.Flag, "ttl") || strings.Contains(s.Flag, "timeout"):
+		case strings.Contains(s.Flag, "interval") || strings.Contains(s.Flag, "ttl") || strings.Contains(s.Flag, "timeout") ||
+			strings.Contains(s.Flag, "lifetime"):
 			v = "17s"
 		}
 		samples[s.Env] = v

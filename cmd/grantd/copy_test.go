@@ -1,0 +1,414 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/grantd/grantd/internal/config"
+	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/store/postgres"
+	"github.com/grantd/grantd/internal/store/postgres/pgtest"
+	"github.com/grantd/grantd/internal/store/sqlite"
+)
+
+// schemaColumns maps each table of a schema to its sorted column names.
+type schemaColumns map[string][]string
+
+func copySpec() schemaColumns {
+	want := schemaColumns{}
+	for _, t := range copyTables {
+		want[t.name] = slices.Sorted(slices.Values(t.colNames()))
+	}
+	return want
+}
+
+func sameColumns(t *testing.T, backend string, got schemaColumns) {
+	t.Helper()
+	want := copySpec()
+	for _, name := range slices.Sorted(maps.Keys(got)) {
+		if !slices.Equal(got[name], want[name]) {
+			t.Errorf("%s table %s has columns %q; copyTables says %q", backend, name, got[name], want[name])
+		}
+	}
+	for name := range want {
+		if _, ok := got[name]; !ok {
+			t.Errorf("copyTables has table %s, which %s does not", name, backend)
+		}
+	}
+}
+
+// The copy knows every table and column of both schemas: a migration that
+// adds one fails here until copyTables has it.
+func TestCopyTablesMatchSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.db")
+	st, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", sqliteCopyDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT m.name, p.name FROM sqlite_schema m JOIN pragma_table_info(m.name) p
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite%' AND m.name != 'schema_migrations'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := schemaColumns{}
+	for rows.Next() {
+		var table, col string
+		if err := rows.Scan(&table, &col); err != nil {
+			t.Fatal(err)
+		}
+		got[table] = append(got[table], col)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for k := range got {
+		slices.Sort(got[k])
+	}
+	sameColumns(t, "SQLite", got)
+}
+
+func TestCopyTablesMatchPostgres(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	st, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got := schemaColumns{}
+	err = st.Snapshot(t.Context(), func(tx pgx.Tx) error {
+		rows, err := tx.Query(t.Context(), `SELECT table_name, column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name != 'schema_migrations'`)
+		if err != nil {
+			return err
+		}
+		var table, col string
+		_, err = pgx.ForEachRow(rows, []any{&table, &col}, func() error {
+			got[table] = append(got[table], col)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range got {
+		slices.Sort(got[k])
+	}
+	sameColumns(t, "PostgreSQL", got)
+}
+
+// flow fills a store through its interface, as a server does: clients, an
+// authorization request, codes with connections, a redeemed code and a
+// rotated refresh token, access tokens, signing keys and events in every
+// state. It returns what a check needs to find the records again.
+type flow struct {
+	client, other          store.Client
+	req                    store.AuthRequest
+	conn                   store.Connection
+	used, unused           store.AuthCode
+	oldRefresh, curRefresh []byte
+	accessIDs              []string
+}
+
+func runFlow(t *testing.T, s store.Store) flow {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Date(2031, 3, 4, 5, 6, 7, 891_000_000, time.UTC)
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	var f flow
+	f.client = store.Client{ID: uuid.NewString(), Name: "Budget app", SecretHash: store.Hash("s"),
+		AuthMethod: store.AuthMethodBasic, GrantTypes: []string{"authorization_code", "refresh_token"},
+		ResponseTypes: []string{"code"}, RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"accounts"},
+		Environment: "sandbox", Tier: "gold", State: store.ClientActive, RefreshPolicy: store.RefreshRotating,
+		RefreshIdleTimeout: 720 * time.Hour, AccessTokenTTL: time.Hour, TokenFormat: store.TokenFormatOpaque,
+		WebhookURL: "https://hooks.example/c", WebhookSecret: []byte{1, 2, 3}, ConsentTTL: 90 * 24 * time.Hour,
+		Metadata: map[string]string{"team": "payroll"}, CreatedAt: now, UpdatedAt: now}
+	must("CreateClient", s.CreateClient(ctx, f.client))
+	f.other = store.Client{ID: uuid.NewString(), Name: "CLI", AuthMethod: store.AuthMethodNone, State: store.ClientPending,
+		CreatedAt: now.Add(time.Second)}
+	must("CreateClient", s.CreateClient(ctx, f.other))
+
+	f.req = store.AuthRequest{ID: "req-" + uuid.NewString(), ClientID: f.client.ID, ResponseType: "code",
+		RedirectURI: "https://app.example/cb", Scopes: []string{"accounts"}, CSRFToken: "csrf", ProviderID: "gusto",
+		ProviderFixed: true, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	must("CreateAuthRequest", s.CreateAuthRequest(ctx, f.req))
+
+	f.conn = store.Connection{ID: uuid.NewString(), ClientID: f.client.ID, CustomerID: "cust", ProviderID: "gusto",
+		Subject: "user-1", Products: []string{"accounts"}, Status: store.ConnectionActive, CreatedAt: now,
+		ConsentExpiresAt: now.Add(90 * 24 * time.Hour), DataRetentionUntil: now.Add(120 * 24 * time.Hour)}
+	f.used = store.AuthCode{Hash: store.Hash("code-1"), Kind: "code", ClientID: f.client.ID, Scopes: []string{"accounts"},
+		Subject: "user-1", ConnectionID: f.conn.ID, GrantID: uuid.NewString(), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	must("CreateAuthCode", s.CreateAuthCode(ctx, f.used, &f.conn))
+	conn2 := f.conn
+	conn2.ID = uuid.NewString()
+	f.unused = store.AuthCode{Hash: store.Hash("temp-1"), Kind: "temp_token", ClientID: f.client.ID, ConnectionID: conn2.ID,
+		GrantID: uuid.NewString(), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+	must("CreateAuthCode", s.CreateAuthCode(ctx, f.unused, &conn2))
+
+	at := store.AccessToken{ID: uuid.NewString(), ClientID: f.client.ID, Subject: "user-1", FamilyID: f.used.GrantID,
+		ConnectionID: f.conn.ID, Scopes: []string{"accounts"}, Format: store.TokenFormatOpaque, CreatedAt: now,
+		ExpiresAt: now.Add(time.Hour)}
+	f.oldRefresh = store.Hash("refresh-1")
+	_, err := s.RedeemAuthCode(ctx, f.used.Hash, now, func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
+		return store.CodeGrant{
+			Family: &store.RefreshFamily{ID: f.used.GrantID, ClientID: f.client.ID, Subject: "user-1", ConnectionID: f.conn.ID,
+				Scopes: []string{"accounts"}, Policy: store.RefreshRotating, IdleTimeout: 720 * time.Hour, CreatedAt: now, LastUsedAt: now},
+			RefreshToken: &store.RefreshToken{Hash: f.oldRefresh, FamilyID: f.used.GrantID, CreatedAt: now},
+			AccessToken:  &at,
+		}, nil
+	})
+	must("RedeemAuthCode", err)
+	f.curRefresh = store.Hash("refresh-2")
+	at2 := at
+	at2.ID, at2.CreatedAt = uuid.NewString(), now.Add(time.Minute)
+	_, err = s.Refresh(ctx, f.oldRefresh, now.Add(time.Minute),
+		func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
+			return store.RefreshGrant{NewToken: &store.RefreshToken{Hash: f.curRefresh, FamilyID: f.used.GrantID,
+				CreatedAt: now.Add(time.Minute)}, AccessToken: &at2}, nil
+		})
+	must("Refresh", err)
+	cc := store.AccessToken{ID: "jti-" + uuid.NewString(), ClientID: f.client.ID, Subject: f.client.ID, Format: store.TokenFormatJWT,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	must("RevokeAccessToken", s.RevokeAccessToken(ctx, cc, now.Add(2*time.Minute)))
+	f.accessIDs = []string{at.ID, at2.ID, cc.ID}
+
+	for i := range 3 {
+		must("AddSigningKey", s.AddSigningKey(ctx, store.SigningKey{ID: fmt.Sprintf("kid-%d", i), Algorithm: "RS256",
+			EncryptedKey: []byte{byte(i), 0xFF}, CreatedAt: now.Add(time.Duration(i) * time.Hour)}))
+	}
+
+	es, err := s.ListEvents(ctx, f.conn.ID)
+	must("ListEvents", err)
+	if len(es) != 1 {
+		t.Fatalf("events of the connection: %+v", es)
+	}
+	must("MarkEventDelivered", s.MarkEventDelivered(ctx, es[0].Seq, now.Add(time.Minute), false))
+	es, err = s.ListEvents(ctx, conn2.ID)
+	must("ListEvents", err)
+	must("RetryEvent", s.RetryEvent(ctx, es[0].Seq, 2, now.Add(time.Hour), "HTTP 503"))
+	return f
+}
+
+// snapshot is everything the store interface shows of f's records, printed:
+// two stores holding the same records print the same (nil and empty lists
+// print alike).
+func snapshot(t *testing.T, s store.Store, f flow) string {
+	t.Helper()
+	ctx := t.Context()
+	var b strings.Builder
+	add := func(what string, v any, err error) {
+		fmt.Fprintf(&b, "%s: %+v (%v)\n", what, v, err)
+	}
+	cs, err := s.ListClients(ctx)
+	add("clients", cs, err)
+	r, err := s.GetAuthRequest(ctx, f.req.ID, f.req.CreatedAt)
+	add("auth request", r, err)
+	conns, err := s.ListConnections(ctx, "")
+	add("connections", conns, err)
+	for _, c := range conns {
+		es, err := s.ListEvents(ctx, c.ID)
+		add("events", es, err)
+	}
+	for _, h := range [][]byte{f.oldRefresh, f.curRefresh} {
+		tok, fam, err := s.GetRefreshToken(ctx, h)
+		add("refresh token", []any{tok, fam}, err)
+	}
+	for _, id := range f.accessIDs {
+		a, err := s.GetAccessToken(ctx, id)
+		add("access token", a, err)
+	}
+	keys, err := s.ListSigningKeys(ctx)
+	add("signing keys", keys, err)
+	pend, err := s.PendingEvents(ctx, f.req.CreatedAt.Add(48*time.Hour), 100)
+	add("pending events", pend, err)
+	return b.String()
+}
+
+// TestMigrateCopySQLiteToPostgres copies a store filled by a real flow from
+// SQLite into PostgreSQL with the CLI, reads every record back through the
+// PostgreSQL store, and goes on with the flow there; then copies it back
+// into a new SQLite file.
+func TestMigrateCopySQLiteToPostgres(t *testing.T) {
+	ctx := t.Context()
+	_, pgDSN := pgtest.Schema(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "grantd.db")
+	lite, err := sqlite.Open(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := runFlow(t, lite)
+	want := snapshot(t, lite, f)
+	if err := lite.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	out := mustRun(t, nil, "migrate", "--data-dir", dir, "--from", "sqlite://"+src, "--to", pgDSN)
+	for _, line := range []string{"copied sqlite:" + src + " to postgres://", "  clients           2\n",
+		"  auth_codes        2\n", "  refresh_tokens    2\n", "  access_tokens     3\n", "  signing_keys      3\n",
+		"  events            2\n", "counts verified", "same key-encryption key"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("migrate --from --to output lacks %q:\n%s", line, out)
+		}
+	}
+
+	pg, err := postgres.Open(ctx, pgDSN, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if got := snapshot(t, pg, f); got != want {
+		t.Errorf("PostgreSQL after the copy:\n%s\nSQLite before:\n%s", got, want)
+	}
+
+	// The flow goes on in PostgreSQL: the copied state is live.
+	now := f.req.CreatedAt.Add(time.Hour)
+	if _, err := pg.RedeemAuthCode(ctx, f.used.Hash, now, nil); !errors.Is(err, store.ErrAlreadyUsed) {
+		t.Errorf("replay of the copied used code: %v, want ErrAlreadyUsed", err)
+	}
+	if _, err := pg.RedeemAuthCode(ctx, f.unused.Hash, now,
+		func(store.AuthCode, *store.Connection) (store.CodeGrant, error) { return store.CodeGrant{}, nil }); err != nil {
+		t.Errorf("redeem the copied unused temp token: %v", err)
+	}
+	if _, err := pg.Refresh(ctx, f.oldRefresh, now, nil); !errors.Is(err, store.ErrRefreshReused) {
+		t.Errorf("reuse of the copied rotated refresh token: %v, want ErrRefreshReused", err)
+	}
+	if _, err := pg.RevokeConnection(ctx, f.conn.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	es, err := pg.ListEvents(ctx, f.conn.ID)
+	if err != nil || len(es) != 2 || es[1].Seq <= es[0].Seq || es[1].Type != store.EventConnectionRevoked {
+		t.Errorf("a new event after the copied ones: %+v, %v", es, err)
+	}
+	if err := pg.AddSigningKey(ctx, store.SigningKey{ID: "kid-new", Algorithm: "ES256", EncryptedKey: []byte{9}, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := pg.ListSigningKeys(ctx); err != nil || len(keys) != 2 || keys[0].ID != "kid-new" || keys[1].ID != "kid-2" {
+		t.Errorf("keys after a rotation on the copy: %+v, %v", keys, err)
+	}
+
+	// A second copy into the now non-empty target is refused, and changes nothing.
+	r := runCLI(t, nil, "migrate", "--data-dir", dir, "--from", "sqlite://"+src, "--to", pgDSN)
+	if r.code != 1 || !strings.Contains(r.stderr, "not empty") || !strings.Contains(r.stderr, "nothing was written") {
+		t.Errorf("copy into a non-empty store: %+v", r)
+	}
+	if strings.Contains(r.stderr, "secret") {
+		t.Errorf("the error shows the DSN's password: %s", r.stderr)
+	}
+
+	// And back: PostgreSQL into a new SQLite file holds what PostgreSQL holds.
+	pgNow := snapshot(t, pg, f)
+	back := filepath.Join(dir, "back.db")
+	mustRun(t, nil, "migrate", "--data-dir", dir, "--from", pgDSN, "--to", back)
+	lite, err = sqlite.Open(ctx, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	if got := snapshot(t, lite, f); got != pgNow {
+		t.Errorf("SQLite copied back:\n%s\nPostgreSQL:\n%s", got, pgNow)
+	}
+}
+
+func TestMigrateCopyUsage(t *testing.T) {
+	dir := t.TempDir()
+	r := runCLI(t, nil, "migrate", "--data-dir", dir, "--from", filepath.Join(dir, "a.db"))
+	if r.code != 2 || !strings.Contains(r.stderr, "--from and --to go together") {
+		t.Errorf("--from alone: %+v", r)
+	}
+	db := filepath.Join(dir, "a.db")
+	r = runCLI(t, nil, "migrate", "--data-dir", dir, "--from", db, "--to", "sqlite://"+db)
+	if r.code != 1 || !strings.Contains(r.stderr, "same store") {
+		t.Errorf("same store: %+v", r)
+	}
+	r = runCLI(t, nil, "migrate", "--data-dir", dir, "--from", db, "--to", "mysql://x/y")
+	if r.code != 1 || !strings.Contains(r.stderr, "--to") {
+		t.Errorf("bad target: %+v", r)
+	}
+}
+
+// SQLite to SQLite needs no PostgreSQL: the copy machinery on its own.
+func TestMigrateCopySQLiteToSQLite(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	lite, err := sqlite.Open(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := runFlow(t, lite)
+	want := snapshot(t, lite, f)
+	lite.Close()
+	mustRun(t, nil, "migrate", "--data-dir", dir, "--from", src, "--to", dst)
+	lite, err = sqlite.Open(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	if got := snapshot(t, lite, f); got != want {
+		t.Errorf("copy:\n%s\nsource:\n%s", got, want)
+	}
+}
+
+func TestMigratePostgres(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	u := strings.Replace(dsn, "postgres://postgres@", "postgres://postgres:hunter2@", 1) // trust auth ignores it
+	for range 2 {
+		got := mustRun(t, nil, "migrate", "--store", u)
+		if !strings.Contains(got, fmt.Sprintf(": schema version %d, up to date", postgres.LatestVersion())) ||
+			strings.Contains(got, "hunter2") || !strings.HasPrefix(got, "postgres://") {
+			t.Errorf("migrate: %q", got)
+		}
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"postgres://u:pw@h:5432/db?sslmode=require": "postgres://u:xxxxx@h:5432/db?sslmode=require",
+		"postgres://u@h/db":                         "postgres://u@h/db",
+		"postgres://h/db?user=u&password=pw":        "postgres://h/db?password=xxxxx&user=u",
+		"postgres://u:pw@[::1":                      "postgres://(unparsable DSN)",
+	} {
+		if got := redactDSN(dsn); got != want {
+			t.Errorf("redactDSN(%q) = %q, want %q", dsn, got, want)
+		}
+	}
+}
+
+// A PostgreSQL store, which several instances share, never gets a
+// key-encryption key generated on one machine.
+func TestLoadKEKPostgres(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Store = "postgres://u@db.example/grantd"
+	_, err := loadKEK(context.Background(), cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), "GRANTD_KEY_ENCRYPTION_KEY") {
+		t.Errorf("loadKEK for PostgreSQL without a key: %v", err)
+	}
+	cfg.KeyEncryptionKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	if k, err := loadKEK(context.Background(), cfg, nil); err != nil || len(k) != 32 {
+		t.Errorf("loadKEK with GRANTD_KEY_ENCRYPTION_KEY: %d bytes, %v", len(k), err)
+	}
+}

@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
+	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed`
+
+func scanAuthRequest(row scanner) (store.AuthRequest, error) {
+	var r store.AuthRequest
+	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &r.Scopes, &r.CodeChallenge,
+		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, tm(&r.CreatedAt), tm(&r.ExpiresAt),
+		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed)
+	if err != nil {
+		return store.AuthRequest{}, mapErr(err)
+	}
+	return r, nil
+}
+
+func authRequestArgs(r *store.AuthRequest) []any {
+	return []any{r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, list(r.Scopes), r.CodeChallenge,
+		r.CodeChallengeMethod, r.CSRFToken, r.Subject, ts(r.CreatedAt), ts(r.ExpiresAt),
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed}
+}
+
+// CreateAuthRequest stores a pending authorization request.
+func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest) error {
+	_, err := s.exec(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, authRequestArgs(&r)...)
+	return err
+}
+
+// GetAuthRequest returns a pending request not yet expired at now.
+func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
+	return scanAuthRequest(s.pool.QueryRow(ctx,
+		`SELECT `+authRequestCols+` FROM auth_requests WHERE id = $1 AND expires_at > $2`, id, now.UTC()))
+}
+
+// UpdateAuthRequest locks a pending request (FOR UPDATE), changes it and
+// stores it, in one transaction.
+func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time, fn func(*store.AuthRequest) error) (store.AuthRequest, error) {
+	var r store.AuthRequest
+	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		r, err = scanAuthRequest(tx.QueryRow(ctx,
+			`SELECT `+authRequestCols+` FROM auth_requests WHERE id = $1 AND expires_at > $2 FOR UPDATE`, id, now.UTC()))
+		if err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+		if r.ID != id {
+			return fmt.Errorf("postgres: UpdateAuthRequest: fn changed the ID from %q to %q", id, r.ID)
+		}
+		// Return what is stored (times in UTC, to the microsecond).
+		r, err = scanAuthRequest(tx.QueryRow(ctx, `UPDATE auth_requests SET client_id = $2, response_type = $3,
+			redirect_uri = $4, state = $5, scopes = $6, code_challenge = $7, code_challenge_method = $8,
+			csrf_token = $9, subject = $10, created_at = $11, expires_at = $12, customer_id = $13,
+			customer_name = $14, provider_id = $15, provider_fixed = $16
+			WHERE id = $1 RETURNING `+authRequestCols, authRequestArgs(&r)...))
+		return err
+	})
+	if err != nil {
+		return store.AuthRequest{}, err
+	}
+	return r, nil
+}
+
+// ConsumeAuthRequest deletes a pending request and returns it, in one
+// statement: of concurrent callers, the first takes the row lock and
+// deletes the row; the others wait, find it gone, and get ErrNotFound.
+func (s *Store) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
+	var r store.AuthRequest
+	err := retry(ctx, func() error {
+		var err error
+		r, err = scanAuthRequest(s.pool.QueryRow(ctx,
+			`DELETE FROM auth_requests WHERE id = $1 AND expires_at > $2 RETURNING `+authRequestCols, id, now.UTC()))
+		return err
+	})
+	return r, err
+}

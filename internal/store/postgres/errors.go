@@ -1,0 +1,72 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// SQLSTATE codes the backend acts on.
+const (
+	codeUniqueViolation      = "23505"
+	codeForeignKeyViolation  = "23503"
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
+)
+
+// mapErr is the one place that turns driver errors into store sentinels. The
+// result wraps both the sentinel and the driver's error, so errors.Is works
+// for the sentinel and the message keeps the cause.
+//
+//	pgx.ErrNoRows                   -> store.ErrNotFound
+//	23505 unique_violation          -> store.ErrConflict
+//	23503 foreign_key_violation     -> store.ErrNotFound (the record referred to is absent)
+//
+// Anything else is returned as is; retryable tells which of those a retry
+// can fix (40001, 40P01).
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Code {
+	case codeUniqueViolation:
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case codeForeignKeyViolation:
+		return fmt.Errorf("%w: referenced record: %w", store.ErrNotFound, err)
+	}
+	return err
+}
+
+// liveKeysIndex is the unique index that allows one current and one
+// previous signing key.
+const liveKeysIndex = "signing_keys_live"
+
+// retryable reports whether err is a serialization failure or a deadlock:
+// the transaction was rolled back and running it again may succeed. A
+// violation of liveKeysIndex is one too: it is how PostgreSQL may report
+// two concurrent AddSigningKey (SERIALIZABLE) transactions, and running the
+// loser again, after the winner, succeeds.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case codeSerializationFailure, codeDeadlockDetected:
+		return true
+	case codeUniqueViolation:
+		return pe.ConstraintName == liveKeysIndex
+	}
+	return false
+}

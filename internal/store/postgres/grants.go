@@ -1,0 +1,353 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// ---- codes ----
+
+const authCodeCols = `hash, kind, client_id, redirect_uri, scopes, subject, connection_id, code_challenge,
+	code_challenge_method, grant_id, created_at, expires_at, used_at`
+
+func scanAuthCode(row scanner) (store.AuthCode, error) {
+	var c store.AuthCode
+	err := row.Scan(&c.Hash, &c.Kind, &c.ClientID, &c.RedirectURI, &c.Scopes, &c.Subject, &c.ConnectionID,
+		&c.CodeChallenge, &c.CodeChallengeMethod, &c.GrantID, tm(&c.CreatedAt), tm(&c.ExpiresAt), tm(&c.UsedAt))
+	if err != nil {
+		return store.AuthCode{}, mapErr(err)
+	}
+	return c, nil
+}
+
+// CreateAuthCode stores a code and, when conn is not nil, its connection and
+// a connection.created event, in one transaction.
+func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode, conn *store.Connection) error {
+	return s.writeTx(ctx, func(tx pgx.Tx) error {
+		if conn != nil {
+			if err := insertConnection(ctx, tx, conn); err != nil {
+				return err
+			}
+			if err := insertEvent(ctx, tx, store.NewEvent(store.EventConnectionCreated, *conn, conn.CreatedAt)); err != nil {
+				return err
+			}
+		}
+		_, err := exec(ctx, tx, `INSERT INTO auth_codes (`+authCodeCols+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			c.Hash, c.Kind, c.ClientID, c.RedirectURI, list(c.Scopes), c.Subject, c.ConnectionID,
+			c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.UsedAt))
+		return err
+	})
+}
+
+// RedeemAuthCode spends a code in one READ COMMITTED transaction. It locks,
+// in this order, the code's connection FOR SHARE and the code FOR UPDATE,
+// then decides. Concurrent redemptions queue on the code's row lock; once
+// the winner commits, each waiter reads the code as used and takes the
+// replay path, which revokes the grant and commits that revocation.
+func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, check func(store.AuthCode, *store.Connection) (store.CodeGrant, error)) (store.AuthCode, error) {
+	var (
+		code   store.AuthCode
+		replay bool
+	)
+	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		replay = false
+		conn, err := lockConnection(ctx, tx,
+			`(SELECT connection_id FROM auth_codes WHERE hash = $1)`, hash)
+		if err != nil {
+			return err
+		}
+		code, err = scanAuthCode(tx.QueryRow(ctx,
+			`SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1 FOR UPDATE`, hash))
+		if err != nil {
+			return err
+		}
+		if !code.UsedAt.IsZero() {
+			replay = true
+			return revokeFamily(ctx, tx, code.GrantID, now)
+		}
+		g, err := check(code, conn)
+		if err != nil {
+			return err
+		}
+		if _, err := exec(ctx, tx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1`, hash, ts(now)); err != nil {
+			return err
+		}
+		code.UsedAt = stored(now)
+		if g.Family != nil {
+			if err := insertFamily(ctx, tx, g.Family); err != nil {
+				return err
+			}
+		}
+		if g.RefreshToken != nil {
+			if err := insertRefreshToken(ctx, tx, g.RefreshToken); err != nil {
+				return err
+			}
+		}
+		if g.AccessToken != nil {
+			return insertAccessToken(ctx, tx, g.AccessToken)
+		}
+		return nil
+	})
+	if err == nil && replay {
+		err = store.ErrAlreadyUsed
+	}
+	return code, err
+}
+
+// ---- refresh families and tokens ----
+
+const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.policy, f.idle_timeout,
+	f.created_at, f.expires_at, f.last_used_at, f.revoked_at`
+
+const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
+	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`
+
+func scanTokenFamily(row scanner) (store.RefreshToken, store.RefreshFamily, error) {
+	var (
+		t    store.RefreshToken
+		f    store.RefreshFamily
+		idle int64
+	)
+	err := row.Scan(&t.Hash, &t.FamilyID, tm(&t.CreatedAt), tm(&t.UsedAt),
+		&f.ID, &f.ClientID, &f.Subject, &f.ConnectionID, &f.Scopes, &f.Policy, &idle,
+		tm(&f.CreatedAt), tm(&f.ExpiresAt), tm(&f.LastUsedAt), tm(&f.RevokedAt))
+	if err != nil {
+		return store.RefreshToken{}, store.RefreshFamily{}, mapErr(err)
+	}
+	f.IdleTimeout = time.Duration(idle)
+	return t, f, nil
+}
+
+func insertFamily(ctx context.Context, tx pgx.Tx, f *store.RefreshFamily) error {
+	_, err := exec(ctx, tx, `INSERT INTO refresh_families (id, client_id, subject, connection_id, scopes, policy,
+		idle_timeout, created_at, expires_at, last_used_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		f.ID, f.ClientID, f.Subject, f.ConnectionID, list(f.Scopes), f.Policy, ns(f.IdleTimeout),
+		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.LastUsedAt), ts(f.RevokedAt))
+	return err
+}
+
+func insertRefreshToken(ctx context.Context, tx pgx.Tx, t *store.RefreshToken) error {
+	_, err := exec(ctx, tx, `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at) VALUES ($1, $2, $3, $4)`,
+		t.Hash, t.FamilyID, ts(t.CreatedAt), ts(t.UsedAt))
+	return err
+}
+
+// Refresh rotates a token in one READ COMMITTED transaction. It locks, in
+// this order, the family's connection FOR SHARE, then the token and its
+// family FOR UPDATE, then decides. Concurrent refreshes of one token queue
+// on the row locks; once the winner commits, each waiter reads the token as
+// used and takes the reuse path.
+//
+// A token already rotated is a reuse whatever the family's state: the
+// family is revoked (if it was not) and the answer is ErrRefreshReused, so
+// that every replay of a stolen token is reported as one. A current token of
+// a revoked family gives ErrRevoked.
+func (s *Store) Refresh(ctx context.Context, hash []byte, now time.Time, check func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error)) (store.RefreshFamily, error) {
+	var (
+		fam   store.RefreshFamily
+		reuse bool
+	)
+	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		reuse = false
+		fam = store.RefreshFamily{}
+		conn, err := lockConnection(ctx, tx, `(SELECT f.connection_id FROM refresh_tokens t
+			JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1)`, hash)
+		if err != nil {
+			return err
+		}
+		tok, f, err := scanTokenFamily(tx.QueryRow(ctx, tokenFamilyQuery+` FOR UPDATE`, hash))
+		if err != nil {
+			return err
+		}
+		fam = f
+		if !tok.UsedAt.IsZero() {
+			reuse = true
+			if fam.RevokedAt.IsZero() {
+				fam.RevokedAt = stored(now)
+			}
+			return revokeFamily(ctx, tx, fam.ID, now)
+		}
+		if !fam.RevokedAt.IsZero() {
+			return store.ErrRevoked
+		}
+		g, err := check(fam, tok, conn)
+		if err != nil {
+			return err
+		}
+		if g.NewToken != nil {
+			if _, err := exec(ctx, tx, `UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1`, hash, ts(now)); err != nil {
+				return err
+			}
+			if err := insertRefreshToken(ctx, tx, g.NewToken); err != nil {
+				return err
+			}
+		}
+		if g.AccessToken != nil {
+			if err := insertAccessToken(ctx, tx, g.AccessToken); err != nil {
+				return err
+			}
+		}
+		fam.LastUsedAt = stored(now)
+		_, err = exec(ctx, tx, `UPDATE refresh_families SET last_used_at = $2 WHERE id = $1`, fam.ID, ts(now))
+		return err
+	})
+	if err == nil && reuse {
+		err = store.ErrRefreshReused
+	}
+	return fam, err
+}
+
+// GetRefreshToken returns a token and its family.
+func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.RefreshToken, store.RefreshFamily, error) {
+	return scanTokenFamily(s.pool.QueryRow(ctx, tokenFamilyQuery, hash))
+}
+
+// RevokeFamily revokes a family and the access tokens of its grant.
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) error {
+	return s.writeTx(ctx, func(tx pgx.Tx) error { return revokeFamily(ctx, tx, familyID, now) })
+}
+
+// revokeFamily marks the family (if there is a row) and every access token
+// with that FamilyID revoked, keeping the first revocation time. The empty
+// ID is no grant (client-credentials tokens have FamilyID ""), so it revokes
+// nothing.
+func revokeFamily(ctx context.Context, tx pgx.Tx, familyID string, now time.Time) error {
+	if familyID == "" {
+		return nil
+	}
+	if _, err := exec(ctx, tx, `UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`,
+		familyID, revokedAt(now)); err != nil {
+		return err
+	}
+	_, err := exec(ctx, tx, `UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
+		familyID, revokedAt(now))
+	return err
+}
+
+// revokedAt is the revocation time stored for now: never NULL, which would
+// read as "not revoked".
+func revokedAt(now time.Time) time.Time {
+	if now.IsZero() {
+		return time.UnixMilli(1).UTC()
+	}
+	return now.UTC()
+}
+
+// ---- access tokens ----
+
+const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at`
+
+func insertAccessToken(ctx context.Context, tx pgx.Tx, t *store.AccessToken) error {
+	var revoked any
+	if t.Revoked { // recorded as revoked from the start
+		revoked = revokedAt(t.CreatedAt)
+	}
+	_, err := exec(ctx, tx, `INSERT INTO access_tokens (`+accessTokenCols+`, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,
+		ts(t.CreatedAt), ts(t.ExpiresAt), revoked)
+	return err
+}
+
+// CreateAccessToken records an issued access token.
+func (s *Store) CreateAccessToken(ctx context.Context, t store.AccessToken) error {
+	return s.writeTx(ctx, func(tx pgx.Tx) error { return insertAccessToken(ctx, tx, &t) })
+}
+
+// GetAccessToken returns a record with Revoked computed: its own revocation,
+// its family's (when the family row exists), or its connection's status
+// (when the connection row exists) other than active.
+func (s *Store) GetAccessToken(ctx context.Context, id string) (store.AccessToken, error) {
+	var t store.AccessToken
+	err := s.pool.QueryRow(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id, a.connection_id,
+			a.scopes, a.format, a.created_at, a.expires_at,
+			a.revoked_at IS NOT NULL
+			OR f.revoked_at IS NOT NULL
+			OR COALESCE(c.status, 'active') != 'active'
+		FROM access_tokens a
+		LEFT JOIN refresh_families f ON a.family_id != '' AND f.id = a.family_id
+		LEFT JOIN connections c ON a.connection_id != '' AND c.id = a.connection_id
+		WHERE a.id = $1`, id).
+		Scan(&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &t.Scopes, &t.Format,
+			tm(&t.CreatedAt), tm(&t.ExpiresAt), &t.Revoked)
+	if err != nil {
+		return store.AccessToken{}, mapErr(err)
+	}
+	return t, nil
+}
+
+// RevokeAccessToken marks a record revoked, inserting t first when there is
+// none, in one upsert. A record revoked before keeps its first time.
+func (s *Store) RevokeAccessToken(ctx context.Context, t store.AccessToken, now time.Time) error {
+	created := t.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
+	_, err := s.exec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at WHERE access_tokens.revoked_at IS NULL`,
+		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,
+		ts(created), ts(t.ExpiresAt), revokedAt(now))
+	return err
+}
+
+// ---- expiry ----
+
+// usedCodeKeep is how long a spent code, and a revoked family, are kept: at
+// least the longest access-token lifetime (24 h), so that a replay still
+// revokes every token the code issued.
+const usedCodeKeep = 24 * time.Hour
+
+// DeleteExpired deletes, for each kind, at most limit rows that are done
+// with, each kind in one statement: expired codes (spent ones only 24 h
+// after their use), expired auth requests and access-token records,
+// families expired, idle past their timeout or revoked for 24 h (with their
+// refresh tokens), and events delivered a week ago. Rows another
+// transaction holds (a code being redeemed) are skipped (SKIP LOCKED), so
+// the janitors of several instances neither wait for the hot paths nor for
+// each other. An access-token record with no expiry is kept: a revocation
+// record must outlive the token it revokes.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	now = now.UTC()
+	usedBefore := now.Add(-usedCodeKeep)
+	var total int64
+	var errs []error
+	for _, d := range []struct {
+		q    string
+		args []any
+	}{
+		{`DELETE FROM auth_codes WHERE hash IN (SELECT hash FROM auth_codes
+			WHERE expires_at <= $1 AND (used_at IS NULL OR used_at <= $2) LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+			[]any{now, usedBefore, limit}},
+		{`DELETE FROM auth_requests WHERE id IN (SELECT id FROM auth_requests
+			WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{now, limit}},
+		{`DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens
+			WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{now, limit}},
+		// Families past their absolute expiry, idle past their timeout, or
+		// revoked more than usedCodeKeep ago (their access tokens carry their
+		// own revocation, so nothing comes back to life).
+		{`DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
+			WHERE expires_at <= $1
+			   OR (idle_timeout != 0
+			       AND COALESCE(last_used_at, created_at) + (idle_timeout / 1000) * INTERVAL '1 microsecond' <= $1)
+			   OR revoked_at <= $2
+			LIMIT $3 FOR UPDATE SKIP LOCKED)`, []any{now, usedBefore, limit}},
+		{`DELETE FROM events WHERE seq IN (SELECT seq FROM events
+			WHERE delivered_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{now.Add(-eventKeep), limit}},
+	} {
+		n, err := s.exec(ctx, d.q, d.args...)
+		total += n
+		errs = append(errs, err)
+	}
+	return int(total), errors.Join(errs...)
+}

@@ -1,0 +1,297 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/store/postgres/pgtest"
+)
+
+// instances opens n stores (n connection pools: n grantd instances) on one
+// fresh, migrated schema.
+func instances(t *testing.T, n int) []*Store {
+	t.Helper()
+	schema, _ := pgtest.Schema(t)
+	stores := make([]*Store, n)
+	for i := range stores {
+		stores[i] = openT(t, schema)
+	}
+	return stores
+}
+
+// raceAll runs fn from n goroutines released at once.
+func raceAll(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+func tally(t *testing.T, what string, errs []error, loser error) {
+	t.Helper()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, loser):
+			t.Errorf("%s: unexpected error: %v", what, err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%s: %d succeeded, want exactly 1 (the others %v)", what, wins, loser)
+	}
+}
+
+func testClient(t *testing.T, s *Store) store.Client {
+	t.Helper()
+	c := store.Client{ID: uuid.NewString(), Name: "c", AuthMethod: store.AuthMethodBasic, State: store.ClientActive,
+		WebhookURL: "https://hooks.example/c", CreatedAt: time.Now()}
+	if err := s.CreateClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func testCode(clientID, connID, kind string) store.AuthCode {
+	return store.AuthCode{Hash: store.Hash(uuid.NewString()), Kind: kind, ClientID: clientID, ConnectionID: connID,
+		GrantID: uuid.NewString(), CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}
+}
+
+// grantOf is what redeeming code writes: a rotating family, its first
+// refresh token and an access token.
+func grantOf(code store.AuthCode, now time.Time) store.CodeGrant {
+	return store.CodeGrant{
+		Family: &store.RefreshFamily{ID: code.GrantID, ClientID: code.ClientID, ConnectionID: code.ConnectionID,
+			Policy: store.RefreshRotating, CreatedAt: now, LastUsedAt: now},
+		RefreshToken: &store.RefreshToken{Hash: store.Hash(uuid.NewString()), FamilyID: code.GrantID, CreatedAt: now},
+		AccessToken: &store.AccessToken{ID: uuid.NewString(), ClientID: code.ClientID, FamilyID: code.GrantID,
+			ConnectionID: code.ConnectionID, Format: store.TokenFormatOpaque, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+	}
+}
+
+// TestExactlyOnceAcrossInstances: several instances (connection pools)
+// redeem one code, one temp token, and refresh one token at the same
+// instant: one succeeds, every other gets the replay or reuse answer, and
+// the check runs once.
+func TestExactlyOnceAcrossInstances(t *testing.T) {
+	const perInstance = 10
+	stores := instances(t, 4)
+	ctx := t.Context()
+	n := len(stores) * perInstance
+	c := testClient(t, stores[0])
+
+	for _, kind := range []string{"code", "temp_token"} {
+		code := testCode(c.ID, "", kind)
+		if err := stores[0].CreateAuthCode(ctx, code, nil); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		g := grantOf(code, now)
+		var checks atomic.Int32
+		errs := raceAll(n, func(i int) error {
+			_, err := stores[i%len(stores)].RedeemAuthCode(ctx, code.Hash, now,
+				func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
+					checks.Add(1)
+					return g, nil
+				})
+			return err
+		})
+		tally(t, "RedeemAuthCode("+kind+")", errs, store.ErrAlreadyUsed)
+		if got := checks.Load(); got != 1 {
+			t.Errorf("RedeemAuthCode(%s): check ran %d times, want 1", kind, got)
+		}
+	}
+
+	code := testCode(c.ID, "", "code")
+	if err := stores[0].CreateAuthCode(ctx, code, nil); err != nil {
+		t.Fatal(err)
+	}
+	g := grantOf(code, time.Now())
+	if _, err := stores[1].RedeemAuthCode(ctx, code.Hash, time.Now(),
+		func(store.AuthCode, *store.Connection) (store.CodeGrant, error) { return g, nil }); err != nil {
+		t.Fatal(err)
+	}
+	var checks atomic.Int32
+	errs := raceAll(n, func(i int) error {
+		_, err := stores[i%len(stores)].Refresh(ctx, g.RefreshToken.Hash, time.Now(),
+			func(f store.RefreshFamily, _ store.RefreshToken, _ *store.Connection) (store.RefreshGrant, error) {
+				checks.Add(1)
+				return store.RefreshGrant{NewToken: &store.RefreshToken{
+					Hash: store.Hash(uuid.NewString()), FamilyID: f.ID, CreatedAt: time.Now()}}, nil
+			})
+		return err
+	})
+	tally(t, "Refresh", errs, store.ErrRefreshReused)
+	if got := checks.Load(); got != 1 {
+		t.Errorf("Refresh: check ran %d times, want 1", got)
+	}
+	if _, f, err := stores[2].GetRefreshToken(ctx, g.RefreshToken.Hash); err != nil || f.RevokedAt.IsZero() {
+		t.Errorf("family after concurrent reuse: %+v, %v; want revoked", f, err)
+	}
+}
+
+// TestRedeemRacesRevokeConnection: a redemption and a revocation of its
+// connection at once, on two instances. Whichever goes first, no live
+// token survives on the revoked connection: the redemption either sees the
+// connection revoked (and the check refuses, as the core's does), or
+// commits first and the revocation then revokes what it issued.
+func TestRedeemRacesRevokeConnection(t *testing.T) {
+	stores := instances(t, 2)
+	ctx := t.Context()
+	c := testClient(t, stores[0])
+	errRefused := errors.New("connection not active")
+	for range 15 {
+		now := time.Now()
+		conn := store.Connection{ID: uuid.NewString(), ClientID: c.ID, Status: store.ConnectionActive, CreatedAt: now}
+		code := testCode(c.ID, conn.ID, "code")
+		if err := stores[0].CreateAuthCode(ctx, code, &conn); err != nil {
+			t.Fatal(err)
+		}
+		g := grantOf(code, now)
+		errs := raceAll(2, func(i int) error {
+			if i == 0 {
+				_, err := stores[0].RedeemAuthCode(ctx, code.Hash, now,
+					func(_ store.AuthCode, cn *store.Connection) (store.CodeGrant, error) {
+						if cn == nil || cn.Status != store.ConnectionActive {
+							return store.CodeGrant{}, errRefused
+						}
+						return g, nil
+					})
+				return err
+			}
+			_, err := stores[1].RevokeConnection(ctx, conn.ID, now)
+			return err
+		})
+		if errs[1] != nil {
+			t.Fatalf("RevokeConnection: %v", errs[1])
+		}
+		switch {
+		case errors.Is(errs[0], errRefused):
+		case errs[0] == nil:
+			if _, f, err := stores[0].GetRefreshToken(ctx, g.RefreshToken.Hash); err != nil || f.RevokedAt.IsZero() {
+				t.Errorf("family issued before the revocation: %+v, %v; want revoked", f, err)
+			}
+			var rowRevoked bool
+			if err := stores[0].pool.QueryRow(ctx, `SELECT revoked_at IS NOT NULL FROM access_tokens WHERE id = $1`,
+				g.AccessToken.ID).Scan(&rowRevoked); err != nil || !rowRevoked {
+				t.Errorf("access token issued before the revocation: revoked_at set = %v, %v; want set", rowRevoked, err)
+			}
+		default:
+			t.Fatalf("RedeemAuthCode: %v", errs[0])
+		}
+	}
+}
+
+// TestAddSigningKeyAcrossInstances: instances starting at once on an empty
+// store each add a first key. All succeed (the serializable transactions
+// retry), and the keys end in order: one current, one previous, the rest
+// retired.
+func TestAddSigningKeyAcrossInstances(t *testing.T) {
+	stores := instances(t, 6)
+	ctx := t.Context()
+	errs := raceAll(len(stores), func(i int) error {
+		return stores[i].AddSigningKey(ctx, store.SigningKey{ID: uuid.NewString(), Algorithm: "ES256",
+			EncryptedKey: []byte{byte(i)}, CreatedAt: time.Now()})
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: AddSigningKey: %v", i, err)
+		}
+	}
+	keys, err := stores[0].ListSigningKeys(ctx)
+	if err != nil || len(keys) != 2 || keys[0].State != store.KeyCurrent || keys[1].State != store.KeyPrevious {
+		t.Fatalf("ListSigningKeys: %+v, %v; want current then previous", keys, err)
+	}
+	var retired, seqs int
+	if err := stores[0].pool.QueryRow(ctx, `SELECT COUNT(*) FILTER (WHERE state = 'retired'), COUNT(DISTINCT seq)
+		FROM signing_keys`).Scan(&retired, &seqs); err != nil || retired != len(stores)-2 || seqs != len(stores) {
+		t.Errorf("retired %d, distinct seq %d, %v; want %d, %d", retired, seqs, err, len(stores)-2, len(stores))
+	}
+}
+
+func TestRetry(t *testing.T) {
+	ser := &pgconn.PgError{Code: codeSerializationFailure}
+	dead := &pgconn.PgError{Code: codeDeadlockDetected}
+	dup := &pgconn.PgError{Code: codeUniqueViolation, ConstraintName: "clients_pkey"}
+	live := &pgconn.PgError{Code: codeUniqueViolation, ConstraintName: liveKeysIndex}
+	for _, tc := range []struct {
+		name  string
+		errs  []error // what successive runs return; nil after the end
+		calls int
+		fails bool
+	}{
+		{"success", nil, 1, false},
+		{"serialization failures then success", []error{ser, mapErr(ser)}, 3, false},
+		{"deadlock then success", []error{dead}, 2, false},
+		{"live keys index then success", []error{mapErr(live)}, 2, false},
+		{"conflict is final", []error{mapErr(dup)}, 1, true},
+		{"other is final", []error{errors.New("x")}, 1, true},
+		{"bounded", []error{ser, ser, ser, ser, ser, ser, ser, ser, ser, ser}, maxAttempts, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := retry(t.Context(), func() error {
+				calls++
+				if calls <= len(tc.errs) {
+					return tc.errs[calls-1]
+				}
+				return nil
+			})
+			if calls != tc.calls || (err != nil) != tc.fails {
+				t.Errorf("%d calls, error %v; want %d calls, failure %v", calls, err, tc.calls, tc.fails)
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	calls := 0
+	if err := retry(ctx, func() error { calls++; return ser }); err == nil || calls != 1 {
+		t.Errorf("cancelled context: %d calls, %v; want 1 call and the error", calls, err)
+	}
+}
+
+func TestPoolConfig(t *testing.T) {
+	const dsn = "postgres://u:secret@db.example:5432/grantd?sslmode=disable&pool_max_conns=7&search_path=from_dsn"
+	cfg, err := poolConfig(dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConns != 7 || cfg.ConnConfig.RuntimeParams["search_path"] != "from_dsn" ||
+		cfg.ConnConfig.RuntimeParams["application_name"] != "grantd" || cfg.ConnConfig.RuntimeParams["timezone"] != "UTC" {
+		t.Errorf("from the DSN: max %d, params %v", cfg.MaxConns, cfg.ConnConfig.RuntimeParams)
+	}
+	cfg, err = poolConfig(dsn, Options{Schema: "Tenant A", MaxConns: 20, MinConns: 2, MaxConnLifetime: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConns != 20 || cfg.MinConns != 2 || cfg.MaxConnLifetime != time.Minute ||
+		cfg.ConnConfig.RuntimeParams["search_path"] != `"Tenant A"` {
+		t.Errorf("with options: %+v, params %v", cfg, cfg.ConnConfig.RuntimeParams)
+	}
+	for _, o := range []Options{{MinConns: 8, MaxConns: 4}, {MaxConns: -1}, {MaxConnLifetime: -time.Second}} {
+		if _, err := poolConfig(dsn, o); err == nil {
+			t.Errorf("poolConfig(%+v) succeeded, want an error", o)
+		}
+	}
+	if _, err := poolConfig("postgres://u:secret@[::1", Options{}); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("bad DSN: %v, want an error without the password", err)
+	}
+}

@@ -1,0 +1,349 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/store/postgres/pgtest"
+)
+
+// openRaw opens a store on schema without migrating it.
+func openRaw(t *testing.T, schema string) *Store {
+	t.Helper()
+	s, err := open(t.Context(), pgtest.BaseDSN(t), Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openT opens (and migrates) a store on schema.
+func openT(t *testing.T, schema string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), pgtest.BaseDSN(t), Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func wantVersion(t *testing.T, s *Store, want int) {
+	t.Helper()
+	v, err := s.Version(t.Context())
+	if err != nil || v != want {
+		t.Fatalf("Version() = %d, %v; want %d", v, err, want)
+	}
+}
+
+// TestOpenMigrateReopen migrates an empty schema, stores data, and opens it
+// again: migrating is idempotent and the data stays.
+func TestOpenMigrateReopen(t *testing.T) {
+	ctx := t.Context()
+	schema, _ := pgtest.Schema(t)
+	wantVersion(t, openRaw(t, schema), 0)
+
+	s := openT(t, schema)
+	wantVersion(t, s, LatestVersion())
+	c := store.Client{ID: "c1", Name: "one", AuthMethod: store.AuthMethodNone, CreatedAt: time.UnixMilli(1_700_000_000_123).UTC()}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	s.Close()
+
+	s = openT(t, schema)
+	wantVersion(t, s, LatestVersion())
+	got, err := s.GetClient(ctx, "c1")
+	if err != nil || got.Name != "one" || !got.CreatedAt.Equal(c.CreatedAt) {
+		t.Fatalf("after reopening: %+v, %v", got, err)
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != LatestVersion() {
+		t.Fatalf("schema_migrations has %d rows (%v), want %d", n, err, LatestVersion())
+	}
+}
+
+// TestMigrateConcurrently is several instances starting at once on a fresh
+// schema: every one migrates without error, and each step runs once.
+func TestMigrateConcurrently(t *testing.T) {
+	ctx := t.Context()
+	schema, _ := pgtest.Schema(t)
+	const instances = 8
+	stores := make([]*Store, instances)
+	for i := range stores {
+		stores[i] = openRaw(t, schema)
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, instances)
+	for i, s := range stores {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.Migrate(ctx)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: Migrate: %v", i, err)
+		}
+	}
+	wantVersion(t, stores[0], LatestVersion())
+	var n int
+	if err := stores[0].pool.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != LatestVersion() {
+		t.Fatalf("schema_migrations has %d rows (%v), want %d", n, err, LatestVersion())
+	}
+}
+
+// TestOpenMissingSchema: a search_path naming no schema is an error that
+// says so, not a migration into some other schema.
+func TestOpenMissingSchema(t *testing.T) {
+	s, err := Open(t.Context(), pgtest.BaseDSN(t), Options{Schema: "grantd_test_does_not_exist"})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open on a missing schema succeeded")
+	}
+	if !strings.Contains(err.Error(), "no existing schema") {
+		t.Errorf("Open on a missing schema: %v", err)
+	}
+}
+
+// upgrade seeds a database at one schema version with raw SQL written for
+// that version, and after migrating to the latest version checks through
+// the Store that the data survived.
+type upgrade struct {
+	seed  func(ctx context.Context, tx pgx.Tx) error
+	check func(t *testing.T, s *Store)
+}
+
+// upgrades has one entry per schema version. Adding migration N+1 means
+// adding upgrades[N+1]: the test fails until it exists.
+var upgrades = map[int]upgrade{
+	1: {
+		seed: func(ctx context.Context, tx pgx.Tx) error {
+			for _, q := range []string{
+				`INSERT INTO clients VALUES ('c1', 'one', '\x0102', 'client_secret_basic', '{authorization_code}',
+					'{code}', '{https://a.example/cb}', '{company}', 'sandbox', 'gold', 'active', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', true, '{"k":"v"}', '2023-11-14 22:13:20.123Z',
+					'2023-11-14 22:13:20.456Z', 'https://hooks.example/c1', '\x0a0b', 86400000000000, 172800000000000)`,
+				`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '{company}',
+					'chal', 'S256', 'csrf', 'u1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', 'cust', 'Acme',
+					'gusto', true)`,
+				`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '{company}', '{}',
+					'provider', 'sandbox', 'active', '2023-11-14 22:13:20Z', '2024-11-13 22:13:20Z',
+					'2024-12-18 22:13:20Z', NULL)`,
+				`INSERT INTO auth_codes VALUES ('\xcc', 'code', 'c1', 'https://a.example/cb', '{company}', 'u1',
+					'conn1', 'chal', 'S256', 'grant1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL)`,
+				`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '{company}', 'rotating', 0,
+					'2023-11-14 22:13:20Z', NULL, '2023-11-14 22:13:20Z', NULL)`,
+				`INSERT INTO refresh_tokens VALUES ('\xaa', 'fam1', '2023-11-14 22:13:20Z', NULL)`,
+				`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '{company}', 'opaque',
+					'2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL)`,
+				`INSERT INTO signing_keys VALUES ('k1', 'ES256', '\x00', 'current', '2023-11-14 22:13:20Z', 1)`,
+				`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', '{"id":"evt_1"}',
+					'2023-11-14 22:13:20Z', 2, '2023-11-14 22:14:20Z', 'HTTP 500', NULL, false)`,
+				// As a bulk load does (see Load): new events come after.
+				resetEventSeq,
+			} {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		check: func(t *testing.T, s *Store) {
+			ctx := t.Context()
+			c, err := s.GetClient(ctx, "c1")
+			if err != nil || c.Name != "one" || !bytes.Equal(c.SecretHash, []byte{1, 2}) || !c.ResourceServer ||
+				c.RefreshIdleTimeout != time.Hour || c.Metadata["k"] != "v" || c.CreatedAt.UnixMilli() != 1700000000123 ||
+				c.WebhookURL != "https://hooks.example/c1" || !bytes.Equal(c.WebhookSecret, []byte{0x0A, 0x0B}) ||
+				c.ConsentTTL != 24*time.Hour || c.RetentionTTL != 48*time.Hour {
+				t.Errorf("client: %+v, %v", c, err)
+			}
+			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
+			if err != nil || r.ClientID != "c1" || r.CSRFToken != "csrf" || r.Subject != "u1" || len(r.Scopes) != 1 ||
+				r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" || !r.ProviderFixed {
+				t.Errorf("auth request: %+v, %v", r, err)
+			}
+			conn, err := s.GetConnection(ctx, "conn1")
+			if err != nil || conn.CustomerName != "Acme" || conn.Status != store.ConnectionActive || len(conn.EntityIDs) != 0 ||
+				conn.ConsentExpiresAt.UnixMilli() != 1731536000000 || conn.DataRetentionUntil.UnixMilli() != 1734560000000 ||
+				!conn.RevokedAt.IsZero() {
+				t.Errorf("connection: %+v, %v", conn, err)
+			}
+			es, err := s.ListEvents(ctx, "conn1")
+			want := []store.Event{{Seq: 7, ID: "evt_1", ClientID: "c1", ConnectionID: "conn1", Type: "connection.created",
+				Payload: []byte(`{"id":"evt_1"}`), CreatedAt: time.UnixMilli(1700000000000).UTC(), Attempts: 2,
+				NextAttemptAt: time.UnixMilli(1700000060000).UTC(), LastError: "HTTP 500"}}
+			if err != nil || !reflect.DeepEqual(es, want) {
+				t.Errorf("events:\n got %+v, %v\nwant %+v", es, err, want)
+			}
+			var seenConn *store.Connection
+			code, err := s.RedeemAuthCode(ctx, []byte{0xCC}, time.UnixMilli(1700000001000),
+				func(_ store.AuthCode, c *store.Connection) (store.CodeGrant, error) {
+					seenConn = c
+					return store.CodeGrant{}, nil
+				})
+			if err != nil || code.GrantID != "grant1" || code.ConnectionID != "conn1" || seenConn == nil || seenConn.ID != "conn1" {
+				t.Errorf("auth code: %+v (connection %+v), %v", code, seenConn, err)
+			}
+			tok, fam, err := s.GetRefreshToken(ctx, []byte{0xAA})
+			if err != nil || tok.FamilyID != "fam1" || fam.ConnectionID != "conn1" || !fam.RevokedAt.IsZero() || !fam.ExpiresAt.IsZero() {
+				t.Errorf("refresh token: %+v %+v, %v", tok, fam, err)
+			}
+			at, err := s.GetAccessToken(ctx, "at1")
+			if err != nil || at.Revoked || at.FamilyID != "fam1" {
+				t.Errorf("access token: %+v, %v", at, err)
+			}
+			// A new key and a new event come after the stored ones.
+			if err := s.AddSigningKey(ctx, store.SigningKey{ID: "k2", Algorithm: "RS256", EncryptedKey: []byte{1}}); err != nil {
+				t.Fatal(err)
+			}
+			keys, err := s.ListSigningKeys(ctx)
+			if err != nil || len(keys) != 2 || keys[0].ID != "k2" || keys[1].ID != "k1" || keys[1].State != store.KeyPrevious {
+				t.Errorf("signing keys: %+v, %v", keys, err)
+			}
+			if _, err := s.RevokeConnection(ctx, "conn1", time.UnixMilli(1700000002000)); err != nil {
+				t.Fatal(err)
+			}
+			es, err = s.ListEvents(ctx, "conn1")
+			if err != nil || len(es) != 2 || es[1].Seq <= 7 || es[1].Type != store.EventConnectionRevoked {
+				t.Errorf("events after RevokeConnection: %+v, %v", es, err)
+			}
+		},
+	},
+}
+
+// TestMigrateUpWithData migrates, for every version v, a schema at v
+// holding data up to the latest version, and checks the data.
+func TestMigrateUpWithData(t *testing.T) {
+	for v := 1; v <= LatestVersion(); v++ {
+		u, ok := upgrades[v]
+		if !ok {
+			t.Fatalf("no upgrades[%d]: add seed data for migration %s", v, migrations[v-1].name)
+		}
+		t.Run(migrations[v-1].name, func(t *testing.T) {
+			ctx := t.Context()
+			schema, _ := pgtest.Schema(t)
+			s := openRaw(t, schema)
+			if err := s.migrateTo(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+			wantVersion(t, s, v)
+			if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return u.seed(ctx, tx) }); err != nil {
+				t.Fatalf("seed at version %d: %v", v, err)
+			}
+			// Every table of version v has data to carry over.
+			for table, n := range rowCounts(t, s) {
+				if n == 0 {
+					t.Errorf("upgrades[%d] seeds no row in table %s", v, table)
+				}
+			}
+			s.Close()
+
+			s = openT(t, schema)
+			wantVersion(t, s, LatestVersion())
+			u.check(t, s)
+		})
+	}
+}
+
+// rowCounts returns the number of rows in each table of the schema but
+// schema_migrations.
+func rowCounts(t *testing.T, s *Store) map[string]int {
+	t.Helper()
+	ctx := t.Context()
+	rows, err := s.pool.Query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_name != 'schema_migrations'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, table := range tables {
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM `+pgx.Identifier{table}.Sanitize()).Scan(&n); err != nil {
+			t.Fatalf("count %s: %v", table, err)
+		}
+		counts[table] = n
+	}
+	return counts
+}
+
+func TestRefusesNewerDatabase(t *testing.T) {
+	ctx := t.Context()
+	schema, _ := pgtest.Schema(t)
+	s := openT(t, schema)
+	if _, err := s.exec(ctx, `INSERT INTO schema_migrations VALUES ($1, 'future.sql', now())`, LatestVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(ctx, pgtest.BaseDSN(t), Options{Schema: schema}); err == nil || !strings.Contains(err.Error(), "newer") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open of a newer database: %v, want an error", err)
+	}
+}
+
+func TestLoadMigrations(t *testing.T) {
+	for name, files := range map[string][]string{
+		"gap":       {"migrations/0001_a.sql", "migrations/0003_c.sql"},
+		"duplicate": {"migrations/0001_a.sql", "migrations/0001_b.sql"},
+		"bad name":  {"migrations/1_a.sql"},
+		"none":      nil,
+	} {
+		fsys := fstest.MapFS{}
+		for _, f := range files {
+			fsys[f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
+		}
+		if _, err := loadMigrations(fsys); err == nil {
+			t.Errorf("%s: loadMigrations succeeded, want an error", name)
+		}
+	}
+	if len(migrations) == 0 || migrations[0].version != 1 {
+		t.Fatalf("embedded migrations: %+v", migrations)
+	}
+}
+
+func TestMapErr(t *testing.T) {
+	ctx := t.Context()
+	schema, _ := pgtest.Schema(t)
+	s := openT(t, schema)
+	if err := mapErr(pgx.ErrNoRows); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("mapErr(ErrNoRows) = %v", err)
+	}
+	c := store.Client{ID: "c1"}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(ctx, c); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "23505") {
+		t.Errorf("duplicate primary key: %v, want ErrConflict with the cause", err)
+	}
+	// A record that refers to a missing client.
+	err := s.CreateAuthRequest(ctx, store.AuthRequest{ID: "r1", ClientID: "nobody", ExpiresAt: time.Now()})
+	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "23503") {
+		t.Errorf("missing foreign key: %v, want ErrNotFound", err)
+	}
+	if err := mapErr(errors.New("other")); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		t.Errorf("mapErr(other) = %v", err)
+	}
+}

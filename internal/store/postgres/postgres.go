@@ -1,0 +1,227 @@
+// Package postgres is the PostgreSQL backend of store.Store, on
+// github.com/jackc/pgx/v5 (pgxpool), for several grantd instances sharing one
+// database behind a load balancer.
+//
+// Concurrency design (docs/storage.md, "PostgreSQL"):
+//
+//   - Every read-modify-write runs in one READ COMMITTED transaction that
+//     locks the row it is about to change with SELECT … FOR UPDATE before
+//     reading it for the decision. Concurrent callers queue on the row lock;
+//     when the winner commits, PostgreSQL re-reads the row for each waiter,
+//     which then sees the committed state (code used, token rotated) and
+//     takes the replay or reuse path. No read-then-write race, and no
+//     serialization failures to retry on the hot paths.
+//   - Locks are taken in one order everywhere: connection, then code or
+//     refresh family and token, then access tokens. A code redemption or a
+//     refresh holds its connection FOR SHARE, so a revocation of that
+//     connection waits for it (and then revokes what it issued) or runs
+//     first (and the check sees the connection revoked).
+//   - AddSigningKey keeps an invariant over several rows (one current, one
+//     previous key); it runs SERIALIZABLE, which is cheap for a rare
+//     operation.
+//   - Every transaction and every single statement is retried a bounded
+//     number of times, with jittered backoff, on serialization failures
+//     (40001) and deadlocks (40P01). A retried transaction calls the
+//     caller's check function again; only the last run's result is written.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// Options tunes Open. The zero value keeps what the DSN says (pgx reads
+// pool_max_conns, pool_min_conns, pool_max_conn_lifetime, search_path …
+// from it) and pgx's defaults otherwise.
+type Options struct {
+	// Schema is the schema grantd's tables live in: it becomes the
+	// connections' search_path. It must exist. "" = the DSN's search_path
+	// parameter, else the server's default (public).
+	Schema string
+	// MaxConns bounds the pool; 0 = the DSN's pool_max_conns, else the
+	// larger of 4 and the number of CPUs.
+	MaxConns int32
+	// MinConns is how many connections the pool keeps open; 0 = the DSN's
+	// pool_min_conns, else 0.
+	MinConns int32
+	// MaxConnLifetime recycles connections; 0 = the DSN's
+	// pool_max_conn_lifetime, else one hour.
+	MaxConnLifetime time.Duration
+}
+
+// Store is the PostgreSQL implementation of store.Store. It is safe for
+// concurrent use, by many goroutines and many processes.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database named by dsn (postgres://… or
+// postgresql://…), checks that it answers, and runs every pending migration
+// (several processes may do so at once: see Migrate).
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	s, err := open(ctx, dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open connects, but migrates nothing.
+func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	cfg, err := poolConfig(dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// poolConfig parses dsn and applies opts. Errors never quote the DSN: it may
+// hold a password.
+func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, errors.New("postgres: cannot parse the DSN (want postgres://user:password@host:5432/db?sslmode=…)")
+	}
+	if opts.MaxConns < 0 || opts.MinConns < 0 || opts.MaxConnLifetime < 0 {
+		return nil, errors.New("postgres: pool settings must not be negative")
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.MinConns > 0 {
+		cfg.MinConns = opts.MinConns
+	}
+	if cfg.MinConns > cfg.MaxConns {
+		return nil, fmt.Errorf("postgres: min_conns (%d) is larger than max_conns (%d)", cfg.MinConns, cfg.MaxConns)
+	}
+	if opts.MaxConnLifetime > 0 {
+		cfg.MaxConnLifetime = opts.MaxConnLifetime
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	if opts.Schema != "" {
+		rp["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	}
+	if rp["application_name"] == "" {
+		rp["application_name"] = "grantd"
+	}
+	// Times are timestamptz and read back in UTC whatever the session's zone;
+	// a fixed zone keeps what psql shows and what the server compares equal.
+	if rp["timezone"] == "" {
+		rp["timezone"] = "UTC"
+	}
+	return cfg, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers a query (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return mapErr(s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one))
+}
+
+// querier is what *pgxpool.Pool and pgx.Tx share.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Retries of a transaction that failed with a serialization failure or a
+// deadlock: at most maxAttempts runs, sleeping a random time up to
+// retryBase·2^n (at most retryCap) in between.
+const (
+	maxAttempts = 8
+	retryBase   = 5 * time.Millisecond
+	retryCap    = 250 * time.Millisecond
+)
+
+// retry runs fn until it succeeds, fails with an error that retrying cannot
+// fix, runs maxAttempts times, or ctx ends.
+func retry(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !retryable(err) || attempt == maxAttempts {
+			return err
+		}
+		backoff := min(retryCap, retryBase<<(attempt-1))
+		t := time.NewTimer(rand.N(backoff) + time.Millisecond) // full jitter
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// tx runs fn in a transaction at level iso, committing if fn returns nil,
+// and retries the whole transaction as retry does. fn may run more than
+// once, so it must only change variables it resets first. An error from fn
+// is returned as is.
+func (s *Store) tx(ctx context.Context, iso pgx.TxIsoLevel, fn func(tx pgx.Tx) error) error {
+	return retry(ctx, func() error {
+		tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: iso})
+		if err != nil {
+			return mapErr(err)
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after Commit; also runs if fn panics
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return mapErr(tx.Commit(ctx))
+	})
+}
+
+// writeTx is the transaction of every read-modify-write: READ COMMITTED,
+// with the rows to change locked FOR UPDATE before they are read.
+func (s *Store) writeTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return s.tx(ctx, pgx.ReadCommitted, fn)
+}
+
+// exec runs one statement (its own transaction) with retries and returns
+// the number of rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := retry(ctx, func() error {
+		var err error
+		n, err = exec(ctx, s.pool, query, args...)
+		return err
+	})
+	return n, err
+}
+
+func exec(ctx context.Context, q querier, query string, args ...any) (int64, error) {
+	tag, err := q.Exec(ctx, query, args...)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return tag.RowsAffected(), nil
+}
