@@ -452,3 +452,34 @@ func TestProvidersCatalogue(t *testing.T) {
 		}
 	}
 }
+
+func TestDialectsConfig(t *testing.T) {
+	path := writeFile(t, `dialects:
+  payroll: {enabled: false}
+  bankapi: {path: /bank/v1/oauth/token}
+`)
+	c, err := Load([]string{"--config", path}, envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DialectEnabled("payroll") || !c.DialectEnabled("bankapi") || !c.DialectEnabled("temptoken") {
+		t.Errorf("enabled: payroll %v bankapi %v temptoken %v", c.DialectEnabled("payroll"), c.DialectEnabled("bankapi"), c.DialectEnabled("temptoken"))
+	}
+	if m := c.DialectMounts(); len(m) != 1 || m["bankapi"] != "/bank/v1/oauth/token" {
+		t.Errorf("mounts %v", m)
+	}
+	old := KnownDialects
+	KnownDialects = []string{"temptoken", "bankdata", "bankapi", "payroll"}
+	t.Cleanup(func() { KnownDialects = old })
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid dialects refused: %v", err)
+	}
+	c.Dialects["flinks"] = Dialect{}
+	c.Dialects["payroll"] = Dialect{Path: "auth/token?x"}
+	err = c.Validate()
+	for _, want := range []string{"dialects.flinks: unknown dialect", "dialects.payroll.path"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v, want %q", err, want)
+		}
+	}
+}
