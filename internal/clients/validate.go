@@ -268,6 +268,9 @@ func duration(ps *problems, field string, d, def, max time.Duration) time.Durati
 }
 
 func formatDuration(d time.Duration) string {
+	if d == 24*time.Hour {
+		return "1 day"
+	}
 	if d%(24*time.Hour) == 0 {
 		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + " days"
 	}

@@ -146,6 +146,10 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 		return back(InvalidRequest("The code_challenge_method must be S256."))
 	case challenge != "" && !validChallenge(challenge):
 		return back(InvalidRequest("The code_challenge is malformed."))
+	case challenge != "" && rt == CodeKindTempToken:
+		// The temp-token exchange has no code_verifier: such a temp token
+		// could never be exchanged.
+		return back(InvalidRequest("PKCE is not used with response_type temp_token."))
 	}
 
 	now := p.now()
@@ -232,7 +236,7 @@ func SafeName(k string) string {
 	if len(k) > 40 || strings.ContainsFunc(k, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
 	}) {
-		return "a"
+		return "(invalid name)"
 	}
 	return k
 }

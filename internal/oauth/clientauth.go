@@ -31,7 +31,9 @@ type Policy interface {
 	Check(ctx context.Context, c *store.Client, grantType string) error
 }
 
-// StatePolicy refuses clients that are not active; it is the default policy.
+// StatePolicy refuses clients that are not active (suspended, pending) with
+// 409; it is the default policy. Balances (402), rate limits (429) and
+// operating hours (503) come with the commercial policy.
 type StatePolicy struct{}
 
 // Check implements Policy.
@@ -40,7 +42,9 @@ func (StatePolicy) Check(_ context.Context, c *store.Client, _ string) error {
 	case "", store.ClientActive:
 		return nil
 	default:
-		return &Error{Code: ErrCodeUnauthorizedClient, Status: http.StatusBadRequest, Reason: ReasonClientState,
+		// 409: the client's state conflicts with the request (PRODUCT.md's
+		// "suspended clients (409)").
+		return &Error{Code: ErrCodeUnauthorizedClient, Status: http.StatusConflict, Reason: ReasonClientState,
 			Description: "The client is " + c.State + " and may not obtain tokens."}
 	}
 }

@@ -2,8 +2,8 @@ package oauth
 
 import (
 	"context"
-	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/grantd/grantd/internal/store"
 )
@@ -65,7 +65,14 @@ func (p *Provider) CreateConnectSession(ctx context.Context, c *store.Client, r 
 	if !subset(products, c.Scopes) {
 		return nil, InvalidScope("The requested products exceed what the client may ask for.")
 	}
-	if r.ProviderID != "" {
+	// With an external consent app the integrator's app decides (and may
+	// name any provider); without one the hosted sandbox pages do, which a
+	// production client may not use.
+	external := c.ConsentURL != "" || p.ConsentURL != ""
+	if !external && c.Environment == "production" {
+		return nil, UnauthorizedClient("This application is in production and has no consent app configured (consent_url); the hosted sandbox sign-in is not available to it.")
+	}
+	if r.ProviderID != "" && !external {
 		d, ok := p.DataProvider(r.ProviderID)
 		if !ok {
 			return nil, InvalidRequest("The provider_id is not in the catalogue.")
@@ -95,13 +102,9 @@ func (p *Provider) CreateConnectSession(ctx context.Context, c *store.Client, r 
 	if err := p.Store.CreateAuthRequest(ctx, ar); err != nil {
 		return nil, ServerError(err)
 	}
-	link := p.HostedConsentPath
-	if link == "" {
-		link = "/oauth/consent"
+	link := p.consentLocation(c, ar.ID)
+	if strings.HasPrefix(link, "/") {
+		link = p.Issuer + link // the hosted pages, on this server
 	}
-	return &ConnectSession{
-		ID:         ar.ID,
-		ConnectURL: addQuery(p.Issuer+link, url.Values{"challenge": {ar.ID}}),
-		Request:    ar,
-	}, nil
+	return &ConnectSession{ID: ar.ID, ConnectURL: link, Request: ar}, nil
 }

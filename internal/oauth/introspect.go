@@ -172,12 +172,11 @@ func (p *Provider) Introspect(ctx context.Context, caller *store.Client, token s
 // malformed tokens succeed silently (§2.2). A refresh token revokes its whole
 // family and the access tokens issued from it; an access token revokes
 // itself. A token issued to another client is refused with
-// unauthorized_client (§2.1), and nothing is revoked.
+// unauthorized_client (§2.1), and nothing is revoked. The hint is ignored.
 func (p *Provider) Revoke(ctx context.Context, caller *store.Client, token, hint string) error {
-	if hint != "" && hint != HintAccessToken && hint != HintRefreshToken {
-		return &Error{Code: ErrCodeUnsupportedTokenType, Status: http.StatusBadRequest,
-			Description: "The token_type_hint is not supported."}
-	}
+	// The hint is optional help (RFC 7009 §2.1): grantd finds a token by its
+	// shape, so an unknown hint is ignored rather than refused.
+	_ = hint
 	ref, err := p.resolve(ctx, token)
 	if err != nil {
 		return ServerError(err)

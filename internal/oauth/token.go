@@ -42,6 +42,11 @@ type TokenRequest struct {
 	// NoRefreshToken asks the grant not to issue a refresh token (a dialect
 	// whose wire has none).
 	NoRefreshToken bool
+	// UntilConsentEnd makes an access token from a grant with a connection
+	// live until the consent ends, instead of the client's access-token
+	// lifetime: the token is the consent's key (the temp-token and payroll
+	// wires, which carry no refresh token). Revocation still ends it at once.
+	UntilConsentEnd bool
 }
 
 // TokenResponse is the core's result; dialects pick the fields they send.
@@ -137,7 +142,7 @@ func (p *Provider) clientCredentials(ctx context.Context, c *store.Client, req T
 		}
 	}
 	now := p.now()
-	tok, rec, err := p.newAccessToken(c, c.ID, nil, "", scopes, now)
+	tok, rec, err := p.newAccessToken(c, c.ID, nil, "", scopes, false, now)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +186,9 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 		if code.RedirectURI != "" && req.RedirectURI != code.RedirectURI && !tempTokenWire {
 			return store.CodeGrant{}, InvalidGrant("The redirect_uri does not match the authorization request.").With(ReasonRedirectMismatch, "redirect_uri")
 		}
-		if code.RedirectURI == "" && req.RedirectURI != "" {
+		// A redirect_uri omitted at authorization may still be sent here if
+		// it is the one the code was delivered to (the client's only one).
+		if only, _ := EffectiveRedirect(c, ""); code.RedirectURI == "" && req.RedirectURI != "" && req.RedirectURI != only {
 			return store.CodeGrant{}, InvalidGrant("The redirect_uri was not part of the authorization request.").With(ReasonRedirectMismatch, "redirect_uri")
 		}
 		switch {
@@ -199,7 +206,7 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, req T
 		var g store.CodeGrant
 		var rec store.AccessToken
 		var err error
-		resp, rec, err = p.newAccessToken(c, code.Subject, conn, code.GrantID, code.Scopes, now)
+		resp, rec, err = p.newAccessToken(c, code.Subject, conn, code.GrantID, code.Scopes, req.UntilConsentEnd, now)
 		if err != nil {
 			return store.CodeGrant{}, err
 		}
@@ -276,7 +283,7 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, req TokenReques
 		var g store.RefreshGrant
 		var rec store.AccessToken
 		var err error
-		resp, rec, err = p.newAccessToken(c, fam.Subject, conn, fam.ID, scopes, now)
+		resp, rec, err = p.newAccessToken(c, fam.Subject, conn, fam.ID, scopes, false, now)
 		if err != nil {
 			return store.RefreshGrant{}, err
 		}
@@ -381,7 +388,7 @@ func newRefreshToken(familyID string, now time.Time) (string, store.RefreshToken
 // complete on return; a JWT is signed by finish, after the store has
 // committed, using the record's ID as jti. The token never outlives the
 // consent of its connection.
-func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.Connection, familyID string, scopes []string, now time.Time) (*TokenResponse, store.AccessToken, error) {
+func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.Connection, familyID string, scopes []string, untilConsentEnd bool, now time.Time) (*TokenResponse, store.AccessToken, error) {
 	ttl := c.AccessTokenTTL
 	if ttl <= 0 {
 		ttl = DefaultAccessTokenTTL
@@ -391,6 +398,9 @@ func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.C
 	if conn != nil {
 		connectionID, entityIDs = conn.ID, conn.EntityIDs
 		if !conn.ConsentExpiresAt.IsZero() {
+			if untilConsentEnd {
+				ttl = conn.ConsentExpiresAt.Sub(now)
+			}
 			ttl = min(ttl, conn.ConsentExpiresAt.Sub(now))
 		}
 	}

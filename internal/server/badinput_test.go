@@ -60,6 +60,7 @@ func TestTokenEndpointBadInput(t *testing.T) {
 		{"json array", "application/json", `["client_credentials"]`, auth, 400, "invalid_request", false},
 		{"json nested", "application/json", `{"grant_type":{"a":1}}`, auth, 400, "invalid_request", false},
 		{"json duplicate", "application/json", `{"grant_type":"client_credentials","grant_type":"client_credentials"}`, auth, 400, "invalid_request", false},
+		{"json duplicate after null", "application/json", `{"grant_type":null,"grant_type":"client_credentials"}`, auth, 400, "invalid_request", false},
 		{"json trailing", "application/json", `{"grant_type":"client_credentials"} {}`, auth, 400, "invalid_request", false},
 		{"missing grant_type", form, "scope=accounts", auth, 400, "invalid_request", false},
 		{"duplicated grant_type", form, "grant_type=client_credentials&grant_type=client_credentials", auth, 400, "invalid_request", false},
@@ -77,7 +78,7 @@ func TestTokenEndpointBadInput(t *testing.T) {
 		{"public client with secret", form, "grant_type=authorization_code&client_id=" + pub.ID + "&client_secret=x&code=x", nil, 401, "invalid_client", true},
 		{"public client credentials grant", form, "grant_type=client_credentials&client_id=" + pub.ID, nil, 400, "unauthorized_client", false},
 		{"grant not allowed", form, "grant_type=authorization_code&code=x", basic(ccOnly.ID, ccOnly.Secret), 400, "unauthorized_client", false},
-		{"suspended client", form, "grant_type=client_credentials", basic(suspended.ID, suspended.Secret), 400, "unauthorized_client", false},
+		{"suspended client", form, "grant_type=client_credentials", basic(suspended.ID, suspended.Secret), 409, "unauthorized_client", false},
 		{"scope not allowed", form, "grant_type=client_credentials&scope=admin", auth, 400, "invalid_scope", false},
 		{"scope malformed", form, "grant_type=client_credentials&scope=%22x%22", auth, 400, "invalid_scope", false},
 		{"missing code", form, codeBody("code", ""), auth, 400, "invalid_request", false},
@@ -174,6 +175,7 @@ func TestAuthorizeBadInput(t *testing.T) {
 	e := newEnv(t)
 	c := e.client()
 	pub := e.client(public)
+	tempClient := e.client(func(c *store.Client) { c.ResponseTypes = []string{"code", "temp_token"} })
 	challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
 	good := func(client string, kv ...string) url.Values {
 		v := url.Values{"response_type": {"code"}, "client_id": {client}, "redirect_uri": {redirectURI},
@@ -224,6 +226,8 @@ func TestAuthorizeBadInput(t *testing.T) {
 		{"public without PKCE", good(pub.ID, "code_challenge", "", "code_challenge_method", ""), "invalid_request"},
 		{"scope not allowed", good(c.ID, "scope", "admin"), "invalid_scope"},
 		{"request object", good(c.ID, "request", "eyJ..."), "request_not_supported"},
+		{"request uri", good(c.ID, "request_uri", "urn:x"), "request_uri_not_supported"},
+		{"temp_token with PKCE", good(tempClient.ID, "response_type", "temp_token"), "invalid_request"},
 	}
 	for _, tt := range redirects {
 		t.Run("redirect "+tt.name, func(t *testing.T) {

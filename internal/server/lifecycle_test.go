@@ -298,3 +298,43 @@ func TestTempTokenIssuance(t *testing.T) {
 		t.Fatal("the temp token is stored in the clear")
 	}
 }
+
+// TestConnectSessionConsentApps: a production client needs its own consent
+// app; with one, connect_url sends the user there and any provider may be
+// named (the consent app is the source of truth).
+func TestConnectSessionConsentApps(t *testing.T) {
+	e := newEnv(t)
+	prod := e.client(func(c *store.Client) { c.Environment = "production" })
+	r := e.post("/connect/sessions", "application/json", `{"customer_id":"c1","provider_id":"sandbox-bank"}`, basic(prod.ID, prod.Secret)...)
+	if r.Status != 400 || r.str("error") != "unauthorized_client" {
+		t.Fatalf("production client without consent app: %d %s", r.Status, r.Body)
+	}
+	app := e.client(func(c *store.Client) { c.Environment, c.ConsentURL = "production", "https://consent.example/decide" })
+	r = e.post("/connect/sessions", "application/json", `{"customer_id":"c1","provider_id":"gusto"}`, basic(app.ID, app.Secret)...)
+	if r.Status != 200 || !strings.HasPrefix(r.str("connect_url"), "https://consent.example/decide?challenge=") {
+		t.Fatalf("with a consent app: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestRedirectURISentThoughOmitted: a client that omitted redirect_uri at
+// authorization may send the one the code was delivered to.
+func TestRedirectURISentThoughOmitted(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	res, err := e.provider.Authorize(context.Background(), url.Values{"response_type": {"code"}, "client_id": {c.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := e.provider.Accept(context.Background(), res.Request.ID, oauth.Consent{Subject: "lee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(to)
+	code := u.Query().Get("code")
+	if r := e.tokenRequest(c, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"http://127.0.0.1:9876/other"}}); r.str("error") != "invalid_grant" {
+		t.Fatalf("another redirect_uri: %s", r.Body)
+	}
+	if r := e.tokenRequest(c, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}}); r.Status != 200 {
+		t.Fatalf("the delivered redirect_uri: %d %s", r.Status, r.Body)
+	}
+}

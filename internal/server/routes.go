@@ -49,6 +49,9 @@ func (s *Server) routes() http.Handler {
 			path = p
 		}
 		handle("POST "+path, s.dialect(d))
+		// Other methods get 405 in the dialect's own error shape (not a
+		// route of the API, so not listed in Routes).
+		mux.Handle(path, s.dialectMethodNotAllowed(d))
 	}
 	handle("GET /healthz", http.HandlerFunc(s.healthz))
 	handle("GET /readyz", http.HandlerFunc(s.readyz))
@@ -252,12 +255,13 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                                       iss + "/.well-known/jwks.json",
 		"introspection_endpoint":                         iss + "/oauth/introspect",
 		"revocation_endpoint":                            iss + "/oauth/revoke",
-		"response_types_supported":                       []string{"code"},
+		"registration_endpoint":                          iss + "/oauth/register",
+		"response_types_supported":                       []string{"code", oauth.CodeKindTempToken},
 		"response_modes_supported":                       []string{"query"},
 		"grant_types_supported":                          []string{oauth.GrantAuthorizationCode, oauth.GrantClientCredentials, oauth.GrantRefreshToken},
 		"token_endpoint_auth_methods_supported":          authMethods,
 		"introspection_endpoint_auth_methods_supported":  clientAuth,
-		"revocation_endpoint_auth_methods_supported":     clientAuth,
+		"revocation_endpoint_auth_methods_supported":     authMethods,
 		"code_challenge_methods_supported":               []string{oauth.PKCEMethodS256},
 		"authorization_response_iss_parameter_supported": true,
 	})
@@ -328,5 +332,16 @@ func (s *Server) dialect(d dialect.Dialect) http.Handler {
 		}
 		wire.NoStore(w)
 		d.Encode(w, r, resp)
+	})
+}
+
+// dialectMethodNotAllowed answers a dialect path's other methods with 405,
+// Allow: POST, in the dialect's error shape.
+func (s *Server) dialectMethodNotAllowed(d dialect.Dialect) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		wire.NoStore(w)
+		d.EncodeError(w, r, &oauth.Error{Code: oauth.ErrCodeInvalidRequest, Status: http.StatusMethodNotAllowed,
+			Description: "Use POST for this endpoint."}, uuid.NewString())
 	})
 }

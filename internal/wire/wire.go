@@ -81,15 +81,17 @@ func decodeJSON(body []byte) (Params, *oauth.Error) {
 		return nil, bad
 	}
 	p := Params{}
+	seen := map[string]bool{} // keys, including those whose value is null
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
 			return nil, bad
 		}
 		k, _ := t.(string)
-		if _, dup := p[k]; dup {
+		if seen[k] {
 			return nil, oauth.InvalidRequest("The %s parameter is repeated.", oauth.SafeName(k))
 		}
+		seen[k] = true
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return nil, bad

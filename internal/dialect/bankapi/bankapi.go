@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/oauth"
@@ -38,6 +39,7 @@ const (
 	CodeInternal             = "INTERNAL_ERROR"         // 500
 	CodeOutsideWorkingHours  = "OUTSIDE_WORKING_HOURS"  // 503
 	CodeServiceUnavailable   = "SERVICE_UNAVAILABLE"    // 503
+	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"     // 405, another method than POST
 )
 
 // maxEchoLen bounds a parameter_value echoed back; longer values give null.
@@ -81,12 +83,28 @@ func (p *paramValue) Error() string { return "invalid parameter " + p.name }
 // invalid is a 400 validation error on one parameter. value is echoed only
 // for parameters that are not secret and at most maxEchoLen bytes long.
 func invalid(name string, value *string, format string, args ...any) *oauth.Error {
-	if name == "client_secret" || (value != nil && len(*value) > maxEchoLen) {
+	if name == "client_secret" || (value != nil && !echoable(*value)) {
 		value = nil
 	}
 	return &oauth.Error{Code: oauth.ErrCodeInvalidRequest, Status: http.StatusBadRequest,
 		Description: fmt.Sprintf(format, args...), Reason: reasonParam, Param: name,
 		Cause: &paramValue{name: name, value: value}}
+}
+
+// echoable reports whether a value may go back in parameter_value: short,
+// and not shaped like any secret grantd issues (a client secret pasted into
+// the wrong field must not come back).
+func echoable(v string) bool {
+	if len(v) > maxEchoLen {
+		return false
+	}
+	for _, prefix := range []string{oauth.PrefixClientSecret, oauth.PrefixCode, oauth.PrefixTempToken,
+		oauth.PrefixRefreshToken, oauth.PrefixAccessToken, "whsec_", "eyJ"} {
+		if strings.Contains(v, prefix) {
+			return false
+		}
+	}
+	return true
 }
 
 // Decode reads {client_id, client_secret} (JSON or form; a Basic header is
@@ -241,6 +259,8 @@ func classify(e *oauth.Error) (status int, code, text string) {
 		return st, CodeRateLimited, orDefault(e.Description, "Too many requests; retry later.")
 	case st == http.StatusServiceUnavailable:
 		return st, CodeServiceUnavailable, orDefault(e.Description, "The service is temporarily unavailable; retry later.")
+	case st == http.StatusMethodNotAllowed:
+		return st, CodeMethodNotAllowed, orDefault(e.Description, "Use POST for this endpoint.")
 	case st >= 400 && st < 500:
 		return http.StatusBadRequest, CodeValidation, orDefault(e.Description, "The request is invalid.")
 	}

@@ -122,6 +122,9 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 		// as long as the client's access-token lifetime allows, capped at the
 		// consent's end by the core.
 		NoRefreshToken: true,
+		// The token is the consent's key: it lives until the consent ends
+		// (or is revoked), as this wire has no refresh token.
+		UntilConsentEnd: true,
 	}, nil
 }
 

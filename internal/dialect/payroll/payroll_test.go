@@ -439,8 +439,10 @@ func TestErrors(t *testing.T) {
 			return request{jsonCT, jsonBody("client_id", c.ID, "client_secret", secret, "code", g.Code), nil}
 		}, 400, "invalid_grant_error", ""},
 		{"redirect_uri_not_authorized", func(t *testing.T) request {
+			// The session named no redirect_uri: only the one the code was
+			// delivered to (the client's only one) may be sent back.
 			code := connectSessionCode(t, e, c)
-			return request{jsonCT, req(c, secret, code, testenv.RedirectURI), nil}
+			return request{jsonCT, req(c, secret, code, "http://127.0.0.1:9876/elsewhere"), nil}
 		}, 400, "invalid_grant_error", ""},
 		{"pkce_code", func(t *testing.T) request {
 			g := e.Code(t, c, seedConsent(), true)
@@ -497,7 +499,7 @@ func TestErrors(t *testing.T) {
 		}, 400, "bad_request", ""},
 		{"client_suspended", func(t *testing.T) request {
 			return request{jsonCT, req(suspended, suspendedSecret, "gac_x", ""), nil}
-		}, 400, "bad_request", ""},
+		}, 409, "conflict_error", ""},
 
 		// invalid_client_error
 		{"wrong_secret", func(t *testing.T) request {

@@ -141,6 +141,9 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 		Code:           p["temp_token"],
 		Client:         oauth.ClientCredentials{ID: id, Secret: secret, Presented: oauth.PresentedPost},
 		NoRefreshToken: true,
+		// The token is the consent's key: it lives until the consent ends
+		// (or is revoked), as this wire has no refresh token.
+		UntilConsentEnd: true,
 	}, nil
 }
 

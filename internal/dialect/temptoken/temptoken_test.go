@@ -136,7 +136,7 @@ func TestDecode(t *testing.T) {
 	want := oauth.TokenRequest{
 		GrantType: oauth.GrantAuthorizationCode, CodeKind: oauth.CodeKindTempToken, Code: "gtt_x",
 		Client:         oauth.ClientCredentials{ID: "app", Secret: "s3cr3t", Presented: oauth.PresentedPost},
-		NoRefreshToken: true,
+		NoRefreshToken: true, UntilConsentEnd: true,
 	}
 	if req != want {
 		t.Fatalf("got %+v\nwant %+v", req, want)
@@ -255,10 +255,6 @@ var errCases = []errCase{
 	{"invalid_temp_token_code", 401, "unauthorized", "invalid_temp_token", func(t *testing.T, f *fixture) (string, string, http.Header, []string) {
 		c, s := f.e.Client(t) // an ordinary code client: its code is no temp token
 		return exchangeReq(c.ID, s, f.e.Code(t, c, oauth.Consent{}, false).Code)
-	}},
-	{"invalid_temp_token_pkce", 401, "unauthorized", "invalid_temp_token", func(t *testing.T, f *fixture) (string, string, http.Header, []string) {
-		c, s := f.client(t)
-		return exchangeReq(c.ID, s, f.tempToken(t, c, true))
 	}},
 	{"expired_temp_token", 401, "unauthorized", "expired_temp_token", func(t *testing.T, f *fixture) (string, string, http.Header, []string) {
 		c, s := f.client(t)
@@ -453,8 +449,10 @@ func TestExpiry(t *testing.T) {
 
 	t.Run("access token", func(t *testing.T) {
 		c, s := f.client(t)
+		// The token is the consent's key: it lives until the consent ends
+		// (90 days by default), not the client's one-hour lifetime.
 		at := f.exchange(t, ctJSON, c.ID, s, f.tempToken(t, c, false)).str("access_token")
-		f.e.Clock.Advance(oauth.DefaultAccessTokenTTL - time.Second)
+		f.e.Clock.Advance(oauth.DefaultConsentTTL - time.Second)
 		if in := f.e.Introspect(t, at); in["active"] != true {
 			t.Fatalf("inactive before expiry: %v", in)
 		}
