@@ -306,11 +306,12 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 }
 
-// TestTokenLifetimeCappedAtConsent: a client whose access tokens are meant
-// to be long-lived (Finch's are) gets a token that ends with the consent.
+// TestTokenLifetimeCappedAtConsent: the payroll token is the consent's key
+// (Finch's tokens are long-lived): it ends with the consent, whatever the
+// client's access-token lifetime (here the default hour).
 func TestTokenLifetimeCappedAtConsent(t *testing.T) {
 	e := newEnv(t, testenv.Options{})
-	c, secret := payrollClient(t, e, func(c *store.Client) { c.AccessTokenTTL = 10 * 365 * 24 * time.Hour })
+	c, secret := payrollClient(t, e)
 	g := e.Code(t, c, seedConsent(), false)
 	r := exchange(t, e, c, secret, g)
 	checkSuccess(t, e, r)
