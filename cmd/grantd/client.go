@@ -68,6 +68,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 		p                                       clients.Params
 		grantTypes, redirectURIs, responseTypes listFlag
 		refreshIdle, refreshTTL, accessTTL      durationFlag
+		consentTTL, retentionTTL                durationFlag
 		metadata                                = mapFlag{}
 	)
 	fs.StringVar(&p.Name, "name", "", "client `name`, shown on the consent page")
@@ -83,6 +84,8 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	fs.Var(&refreshIdle, "refresh-idle-timeout", "refresh token idle `timeout` (720h or seconds)")
 	fs.Var(&refreshTTL, "refresh-token-ttl", "absolute `lifetime` of a rotating refresh token family (720h or seconds)")
 	fs.Var(&accessTTL, "access-token-ttl", "access token `lifetime` (1h or seconds)")
+	fs.Var(&consentTTL, "consent-ttl", "consent `lifetime` of this client's connections, overriding the provider catalogue (2160h or seconds)")
+	fs.Var(&retentionTTL, "retention-ttl", "data-retention `period` after a consent ends, overriding the catalogue (720h or seconds)")
 	fs.StringVar(&p.AccessTokenFormat, "token-format", "", "access token `format`: jwt (default) or opaque")
 	fs.StringVar(&p.ConsentURL, "consent-url", "", "this client's external consent app `URL`")
 	fs.BoolVar(&p.ResourceServer, "resource-server", false, "the client may introspect tokens of any client")
@@ -94,6 +97,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	}
 	p.GrantTypes, p.RedirectURIs, p.ResponseTypes = grantTypes, redirectURIs, responseTypes
 	p.RefreshIdleTimeout, p.RefreshTokenTTL, p.AccessTokenTTL = clients.Duration(refreshIdle), clients.Duration(refreshTTL), clients.Duration(accessTTL)
+	p.ConsentTTL, p.RetentionTTL = clients.Duration(consentTTL), clients.Duration(retentionTTL)
 	if len(metadata) > 0 {
 		p.Metadata = metadata
 	}
@@ -212,6 +216,8 @@ func printClient(w io.Writer, v clients.View) {
 	row("refresh_policy", v.RefreshPolicy)
 	row("refresh_idle_timeout", seconds(v.RefreshIdleTimeout))
 	row("refresh_token_ttl", seconds(v.RefreshTokenTTL))
+	row("consent_ttl", seconds(v.ConsentTTL))
+	row("retention_ttl", seconds(v.RetentionTTL))
 	row("access_token_ttl", seconds(v.AccessTokenTTL))
 	row("access_token_format", v.AccessTokenFormat)
 	row("consent_url", v.ConsentURL)

@@ -420,3 +420,23 @@ func TestViewJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestConsentAndRetentionOverrides(t *testing.T) {
+	m, _, _ := newManager(t)
+	ctx := context.Background()
+	c, _, err := m.Create(ctx, clients.Params{Name: "x", ConsentTTL: clients.Duration(240 * time.Hour), RetentionTTL: clients.Duration(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ConsentTTL != 240*time.Hour || c.RetentionTTL != 48*time.Hour {
+		t.Fatalf("stored %v %v", c.ConsentTTL, c.RetentionTTL)
+	}
+	v := clients.NewView(c)
+	if v.ConsentTTL.D() != 240*time.Hour || v.RetentionTTL.D() != 48*time.Hour {
+		t.Fatalf("view %v %v", v.ConsentTTL, v.RetentionTTL)
+	}
+	_, _, err = m.Create(ctx, clients.Params{Name: "x", ConsentTTL: clients.Duration(-time.Hour), RetentionTTL: clients.Duration(1500 * time.Millisecond)})
+	if err == nil || !strings.Contains(err.Error(), "consent_ttl must be positive") || !strings.Contains(err.Error(), "retention_ttl must be a whole number") {
+		t.Fatalf("bad overrides: %v", err)
+	}
+}

@@ -230,6 +230,8 @@ func ParamsOf(c store.Client) Params {
 		RefreshTokenTTL:         Duration(c.RefreshTTL),
 		AccessTokenTTL:          Duration(c.AccessTokenTTL),
 		AccessTokenFormat:       c.TokenFormat,
+		ConsentTTL:              Duration(c.ConsentTTL),
+		RetentionTTL:            Duration(c.RetentionTTL),
 		ConsentURL:              c.ConsentURL,
 		ResourceServer:          c.ResourceServer,
 		WebhookURL:              c.WebhookURL,

@@ -38,6 +38,8 @@ type Params struct {
 	RefreshTokenTTL         Duration          `json:"refresh_token_ttl"`
 	AccessTokenTTL          Duration          `json:"access_token_ttl"`
 	AccessTokenFormat       string            `json:"access_token_format"`
+	ConsentTTL              Duration          `json:"consent_ttl"`
+	RetentionTTL            Duration          `json:"retention_ttl"`
 	ConsentURL              string            `json:"consent_url"`
 	ResourceServer          bool              `json:"resource_server"`
 	WebhookURL              string            `json:"webhook_url"`

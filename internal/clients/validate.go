@@ -29,6 +29,8 @@ const (
 	MaxAccessTokenTTL     = 24 * time.Hour
 	MaxRefreshIdleTimeout = 365 * 24 * time.Hour
 	MaxRefreshTokenTTL    = 10 * 365 * 24 * time.Hour
+	MaxConsentTTL         = 10 * 365 * 24 * time.Hour
+	MaxRetentionTTL       = 10 * 365 * 24 * time.Hour
 )
 
 // Defaults of fields a registration leaves out.
@@ -176,6 +178,10 @@ func toClient(p Params) (store.Client, error) {
 	c.AccessTokenTTL = duration(&ps, "access_token_ttl", p.AccessTokenTTL.D(), DefaultAccessTokenTTL, MaxAccessTokenTTL)
 	c.RefreshIdleTimeout = duration(&ps, "refresh_idle_timeout", p.RefreshIdleTimeout.D(), DefaultRefreshIdleTimeout, MaxRefreshIdleTimeout)
 	c.RefreshTTL = duration(&ps, "refresh_token_ttl", p.RefreshTokenTTL.D(), 0, MaxRefreshTokenTTL)
+	// Overrides of the provider catalogue's consent lifetime and retention
+	// period for this client's connections; 0 = the catalogue's.
+	c.ConsentTTL = duration(&ps, "consent_ttl", p.ConsentTTL.D(), 0, MaxConsentTTL)
+	c.RetentionTTL = duration(&ps, "retention_ttl", p.RetentionTTL.D(), 0, MaxRetentionTTL)
 	if c.RefreshTTL > 0 && c.RefreshPolicy == store.RefreshFixed {
 		ps.add("refresh_token_ttl applies only to the rotating refresh_policy: fixed refresh tokens have no absolute expiry")
 	}

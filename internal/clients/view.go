@@ -29,6 +29,8 @@ type View struct {
 	RefreshTokenTTL         Duration          `json:"refresh_token_ttl"`
 	AccessTokenTTL          Duration          `json:"access_token_ttl"`
 	AccessTokenFormat       string            `json:"access_token_format"`
+	ConsentTTL              Duration          `json:"consent_ttl"`
+	RetentionTTL            Duration          `json:"retention_ttl"`
 	ConsentURL              string            `json:"consent_url"`
 	ResourceServer          bool              `json:"resource_server"`
 	WebhookURL              string            `json:"webhook_url"`
@@ -60,6 +62,8 @@ func NewView(c store.Client) View {
 		RefreshTokenTTL:         Duration(c.RefreshTTL),
 		AccessTokenTTL:          Duration(c.AccessTokenTTL),
 		AccessTokenFormat:       c.TokenFormat,
+		ConsentTTL:              Duration(c.ConsentTTL),
+		RetentionTTL:            Duration(c.RetentionTTL),
 		ConsentURL:              c.ConsentURL,
 		ResourceServer:          c.ResourceServer,
 		WebhookURL:              c.WebhookURL,
