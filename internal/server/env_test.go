@@ -28,26 +28,12 @@ import (
 	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/sqlite"
+	"github.com/grantd/grantd/internal/testenv"
 	"github.com/grantd/grantd/internal/web"
 )
 
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// clock is the fake clock the tests move by hand.
+type clock = testenv.Clock
 
 // env is a running grantd: a real SQLite file, real keys, a real HTTP
 // server.
@@ -74,7 +60,7 @@ func newEnvLog(t testing.TB, w io.Writer) *env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Second))
 	kek := make([]byte, 32)
 	sg, err := signer.New(ctx, signer.Options{Store: st, KEK: kek, Now: clk.Now})
 	if err != nil {

@@ -2,33 +2,17 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/grantd/grantd/internal/testenv"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 // TestLogsCarryRequestIDAndNoSecrets: every log line of a request carries its
 // id, including the core's own warnings, and no line holds a secret, code,

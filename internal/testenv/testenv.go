@@ -42,6 +42,9 @@ type Clock struct {
 	now time.Time
 }
 
+// NewClock returns a fake clock set to t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
 // Now returns the fake time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
@@ -83,7 +86,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &Clock{now: time.Now().UTC().Truncate(time.Second)}
+	clk := NewClock(time.Now().UTC().Truncate(time.Second))
 	sg, err := signer.New(ctx, signer.Options{Store: st, KEK: make([]byte, 32), Now: clk.Now})
 	if err != nil {
 		t.Fatalf("signer: %v", err)

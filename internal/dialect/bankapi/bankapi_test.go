@@ -78,14 +78,14 @@ func TestSuccessGolden(t *testing.T) {
 			if res.JSON["token_type"] != "Bearer" || res.JSON["expires_in"] != float64(3600) || res.JSON["scope"] != "accounts transactions balances" {
 				t.Errorf("answer %s", res.Body)
 			}
-			claims := f.e.VerifyJWT(t, res.str("access_token"))
+			claims := f.e.VerifyJWT(t, res.Str("access_token"))
 			if claims["client_id"] != cl.ID || claims["sub"] != cl.ID {
 				t.Errorf("claims %v", claims)
 			}
 			if res.Header.Get("Cache-Control") != "no-store" {
 				t.Errorf("Cache-Control %q", res.Header.Get("Cache-Control"))
 			}
-			golden(t, "success", res, map[string]string{res.str("access_token"): "<access_token: JWT>"})
+			golden(t, "success", res, map[string]string{res.Str("access_token"): "<access_token: JWT>"})
 		})
 	}
 }
@@ -245,15 +245,15 @@ func checkError(t *testing.T, f *fixture, res result, name string, status int, c
 	if res.JSON["parameter_name"] != param || res.JSON["parameter_value"] != value {
 		t.Errorf("parameter %#v = %#v, want %#v = %#v", res.JSON["parameter_name"], res.JSON["parameter_value"], param, value)
 	}
-	if res.str("text") == "" {
+	if res.Str("text") == "" {
 		t.Errorf("empty text")
 	}
-	id := res.str("errorId")
+	id := res.Str("errorId")
 	if !isUUID(id) {
 		t.Fatalf("errorId %q is not a UUID", id)
 	}
 	logged := false
-	for _, l := range f.logs.logLines(t) {
+	for _, l := range f.logs.LogLines(t) {
 		if l["error_id"] == id {
 			logged = true
 			if l["dialect"] != bankapi.Name || l["msg"] != "token request failed" {
@@ -332,12 +332,12 @@ func TestIntrospectRevoke(t *testing.T) {
 			c, s := f.e.Client(t, func(c *store.Client) { c.TokenFormat = format })
 			ct, body, _, _ := credsReq(c.ID, s)
 			res := post(t, f.url, ct, body, nil)
-			at := res.str("access_token")
+			at := res.Str("access_token")
 			if res.Status != 200 || at == "" {
 				t.Fatalf("token: %d %s", res.Status, res.Body)
 			}
 			in := f.e.Introspect(t, at)
-			if in["active"] != true || in["client_id"] != c.ID || in["scope"] != res.str("scope") {
+			if in["active"] != true || in["client_id"] != c.ID || in["scope"] != res.Str("scope") {
 				t.Fatalf("introspection %v", in)
 			}
 			if st := f.e.Revoke(t, c, s, at); st != http.StatusOK {
@@ -360,7 +360,7 @@ func TestExpiry(t *testing.T) {
 	if res.JSON["expires_in"] != float64(300) {
 		t.Fatalf("expires_in %v", res.JSON["expires_in"])
 	}
-	at := res.str("access_token")
+	at := res.Str("access_token")
 	f.e.Clock.Advance(5*time.Minute - time.Second)
 	if in := f.e.Introspect(t, at); in["active"] != true {
 		t.Fatalf("inactive before expiry: %v", in)

@@ -1,171 +1,28 @@
 package temptoken_test
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"flag"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 
-	"github.com/google/uuid"
+	"github.com/grantd/grantd/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// The wire helpers are shared with the other dialects' tests (testenv).
+type (
+	syncBuffer = testenv.SyncBuffer
+	result     = testenv.Result
+)
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+var (
+	post     = testenv.Post
+	jsonBody = testenv.JSONBody
+	keys     = testenv.Keys
+	isUUID   = testenv.IsUUID
+)
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// logLines decodes the JSON log.
-func (s *syncBuffer) logLines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(s.String()))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("not a JSON log line: %s", sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// result is an HTTP answer.
-type result struct {
-	Status int
-	Header http.Header
-	Body   []byte
-	JSON   map[string]any
-}
-
-func (r result) str(k string) string { s, _ := r.JSON[k].(string); return s }
-
-// post sends a body with a Content-Type ("" = none) and extra headers.
-func post(t *testing.T, url, contentType, body string, header http.Header) result {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := result{Status: resp.StatusCode, Header: resp.Header, Body: b}
-	if err := json.Unmarshal(b, &res.JSON); err != nil {
-		t.Fatalf("%d answer is not a JSON object: %q", resp.StatusCode, b)
-	}
-	return res
-}
-
-// jsonBody encodes fields as a JSON object.
-func jsonBody(kv ...string) string {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
-}
-
-// keys are the sorted keys of a JSON object.
-func keys(m map[string]any) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}
-
-func isUUID(s string) bool {
-	u, err := uuid.Parse(s)
-	return err == nil && len(s) == 36 && u.String() == strings.ToLower(s)
-}
-
-// golden compares the status, the headers that matter and the body (with
-// each random value replaced by its mask, field order kept) with
-// testdata/name.golden; -update rewrites it.
 func golden(t *testing.T, name string, res result, masks map[string]string) {
 	t.Helper()
-	body := string(res.Body)
-	for value, mask := range masks {
-		if value == "" {
-			t.Fatalf("golden %s: empty value for mask %s", name, mask)
-		}
-		raw, _ := json.Marshal(value)
-		var m bytes.Buffer
-		enc := json.NewEncoder(&m)
-		enc.SetEscapeHTML(false)
-		_ = enc.Encode(mask)
-		body = strings.ReplaceAll(body, string(raw), strings.TrimSpace(m.String()))
-	}
-	var ind bytes.Buffer
-	if err := json.Indent(&ind, []byte(body), "", "  "); err != nil {
-		t.Fatalf("golden %s: %v", name, err)
-	}
-	var got strings.Builder
-	got.WriteString("HTTP " + itoa(res.Status) + " " + http.StatusText(res.Status) + "\n")
-	for _, h := range []string{"Content-Type", "Cache-Control", "Pragma", "Retry-After", "Www-Authenticate"} {
-		if v := res.Header.Get(h); v != "" {
-			got.WriteString(h + ": " + v + "\n")
-		}
-	}
-	got.WriteString("\n" + strings.TrimSpace(ind.String()) + "\n")
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("golden %s: %v (run go test -update)", name, err)
-	}
-	if got.String() != string(want) {
-		t.Errorf("golden %s differs:\n--- got\n%s--- want\n%s", name, got.String(), want)
-	}
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+	testenv.Golden(t, *update, name, res, masks)
 }

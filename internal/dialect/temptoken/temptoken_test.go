@@ -91,7 +91,7 @@ func TestSuccessGolden(t *testing.T) {
 			if got := keys(res.JSON); !slices.Equal(got, []string{"access_token", "consent_exp", "credentials_id", "max_data_retention"}) {
 				t.Fatalf("fields %v", got)
 			}
-			credID := res.str("credentials_id")
+			credID := res.Str("credentials_id")
 			if !isUUID(credID) {
 				t.Fatalf("credentials_id %q is not a UUID", credID)
 			}
@@ -101,13 +101,13 @@ func TestSuccessGolden(t *testing.T) {
 			}
 			wantExp := start.Add(oauth.DefaultConsentTTL).UTC().Format(temptoken.TimeFormat)
 			wantRet := start.Add(oauth.DefaultConsentTTL + oauth.DefaultRetentionTTL).UTC().Format(temptoken.TimeFormat)
-			if res.str("consent_exp") != wantExp || res.str("consent_exp") != conn.ConsentExpiresAt.UTC().Format(temptoken.TimeFormat) {
-				t.Errorf("consent_exp %q, want %q", res.str("consent_exp"), wantExp)
+			if res.Str("consent_exp") != wantExp || res.Str("consent_exp") != conn.ConsentExpiresAt.UTC().Format(temptoken.TimeFormat) {
+				t.Errorf("consent_exp %q, want %q", res.Str("consent_exp"), wantExp)
 			}
-			if res.str("max_data_retention") != wantRet || res.str("max_data_retention") != conn.DataRetentionUntil.UTC().Format(temptoken.TimeFormat) {
-				t.Errorf("max_data_retention %q, want %q", res.str("max_data_retention"), wantRet)
+			if res.Str("max_data_retention") != wantRet || res.Str("max_data_retention") != conn.DataRetentionUntil.UTC().Format(temptoken.TimeFormat) {
+				t.Errorf("max_data_retention %q, want %q", res.Str("max_data_retention"), wantRet)
 			}
-			claims := f.e.VerifyJWT(t, res.str("access_token"))
+			claims := f.e.VerifyJWT(t, res.Str("access_token"))
 			if claims["connection_id"] != credID || claims["client_id"] != c.ID || claims["sub"] != "user-1" {
 				t.Errorf("claims %v", claims)
 			}
@@ -116,9 +116,9 @@ func TestSuccessGolden(t *testing.T) {
 			}
 			golden(t, "success", res, map[string]string{
 				credID:                        "<credentials_id: UUID>",
-				res.str("access_token"):       "<access_token: JWT>",
-				res.str("consent_exp"):        "<consent_exp: now + 90 days>",
-				res.str("max_data_retention"): "<max_data_retention: consent_exp + 30 days>",
+				res.Str("access_token"):       "<access_token: JWT>",
+				res.Str("consent_exp"):        "<consent_exp: now + 90 days>",
+				res.Str("max_data_retention"): "<max_data_retention: consent_exp + 30 days>",
 			})
 		})
 	}
@@ -312,15 +312,15 @@ func checkError(t *testing.T, f *fixture, res result, name string, status int, t
 	if h, ok := res.JSON["http"].(float64); !ok || int(h) != status {
 		t.Errorf("http %#v, want the number %d", res.JSON["http"], status)
 	}
-	if m := res.str("message"); m == "" {
+	if m := res.Str("message"); m == "" {
 		t.Errorf("empty message")
 	}
-	id := res.str("id")
+	id := res.Str("id")
 	if !isUUID(id) {
 		t.Fatalf("id %q is not a UUID", id)
 	}
 	logged := false
-	for _, l := range f.logs.logLines(t) {
+	for _, l := range f.logs.LogLines(t) {
 		if l["error_id"] == id {
 			logged = true
 			if l["dialect"] != temptoken.Name || l["msg"] != "token request failed" {
@@ -390,9 +390,9 @@ func TestIntrospectRevoke(t *testing.T) {
 	f := newFixture(t, nil)
 	c, s := f.client(t)
 	res := f.exchange(t, ctJSON, c.ID, s, f.tempToken(t, c, false))
-	at := res.str("access_token")
+	at := res.Str("access_token")
 	in := f.e.Introspect(t, at)
-	if in["active"] != true || in["client_id"] != c.ID || in["connection_id"] != res.str("credentials_id") || in["sub"] != "user-1" {
+	if in["active"] != true || in["client_id"] != c.ID || in["connection_id"] != res.Str("credentials_id") || in["sub"] != "user-1" {
 		t.Fatalf("introspection %v", in)
 	}
 	if st := f.e.Revoke(t, c, s, at); st != http.StatusOK {
@@ -413,12 +413,12 @@ func TestReplayRevokes(t *testing.T) {
 	if first.Status != 200 {
 		t.Fatalf("first: %d %s", first.Status, first.Body)
 	}
-	at := first.str("access_token")
+	at := first.Str("access_token")
 	if in := f.e.Introspect(t, at); in["active"] != true {
 		t.Fatalf("first token inactive: %v", in)
 	}
 	second := f.exchange(t, ctJSON, c.ID, s, tt)
-	if second.Status != 401 || second.str("code") != temptoken.CodeTempTokenUsed {
+	if second.Status != 401 || second.Str("code") != temptoken.CodeTempTokenUsed {
 		t.Fatalf("replay: %d %s", second.Status, second.Body)
 	}
 	if strings.Contains(string(second.Body), tt) || strings.Contains(string(second.Body), at) {
@@ -442,7 +442,7 @@ func TestExpiry(t *testing.T) {
 		}
 		tt = f.tempToken(t, c, false)
 		f.e.Clock.Advance(oauth.DefaultCodeTTL)
-		if res := f.exchange(t, ctJSON, c.ID, s, tt); res.Status != 401 || res.str("code") != temptoken.CodeExpiredTempToken {
+		if res := f.exchange(t, ctJSON, c.ID, s, tt); res.Status != 401 || res.Str("code") != temptoken.CodeExpiredTempToken {
 			t.Fatalf("after expiry: %d %s", res.Status, res.Body)
 		}
 	})
@@ -451,7 +451,7 @@ func TestExpiry(t *testing.T) {
 		c, s := f.client(t)
 		// The token is the consent's key: it lives until the consent ends
 		// (90 days by default), not the client's one-hour lifetime.
-		at := f.exchange(t, ctJSON, c.ID, s, f.tempToken(t, c, false)).str("access_token")
+		at := f.exchange(t, ctJSON, c.ID, s, f.tempToken(t, c, false)).Str("access_token")
 		f.e.Clock.Advance(oauth.DefaultConsentTTL - time.Second)
 		if in := f.e.Introspect(t, at); in["active"] != true {
 			t.Fatalf("inactive before expiry: %v", in)
@@ -468,11 +468,11 @@ func TestExpiry(t *testing.T) {
 		c, s := f.client(t, func(c *store.Client) { c.ConsentTTL, c.RetentionTTL = 10*time.Minute, 24*time.Hour })
 		now := f.e.Clock.Now()
 		res := f.exchange(t, ctJSON, c.ID, s, f.tempToken(t, c, false))
-		if res.str("consent_exp") != now.Add(10*time.Minute).UTC().Format(temptoken.TimeFormat) ||
-			res.str("max_data_retention") != now.Add(10*time.Minute+24*time.Hour).UTC().Format(temptoken.TimeFormat) {
-			t.Fatalf("deadlines %s %s (now %s)", res.str("consent_exp"), res.str("max_data_retention"), now)
+		if res.Str("consent_exp") != now.Add(10*time.Minute).UTC().Format(temptoken.TimeFormat) ||
+			res.Str("max_data_retention") != now.Add(10*time.Minute+24*time.Hour).UTC().Format(temptoken.TimeFormat) {
+			t.Fatalf("deadlines %s %s (now %s)", res.Str("consent_exp"), res.Str("max_data_retention"), now)
 		}
-		at := res.str("access_token")
+		at := res.Str("access_token")
 		f.e.Clock.Advance(10 * time.Minute)
 		if in := f.e.Introspect(t, at); in["active"] != false {
 			t.Fatalf("token outlived its consent: %v", in)
