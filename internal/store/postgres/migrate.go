@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/grantd/grantd/internal/store/migration"
 )
 
 // migrationFS holds the schema, one file per version: NNNN_name.sql, applied
@@ -23,50 +21,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations is the parsed content of migrationFS, versions 1..n without gaps.
-var migrations = mustLoadMigrations(migrationFS)
-
-func mustLoadMigrations(fsys fs.FS) []migration {
-	ms, err := loadMigrations(fsys)
-	if err != nil {
-		panic(err)
-	}
-	return ms
-}
-
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for i, name := range names { // fs.Glob sorts
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 {
-			return nil, fmt.Errorf("postgres: migration %s: want NNNN_name.sql", base)
-		}
-		if v != i+1 {
-			return nil, fmt.Errorf("postgres: migration %s: want version %d (no gaps, no duplicates)", base, i+1)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("postgres: no migrations")
-	}
-	return ms, nil
-}
+var migrations = migration.MustLoad(migrationFS, "migrations")
 
 // LatestVersion is the schema version this build migrates to.
 func LatestVersion() int { return len(migrations) }
@@ -105,18 +61,18 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 			if v > LatestVersion() {
 				return fmt.Errorf("database schema version %d is newer than this build's %d", v, LatestVersion())
 			}
-			if v >= m.version {
+			if v >= m.Version {
 				return nil
 			}
-			if _, err := exec(ctx, tx, m.sql); err != nil {
+			if _, err := exec(ctx, tx, m.SQL); err != nil {
 				return err
 			}
 			_, err = exec(ctx, tx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, time.Now().UTC())
+				m.Version, m.Name, time.Now().UTC())
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("postgres: migrate %s: %w", m.name, err)
+			return fmt.Errorf("postgres: migrate %s: %w", m.Name, err)
 		}
 	}
 	return nil

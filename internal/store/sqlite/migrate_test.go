@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/store/migration"
 )
 
 func openT(t *testing.T, path string) *Store {
@@ -235,9 +236,9 @@ func TestMigrateUpWithData(t *testing.T) {
 	for v := 1; v <= LatestVersion(); v++ {
 		u, ok := upgrades[v]
 		if !ok {
-			t.Fatalf("no upgrades[%d]: add seed data for migration %s", v, migrations[v-1].name)
+			t.Fatalf("no upgrades[%d]: add seed data for migration %s", v, migrations[v-1].Name)
 		}
-		t.Run(migrations[v-1].name, func(t *testing.T) {
+		t.Run(migrations[v-1].Name, func(t *testing.T) {
 			ctx := t.Context()
 			path := filepath.Join(t.TempDir(), "grantd.db")
 			s, err := open(ctx, path)
@@ -325,11 +326,11 @@ func TestLoadMigrations(t *testing.T) {
 		for _, f := range files {
 			fsys[f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
 		}
-		if _, err := loadMigrations(fsys); err == nil {
-			t.Errorf("%s: loadMigrations succeeded, want an error", name)
+		if _, err := migration.Load(fsys, "migrations"); err == nil {
+			t.Errorf("%s: migration.Load succeeded, want an error", name)
 		}
 	}
-	if len(migrations) == 0 || migrations[0].version != 1 {
+	if len(migrations) == 0 || migrations[0].Version != 1 {
 		t.Fatalf("embedded migrations: %+v", migrations)
 	}
 }
