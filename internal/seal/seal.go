@@ -7,9 +7,8 @@
 // also carries a label, prepended to the additional data, so values sealed
 // for one purpose do not open for another.
 //
-// internal/signer seals private keys with a private copy of the same format
-// (label "", the kid as additional data); New(kek, "") produces and opens
-// exactly those values.
+// internal/signer seals private keys with it (label "", the kid as the
+// owner).
 package seal
 
 import (

@@ -2,8 +2,6 @@ package signer
 
 import (
 	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/grantd/grantd/internal/seal"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -38,43 +37,39 @@ const (
 // almost always a different key-encryption key, rarely a corrupted row.
 var errWrongKEK = errors.New("cannot decrypt: wrong key-encryption key, or the stored key is corrupted")
 
-// sealer encrypts private keys at rest under the key-encryption key.
-type sealer struct{ aead cipher.AEAD }
+// sealer encrypts private keys at rest under the key-encryption key: the
+// seal package's format with no label and the kid as the owner, so that a
+// sealed key copied to another kid does not open.
+type sealer struct{ s *seal.Sealer }
 
 func newSealer(kek []byte) (sealer, error) {
 	if len(kek) != kekSize {
 		return sealer{}, fmt.Errorf("key-encryption key must be %d bytes, got %d", kekSize, len(kek))
 	}
-	block, err := aes.NewCipher(kek)
+	s, err := seal.New(kek, "")
 	if err != nil {
 		return sealer{}, err
 	}
-	// A random 96-bit nonce per seal, prepended by the AEAD itself.
-	aead, err := cipher.NewGCMWithRandomNonce(block)
-	if err != nil {
-		return sealer{}, err
-	}
-	return sealer{aead: aead}, nil
+	return sealer{s}, nil
 }
 
 func (c sealer) seal(kid string, plain []byte) []byte {
-	out := make([]byte, 1, 1+len(plain)+c.aead.Overhead())
-	out[0] = sealVersion
-	return c.aead.Seal(out, nil, plain, []byte(kid))
+	out, err := c.s.Seal(plain, kid)
+	if err != nil {
+		panic("signer: seal: " + err.Error()) // only with a bad key, refused by newSealer
+	}
+	return out
 }
 
 func (c sealer) open(kid string, sealed []byte) ([]byte, error) {
-	if len(sealed) < 1+c.aead.Overhead() {
-		return nil, errors.New("sealed key too short")
-	}
-	if sealed[0] != sealVersion {
+	if len(sealed) > 0 && sealed[0] != sealVersion {
 		return nil, fmt.Errorf("unknown sealed key version %d", sealed[0])
 	}
-	plain, err := c.aead.Open(nil, nil, sealed[1:], []byte(kid))
-	if err != nil {
+	plain, err := c.s.Open(sealed, kid)
+	if errors.Is(err, seal.ErrOpen) {
 		return nil, errWrongKEK
 	}
-	return plain, nil
+	return plain, err
 }
 
 // key is one parsed signing key. Immutable once built; shared between
