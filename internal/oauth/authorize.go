@@ -54,6 +54,9 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 		if len(v) > 1 {
 			return page(InvalidRequest("The %s parameter is repeated.", SafeName(k)))
 		}
+		if !ValidText(k) || !ValidText(v[0]) {
+			return page(InvalidRequest("The %s parameter is not valid UTF-8 text.", SafeName(k)))
+		}
 	}
 	clientID := q.Get("client_id")
 	if clientID == "" {

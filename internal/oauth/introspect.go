@@ -79,6 +79,10 @@ func (p *Provider) resolve(ctx context.Context, token string) (*tokenRef, error)
 		}
 		rec, err := p.Store.GetAccessToken(ctx, c.ID)
 		switch {
+		case errors.Is(err, store.ErrNotFound) && c.ConnectionID != "":
+			// A token of a grant always has a record; none left means its
+			// connection was purged (or the record expired): inactive.
+			return nil, nil
 		case errors.Is(err, store.ErrNotFound):
 			// A client-credentials JWT has no record until revoked.
 			rec = store.AccessToken{

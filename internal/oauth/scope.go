@@ -3,6 +3,7 @@ package oauth
 import (
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxScopes bounds how many scope values one request may carry.
@@ -43,6 +44,13 @@ func validScopeToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// ValidText reports whether s can be stored and compared as text: valid
+// UTF-8 with no NUL. Every parameter grantd reads must be (PostgreSQL
+// refuses anything else, and so does grantd, with invalid_request).
+func ValidText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // JoinScope is the inverse of ParseScope.

@@ -80,8 +80,15 @@ type keyStore struct{ keys []store.SigningKey }
 
 func (k *keyStore) ListSigningKeys(context.Context) ([]store.SigningKey, error) { return k.keys, nil }
 func (k *keyStore) AddSigningKey(_ context.Context, key store.SigningKey) error {
+	key.State = store.KeyCurrent
 	k.keys = append([]store.SigningKey{key}, k.keys...)
 	return nil
+}
+func (k *keyStore) AddFirstSigningKey(ctx context.Context, key store.SigningKey) (bool, error) {
+	if len(k.keys) > 0 {
+		return false, nil
+	}
+	return true, k.AddSigningKey(ctx, key)
 }
 
 // TestSignerFormat checks the claim in the package comment: with label "",

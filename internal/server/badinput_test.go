@@ -326,3 +326,34 @@ func TestTwoFlowsInOneBrowser(t *testing.T) {
 		t.Fatalf("first flow after opening a second: %s", loc)
 	}
 }
+
+// TestInvalidTextRefused: bytes that are not UTF-8, or a NUL, in any
+// parameter or credential are invalid_request (no store keeps them).
+func TestInvalidTextRefused(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	form := "application/x-www-form-urlencoded"
+	for name, tt := range map[string]struct {
+		path, ct, body string
+		header         []string
+		status         int
+	}{
+		"form client id":  {"/oauth/token", form, "grant_type=client_credentials&client_id=%FF&client_secret=x", nil, 400},
+		"form NUL":        {"/oauth/token", form, "grant_type=client_credentials&scope=a%00b", basic(c.ID, c.Secret), 400},
+		"json NUL":        {"/oauth/token", "application/json", `{"grant_type":"client_credentials","scope":"a\u0000b"}`, basic(c.ID, c.Secret), 400},
+		"basic bad utf-8": {"/oauth/token", form, "grant_type=client_credentials", basic("a\xffb", "x"), 401},
+		"connect session": {"/connect/sessions", "application/json", `{"customer_id":"a\u0000b"}`, basic(c.ID, c.Secret), 400},
+		"introspect":      {"/oauth/introspect", form, "token=%FF", basic(c.ID, c.Secret), 400},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := e.post(tt.path, tt.ct, tt.body, tt.header...)
+			if r.Status != tt.status {
+				t.Fatalf("%d %s, want %d", r.Status, r.Body, tt.status)
+			}
+		})
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/oauth/authorize?client_id="+c.ID+"&response_type=code&state=%FF", nil)
+	if r := e.do(req); r.Status != 400 || r.Header.Get("Location") != "" {
+		t.Fatalf("authorize with bad state: %d %q", r.Status, r.Header.Get("Location"))
+	}
+}

@@ -106,6 +106,9 @@ func decodeConnectSession(r *http.Request) (wire.Params, []string, error) {
 	if b.ClientSecret != nil {
 		p["client_secret"] = *b.ClientSecret
 	}
+	if err := p.CheckText(); err != nil {
+		return nil, nil, err
+	}
 	var products []string
 	if len(b.Products) > 0 && string(b.Products) != "null" {
 		var one string

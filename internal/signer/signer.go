@@ -35,6 +35,7 @@ import (
 type KeyStore interface {
 	ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 	AddSigningKey(ctx context.Context, k store.SigningKey) error
+	AddFirstSigningKey(ctx context.Context, k store.SigningKey) (bool, error)
 }
 
 var _ KeyStore = (store.SigningKeys)(nil)
@@ -129,10 +130,15 @@ func New(ctx context.Context, o Options) (*Signer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signer: generate first key: %w", err)
 		}
-		if err := s.store.AddSigningKey(ctx, rec); err != nil {
+		// Only if no other instance added one meanwhile: they all agree on
+		// one first key and none signs with a key another one retired.
+		added, err := s.store.AddFirstSigningKey(ctx, rec)
+		if err != nil {
 			return nil, fmt.Errorf("signer: add first key: %w", err)
 		}
-		s.log.Info("signer: generated first signing key", "kid", rec.ID, "alg", alg)
+		if added {
+			s.log.Info("signer: generated first signing key", "kid", rec.ID, "alg", alg)
+		}
 	}
 	if err := s.reloadLocked(ctx); err != nil {
 		return nil, err

@@ -72,6 +72,18 @@ func (m *memStore) AddSigningKey(ctx context.Context, k store.SigningKey) error 
 	return nil
 }
 
+func (m *memStore) AddFirstSigningKey(ctx context.Context, k store.SigningKey) (bool, error) {
+	m.mu.Lock()
+	for _, have := range m.keys {
+		if have.State == store.KeyCurrent {
+			m.mu.Unlock()
+			return false, nil
+		}
+	}
+	m.mu.Unlock()
+	return true, m.AddSigningKey(ctx, k)
+}
+
 func testKEK(t testing.TB) []byte {
 	t.Helper()
 	kek := make([]byte, 32)

@@ -476,4 +476,9 @@ type SigningKeys interface {
 	// AddSigningKey makes k the current key in one transaction: the old
 	// current key becomes previous and any older previous key retired.
 	AddSigningKey(ctx context.Context, k SigningKey) error
+	// AddFirstSigningKey adds k as the current key only when no key is
+	// current, and reports whether it did: instances starting together on
+	// an empty store agree on one first key instead of retiring each
+	// other's.
+	AddFirstSigningKey(ctx context.Context, k SigningKey) (bool, error)
 }

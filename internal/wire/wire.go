@@ -20,6 +20,17 @@ import (
 // Params is a decoded request body: every value a string, none repeated.
 type Params map[string]string
 
+// CheckText refuses names and values that are not valid UTF-8 or hold a
+// NUL: no client id, code or token can contain them, and no store keeps them.
+func (p Params) CheckText() *oauth.Error {
+	for k, v := range p {
+		if !oauth.ValidText(k) || !oauth.ValidText(v) {
+			return oauth.InvalidRequest("The %s parameter is not valid UTF-8 text.", oauth.SafeName(k))
+		}
+	}
+	return nil
+}
+
 // Has reports whether a parameter was present (even empty).
 func (p Params) Has(k string) bool { _, ok := p[k]; return ok }
 
@@ -70,7 +81,7 @@ func decodeForm(body []byte) (Params, *oauth.Error) {
 		}
 		p[k] = vals[0]
 	}
-	return p, nil
+	return p, p.CheckText()
 }
 
 func decodeJSON(body []byte) (Params, *oauth.Error) {
@@ -120,7 +131,7 @@ func decodeJSON(body []byte) (Params, *oauth.Error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, bad
 	}
-	return p, nil
+	return p, p.CheckText()
 }
 
 // ClientCredentials takes the client's credentials from the Basic header and
@@ -172,7 +183,7 @@ func parseBasic(s string) (id, secret string, ok bool) {
 	if secret, err = url.QueryUnescape(rsecret); err != nil {
 		return "", "", false
 	}
-	return id, secret, id != ""
+	return id, secret, id != "" && oauth.ValidText(id) && oauth.ValidText(secret)
 }
 
 func WriteJSON(w http.ResponseWriter, status int, v any) {

@@ -204,6 +204,11 @@ func parseBasic(s string) (raw, dec [2]string, ok bool) {
 	if v, err := url.QueryUnescape(secret); err == nil {
 		dec[1] = v
 	}
+	for _, v := range append(raw[:], dec[:]...) {
+		if !oauth.ValidText(v) {
+			return raw, dec, false
+		}
+	}
 	return raw, dec, true
 }
 

@@ -12,10 +12,11 @@ import (
 
 // SQLSTATE codes the backend acts on.
 const (
-	codeUniqueViolation      = "23505"
-	codeForeignKeyViolation  = "23503"
-	codeSerializationFailure = "40001"
-	codeDeadlockDetected     = "40P01"
+	codeCharacterNotInRepertoire = "22021"
+	codeUniqueViolation          = "23505"
+	codeForeignKeyViolation      = "23503"
+	codeSerializationFailure     = "40001"
+	codeDeadlockDetected         = "40P01"
 )
 
 // mapErr is the one place that turns driver errors into store sentinels. The
@@ -44,6 +45,10 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
 	case codeForeignKeyViolation:
 		return fmt.Errorf("%w: referenced record: %w", store.ErrNotFound, err)
+	case codeCharacterNotInRepertoire:
+		// Invalid UTF-8 or NUL in a text value: no row can have it. The
+		// wire refuses such input first; this keeps a lookup a miss.
+		return fmt.Errorf("%w: invalid text: %w", store.ErrNotFound, err)
 	}
 	return err
 }

@@ -140,8 +140,8 @@ func insertRefreshToken(ctx context.Context, tx pgx.Tx, t *store.RefreshToken) e
 }
 
 // Refresh rotates a token in one READ COMMITTED transaction. It locks, in
-// this order, the family's connection FOR SHARE, then the token and its
-// family FOR UPDATE, then decides. Concurrent refreshes of one token queue
+// this order, the family's connection FOR SHARE, the family FOR UPDATE, then
+// the token, then decides. Concurrent refreshes of one token queue
 // on the row locks; once the winner commits, each waiter reads the token as
 // used and takes the reuse path.
 //
@@ -160,6 +160,13 @@ func (s *Store) Refresh(ctx context.Context, hash []byte, now time.Time, check f
 		conn, err := lockConnection(ctx, tx, `(SELECT f.connection_id FROM refresh_tokens t
 			JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1)`, hash)
 		if err != nil {
+			return err
+		}
+		// The family before its token: the janitor deletes families
+		// (SKIP LOCKED) and the delete cascades to their tokens, so taking
+		// the token first could deadlock with it.
+		if _, err := exec(ctx, tx, `SELECT 1 FROM refresh_families
+			WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE`, hash); err != nil {
 			return err
 		}
 		tok, f, err := scanTokenFamily(tx.QueryRow(ctx, tokenFamilyQuery+` FOR UPDATE`, hash))

@@ -54,3 +54,20 @@ func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
 		return err
 	})
 }
+
+// AddFirstSigningKey inserts k as current when no key is current. The
+// unique index on the live states makes concurrent first inserts collide:
+// one wins, the others insert nothing.
+func (s *Store) AddFirstSigningKey(ctx context.Context, k store.SigningKey) (bool, error) {
+	var added bool
+	err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		n, err := exec(ctx, tx, `INSERT INTO signing_keys (id, algorithm, encrypted_key, state, created_at, seq)
+			SELECT $1, $2, $3, 'current', $4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM signing_keys)
+			WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE state = 'current')
+			ON CONFLICT DO NOTHING`,
+			k.ID, k.Algorithm, k.EncryptedKey, ts(k.CreatedAt))
+		added = n == 1
+		return err
+	})
+	return added, err
+}

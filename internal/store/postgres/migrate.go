@@ -46,6 +46,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // migrateTo applies the migrations up to and including version target.
 func (s *Store) migrateTo(ctx context.Context, target int) error {
+	// Up to date: no lock, no DDL, so that a runtime role without CREATE on
+	// the schema can start once an operator has migrated.
+	if v, err := s.Version(ctx); err == nil && v >= target {
+		if v > LatestVersion() {
+			return fmt.Errorf("postgres: database schema version %d is newer than this build's %d", v, LatestVersion())
+		}
+		return nil
+	}
 	for _, m := range migrations[:target] {
 		err := s.tx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
 			if err := lockSchema(ctx, tx, "migrate"); err != nil {

@@ -49,3 +49,18 @@ func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
 		return err
 	})
 }
+
+// AddFirstSigningKey inserts k as current when no key is current, in one
+// write transaction.
+func (s *Store) AddFirstSigningKey(ctx context.Context, k store.SigningKey) (bool, error) {
+	var added bool
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		n, err := exec(ctx, tx, `INSERT INTO signing_keys (id, algorithm, encrypted_key, state, created_at, seq)
+			SELECT ?, ?, ?, 'current', ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM signing_keys)
+			WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE state = 'current')`,
+			k.ID, k.Algorithm, k.EncryptedKey, toMS(k.CreatedAt))
+		added = n == 1
+		return err
+	})
+	return added, err
+}

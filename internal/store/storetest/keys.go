@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ func withState(k store.SigningKey, state string) store.SigningKey {
 }
 
 var signingKeyTests = []test{
+	{"AddFirstSigningKey", firstKeyTest},
 	{"Rotation", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		keys, err := s.ListSigningKeys(ctx)
@@ -62,4 +64,39 @@ var signingKeyTests = []test{
 		same(t, "keys after a failed AddSigningKey", keys, []store.SigningKey{
 			withState(k2, store.KeyCurrent), withState(k1, store.KeyPrevious)})
 	}},
+}
+
+// firstKeyTest: of many callers adding a first key to an empty store at
+// once, exactly one succeeds, and later calls add nothing.
+func firstKeyTest(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 8
+	var wg sync.WaitGroup
+	added := make(chan string, n)
+	for range n {
+		wg.Go(func() {
+			k := newSigningKey(t0)
+			ok, err := s.AddFirstSigningKey(ctx, k)
+			if err != nil {
+				t.Errorf("AddFirstSigningKey: %v", err)
+			}
+			if ok {
+				added <- k.ID
+			}
+		})
+	}
+	wg.Wait()
+	close(added)
+	var winners []string
+	for id := range added {
+		winners = append(winners, id)
+	}
+	keys, err := s.ListSigningKeys(ctx)
+	must(t, "ListSigningKeys", err)
+	if len(winners) != 1 || len(keys) != 1 || keys[0].ID != winners[0] || keys[0].State != store.KeyCurrent {
+		t.Fatalf("winners %v, keys %+v: want one current first key", winners, keys)
+	}
+	if ok, err := s.AddFirstSigningKey(ctx, newSigningKey(at(time.Hour))); ok || err != nil {
+		t.Fatalf("a first key was added over a current one: %v %v", ok, err)
+	}
 }
