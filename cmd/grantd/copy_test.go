@@ -227,9 +227,13 @@ func snapshot(t *testing.T, s store.Store, f flow) string {
 	add("auth request", r, err)
 	conns, err := s.ListConnections(ctx, "")
 	add("connections", conns, err)
+	stored := map[int64]store.Event{}
 	for _, c := range conns {
 		es, err := s.ListEvents(ctx, c.ID)
 		add("events", es, err)
+		for _, e := range es {
+			stored[e.Seq] = e
+		}
 	}
 	for _, h := range [][]byte{f.oldRefresh, f.curRefresh} {
 		tok, fam, err := s.GetRefreshToken(ctx, h)
@@ -241,8 +245,16 @@ func snapshot(t *testing.T, s store.Store, f flow) string {
 	}
 	keys, err := s.ListSigningKeys(ctx)
 	add("signing keys", keys, err)
-	pend, err := s.PendingEvents(ctx, f.req.CreatedAt.Add(48*time.Hour), 100)
-	add("pending events", pend, err)
+	// The events a worker would claim; then the claims are given back (the
+	// claim only moved next_attempt_at), so that the store is as it was.
+	claimed, err := s.ClaimEvents(ctx, f.req.CreatedAt.Add(48*time.Hour), time.Minute, 100)
+	add("claimed events", claimed, err)
+	for _, e := range claimed {
+		was := stored[e.Seq]
+		if err := s.RetryEvent(ctx, e.Seq, was.Attempts, was.NextAttemptAt, was.LastError); err != nil {
+			t.Fatalf("give back the claim of event %d: %v", e.Seq, err)
+		}
+	}
 	return b.String()
 }
 

@@ -19,7 +19,7 @@ import (
 
 // Store is the part of the store the Worker uses.
 type Store interface {
-	PendingEvents(ctx context.Context, now time.Time, limit int) ([]store.Event, error)
+	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Event, error)
 	MarkEventDelivered(ctx context.Context, seq int64, now time.Time, failed bool) error
 	RetryEvent(ctx context.Context, seq int64, attempts int, next time.Time, lastError string) error
 	GetClient(ctx context.Context, id string) (store.Client, error)
@@ -39,6 +39,9 @@ const (
 	// MinBackoff and MaxBackoff bound DefaultBackoff.
 	MinBackoff = 10 * time.Second
 	MaxBackoff = time.Hour
+	// DefaultLease is how long a claimed event is withheld from the other
+	// workers: two attempts' worth, plus leaseMargin.
+	DefaultLease = 2*RequestTimeout + leaseMargin
 )
 
 const (
@@ -49,6 +52,16 @@ const (
 	// that the connection can be reused.
 	maxDrain  = 64 << 10
 	userAgent = "grantd-webhooks/1"
+	// leaseMargin is the time, beyond RequestTimeout, an attempt may need
+	// from its start to the record of its outcome (the store's writes, some
+	// clock skew between instances).
+	leaseMargin = 5 * time.Second
+	// attemptSpan is how much of its event's lease must be left for an
+	// attempt to start.
+	attemptSpan = RequestTimeout + leaseMargin
+	// minLease is the shortest lease: the first attempts of a pass start
+	// with attemptSpan left and a margin for the claim itself.
+	minLease = attemptSpan + leaseMargin
 )
 
 // DefaultBackoff is the wait after the attempt-th failed attempt (from 1):
@@ -64,8 +77,13 @@ func DefaultBackoff(attempt int) time.Duration {
 
 // Worker delivers the outbox. Store and Open are required; the other fields
 // have defaults. Run (or RunOnce) must not be called concurrently on one
-// Worker; several Workers (several instances) on one store are safe but may
-// deliver an event twice, which at-least-once allows.
+// Worker. Several Workers (several instances) on one store share the work:
+// each pass claims its events for Lease (store.ClaimEvents), so no other
+// Worker sends them meanwhile. An event is sent twice only when a delivery
+// goes unnoticed: its answer is lost (a failed attempt, retried), or its
+// outcome is not recorded within the lease (the instance died, or the store
+// could not be written) and it is claimed again when the lease ends. Both
+// are what at-least-once allows.
 type Worker struct {
 	Store Store
 	// Open unseals a client's webhook secret (store.Client.WebhookSecret,
@@ -77,11 +95,18 @@ type Worker struct {
 	Client      *http.Client
 	Now         func() time.Time // nil = time.Now
 	Logger      *slog.Logger     // nil = discard
-	Batch       int              // events fetched per pass; 0 = DefaultBatch
+	Batch       int              // events claimed per pass; 0 = DefaultBatch
 	MaxAttempts int              // attempts before an event is given up; 0 = DefaultMaxAttempts
 	// Backoff is the wait after the attempt-th failed attempt; nil =
 	// DefaultBackoff.
 	Backoff func(attempt int) time.Duration
+	// Lease is how long the events of a pass are claimed for; 0 =
+	// DefaultLease, and at least RequestTimeout + 10 s. An attempt starts
+	// only while RequestTimeout + 5 s of its event's lease is left, so that
+	// its outcome is recorded before another Worker can claim the event; an
+	// event whose lease runs too short (a pass slowed by many slow
+	// receivers) is left for a later claim.
+	Lease time.Duration
 }
 
 func (w *Worker) now() time.Time {
@@ -103,6 +128,13 @@ func (w *Worker) batch() int {
 		return w.Batch
 	}
 	return DefaultBatch
+}
+
+func (w *Worker) lease() time.Duration {
+	if w.Lease > 0 {
+		return max(w.Lease, minLease)
+	}
+	return DefaultLease
 }
 
 func (w *Worker) maxAttempts() int {
@@ -160,12 +192,14 @@ func (w *Worker) Run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// RunOnce makes one pass: it fetches the due events (at most Batch, at most
-// one per connection), delivers them, at most a few at a time, and records
-// each outcome. It returns how many were delivered (answered 2xx). Failed
-// attempts are not errors; the error reports a store that could not be read
-// or written. An attempt cut short because ctx ended is not recorded: the
-// event is tried again later.
+// RunOnce makes one pass: it claims the due events for Lease (at most
+// Batch, at most one per connection), delivers them, at most a few at a
+// time, and records each outcome. It returns how many were delivered
+// (answered 2xx). Failed attempts are not errors; the error reports a store
+// that could not be read or written. An event whose attempt was cut short
+// because ctx ended, or that was not attempted (its client could not be
+// read, too little of its lease was left), is not recorded: it is claimed
+// again when its lease ends.
 func (w *Worker) RunOnce(ctx context.Context) (delivered int, err error) {
 	delivered, _, err = w.pass(ctx)
 	return delivered, err
@@ -182,7 +216,8 @@ type target struct {
 	// fail: this attempt cannot be made (no secret, unsealing failed): a
 	// failed attempt, retried later.
 	fail string
-	// skip: the client could not be read; leave its events untouched.
+	// skip: the client could not be read; leave its events untouched
+	// (claimed again once their lease ends).
 	skip bool
 }
 
@@ -190,9 +225,9 @@ func (w *Worker) pass(ctx context.Context) (delivered, fetched int, err error) {
 	if w.Store == nil || w.Open == nil {
 		return 0, 0, errors.New("events: Worker needs Store and Open")
 	}
-	evs, err := w.Store.PendingEvents(ctx, w.now(), w.batch())
+	evs, err := w.Store.ClaimEvents(ctx, w.now(), w.lease(), w.batch())
 	if err != nil {
-		return 0, 0, fmt.Errorf("events: pending events: %w", err)
+		return 0, 0, fmt.Errorf("events: claim events: %w", err)
 	}
 	if len(evs) == 0 {
 		return 0, 0, nil
@@ -239,6 +274,15 @@ loop:
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			break loop
+		}
+		// e.NextAttemptAt is the end of this pass's claim. Past it, another
+		// Worker may claim e: an attempt started too late could duplicate e,
+		// or deliver it after its connection's next event.
+		if left := e.NextAttemptAt.Sub(w.now()); left < attemptSpan {
+			<-sem
+			w.log().InfoContext(ctx, "events: lease too short for an attempt; the event waits for the next claim",
+				"event_id", e.ID, "connection_id", e.ConnectionID, "lease_left", left)
+			continue
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()

@@ -23,6 +23,8 @@ import (
 	"github.com/grantd/grantd/internal/events"
 	"github.com/grantd/grantd/internal/seal"
 	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/store/postgres"
+	"github.com/grantd/grantd/internal/store/postgres/pgtest"
 	"github.com/grantd/grantd/internal/store/sqlite"
 )
 
@@ -145,12 +147,12 @@ func (r *receiver) delivered(connectionID string) []string {
 	return out
 }
 
-// env is the delivery path on real parts: a SQLite file, the clients
-// manager with a real sealer, an httptest receiver.
+// env is the delivery path on real parts: a SQLite file (or a PostgreSQL
+// schema), the clients manager with a real sealer, an httptest receiver.
 type env struct {
 	t       *testing.T
-	path    string
-	st      *sqlite.Store
+	path    string // of the SQLite file; "" on PostgreSQL
+	st      store.Store
 	kek     []byte
 	clk     *clock
 	recv    *receiver
@@ -160,12 +162,18 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "grantd.db"), kek: bytes.Repeat([]byte{9}, seal.KeySize),
-		clk: clk, recv: newReceiver(t, clk.Now), logs: &syncBuffer{}}
+	e := newEnvOn(t, nil)
+	e.path = filepath.Join(t.TempDir(), "grantd.db")
 	e.open()
 	t.Cleanup(func() { e.st.Close() })
 	return e
+}
+
+// newEnvOn is an env on st, which the caller closes.
+func newEnvOn(t *testing.T, st store.Store) *env {
+	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	return &env{t: t, st: st, kek: bytes.Repeat([]byte{9}, seal.KeySize),
+		clk: clk, recv: newReceiver(t, clk.Now), logs: &syncBuffer{}}
 }
 
 func (e *env) open() {
@@ -228,10 +236,19 @@ func (e *env) client(path string) string {
 // authorization code, which inserts connection.created.
 func (e *env) connect(clientID string) string {
 	e.t.Helper()
+	return e.connectWith(clientID, nil)
+}
+
+// connectWith is connect with the connection changed by edit first.
+func (e *env) connectWith(clientID string, edit func(*store.Connection)) string {
+	e.t.Helper()
 	now := e.clk.Now()
 	conn := store.Connection{ID: uuid.NewString(), ClientID: clientID, CustomerID: "cust_1", CustomerName: "Ada Lovelace-7431",
 		ProviderID: "gusto", Subject: "user-1", Products: []string{"company", "directory"}, ConnectionType: "provider",
 		Environment: "sandbox", Status: store.ConnectionActive, CreatedAt: now}
+	if edit != nil {
+		edit(&conn)
+	}
 	code := store.AuthCode{Hash: store.Hash(uuid.NewString()), Kind: "code", ClientID: clientID, RedirectURI: "https://acme.example/cb",
 		Scopes: conn.Products, Subject: conn.Subject, ConnectionID: conn.ID, GrantID: uuid.NewString(),
 		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
@@ -549,6 +566,12 @@ func TestAtLeastOnce(t *testing.T) {
 	if _, err := w.RunOnce(context.Background()); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("RunOnce: %v, want the store error", err)
 	}
+	// The event stays claimed until its lease ends; then it is sent again.
+	e.clk.Advance(events.DefaultLease - time.Second)
+	if n := runOnce(t, w); n != 0 || len(e.recv.got()) != 1 {
+		t.Fatalf("during the lease: %d delivered, %d calls", n, len(e.recv.got()))
+	}
+	e.clk.Advance(time.Second)
 	drain(t, w)
 	var ids []string
 	for _, c := range e.recv.got() {
@@ -561,6 +584,228 @@ func TestAtLeastOnce(t *testing.T) {
 	if got := e.recv.got(); got[0].eventID != got[1].eventID {
 		t.Errorf("a redelivery has another Grantd-Event-Id")
 	}
+}
+
+// TestLeaseAfterACrash: an instance that stops during an attempt records
+// nothing; its claim keeps the event from the other instances until the
+// lease ends, and then one of them delivers it.
+func TestLeaseAfterACrash(t *testing.T) {
+	e := newEnv(t)
+	conn := e.connect(e.client("/hook"))
+	e.revoke(conn)
+	ctx, crash := context.WithCancel(context.Background())
+	e.recv.setRespond(func(int, string) int {
+		crash() // the first instance stops while the receiver handles its request
+		return http.StatusOK
+	})
+	a := e.worker()
+	a.Lease = time.Minute
+	if n, err := a.RunOnce(ctx); n != 0 || err != nil {
+		t.Fatalf("the crashing pass: %d, %v", n, err)
+	}
+	if ev := e.events(conn)[0]; !ev.DeliveredAt.IsZero() || ev.Attempts != 0 ||
+		!ev.NextAttemptAt.Equal(e.clk.Now().Add(time.Minute)) {
+		t.Fatalf("after the crash: %+v, want undelivered, claimed for a minute", ev)
+	}
+
+	// Another instance, on its own handle of the file.
+	st, err := sqlite.Open(context.Background(), e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e.recv.setRespond(nil)
+	b := e.worker()
+	b.Store = st
+	e.clk.Advance(time.Minute - time.Millisecond)
+	if n := runOnce(t, b); n != 0 || len(e.recv.got()) != 1 {
+		t.Fatalf("during the lease: %d delivered, %d calls", n, len(e.recv.got()))
+	}
+	e.clk.Advance(time.Millisecond)
+	if n := drain(t, b); n != 2 {
+		t.Fatalf("after the lease: %d delivered, want 2", n)
+	}
+	got := e.recv.got()
+	if len(got) != 3 || got[0].eventID != got[1].eventID || got[2].eventType != store.EventConnectionRevoked {
+		t.Errorf("calls %+v: want the created event twice (the crash), then the revoked one", got)
+	}
+}
+
+// slowClaimStore lets time pass between the claim and the deliveries, as a
+// pass slowed by many slow receivers would.
+type slowClaimStore struct {
+	events.Store
+	clk  *clock
+	wait time.Duration
+}
+
+func (s slowClaimStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Event, error) {
+	evs, err := s.Store.ClaimEvents(ctx, now, lease, limit)
+	s.clk.Advance(s.wait)
+	return evs, err
+}
+
+// TestNoAttemptOnAShortLease: an attempt that could outlast its event's
+// lease is not started; the event waits for the next claim.
+func TestNoAttemptOnAShortLease(t *testing.T) {
+	e := newEnv(t)
+	conn := e.connect(e.client("/hook"))
+	w := e.worker()
+	w.Store = slowClaimStore{Store: e.st, clk: e.clk, wait: events.DefaultLease - events.RequestTimeout}
+	if n := runOnce(t, w); n != 0 || len(e.recv.got()) != 0 {
+		t.Fatalf("%d delivered, %d calls: want no attempt", n, len(e.recv.got()))
+	}
+	if ev := e.events(conn)[0]; ev.Attempts != 0 || !ev.DeliveredAt.IsZero() {
+		t.Fatalf("event %+v: want untouched", ev)
+	}
+	if !strings.Contains(e.logs.String(), "lease too short") {
+		t.Errorf("no log of the skipped attempt:\n%s", e.logs.String())
+	}
+	// Not claimable until the lease ends, then delivered.
+	w = e.worker()
+	if n := runOnce(t, w); n != 0 {
+		t.Fatalf("during the lease: %d delivered", n)
+	}
+	e.clk.Advance(events.RequestTimeout)
+	if n := runOnce(t, w); n != 1 {
+		t.Fatalf("after the lease: %d delivered, want 1", n)
+	}
+}
+
+// TestTwoWorkersDeliverOnce runs two Workers, as two instances, on one
+// store (two handles of one SQLite file; two pools on one PostgreSQL
+// schema) with one receiver: every event is delivered exactly once, in
+// order per connection.
+func TestTwoWorkersDeliverOnce(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		e := newEnv(t)
+		other, err := sqlite.Open(context.Background(), e.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		testTwoWorkers(t, e, other)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		ctx := context.Background()
+		name, _ := pgtest.Schema(t) // skips without GRANTD_TEST_POSTGRES
+
+		var sts [2]*postgres.Store
+		for i := range sts {
+			st, err := postgres.Open(ctx, pgtest.BaseDSN(t), postgres.Options{Schema: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			sts[i] = st
+		}
+		testTwoWorkers(t, newEnvOn(t, sts[0]), sts[1])
+	})
+}
+
+func testTwoWorkers(t *testing.T, e *env, other store.Store) {
+	ctx := context.Background()
+	const perClient = 8
+	// Each connection gets four events: created, consent_expired, revoked,
+	// retention_reached.
+	start := e.clk.Now()
+	var conns []string
+	for _, path := range []string{"/a", "/b"} {
+		client := e.client(path)
+		for range perClient {
+			conns = append(conns, e.connectWith(client, func(c *store.Connection) {
+				c.ConsentExpiresAt, c.DataRetentionUntil = start.Add(time.Minute), start.Add(2*time.Minute)
+			}))
+		}
+	}
+	e.clk.Advance(time.Minute)
+	if n, err := e.st.ExpireConsents(ctx, e.clk.Now(), 100); err != nil || n != len(conns) {
+		t.Fatalf("ExpireConsents: %d, %v", n, err)
+	}
+	for _, c := range conns {
+		e.revoke(c)
+	}
+	e.clk.Advance(time.Minute)
+	if n, err := e.st.PurgeConnections(ctx, e.clk.Now(), 100); err != nil || n != len(conns) {
+		t.Fatalf("PurgeConnections: %d, %v", n, err)
+	}
+	want := map[string][]string{} // connection -> event IDs, in order
+	total := 0
+	for _, c := range conns {
+		for _, ev := range e.events(c) {
+			want[c] = append(want[c], ev.ID)
+		}
+		if len(want[c]) != 4 {
+			t.Fatalf("connection %s has %d events, want 4", c, len(want[c]))
+		}
+		total += len(want[c])
+	}
+
+	// Passes of a few events, often, and answers that take a moment: the
+	// two Workers' passes overlap. The clock stands still, so no lease ends.
+	e.recv.setRespond(func(int, string) int {
+		time.Sleep(time.Millisecond)
+		return http.StatusOK
+	})
+	ws := []*events.Worker{e.worker(), e.worker()}
+	ws[1].Store = other
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		w.Batch = 3
+		wg.Go(func() { w.Run(runCtx, time.Millisecond) })
+	}
+	// Until every delivery is recorded, then some passes with nothing left.
+	recorded := func() int {
+		n := 0
+		for _, c := range conns {
+			for _, ev := range e.events(c) {
+				if !ev.DeliveredAt.IsZero() {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	deadline := time.After(30 * time.Second)
+	for recorded() < total {
+		select {
+		case <-deadline:
+			stop()
+			wg.Wait()
+			t.Fatalf("after 30 s, %d calls, %d of %d recorded as delivered", len(e.recv.got()), recorded(), total)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	wg.Wait()
+
+	got := map[string][]string{}
+	seen := map[string]int{}
+	for _, c := range e.recv.got() {
+		if c.status != http.StatusOK {
+			t.Errorf("call %s answered %d", c.eventID, c.status)
+		}
+		seen[c.eventID]++
+		got[c.connectionID] = append(got[c.connectionID], c.eventID)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+	for _, c := range conns {
+		if !slices.Equal(got[c], want[c]) {
+			t.Errorf("connection %s: delivered %q, want %q", c, got[c], want[c])
+		}
+		for _, ev := range e.events(c) {
+			if ev.DeliveredAt.IsZero() || ev.Failed || ev.Attempts != 0 {
+				t.Errorf("event %s recorded as delivered %v failed %v attempts %d", ev.ID, ev.DeliveredAt, ev.Failed, ev.Attempts)
+			}
+		}
+	}
+	e.checkLogs()
 }
 
 func TestTimeoutIsFailure(t *testing.T) {

@@ -263,7 +263,7 @@ type Event struct {
 	Payload       []byte // the JSON body delivered, built by NewEvent
 	CreatedAt     time.Time
 	Attempts      int
-	NextAttemptAt time.Time
+	NextAttemptAt time.Time // when it is due: the next attempt, or the end of a claim's lease
 	LastError     string
 	DeliveredAt   time.Time // zero while pending
 	Failed        bool      // given up after the last attempt
@@ -457,10 +457,17 @@ type Connections interface {
 }
 
 type Events interface {
-	// PendingEvents returns at most limit undelivered events due at now,
-	// only the oldest pending one of each connection (delivery is in order
-	// per connection), oldest first.
-	PendingEvents(ctx context.Context, now time.Time, limit int) ([]Event, error)
+	// ClaimEvents claims at most limit undelivered events due at now (their
+	// NextAttemptAt at or before now), only the oldest undelivered one of
+	// each connection (delivery is in order per connection), oldest first:
+	// in one transaction it selects them, sets their NextAttemptAt to
+	// now+lease and returns them as stored after that update. Until the
+	// lease ends no other caller gets them, whatever process it runs in; a
+	// claimer that records no outcome (RetryEvent, MarkEventDelivered)
+	// within the lease loses its claim, and the event is claimed again
+	// (at-least-once). Concurrent callers never get the same event. limit
+	// <= 0 claims nothing; a lease <= 0 is an error.
+	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error)
 	// MarkEventDelivered records a delivery; failed marks it given up.
 	MarkEventDelivered(ctx context.Context, seq int64, now time.Time, failed bool) error
 	// RetryEvent records a failed attempt and when to try again.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -40,7 +41,11 @@ func scanEvent(row scanner) (store.Event, error) {
 }
 
 func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]store.Event, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
+	return queryEvents(ctx, s.pool, q, args...)
+}
+
+func queryEvents(ctx context.Context, db querier, q string, args ...any) ([]store.Event, error) {
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -56,17 +61,42 @@ func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]store
 	return out, mapErr(rows.Err())
 }
 
-// PendingEvents returns the due head of each connection's queue: an event is
+// ClaimEvents claims the due head of each connection's queue: an event is
 // only offered when no earlier event of its connection is still pending.
-func (s *Store) PendingEvents(ctx context.Context, now time.Time, limit int) ([]store.Event, error) {
+//
+// One UPDATE moves the chosen events' next_attempt_at to the lease's end.
+// Its subquery locks them FOR UPDATE SKIP LOCKED, so concurrent claimers
+// (other instances) take disjoint sets without waiting for each other. A
+// row another claimer has just committed is re-read under READ COMMITTED
+// (EvalPlanQual) and no longer due, so it is not taken twice. The head-of-
+// line test reads the statement's snapshot: an earlier event claimed but not
+// yet delivered is still pending there, so its successor waits.
+func (s *Store) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Event, error) {
+	if lease <= 0 {
+		return nil, errors.New("postgres: ClaimEvents: the lease must be positive")
+	}
 	if limit <= 0 {
 		return nil, nil
 	}
-	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events e
-		WHERE e.delivered_at IS NULL AND e.next_attempt_at <= $1
-		AND NOT EXISTS (SELECT 1 FROM events p
-			WHERE p.connection_id = e.connection_id AND p.delivered_at IS NULL AND p.seq < e.seq)
-		ORDER BY e.seq LIMIT $2`, now.UTC(), limit)
+	var out []store.Event
+	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = queryEvents(ctx, tx, `WITH claimed AS (
+			UPDATE events SET next_attempt_at = $3
+			WHERE seq IN (SELECT e.seq FROM events e
+				WHERE e.delivered_at IS NULL AND e.next_attempt_at <= $1
+				AND NOT EXISTS (SELECT 1 FROM events p
+					WHERE p.connection_id = e.connection_id AND p.delivered_at IS NULL AND p.seq < e.seq)
+				ORDER BY e.seq LIMIT $2
+				FOR UPDATE SKIP LOCKED)
+			RETURNING `+eventCols+`)
+		SELECT `+eventCols+` FROM claimed ORDER BY seq`, now.UTC(), limit, now.Add(lease).UTC())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // MarkEventDelivered records a delivery (or, with failed, that delivery was

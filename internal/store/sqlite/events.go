@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"time"
 
@@ -40,7 +41,11 @@ func scanEvent(row scanner) (store.Event, error) {
 }
 
 func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]store.Event, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	return queryEvents(ctx, s.r, q, args...)
+}
+
+func queryEvents(ctx context.Context, db execer, q string, args ...any) ([]store.Event, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -56,17 +61,47 @@ func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]store
 	return out, mapErr(rows.Err())
 }
 
-// PendingEvents returns the due head of each connection's queue: an event is
-// only offered when no earlier event of its connection is still pending.
-func (s *Store) PendingEvents(ctx context.Context, now time.Time, limit int) ([]store.Event, error) {
+// ClaimEvents claims the due head of each connection's queue: an event is
+// only offered when no earlier event of its connection is still pending. One
+// write transaction selects the events and moves their next_attempt_at to
+// the lease's end, so no other caller, in this process or another on the
+// same file, sees them due until then.
+func (s *Store) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Event, error) {
+	if lease <= 0 {
+		return nil, errors.New("sqlite: ClaimEvents: the lease must be positive")
+	}
 	if limit <= 0 {
 		return nil, nil
 	}
-	return s.queryEvents(ctx, `SELECT `+eventCols+` FROM events e
-		WHERE e.delivered_at = 0 AND e.next_attempt_at <= ?
-		AND NOT EXISTS (SELECT 1 FROM events p
-			WHERE p.connection_id = e.connection_id AND p.delivered_at = 0 AND p.seq < e.seq)
-		ORDER BY e.seq LIMIT ?`, toMS(now), limit)
+	until := toMS(now.Add(lease))
+	var out []store.Event
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		es, err := queryEvents(ctx, tx, `SELECT `+eventCols+` FROM events e
+			WHERE e.delivered_at = 0 AND e.next_attempt_at <= ?
+			AND NOT EXISTS (SELECT 1 FROM events p
+				WHERE p.connection_id = e.connection_id AND p.delivered_at = 0 AND p.seq < e.seq)
+			ORDER BY e.seq LIMIT ?`, toMS(now), limit)
+		if err != nil || len(es) == 0 {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, `UPDATE events SET next_attempt_at = ? WHERE seq = ?`)
+		if err != nil {
+			return mapErr(err)
+		}
+		defer stmt.Close()
+		for i := range es {
+			if _, err := stmt.ExecContext(ctx, until, es[i].Seq); err != nil {
+				return mapErr(err)
+			}
+			es[i].NextAttemptAt = fromMS(until)
+		}
+		out = es
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // MarkEventDelivered records a delivery (or, with failed, that delivery was

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -178,6 +179,75 @@ var concurrencyTests = []test{
 			if err != nil {
 				t.Errorf("goroutine %d: %v", i, err)
 			}
+		}
+	}},
+	{"ClaimEventsOnce", func(t *testing.T, s store.Store) {
+		// 8 claimers (8 instances' workers) at once, each claiming a few
+		// events, recording them delivered, and claiming again until it
+		// gets nothing: no event is claimed twice (the clock stands still,
+		// so no lease ends), each connection's events come in order, and
+		// every event is claimed.
+		ctx := t.Context()
+		c := createClient(t, s)
+		const conns, claimers = 12, 8
+		want := map[int64]string{} // seq -> connection
+		for i := range conns {
+			conn := newConnection(c.ID, t0)
+			createConnection(t, s, conn)
+			_, err := s.RevokeConnection(ctx, conn.ID, at(time.Duration(i+1)*time.Second))
+			must(t, "RevokeConnection", err)
+			for _, e := range wantTypes(t, s, "events", conn.ID, store.EventConnectionCreated, store.EventConnectionRevoked) {
+				want[e.Seq] = conn.ID
+			}
+		}
+		now := at(time.Hour)
+		var (
+			mu     sync.Mutex
+			got    = map[int64]int{}      // seq -> times claimed
+			byConn = map[string][]int64{} // connection -> seqs in claim order
+		)
+		errs := race(claimers, func(int) error {
+			for {
+				es, err := s.ClaimEvents(ctx, now, time.Minute, 2)
+				if err != nil || len(es) == 0 {
+					return err
+				}
+				mu.Lock()
+				for _, e := range es {
+					got[e.Seq]++
+					byConn[e.ConnectionID] = append(byConn[e.ConnectionID], e.Seq)
+				}
+				mu.Unlock()
+				for _, e := range es {
+					if err := s.MarkEventDelivered(ctx, e.Seq, now, false); err != nil {
+						return err
+					}
+				}
+			}
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("claimer %d: %v", i, err)
+			}
+		}
+		for seq, n := range got {
+			if n != 1 {
+				t.Errorf("event %d claimed %d times", seq, n)
+			}
+			if _, ok := want[seq]; !ok {
+				t.Errorf("event %d claimed, not one of the test's", seq)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%d of %d events claimed", len(got), len(want))
+		}
+		for conn, seqs := range byConn {
+			if !slices.IsSorted(seqs) {
+				t.Errorf("connection %s: claimed in the order %v", conn, seqs)
+			}
+		}
+		if es := claim(t, s, now.Add(time.Hour), 100); len(es) != 0 {
+			t.Errorf("after the claimers: %d events still to claim", len(es))
 		}
 	}},
 }

@@ -44,19 +44,35 @@ func wantTypes(t *testing.T, s store.Store, what, id string, want ...string) []s
 	return es
 }
 
-// pending returns the IDs PendingEvents gives at now.
-func pending(t *testing.T, s store.Store, now time.Time, limit int) []string {
+// lease is the suite's claim lease.
+const lease = time.Minute
+
+// claim returns the events ClaimEvents claims at now for lease.
+func claim(t *testing.T, s store.Store, now time.Time, limit int) []store.Event {
 	t.Helper()
-	es, err := s.PendingEvents(t.Context(), now, limit)
-	must(t, "PendingEvents", err)
-	return eventIDs(es)
+	es, err := s.ClaimEvents(t.Context(), now, lease, limit)
+	must(t, "ClaimEvents", err)
+	return es
 }
 
-func wantPending(t *testing.T, s store.Store, what string, now time.Time, limit int, want ...store.Event) {
+// wantClaimed claims at now and checks the IDs claimed, and that each came
+// back with NextAttemptAt at the lease's end.
+func wantClaimed(t *testing.T, s store.Store, what string, now time.Time, limit int, want ...store.Event) []store.Event {
 	t.Helper()
-	if got := pending(t, s, now, limit); !slices.Equal(got, eventIDs(want)) {
-		t.Errorf("%s: PendingEvents = %q, want %q (%q)", what, got, eventIDs(want), eventTypes(want))
+	es := claim(t, s, now, limit)
+	if got := eventIDs(es); !slices.Equal(got, eventIDs(want)) {
+		t.Errorf("%s: ClaimEvents = %q, want %q (%q)", what, got, eventIDs(want), eventTypes(want))
 	}
+	for _, e := range es {
+		sameTime(t, what+": NextAttemptAt of a claimed event", e.NextAttemptAt, now.Add(lease))
+	}
+	return es
+}
+
+// claimed is e as ClaimEvents at now returns it and stores it.
+func claimed(e store.Event, now time.Time) store.Event {
+	e.NextAttemptAt = now.Add(lease)
+	return e
 }
 
 // eventPayload is the part of an event's JSON body the suite reads by name.
@@ -152,7 +168,7 @@ var eventTests = []test{
 		_, err = s.RevokeConnection(ctx, conn.ID, now)
 		must(t, "RevokeConnection", err)
 		wantTypes(t, s, "after the webhook URL was removed", conn.ID, store.EventConnectionCreated)
-		wantPending(t, s, "PendingEvents", at(24*time.Hour), 100, created...)
+		wantClaimed(t, s, "ClaimEvents", at(24*time.Hour), 100, created...)
 	}},
 	{"Created", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -189,7 +205,7 @@ var eventTests = []test{
 			wantEvent(t, "connection.revoked", es[1], store.EventConnectionRevoked, revokedConn(conn, now), now)
 		}
 	}},
-	{"PendingInOrderPerConnection", func(t *testing.T, s store.Store) {
+	{"ClaimInOrderPerConnection", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		a, b := newConnection(c.ID, t0), newConnection(c.ID, at(time.Second))
@@ -209,32 +225,87 @@ var eventTests = []test{
 		}
 
 		now := at(time.Hour)
-		// The head of each connection's queue, oldest first.
-		wantPending(t, s, "PendingEvents", now, 10, ea[0], eb[0])
-		wantPending(t, s, "PendingEvents(limit 1)", now, 1, ea[0])
 		// NextAttemptAt is the creation time: nothing is due before it.
-		wantPending(t, s, "PendingEvents before any is due", t0.Add(-time.Second), 10)
-		wantPending(t, s, "PendingEvents when a's is due", t0, 10, ea[0])
+		wantClaimed(t, s, "ClaimEvents before any is due", t0.Add(-time.Second), 10)
+		wantClaimed(t, s, "ClaimEvents when a's is due", t0, 10, ea[0])
+		// Its lease ended long before now: the head of each connection's
+		// queue, oldest first.
+		wantClaimed(t, s, "ClaimEvents(limit 1)", now, 1, ea[0])
+		got := wantClaimed(t, s, "ClaimEvents after a's head was claimed", now, 10, eb[0])
+		same(t, "the claimed event", got, []store.Event{claimed(eb[0], now)})
+		// Both heads are claimed: a's and b's next events wait behind them.
+		wantClaimed(t, s, "ClaimEvents while both heads are claimed", now.Add(lease-time.Millisecond), 10)
 
 		// Delivering a's head offers its next event.
 		must(t, "MarkEventDelivered", s.MarkEventDelivered(ctx, ea[0].Seq, now, false))
-		wantPending(t, s, "after delivering a's first", now, 10, eb[0], ea[1])
+		wantClaimed(t, s, "after delivering a's first", now, 10, ea[1])
 		wantErr(t, "MarkEventDelivered(again)", s.MarkEventDelivered(ctx, ea[0].Seq, now, false), store.ErrNotFound)
 		// Giving up on b's head also unblocks b.
 		must(t, "MarkEventDelivered(failed)", s.MarkEventDelivered(ctx, eb[0].Seq, now.In(elsewhere), true))
-		wantPending(t, s, "after giving up b's first", now, 10, ea[1], eb[1])
+		wantClaimed(t, s, "after giving up b's first", now, 10, eb[1])
 		wantErr(t, "MarkEventDelivered(failed, again)", s.MarkEventDelivered(ctx, eb[0].Seq, now, true), store.ErrNotFound)
 
-		delivered := ea[0]
+		delivered := claimed(ea[0], now)
 		delivered.DeliveredAt = now
 		same(t, "a's delivered event", eventsOf(t, s, a.ID)[0], delivered)
-		failed := eb[0]
+		failed := claimed(eb[0], now)
 		failed.DeliveredAt, failed.Failed = now, true
 		same(t, "b's given-up event", eventsOf(t, s, b.ID)[0], failed)
 
 		must(t, "MarkEventDelivered", s.MarkEventDelivered(ctx, ea[1].Seq, now, false))
 		must(t, "MarkEventDelivered", s.MarkEventDelivered(ctx, eb[1].Seq, now, false))
-		wantPending(t, s, "after delivering everything", at(24*time.Hour), 10)
+		wantClaimed(t, s, "after delivering everything", at(24*time.Hour), 10)
+	}},
+	{"ClaimLease", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		c := createClient(t, s)
+		conn := newConnection(c.ID, t0)
+		createConnection(t, s, conn)
+		other := newConnection(c.ID, t0)
+		createConnection(t, s, other)
+		es := wantTypes(t, s, "events", conn.ID, store.EventConnectionCreated)
+		eo := wantTypes(t, s, "events of the other", other.ID, store.EventConnectionCreated)
+		if len(es) != 1 || len(eo) != 1 {
+			t.FailNow()
+		}
+		now := at(time.Hour).In(elsewhere)
+
+		// A limit <= 0 claims nothing, and takes nothing away.
+		for _, limit := range []int{0, -1} {
+			got, err := s.ClaimEvents(ctx, now, lease, limit)
+			must(t, "ClaimEvents(limit <= 0)", err)
+			if len(got) != 0 {
+				t.Errorf("ClaimEvents(limit %d) = %q, want nothing", limit, eventIDs(got))
+			}
+		}
+		// So does a lease <= 0, with an error.
+		for _, l := range []time.Duration{0, -time.Second} {
+			if got, err := s.ClaimEvents(ctx, now, l, 10); err == nil || len(got) != 0 {
+				t.Errorf("ClaimEvents(lease %v) = %q, %v: want an error and nothing", l, eventIDs(got), err)
+			}
+		}
+
+		got := wantClaimed(t, s, "ClaimEvents(limit 1)", now, 1, es[0])
+		same(t, "the claimed event", got, []store.Event{claimed(es[0], now)})
+		same(t, "ListEvents after the claim", eventsOf(t, s, conn.ID), []store.Event{claimed(es[0], now)})
+		// During the lease no one gets it; the other connection's event is
+		// still there to claim.
+		wantClaimed(t, s, "ClaimEvents during the lease", now, 10, eo[0])
+		wantClaimed(t, s, "ClaimEvents just before the lease ends", now.Add(lease-time.Millisecond), 10)
+		// When the lease ends (a claimer that died), it is claimed again,
+		// unchanged but for the new lease.
+		end := now.Add(lease)
+		got = wantClaimed(t, s, "ClaimEvents when the lease ends", end, 10, es[0], eo[0])
+		same(t, "the event claimed again", got, []store.Event{claimed(es[0], end), claimed(eo[0], end)})
+		wantClaimed(t, s, "ClaimEvents during the new lease", end.Add(time.Second), 10)
+
+		// The claimer's outcome is recorded as usual.
+		must(t, "MarkEventDelivered", s.MarkEventDelivered(ctx, es[0].Seq, end, false))
+		must(t, "MarkEventDelivered", s.MarkEventDelivered(ctx, eo[0].Seq, end, false))
+		wantClaimed(t, s, "after delivering", at(24*time.Hour), 10)
+		delivered := claimed(es[0], end)
+		delivered.DeliveredAt = end
+		same(t, "the delivered event", eventsOf(t, s, conn.ID), []store.Event{delivered})
 	}},
 	{"Retry", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -248,25 +319,28 @@ var eventTests = []test{
 			t.FailNow()
 		}
 		now := at(time.Hour)
-		wantPending(t, s, "PendingEvents", now, 10, es[0])
+		wantClaimed(t, s, "ClaimEvents", now, 10, es[0])
 
+		// A failed attempt of the claimed event: its retry time replaces the
+		// lease.
 		next := at(2 * time.Hour).In(elsewhere)
 		must(t, "RetryEvent", s.RetryEvent(ctx, es[0].Seq, 1, next, "connection refused"))
-		// The head is not due, and the next event waits behind it.
-		wantPending(t, s, "PendingEvents before the retry is due", now, 10)
 		retried := es[0]
 		retried.Attempts, retried.NextAttemptAt, retried.LastError = 1, next, "connection refused"
-		got, err := s.PendingEvents(ctx, next, 10)
-		must(t, "PendingEvents", err)
-		same(t, "PendingEvents when the retry is due", got, []store.Event{retried})
+		same(t, "ListEvents after RetryEvent", eventsOf(t, s, conn.ID), []store.Event{retried, es[1]})
+		// The head is not due, and the next event waits behind it.
+		wantClaimed(t, s, "ClaimEvents before the retry is due", now.Add(lease), 10)
+		wantClaimed(t, s, "ClaimEvents just before the retry is due", next.Add(-time.Millisecond), 10)
+		got := wantClaimed(t, s, "ClaimEvents when the retry is due", next, 10, es[0])
+		same(t, "ClaimEvents when the retry is due", got, []store.Event{claimed(retried, next)})
 
 		next2 := at(3 * time.Hour)
 		must(t, "RetryEvent(again)", s.RetryEvent(ctx, es[0].Seq, 2, next2, "HTTP 500"))
 		must(t, "MarkEventDelivered(failed)", s.MarkEventDelivered(ctx, es[0].Seq, next2, true))
-		wantPending(t, s, "after giving up", next2, 10, es[1])
+		wantClaimed(t, s, "after giving up", next2, 10, es[1])
 		retried.Attempts, retried.NextAttemptAt, retried.LastError = 2, next2, "HTTP 500"
 		retried.DeliveredAt, retried.Failed = next2, true
-		same(t, "ListEvents", eventsOf(t, s, conn.ID), []store.Event{retried, es[1]})
+		same(t, "ListEvents", eventsOf(t, s, conn.ID), []store.Event{retried, claimed(es[1], next2)})
 	}},
 	{"ListOldestFirst", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -313,6 +387,6 @@ var eventTests = []test{
 		must(t, "DeleteClient", s.DeleteClient(ctx, gone.ID))
 		wantTypes(t, s, "events of a deleted client's connection", goneConn.ID)
 		es := wantTypes(t, s, "events of another client's connection", keptConn.ID, store.EventConnectionCreated)
-		wantPending(t, s, "PendingEvents", at(time.Hour), 10, es...)
+		wantClaimed(t, s, "ClaimEvents", at(time.Hour), 10, es...)
 	}},
 }

@@ -192,6 +192,6 @@ func init() {
 			_, err := s.GetConnection(ctx, conn.ID)
 			must(t, "GetConnection", err)
 		}
-		wantPending(t, s, "PendingEvents", now, 10, pendingEvent)
+		wantClaimed(t, s, "ClaimEvents", now, 10, pendingEvent)
 	}})
 }
