@@ -114,6 +114,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Provider: provider, Keys: keys, Store: st, Pages: pages, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		Dialects: dialects, Mounts: cfg.DialectMounts(),
+		RegistrationDisabled: !cfg.DynamicRegistration, RegistrationScope: registrationScope(cfg),
 	}).Handler()
 	// One sealer for webhook secrets, so that what the admin API seals the
 	// delivery worker can open.
@@ -296,4 +297,14 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// registrationScope is the configured scope of dynamically registered
+// clients; nil = the server's default (every product of the catalogue).
+func registrationScope(cfg config.Config) []string {
+	if cfg.DynamicRegistrationScope == "" {
+		return nil
+	}
+	scope, _ := oauth.ParseScope(cfg.DynamicRegistrationScope) // validated
+	return scope
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/grantd/grantd/internal/oauth"
 )
 
 // Config is every setting of grantd. The yaml tags are the keys of the
@@ -75,6 +77,12 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// JanitorInterval is how often expired records are deleted.
 	JanitorInterval time.Duration `yaml:"janitor_interval"`
+	// DynamicRegistration serves RFC 7591 registration of public clients
+	// (POST /oauth/register); on by default.
+	DynamicRegistration bool `yaml:"dynamic_registration"`
+	// DynamicRegistrationScope is the space-delimited scope dynamically
+	// registered clients may ask for; "" = every product of the catalogue.
+	DynamicRegistrationScope string `yaml:"dynamic_registration_scope"`
 
 	// Providers is the provider catalogue (config file only); empty = the
 	// sandbox catalogue.
@@ -140,21 +148,22 @@ const (
 // empty: Load derives it from the final Addr.
 func Default() Config {
 	return Config{
-		Addr:              DefaultAddr,
-		AdminAddr:         DefaultAdminAddr,
-		DataDir:           DefaultDataDir,
-		SigningAlgorithm:  DefaultSigningAlgorithm,
-		KeyReloadInterval: DefaultKeyReloadInterval,
-		CodeTTL:           DefaultCodeTTL,
-		AuthRequestTTL:    DefaultAuthRequestTTL,
-		Log:               Log{Level: "info", Format: "json"},
-		MaxBodyBytes:      DefaultMaxBodyBytes,
-		MaxHeaderBytes:    DefaultMaxHeaderBytes,
-		RequestTimeout:    DefaultRequestTimeout,
-		ReadHeaderTimeout: DefaultReadHeaderTimeout,
-		IdleTimeout:       DefaultIdleTimeout,
-		ShutdownTimeout:   DefaultShutdownTimeout,
-		JanitorInterval:   DefaultJanitorInterval,
+		Addr:                DefaultAddr,
+		AdminAddr:           DefaultAdminAddr,
+		DataDir:             DefaultDataDir,
+		SigningAlgorithm:    DefaultSigningAlgorithm,
+		KeyReloadInterval:   DefaultKeyReloadInterval,
+		CodeTTL:             DefaultCodeTTL,
+		AuthRequestTTL:      DefaultAuthRequestTTL,
+		Log:                 Log{Level: "info", Format: "json"},
+		MaxBodyBytes:        DefaultMaxBodyBytes,
+		MaxHeaderBytes:      DefaultMaxHeaderBytes,
+		RequestTimeout:      DefaultRequestTimeout,
+		ReadHeaderTimeout:   DefaultReadHeaderTimeout,
+		IdleTimeout:         DefaultIdleTimeout,
+		ShutdownTimeout:     DefaultShutdownTimeout,
+		JanitorInterval:     DefaultJanitorInterval,
+		DynamicRegistration: true,
 	}
 }
 
@@ -269,6 +278,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	c.validateProviders(bad)
+	if c.DynamicRegistrationScope != "" {
+		if _, ok := oauth.ParseScope(c.DynamicRegistrationScope); !ok {
+			bad("dynamic_registration_scope: %q is not a valid space-delimited scope", c.DynamicRegistrationScope)
+		}
+	}
 	if KnownDialects != nil {
 		c.validateDialects(KnownDialects, bad)
 	}

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/grantd/grantd/internal/dialect/all"
+	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/testenv"
 )
 
@@ -27,6 +30,38 @@ func TestDialectWrongMethod(t *testing.T) {
 			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" || json.Unmarshal(body, &v) != nil || len(v) == 0 {
 				t.Errorf("%s %s (%s): %d Allow %q body %s", method, d.Path(), d.Name(), resp.StatusCode, resp.Header.Get("Allow"), body)
 			}
+		}
+	}
+}
+
+// TestRegistrationCanBeTurnedOff: with dynamic registration off, the route
+// is gone and the metadata does not list it.
+func TestRegistrationCanBeTurnedOff(t *testing.T) {
+	e := newEnv(t)
+	s := server.New(server.Options{Provider: e.provider, Keys: e.signer, Store: e.store, RegistrationDisabled: true})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	resp, err := http.Post(srv.URL+"/oauth/register", "application/json", strings.NewReader(`{"redirect_uris":["http://127.0.0.1/cb"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("register with registration off: %d", resp.StatusCode)
+	}
+	resp, err = http.Get(srv.URL + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&md)
+	resp.Body.Close()
+	if _, ok := md["registration_endpoint"]; ok || md["issuer"] == nil {
+		t.Fatalf("metadata %v", md)
+	}
+	for _, r := range s.Routes() {
+		if strings.Contains(r, "/oauth/register") {
+			t.Fatalf("route %s mounted", r)
 		}
 	}
 }

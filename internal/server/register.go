@@ -214,9 +214,12 @@ func (s *Server) dynamicClientParams(req registerRequest) (clients.Params, *oaut
 
 // dynamicClientScopes is the scope a dynamic client may register with, and
 // gets when it asks for none: every product of the data-provider catalogue,
-// which is what the hosted pages can grant. (A server option will set it;
-// see docs/dialects.md (public).)
+// which is what the hosted pages can grant, unless
+// Options.RegistrationScope says otherwise.
 func (s *Server) dynamicClientScopes() []string {
+	if s.o.RegistrationScope != nil {
+		return s.o.RegistrationScope
+	}
 	var out []string
 	for _, d := range s.o.Provider.Catalogue {
 		for _, p := range d.Products {

@@ -30,7 +30,9 @@ func (s *Server) routes() http.Handler {
 	handle("POST /oauth/token", s.handle(s.token))
 	handle("POST /oauth/introspect", s.handle(s.introspect))
 	handle("POST /oauth/revoke", s.handle(s.revoke))
-	handle("POST /oauth/register", s.handle(s.register))
+	if !s.o.RegistrationDisabled {
+		handle("POST /oauth/register", s.handle(s.register))
+	}
 	handle("POST /connect/sessions", s.handle(s.connectSession))
 	handle("DELETE /connections/current", s.handle(s.disconnect))
 	handle("GET /oauth/authorize", http.HandlerFunc(s.authorize))
@@ -248,14 +250,13 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	wire.WriteJSON(w, http.StatusOK, map[string]any{
+	md := map[string]any{
 		"issuer":                                         iss,
 		"authorization_endpoint":                         iss + "/oauth/authorize",
 		"token_endpoint":                                 iss + "/oauth/token",
 		"jwks_uri":                                       iss + "/.well-known/jwks.json",
 		"introspection_endpoint":                         iss + "/oauth/introspect",
 		"revocation_endpoint":                            iss + "/oauth/revoke",
-		"registration_endpoint":                          iss + "/oauth/register",
 		"response_types_supported":                       []string{"code", oauth.CodeKindTempToken},
 		"response_modes_supported":                       []string{"query"},
 		"grant_types_supported":                          []string{oauth.GrantAuthorizationCode, oauth.GrantClientCredentials, oauth.GrantRefreshToken},
@@ -264,7 +265,11 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"revocation_endpoint_auth_methods_supported":     authMethods,
 		"code_challenge_methods_supported":               []string{oauth.PKCEMethodS256},
 		"authorization_response_iss_parameter_supported": true,
-	})
+	}
+	if !s.o.RegistrationDisabled {
+		md["registration_endpoint"] = iss + "/oauth/register"
+	}
+	wire.WriteJSON(w, http.StatusOK, md)
 }
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {

@@ -49,6 +49,12 @@ type Options struct {
 	Dialects []dialect.Dialect
 	// Mounts overrides a dialect's path, by dialect name.
 	Mounts map[string]string
+	// RegistrationDisabled turns RFC 7591 dynamic registration
+	// (POST /oauth/register) off; it is on by default.
+	RegistrationDisabled bool
+	// RegistrationScope is what a dynamically registered client may ask
+	// for; nil = every product of the provider catalogue.
+	RegistrationScope []string
 }
 
 // Server holds the public handlers.
