@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,12 +149,24 @@ func Golden(t *testing.T, update bool, name string, res Result, masks map[string
 		}
 	}
 	got.WriteString("\n" + strings.TrimSpace(ind.String()) + "\n")
+	CompareGolden(t, update, name, got.String())
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// CompareGolden compares got with testdata/name.golden; update rewrites the
+// file instead (the caller's -update flag).
+func CompareGolden(t *testing.T, update bool, name, got string) {
+	t.Helper()
 	path := filepath.Join("testdata", name+".golden")
 	if update {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, []byte(got.String()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -161,12 +175,18 @@ func Golden(t *testing.T, update bool, name string, res Result, masks map[string
 	if err != nil {
 		t.Fatalf("golden %s: %v (run go test -update)", name, err)
 	}
-	if got.String() != string(want) {
-		t.Errorf("golden %s differs:\n--- got\n%s--- want\n%s", name, got.String(), want)
+	if got != string(want) {
+		t.Errorf("golden %s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
 
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+// Redact replaces every key of secrets found in s (also URL-escaped) by its
+// placeholder, longest first so that no placeholder cuts another secret.
+func Redact(s string, secrets map[string]string) string {
+	keys := slices.SortedFunc(maps.Keys(secrets), func(a, b string) int { return len(b) - len(a) })
+	for _, k := range keys {
+		s = strings.ReplaceAll(s, k, secrets[k])
+		s = strings.ReplaceAll(s, url.QueryEscape(k), secrets[k])
+	}
+	return s
 }

@@ -12,8 +12,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -201,34 +199,11 @@ func (f *fixture) golden(req *http.Request, body string, r reply) string {
 	return b.String()
 }
 
-func (f *fixture) redactText(s string) string {
-	keys := slices.SortedFunc(maps.Keys(f.redact), func(a, b string) int { return len(b) - len(a) })
-	for _, k := range keys {
-		s = strings.ReplaceAll(s, k, f.redact[k])
-		s = strings.ReplaceAll(s, url.QueryEscape(k), f.redact[k])
-	}
-	return s
-}
+func (f *fixture) redactText(s string) string { return testenv.Redact(s, f.redact) }
 
 func checkGolden(t *testing.T, name string, r reply) {
 	t.Helper()
-	file := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(r.Golden), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(want, []byte(r.Golden)) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, r.Golden, want)
-	}
+	testenv.CompareGolden(t, *update, name, r.Golden)
 }
 
 // checkTokens checks the seed's promise field by field: exactly
