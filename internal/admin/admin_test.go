@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/sqlite"
+	"github.com/grantd/grantd/internal/testenv"
 )
 
 const (
@@ -31,41 +31,11 @@ const (
 	issuer     = "https://issuer.example"
 )
 
-// clock is a fake clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// syncBuffer collects the server's logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// The fake clock and the log buffer come from testenv.
+type (
+	clock      = testenv.Clock
+	syncBuffer = testenv.SyncBuffer
+)
 
 // env is the admin API on real parts: a SQLite file, a signer, the core.
 type env struct {
@@ -85,7 +55,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	sg, err := signer.New(ctx, signer.Options{Store: st, KEK: make([]byte, 32), Algorithm: signer.ES256, Now: clk.Now})
 	if err != nil {
 		t.Fatalf("signer: %v", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/seal"
 	"github.com/grantd/grantd/internal/store/sqlite"
+	"github.com/grantd/grantd/internal/testenv"
 )
 
 // newWebhookEnv is the admin API with webhooks available (a Manager with a
@@ -30,7 +31,7 @@ func newWebhookEnv(t *testing.T) (*env, *seal.Sealer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewServer(admin.New(admin.Options{

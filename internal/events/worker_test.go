@@ -26,43 +26,14 @@ import (
 	"github.com/grantd/grantd/internal/store/postgres"
 	"github.com/grantd/grantd/internal/store/postgres/pgtest"
 	"github.com/grantd/grantd/internal/store/sqlite"
+	"github.com/grantd/grantd/internal/testenv"
 )
 
-// clock is a fake clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// syncBuffer collects logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// The fake clock and the log buffer come from testenv.
+type (
+	clock      = testenv.Clock
+	syncBuffer = testenv.SyncBuffer
+)
 
 // call is one request the receiver got.
 type call struct {
@@ -171,7 +142,7 @@ func newEnv(t *testing.T) *env {
 
 // newEnvOn is an env on st, which the caller closes.
 func newEnvOn(t *testing.T, st store.Store) *env {
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	return &env{t: t, st: st, kek: bytes.Repeat([]byte{9}, seal.KeySize),
 		clk: clk, recv: newReceiver(t, clk.Now), logs: &syncBuffer{}}
 }

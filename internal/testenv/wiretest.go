@@ -190,3 +190,34 @@ func Redact(s string, secrets map[string]string) string {
 	}
 	return s
 }
+
+// CheckErrorLogged checks that id is a UUID and that the server logged it as
+// the error_id of a failed token request of dialect.
+func CheckErrorLogged(t *testing.T, logs *SyncBuffer, id, dialect string) {
+	t.Helper()
+	if !IsUUID(id) {
+		t.Fatalf("error id %q is not a UUID", id)
+	}
+	logged := false
+	for _, l := range logs.LogLines(t) {
+		if l["error_id"] == id {
+			logged = true
+			if l["dialect"] != dialect || l["msg"] != "token request failed" {
+				t.Errorf("log line %v", l)
+			}
+		}
+	}
+	if !logged {
+		t.Errorf("error id %s is not an error_id in the log", id)
+	}
+}
+
+// CheckNoEcho fails when body holds any of secrets.
+func CheckNoEcho(t *testing.T, body []byte, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(string(body), s) {
+			t.Errorf("the answer echoes a secret (%.8s…)", s)
+		}
+	}
+}

@@ -249,26 +249,9 @@ func checkError(t *testing.T, f *fixture, res result, name string, status int, c
 		t.Errorf("empty text")
 	}
 	id := res.Str("errorId")
-	if !isUUID(id) {
-		t.Fatalf("errorId %q is not a UUID", id)
-	}
-	logged := false
-	for _, l := range f.logs.LogLines(t) {
-		if l["error_id"] == id {
-			logged = true
-			if l["dialect"] != bankapi.Name || l["msg"] != "token request failed" {
-				t.Errorf("log line %v", l)
-			}
-		}
-	}
-	if !logged {
-		t.Errorf("errorId %s is not an error_id in the log", id)
-	}
-	for _, s := range secrets {
-		if s != "" && strings.Contains(string(res.Body), s) {
-			t.Errorf("the answer echoes a secret (%.8s…)", s)
-		}
-	}
+	testenv.CheckErrorLogged(t, f.logs, id, bankapi.Name)
+	testenv.CheckNoEcho(t, res.Body, secrets)
+
 	if res.Header.Get("Content-Type") != "application/json" || res.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("headers %v", res.Header)
 	}

@@ -19,7 +19,6 @@ var (
 	post     = testenv.Post
 	jsonBody = testenv.JSONBody
 	keys     = testenv.Keys
-	isUUID   = testenv.IsUUID
 )
 
 func golden(t *testing.T, name string, res result, masks map[string]string) {
