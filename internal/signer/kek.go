@@ -5,11 +5,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
+
+	"github.com/grantd/grantd/internal/secretfile"
 )
 
 // ParseKEK decodes a key-encryption key given as base64 (standard or URL
@@ -36,62 +36,30 @@ func ParseKEK(s string) ([]byte, error) {
 }
 
 // LoadOrCreateKEK reads the key-encryption key (base64) from path, or, if the
-// file does not exist, generates one and writes it there with mode 0600
-// (creating the directory with mode 0700 if needed). It refuses a file that
-// group or others may read or write.
+// file does not exist, generates one and publishes it there atomically with
+// mode 0600 (creating the directory with mode 0700 if needed); if another
+// process creates it first, it reads theirs. It refuses a file that group
+// or others may read or write, and an empty or malformed one with an error
+// that says how to recover.
 func LoadOrCreateKEK(path string) ([]byte, error) {
-	kek, err := readKEK(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return kek, err
-	}
-
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("signer: create key-encryption key directory: %w", err)
 	}
-	kek = make([]byte, kekSize)
+	kek := make([]byte, kekSize)
 	rand.Read(kek)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return readKEK(path) // another process created it first
-	}
-	if err != nil {
-		return nil, fmt.Errorf("signer: create key-encryption key file: %w", err)
-	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(kek) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("signer: write key-encryption key file: %w", err)
-	}
-	return kek, nil
-}
-
-func readKEK(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
+	s, err := secretfile.ReadOrCreate(path, []byte(base64.StdEncoding.EncodeToString(kek)+"\n"))
+	switch {
+	case errors.Is(err, secretfile.ErrEmpty):
+		// Losing the key loses every signing key and webhook secret sealed
+		// with it: never replace the file on our own.
+		return nil, fmt.Errorf("signer: key-encryption key file %w: if this data dir has never held keys (a new install), "+
+			"delete it and start again; otherwise restore %s from your backup, or set GRANTD_KEY_ENCRYPTION_KEY to the key", err, path)
+	case err != nil:
 		return nil, fmt.Errorf("signer: key-encryption key file: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("signer: key-encryption key file %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return nil, fmt.Errorf("signer: key-encryption key file %s has mode %04o: group and others must have no access (chmod 600)", path, perm)
-	}
-	data, err := os.ReadFile(path)
+	kek, err = ParseKEK(s)
 	if err != nil {
-		return nil, fmt.Errorf("signer: read key-encryption key file: %w", err)
-	}
-	kek, err := ParseKEK(string(data))
-	if err != nil {
-		return nil, fmt.Errorf("%w (in %s)", err, path)
+		return nil, fmt.Errorf("%w (in %s): restore the file from your backup, or set GRANTD_KEY_ENCRYPTION_KEY to the key", err, path)
 	}
 	return kek, nil
 }

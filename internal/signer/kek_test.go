@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -89,5 +90,67 @@ func TestParseKEK(t *testing.T) {
 		if s != "" && strings.TrimSpace(s) != "" && strings.Contains(err.Error(), s) {
 			t.Errorf("error echoes the input: %v", err)
 		}
+	}
+}
+
+func TestLoadOrCreateKEKEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kek")
+	for _, content := range []string{"", "\n"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadOrCreateKEK(path)
+		if err == nil {
+			t.Fatalf("accepted an empty key file (%q)", content)
+		}
+		for _, want := range []string{path + " is empty", "delete it and start again", "restore " + path + " from your backup", "GRANTD_KEY_ENCRYPTION_KEY"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+		if b, _ := os.ReadFile(path); string(b) != content {
+			t.Errorf("the empty file was changed to %q", b)
+		}
+	}
+}
+
+func TestLoadOrCreateKEKMalformedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kek")
+	short := base64.StdEncoding.EncodeToString(make([]byte, 16))
+	if err := os.WriteFile(path, []byte(short+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadOrCreateKEK(path)
+	if err == nil || !strings.Contains(err.Error(), "32 bytes, got 16") || !strings.Contains(err.Error(), path) ||
+		!strings.Contains(err.Error(), "GRANTD_KEY_ENCRYPTION_KEY") {
+		t.Errorf("short key file: %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), short) {
+		t.Errorf("error echoes the file: %v", err)
+	}
+}
+
+func TestLoadOrCreateKEKAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kek")
+	// A temporary file left by a crash is neither read nor in the way.
+	if err := os.WriteFile(filepath.Join(dir, ".kek.tmp-42"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	keys := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { keys[i], errs[i] = LoadOrCreateKEK(path) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || !bytes.Equal(keys[i], keys[0]) || len(keys[i]) != kekSize {
+			t.Errorf("creator %d: %x, %v; creator 0: %x", i, keys[i], errs[i], keys[0])
+		}
+	}
+	if temps, _ := filepath.Glob(filepath.Join(dir, ".kek.tmp-*")); len(temps) != 1 {
+		t.Errorf("temporary files %q, want only the leftover", temps)
 	}
 }
