@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +45,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	warnLooseModes(log, cfg)
 	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -110,12 +106,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 			dialects = append(dialects, d)
 		}
 	}
-	public := server.New(server.Options{
-		Provider: provider, Keys: keys, Store: st, Pages: pages, Logger: log,
-		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
-		Dialects: dialects, Mounts: cfg.DialectMounts(),
-		RegistrationDisabled: !cfg.DynamicRegistration, RegistrationScope: registrationScope(cfg),
-	}).Handler()
+	if err := server.CheckMounts(dialects, cfg.DialectMounts()); err != nil {
+		return err
+	}
 	// One sealer for webhook secrets, so that what the admin API seals the
 	// delivery worker can open.
 	webhookSeal, err := seal.New(kek, "webhook-secret")
@@ -123,6 +116,15 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	manager := &clients.Manager{Store: st, Seal: webhookSeal.Seal}
+	var registrar server.Registrar
+	if cfg.DynamicRegistration {
+		registrar = &clients.Registration{Manager: manager, Scope: registrationScope(cfg), Catalogue: provider.Catalogue}
+	}
+	public := server.New(server.Options{
+		Provider: provider, Keys: keys, Store: st, Pages: pages, Logger: log,
+		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+		Dialects: dialects, Mounts: cfg.DialectMounts(), Registrar: registrar,
+	}).Handler()
 	hooks := &events.Worker{Store: st, Open: webhookSeal.Open, Logger: log}
 	adminAPI := server.Wrap(admin.New(admin.Options{
 		Token: token, Clients: manager, Store: st, Provider: provider, Keys: keys, Logger: log,
@@ -224,70 +226,6 @@ func loadTLS(t config.TLS) (*tls.Config, error) {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
-// adminToken returns GRANTD_ADMIN_TOKEN, or the token kept in
-// DATA_DIR/admin-token, generated (32 random bytes, base64url, mode 0600)
-// when absent; file is "" when the token came from the configuration.
-func adminToken(cfg config.Config) (token, file string, err error) {
-	if cfg.AdminToken != "" {
-		return cfg.AdminToken, "", nil
-	}
-	path := filepath.Join(cfg.DataDir, config.AdminTokenFile)
-	token, err = readSecretFile(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return token, path, err
-	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	token = base64.RawURLEncoding.EncodeToString(b)
-	if err := writeSecretFile(path, []byte(token+"\n")); errors.Is(err, fs.ErrExist) {
-		token, err = readSecretFile(path) // another process was first
-		return token, path, err
-	} else if err != nil {
-		return "", "", fmt.Errorf("admin token: %w", err)
-	}
-	return token, path, nil
-}
-
-// readSecretFile reads a file that group and others must not be able to
-// read, and trims it.
-func readSecretFile(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return "", fmt.Errorf("%s has mode %04o: group and others must have no access (chmod 600)", path, perm)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return s, nil
-}
-
-// writeSecretFile creates path with mode 0600; fs.ErrExist if it exists.
-func writeSecretFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-	}
-	return err
 }
 
 func shellQuote(s string) string {

@@ -30,13 +30,23 @@ type KeyManager interface {
 
 var _ KeyManager = (*signer.Signer)(nil)
 
+// Authorizations is the part of the OAuth core the admin API uses to let an
+// external consent app decide (*oauth.Provider).
+type Authorizations interface {
+	GetAuthorization(ctx context.Context, challenge string) (store.AuthRequest, store.Client, error)
+	Accept(ctx context.Context, challenge string, c oauth.Consent) (string, error)
+	Reject(ctx context.Context, challenge, description string) (string, error)
+}
+
+var _ Authorizations = (*oauth.Provider)(nil)
+
 // Options configure New. Token and Clients are required; a route whose
 // dependency is nil (Store, Provider, Keys) answers 404.
 type Options struct {
 	Token    string // the admin bearer token; "" refuses every request
 	Clients  *clients.Manager
 	Store    store.Connections
-	Provider *oauth.Provider // GetAuthorization, Accept, Reject
+	Provider Authorizations
 	Keys     KeyManager
 	Logger   *slog.Logger     // nil = discard
 	Now      func() time.Time // nil = time.Now; connection revocation time and expiry display
@@ -47,7 +57,7 @@ type api struct {
 	hasToken  bool
 	clients   *clients.Manager
 	conns     store.Connections
-	provider  *oauth.Provider
+	provider  Authorizations
 	keys      KeyManager
 	log       *slog.Logger
 	now       func() time.Time

@@ -15,7 +15,9 @@ import (
 	"github.com/grantd/grantd/internal/store"
 )
 
-// maxBody bounds every request body.
+// maxBody bounds every request body the admin API reads. The listener's
+// own bound (max_body_bytes, 64 KiB by default) applies first when it is
+// lower; the answer names whichever limit the body hit.
 const maxBody = 1 << 20
 
 // handlerFunc is an admin handler: it writes a success answer itself and
@@ -58,7 +60,7 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	case errors.As(err, &me):
 		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{
-			Error: oauth.ErrCodeInvalidRequest, Description: "The request body is larger than 1 MiB.",
+			Error: oauth.ErrCodeInvalidRequest, Description: "The request body is larger than " + byteSize(me.Limit) + ".",
 		})
 		return
 	case errors.As(err, &oe) && oe.Status > 0 && oe.Status < 500:
@@ -160,4 +162,15 @@ func jsonProblem(err error) string {
 	}
 	// e.g. `json: unknown field "x"`: names the field, not a value.
 	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// byteSize writes a body limit the way the docs do: 64 KiB, 1 MiB.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }

@@ -97,7 +97,7 @@ func toClient(p Params) (store.Client, error) {
 	case n > MaxNameLen:
 		ps.add("name is longer than %d characters", MaxNameLen)
 	case !printable(p.Name):
-		ps.add("name must be valid UTF-8 without control characters")
+		ps.add("name must be valid UTF-8 without control characters, bidi controls or invisible characters (such as U+202E)")
 	}
 
 	c.AuthMethod = enum(&ps, "token_endpoint_auth_method", p.TokenEndpointAuthMethod, DefaultAuthMethod, authMethods)
@@ -112,7 +112,7 @@ func toClient(p Params) (store.Client, error) {
 	} else {
 		c.RedirectURIs = []string{}
 		for i, u := range p.RedirectURIs {
-			if msg := checkRedirectURI(u); msg != "" {
+			if msg := checkRedirectURI(u, false); msg != "" {
 				ps.add("redirect_uris[%d] %s", i, msg)
 				continue
 			}
@@ -284,10 +284,13 @@ func formatDuration(d time.Duration) string {
 }
 
 // checkRedirectURI applies RFC 8252 and OAuth 2.1 §2.3.1 to one redirect
-// URI: absolute, no fragment, no userinfo; https, or http on a loopback host
-// (native apps, any port at authorization time), or a private-use scheme
-// containing a dot (com.example.app:/cb). It returns the problem, or "".
-func checkRedirectURI(s string) string {
+// URI: absolute, no fragment, no userinfo, a port (if any) of 1 to 65535;
+// https, or http on a loopback host (native apps, any port at authorization
+// time), or a private-use scheme containing a dot (com.example.app:/cb).
+// native allows the redirects of native apps only (dynamic registration):
+// no https, since open registration of web redirects would let anyone
+// deliver codes to any site. It returns the problem, or "".
+func checkRedirectURI(s string, native bool) string {
 	if msg := checkURIText(s, MaxRedirectURILen); msg != "" {
 		return msg
 	}
@@ -298,18 +301,31 @@ func checkRedirectURI(s string) string {
 	if msg := checkURIParts(s, u); msg != "" {
 		return msg
 	}
+	if u.Host != "" && strings.Contains(u.Host, ":") && !strings.HasSuffix(u.Host, "]") && !oauth.ValidPort(u.Port()) {
+		return "must have a port from 1 to 65535"
+	}
+	web := "https, "
+	if native {
+		web = ""
+	}
 	switch u.Scheme {
 	case "https":
+		if native {
+			return "may not use https: dynamic registration is for native apps (http on a loopback host, or a private-use scheme such as com.example.app:/callback); ask the operator to register a web client"
+		}
 		if u.Host == "" {
 			return "must name a host"
 		}
 	case "http":
 		if !oauth.IsLoopbackHost(u.Hostname()) {
+			if native {
+				return "may use http only with a loopback host (127.0.0.1, [::1] or localhost)"
+			}
 			return "may use http only with a loopback host (127.0.0.1, [::1] or localhost); use https"
 		}
 	default:
 		if !strings.Contains(u.Scheme, ".") {
-			return "must use https, http on a loopback host, or a private-use scheme containing a dot (com.example.app:/callback)"
+			return "must use " + web + "http on a loopback host, or a private-use scheme containing a dot (com.example.app:/callback)"
 		}
 		if u.Opaque != "" || (u.Host == "" && u.Path == "") {
 			return "with a private-use scheme must have a path (com.example.app:/callback)"
@@ -379,9 +395,23 @@ func checkURIParts(s string, u *url.URL) string {
 	return ""
 }
 
-// printable: valid UTF-8 without control characters.
+// printable: valid UTF-8 without control characters (Cc), bidi controls
+// (U+061C, U+200E-F, U+202A-E, U+2066-9) or invisible characters (U+200B,
+// U+2060-4, U+FEFF, U+180E), which would let a name show as another on a
+// consent page. The joiners of emoji sequences and scripts (U+200C, U+200D)
+// and the soft hyphen are allowed.
 func printable(s string) bool {
-	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || hiddenRune(r)
+	}) < 0
+}
+
+func hiddenRune(r rune) bool {
+	switch r {
+	case 0x061C, 0x180E, 0x200B, 0x200E, 0x200F, 0xFEFF:
+		return true
+	}
+	return 0x202A <= r && r <= 0x202E || 0x2060 <= r && r <= 0x2064 || 0x2066 <= r && r <= 0x2069
 }
 
 func tierChar(r rune) bool {

@@ -352,7 +352,7 @@ func TestConnectFlowInBrowser(t *testing.T) {
 
 	t.Run("connect", func(t *testing.T) {
 		c := g.client(t, a.redirectURI(), false)
-		cs, err := g.provider.CreateConnectSession(context.Background(), &c.Client, oauth.ConnectSessionRequest{
+		cs, err := g.provider.CreateConnectSession(context.Background(), oauth.ClientCredentials{ID: c.ID, Secret: c.Secret, Presented: oauth.PresentedBasic}, oauth.ConnectSessionRequest{
 			CustomerID: "cust-42", CustomerName: "Acme Inc", Products: []string{"accounts", "balances"},
 			RedirectURI: a.redirectURI(), State: "state-connect",
 		})
@@ -462,7 +462,7 @@ func TestConnectFlowInBrowser(t *testing.T) {
 
 	t.Run("fixed-provider", func(t *testing.T) {
 		c := g.client(t, a.redirectURI(), false)
-		cs, err := g.provider.CreateConnectSession(context.Background(), &c.Client, oauth.ConnectSessionRequest{
+		cs, err := g.provider.CreateConnectSession(context.Background(), oauth.ClientCredentials{ID: c.ID, Secret: c.Secret, Presented: oauth.PresentedBasic}, oauth.ConnectSessionRequest{
 			CustomerID: "cust-7", CustomerName: "Globex", Products: []string{"directory", "pay_statement"},
 			ProviderID: "sandbox-payroll", State: "state-fixed",
 		})

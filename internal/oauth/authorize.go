@@ -52,10 +52,10 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 	page := func(e *Error) (*AuthorizeResult, error) { return nil, &AuthorizeError{Err: e} }
 	for k, v := range q {
 		if len(v) > 1 {
-			return page(InvalidRequest("The %s parameter is repeated.", SafeName(k)))
+			return page(InvalidRequest("%s is repeated.", ParamPhrase(k)))
 		}
 		if !ValidText(k) || !ValidText(v[0]) {
-			return page(InvalidRequest("The %s parameter is not valid UTF-8 text.", SafeName(k)))
+			return page(InvalidRequest("%s is not valid UTF-8 text.", ParamPhrase(k)))
 		}
 	}
 	clientID := q.Get("client_id")
@@ -118,24 +118,12 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 	if err := p.policy().Check(ctx, &client, GrantAuthorizationCode); err != nil {
 		return back(AsError(err))
 	}
-	// The hosted pages sign users in with sandbox rules (any user name), so
-	// a production client must decide in its own consent app.
-	if client.Environment == "production" && client.ConsentURL == "" && p.ConsentURL == "" {
-		return page(UnauthorizedClient("This application is in production and has no consent app configured (consent_url); the hosted sandbox sign-in is not available to it."))
+	if err := p.hostedPagesAllowed(&client); err != nil {
+		return page(err)
 	}
-
-	scopes := client.Scopes
-	if q.Has("scope") {
-		asked, ok := ParseScope(q.Get("scope"))
-		if !ok {
-			return back(InvalidScope("The scope parameter is malformed."))
-		}
-		if !subset(asked, client.Scopes) {
-			return back(InvalidScope("The requested scope exceeds what the client may ask for."))
-		}
-		if len(asked) > 0 {
-			scopes = asked
-		}
+	scopes, err := requestedScope(q.Get("scope"), client.Scopes, "The requested scope exceeds what the client may ask for.")
+	if err != nil {
+		return back(AsError(err))
 	}
 
 	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
@@ -170,9 +158,29 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 		ExpiresAt:           now.Add(p.authRequestTTL()),
 	}
 	if err := p.Store.CreateAuthRequest(ctx, ar); err != nil {
+		if errors.Is(err, store.ErrMissingParent) {
+			// The client was deleted meanwhile: as for an unknown client.
+			return page(&Error{Code: ErrCodeInvalidClient, Status: http.StatusBadRequest, Description: "The client is unknown.", Cause: err})
+		}
 		return back(ServerError(err))
 	}
 	return &AuthorizeResult{Request: ar, Client: client, RedirectTo: p.consentLocation(&client, ar.ID)}, nil
+}
+
+// externalConsent reports whether requests of c are decided by an external
+// consent app (the client's, or the server's) rather than the hosted pages.
+func (p *Provider) externalConsent(c *store.Client) bool {
+	return c.ConsentURL != "" || p.ConsentURL != ""
+}
+
+// hostedPagesAllowed is the one production-consent rule: the hosted pages
+// sign users in with sandbox rules (any user name), so a production client
+// must decide in its own consent app.
+func (p *Provider) hostedPagesAllowed(c *store.Client) *Error {
+	if c.Environment == "production" && !p.externalConsent(c) {
+		return UnauthorizedClient("This application is in production and has no consent app configured (consent_url); the hosted sandbox sign-in is not available to it.")
+	}
+	return nil
 }
 
 // consentLocation is where the browser goes to decide on a request: the
@@ -209,9 +217,12 @@ func EffectiveRedirect(c *store.Client, given string) (string, bool) {
 	return "", false
 }
 
-// RedirectMatches compares a registered redirect URI with a presented one:
-// exactly, except that a loopback http redirect (127.0.0.0/8, [::1],
-// localhost) matches on any port (RFC 8252 §7.3).
+// RedirectMatches compares a registered redirect URI with a presented one
+// as strings, exactly (OAuth 2.1 §4.1.1, RFC 6749 §3.1.2.3): no case
+// folding, no percent-decoding, no normalization. The one exception is RFC
+// 8252 §7.3: a loopback http redirect (an IP literal of 127.0.0.0/8, [::1],
+// or localhost) matches on any port, 1 to 65535; everything else about it
+// must still be the very same text.
 func RedirectMatches(registered, presented string) bool {
 	if strings.Contains(presented, "#") {
 		return false // a fragment, even empty, is never allowed (RFC 6749 §3.1.2)
@@ -219,30 +230,101 @@ func RedirectMatches(registered, presented string) bool {
 	if registered == presented {
 		return true
 	}
-	r, err1 := url.Parse(registered)
-	u, err2 := url.Parse(presented)
-	if err1 != nil || err2 != nil || r.Scheme != "http" || u.Scheme != "http" {
+	rHost, _, rRest, ok := splitLoopback(registered)
+	if !ok {
 		return false
 	}
-	if !IsLoopbackHost(r.Hostname()) || r.Hostname() != u.Hostname() {
-		return false
-	}
-	if u.User != nil || u.Fragment != "" || r.Path != u.Path || r.RawQuery != u.RawQuery {
-		return false
-	}
-	return true
+	pHost, _, pRest, ok := splitLoopback(presented)
+	return ok && rHost == pHost && rRest == pRest
 }
 
-// SafeName bounds a parameter name before it goes into an error message, so
-// that a request cannot write its own sentence on grantd's pages.
-func SafeName(k string) string {
-	if len(k) > 40 || strings.ContainsFunc(k, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-	}) {
-		return "(invalid name)"
+// splitLoopback splits "http://HOST[:PORT]REST" where HOST is a loopback
+// host, as written (brackets kept), and PORT, when present, is a decimal
+// port of 1 to 65535 without leading zeros. REST is the path and query. ok
+// is false for anything else, userinfo included.
+func splitLoopback(s string) (host, port, rest string, ok bool) {
+	after, found := strings.CutPrefix(s, "http://")
+	if !found {
+		return "", "", "", false
 	}
-	return k
+	end := strings.IndexAny(after, "/?")
+	if end < 0 {
+		end = len(after)
+	}
+	authority, rest := after[:end], after[end:]
+	if strings.Contains(authority, "@") {
+		return "", "", "", false
+	}
+	host = authority
+	hasPort := false
+	if strings.HasPrefix(authority, "[") {
+		i := strings.Index(authority, "]")
+		if i < 0 {
+			return "", "", "", false
+		}
+		host, port = authority[:i+1], authority[i+1:]
+		if port != "" && !strings.HasPrefix(port, ":") {
+			return "", "", "", false
+		}
+		port, hasPort = strings.CutPrefix(port, ":")
+	} else if i := strings.LastIndex(authority, ":"); i >= 0 {
+		host, port, hasPort = authority[:i], authority[i+1:], true
+	}
+	if hasPort && !ValidPort(port) {
+		return "", "", "", false
+	}
+	if !IsLoopbackHost(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")) {
+		return "", "", "", false
+	}
+	return host, port, rest, true
 }
+
+// ValidPort reports whether p is a TCP port, 1 to 65535, in canonical
+// decimal.
+func ValidPort(p string) bool {
+	if p == "" || len(p) > 5 || p[0] == '0' {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+		n = n*10 + int(p[i]-'0')
+	}
+	return n <= 65535
+}
+
+// knownParams are the parameter names grantd reads on some endpoint. An
+// error message may name one of them; any other name is the client's own
+// text (it could be a secret pasted in the wrong place) and is never
+// echoed.
+var knownParams = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`grant_type client_id client_secret code redirect_uri code_verifier
+		refresh_token scope token token_type_hint temp_token response_type response_mode state
+		code_challenge code_challenge_method nonce prompt login_hint request request_uri resource audience
+		client_assertion client_assertion_type username password customer_id customer_name products
+		provider_id redirect_to subject entity_ids connection_type challenge csrf_token action
+		redirect_uris token_endpoint_auth_method grant_types response_types client_name client_uri logo_uri
+		tos_uri policy_uri software_id software_version contacts jwks jwks_uri`) {
+		knownParams[k] = true
+	}
+}
+
+// ParamPhrase names parameter k in an error message: "The scope parameter"
+// for a name grantd knows, "An unknown parameter" for any other.
+func ParamPhrase(k string) string {
+	if knownParams[k] {
+		return "The " + k + " parameter"
+	}
+	return "An unknown parameter"
+}
+
+// KnownParam reports whether k is a parameter name grantd reads somewhere,
+// and so may be named in an error.
+func KnownParam(k string) bool { return knownParams[k] }
 
 // IsLoopbackHost reports whether h is a loopback IP literal or "localhost".
 func IsLoopbackHost(h string) bool {
@@ -256,7 +338,7 @@ func IsLoopbackHost(h string) bool {
 // errorRedirect builds the error response redirect (RFC 6749 §4.1.2.1, with
 // iss per RFC 9207).
 func (p *Provider) errorRedirect(redirect, state string, e *Error) string {
-	v := url.Values{"error": {e.Code}, "error_description": {e.Description}}
+	v := url.Values{"error": {e.Code}, "error_description": {DescriptionText(e.Description)}}
 	if state != "" {
 		v.Set("state", state)
 	}
@@ -399,6 +481,9 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		ExpiresAt:           now.Add(p.codeTTL()),
 	}
 	if err := p.Store.CreateAuthCode(ctx, code, &conn); err != nil {
+		if errors.Is(err, store.ErrMissingParent) {
+			return "", notFoundOr(store.ErrNotFound, "The client of this authorization request no longer exists.")
+		}
 		return "", ServerError(err)
 	}
 	v := url.Values{ar.ResponseType: {secret}}

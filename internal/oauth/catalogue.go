@@ -131,10 +131,6 @@ func (p *Provider) ChooseDataProvider(ctx context.Context, challenge, providerID
 	return ar, nil
 }
 
-// ProviderFixed reports whether the user may not choose another provider
-// for the request (the pages show no "choose another provider" link then).
-func (p *Provider) ProviderFixed(ar store.AuthRequest) bool { return ar.ProviderFixed }
-
 // SandboxWrongPassword is the password that fails a sandbox sign-in, so
 // that the error-and-retry path of the connect flow can be exercised. Every
 // other password signs in.

@@ -38,15 +38,31 @@ type StatePolicy struct{}
 
 // Check implements Policy.
 func (StatePolicy) Check(_ context.Context, c *store.Client, _ string) error {
-	switch c.State {
-	case "", store.ClientActive:
+	if clientActive(c) {
 		return nil
-	default:
-		// 409: the client's state conflicts with the request (PRODUCT.md's
-		// "suspended clients (409)").
-		return &Error{Code: ErrCodeUnauthorizedClient, Status: http.StatusConflict, Reason: ReasonClientState,
-			Description: "The client is " + c.State + " and may not obtain tokens."}
 	}
+	// 409: the client's state conflicts with the request (PRODUCT.md's
+	// "suspended clients (409)").
+	return &Error{Code: ErrCodeUnauthorizedClient, Status: http.StatusConflict, Reason: ReasonClientState,
+		Description: "The client is " + c.State + " and may not obtain tokens."}
+}
+
+// clientActive reports whether a client's state lets it obtain and use
+// tokens: active (or unset), not suspended or pending.
+func clientActive(c *store.Client) bool {
+	return c.State == "" || c.State == store.ClientActive
+}
+
+// authenticate is the pipeline's client authentication for an endpoint with
+// profile pr: an endpoint for confidential clients refuses a client_id
+// without a secret before looking the client up.
+func (p *Provider) authenticate(ctx context.Context, pr Profile, cr ClientCredentials) (store.Client, error) {
+	if pr.Clients == ClientsConfidential && cr.ID != "" && cr.Secret == "" {
+		e := InvalidClient(errors.New("client_id without a client secret at an endpoint for confidential clients"))
+		e.Basic, e.Reason, e.Param = cr.Presented == PresentedBasic, ReasonSecretRequired, "client_secret"
+		return store.Client{}, e
+	}
+	return p.AuthenticateClient(ctx, cr)
 }
 
 // AuthenticateClient checks the presented credentials against the stored

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -27,10 +28,20 @@ type ConnectSession struct {
 	Request    store.AuthRequest
 }
 
-// CreateConnectSession validates a connect-session request of an
-// authenticated client and stores it as a pending authorization request,
-// which the hosted pages then walk the user through.
-func (p *Provider) CreateConnectSession(ctx context.Context, c *store.Client, r ConnectSessionRequest) (*ConnectSession, error) {
+// CreateConnectSession authenticates the client that presents cr (a
+// confidential client: a public client's backend has no secret to prove it
+// is the integrator's), validates its connect-session request and stores it
+// as a pending authorization request, which the hosted pages (or the
+// client's consent app) then walk the user through.
+func (p *Provider) CreateConnectSession(ctx context.Context, cr ClientCredentials, r ConnectSessionRequest) (*ConnectSession, error) {
+	client, err := p.AuthenticateClient(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	c := &client
+	if c.IsPublic() {
+		return nil, UnauthorizedClient("Public clients may not create connect sessions.")
+	}
 	if err := p.policy().Check(ctx, c, "connect_session"); err != nil {
 		return nil, err
 	}
@@ -50,29 +61,28 @@ func (p *Provider) CreateConnectSession(ctx context.Context, c *store.Client, r 
 	if _, ok := EffectiveRedirect(c, r.RedirectURI); !ok {
 		return nil, InvalidRequest("The redirect_uri is missing or not registered for this client.")
 	}
-	products := r.Products
-	if products == nil {
-		products = c.Scopes
-	}
-	if len(products) == 0 || len(products) > MaxScopes {
+	if r.Products != nil && len(r.Products) == 0 || len(r.Products) > MaxScopes {
 		return nil, InvalidScope("The products parameter is empty or too long.")
 	}
-	for _, s := range products {
+	for _, s := range r.Products {
 		if !validScopeToken(s) {
 			return nil, InvalidScope("The products parameter is malformed.")
 		}
 	}
-	if !subset(products, c.Scopes) {
+	products, ok := NarrowScope(r.Products, c.Scopes)
+	if !ok {
 		return nil, InvalidScope("The requested products exceed what the client may ask for.")
 	}
-	// With an external consent app the integrator's app decides (and may
-	// name any provider); without one the hosted sandbox pages do, which a
-	// production client may not use.
-	external := c.ConsentURL != "" || p.ConsentURL != ""
-	if !external && c.Environment == "production" {
-		return nil, UnauthorizedClient("This application is in production and has no consent app configured (consent_url); the hosted sandbox sign-in is not available to it.")
+	if len(products) == 0 {
+		return nil, InvalidScope("The products parameter is empty or too long.")
 	}
-	if r.ProviderID != "" && !external {
+	if err := p.hostedPagesAllowed(c); err != nil {
+		return nil, err
+	}
+	// With an external consent app the integrator's app decides (and may
+	// name any provider); without one the hosted pages do, from the
+	// catalogue.
+	if r.ProviderID != "" && !p.externalConsent(c) {
 		d, ok := p.DataProvider(r.ProviderID)
 		if !ok {
 			return nil, InvalidRequest("The provider_id is not in the catalogue.")
@@ -100,6 +110,9 @@ func (p *Provider) CreateConnectSession(ctx context.Context, c *store.Client, r 
 		ExpiresAt:     now.Add(ConnectSessionTTL),
 	}
 	if err := p.Store.CreateAuthRequest(ctx, ar); err != nil {
+		if errors.Is(err, store.ErrMissingParent) {
+			return nil, clientGone(err)
+		}
 		return nil, ServerError(err)
 	}
 	link := p.consentLocation(c, ar.ID)

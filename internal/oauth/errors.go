@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // RFC 6749 §5.2 and RFC 6749 §4.1.2.1 error codes, plus the ones grantd's
@@ -54,7 +55,8 @@ const (
 	ReasonNoCredentials     = "no_client_credentials"
 	ReasonUnknownClient     = "unknown_client"
 	ReasonWrongSecret       = "wrong_client_secret"
-	ReasonClientState       = "client_state" // suspended, pending
+	ReasonSecretRequired    = "client_secret_required" // a client_id alone, where only confidential clients are served
+	ReasonClientState       = "client_state"           // suspended, pending
 	ReasonGrantNotAllowed   = "grant_not_allowed"
 	ReasonCodeInvalid       = "code_invalid" // unknown, or of another client or kind
 	ReasonCodeExpired       = "code_expired"
@@ -150,4 +152,41 @@ func AsError(err error) *Error {
 		return e
 	}
 	return ServerError(err)
+}
+
+// DescriptionText makes s a valid error_description (RFC 6749 §5.2 and
+// §4.1.2.1: printable ASCII, %x20-21 / %x23-5B / %x5D-7E), for every wire
+// that writes an RFC 6749 error and for error redirects: the ellipsis
+// becomes three dots, a double or typographic quote a single quote, a
+// backslash a slash, a dash a hyphen, and anything else outside the set a
+// question mark.
+func DescriptionText(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '…':
+			b.WriteString("...")
+		case r == '"', r == '‘', r == '’', r == '“', r == '”':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r == '–', r == '—':
+			b.WriteByte('-')
+		case r >= 0x20 && r <= 0x7e:
+			b.WriteRune(r)
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
 }

@@ -98,10 +98,24 @@ func (p *Provider) resolve(ctx context.Context, token string) (*tokenRef, error)
 	return nil, nil
 }
 
-// Introspect answers RFC 7662 for an authenticated caller. Tokens that are
-// unknown, expired, revoked, of a deleted client, or issued to another client
-// (unless the caller is a resource server) are inactive.
-func (p *Provider) Introspect(ctx context.Context, caller *store.Client, token string) (*Introspection, error) {
+// Introspect answers RFC 7662 §2 for the client that presents cr. Only
+// confidential clients may introspect: a public client's id is no
+// credential (§2.1). Tokens that are unknown, expired, revoked, of a
+// deleted or suspended client, or issued to another client (unless the
+// caller is a resource server) are inactive.
+func (p *Provider) Introspect(ctx context.Context, cr ClientCredentials, token string) (*Introspection, error) {
+	caller, err := p.AuthenticateClient(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	if caller.IsPublic() {
+		e := InvalidClient(errors.New("public client may not introspect"))
+		e.Basic = cr.Presented == PresentedBasic
+		return nil, e
+	}
+	if token == "" {
+		return nil, InvalidRequest("The token parameter is missing.").With(ReasonMissingParam, "token")
+	}
 	ref, err := p.resolve(ctx, token)
 	if err != nil {
 		return nil, ServerError(err)
@@ -115,20 +129,26 @@ func (p *Provider) Introspect(ctx context.Context, caller *store.Client, token s
 	if ref.refresh {
 		owner = ref.fam.ClientID
 	}
-	if owner != caller.ID && !caller.ResourceServer {
-		return inactive, nil
-	}
+	ownerClient := caller
 	if owner != caller.ID {
-		// The owner may have been deleted since.
-		if _, err := p.Store.GetClient(ctx, owner); err != nil {
+		if !caller.ResourceServer {
+			return inactive, nil
+		}
+		// The owner may have been deleted or suspended since.
+		if ownerClient, err = p.Store.GetClient(ctx, owner); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return inactive, nil
 			}
 			return nil, ServerError(err)
 		}
 	}
+	// A suspended (or pending) client's tokens are inactive while it is so:
+	// a resource server that introspects stops honouring them at once.
+	if !clientActive(&ownerClient) {
+		return inactive, nil
+	}
 	if ref.refresh {
-		if familyLive(ref.fam, now) != nil || (ref.fam.Policy != store.RefreshFixed && !ref.rt.UsedAt.IsZero()) {
+		if familyLive(&ref.fam, now) != nil || (ref.fam.Policy != store.RefreshFixed && !ref.rt.UsedAt.IsZero()) {
 			return inactive, nil
 		}
 		if ref.fam.ConnectionID != "" {
@@ -172,15 +192,22 @@ func (p *Provider) Introspect(ctx context.Context, caller *store.Client, token s
 	return out, nil
 }
 
-// Revoke implements RFC 7009 for an authenticated caller. Unknown and
-// malformed tokens succeed silently (§2.2). A refresh token revokes its whole
-// family and the access tokens issued from it; an access token revokes
-// itself. A token issued to another client is refused with
-// unauthorized_client (§2.1), and nothing is revoked. The hint is ignored.
-func (p *Provider) Revoke(ctx context.Context, caller *store.Client, token, hint string) error {
-	// The hint is optional help (RFC 7009 §2.1): grantd finds a token by its
-	// shape, so an unknown hint is ignored rather than refused.
-	_ = hint
+// Revoke implements RFC 7009 for the client that presents cr (public
+// clients too: they may revoke their own tokens, §2.1). Unknown and
+// malformed tokens succeed silently (§2.2). A refresh token revokes its
+// whole family and the access tokens issued from it; an access token
+// revokes itself. A token issued to another client is refused with
+// unauthorized_client (§2.1), and nothing is revoked. The hint is optional
+// help (§2.1): grantd finds a token by its shape, so any hint, known or
+// not, is ignored.
+func (p *Provider) Revoke(ctx context.Context, cr ClientCredentials, token, _ string) error {
+	caller, err := p.AuthenticateClient(ctx, cr)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return InvalidRequest("The token parameter is missing.").With(ReasonMissingParam, "token")
+	}
 	ref, err := p.resolve(ctx, token)
 	if err != nil {
 		return ServerError(err)
@@ -205,41 +232,61 @@ func (p *Provider) Revoke(ctx context.Context, caller *store.Client, token, hint
 		return nil
 	}
 	if err := p.Store.RevokeAccessToken(ctx, ref.access, now); err != nil {
+		if errors.Is(err, store.ErrMissingParent) {
+			return clientGone(err) // deleted meanwhile: its tokens went with it
+		}
 		return ServerError(err)
 	}
 	return nil
 }
 
-// ErrCodeInvalidToken is the bearer-token error of RFC 6750 §3.1.
-const ErrCodeInvalidToken = "invalid_token"
+// Bearer-token errors of RFC 6750 §3.1.
+const (
+	ErrCodeInvalidToken      = "invalid_token"
+	ErrCodeInsufficientScope = "insufficient_scope"
+)
+
+// NoBearerToken is the answer to a request that needs an access token and
+// carries none: RFC 6750 §3.1 asks for a challenge without an error code.
+func NoBearerToken() *Error {
+	return &Error{Code: ErrCodeInvalidToken, Status: http.StatusUnauthorized, Reason: ReasonNoCredentials,
+		Description: "The request needs an access token as a Bearer credential."}
+}
 
 // DisconnectByToken revokes the connection behind an access token presented
 // as a bearer credential (the client disconnecting its own connection, as
-// payroll APIs offer). The token must be an active access token of a grant
-// with a connection.
-func (p *Provider) DisconnectByToken(ctx context.Context, token string) (store.Connection, error) {
+// payroll APIs offer). The token must be an unexpired, unrevoked access
+// token of an existing client (invalid_token otherwise, 401) and belong to a
+// connection
+// (insufficient_scope otherwise, 403: a client-credentials token is valid
+// but grants no connection to end).
+func (p *Provider) DisconnectByToken(ctx context.Context, token string) (*ConnectionInfo, error) {
 	invalid := &Error{Code: ErrCodeInvalidToken, Status: http.StatusUnauthorized,
 		Description: "The access token is missing, invalid, expired or revoked."}
 	ref, err := p.resolve(ctx, token)
 	if err != nil {
-		return store.Connection{}, ServerError(err)
+		return nil, ServerError(err)
 	}
 	if ref == nil || ref.refresh || ref.access.Revoked || !p.now().Before(ref.access.ExpiresAt) {
-		return store.Connection{}, invalid
+		return nil, invalid
+	}
+	// A suspended client may still end its own connections, as it may
+	// revoke its tokens: ending a consent is always safe. A deleted one
+	// has no connection left to end.
+	if _, err := p.Store.GetClient(ctx, ref.access.ClientID); err != nil {
+		return nil, invalid.WithCause(err)
 	}
 	if ref.access.ConnectionID == "" {
-		return store.Connection{}, InvalidRequest("The access token does not belong to a connection.")
+		return nil, &Error{Code: ErrCodeInsufficientScope, Status: http.StatusForbidden,
+			Description: "The access token does not belong to a connection."}
 	}
 	conn, err := p.Store.GetConnection(ctx, ref.access.ConnectionID)
 	if err != nil || conn.ClientID != ref.access.ClientID {
-		return store.Connection{}, invalid.WithCause(err)
-	}
-	if _, err := p.Store.GetClient(ctx, conn.ClientID); err != nil {
-		return store.Connection{}, invalid.WithCause(err)
+		return nil, invalid.WithCause(err)
 	}
 	conn, err = p.Store.RevokeConnection(ctx, conn.ID, p.now())
 	if err != nil {
-		return store.Connection{}, ServerError(err)
+		return nil, ServerError(err)
 	}
-	return conn, nil
+	return connectionInfo(&conn), nil
 }

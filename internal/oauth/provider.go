@@ -1,7 +1,9 @@
-// Package oauth is grantd's protocol core: client authentication, the grants,
-// PKCE, authorization requests, introspection and revocation. It imports no
-// HTTP server, HTML or SQL package: the server and the dialects translate the
-// wire into its requests and its results back into the wire.
+// Package oauth is grantd's protocol core: client authentication, the token
+// pipeline and its grants, PKCE, authorization requests, consent decisions,
+// connect sessions, introspection and revocation. It decides; it imports no
+// HTTP server, HTML or SQL package (internal/walls checks it): the dialects
+// and the server translate the wire into its requests and its results back
+// into the wire, and the store writes what it decided, atomically.
 package oauth
 
 import (
@@ -42,8 +44,6 @@ type Provider struct {
 	// Issuer is the issuer identifier (RFC 8414): the iss of every JWT and of
 	// authorization responses (RFC 9207).
 	Issuer string
-	// Audience is the aud of JWT access tokens; "" = the issuer.
-	Audience string
 	// ConsentURL is the server-wide external consent app; "" = the hosted
 	// pages at HostedConsentPath.
 	ConsentURL string
@@ -93,13 +93,6 @@ func (p *Provider) authRequestTTL() time.Duration {
 	return DefaultAuthRequestTTL
 }
 
-func (p *Provider) audience() string {
-	if p.Audience != "" {
-		return p.Audience
-	}
-	return p.Issuer
-}
-
 // RandomToken returns n random bytes, base64url without padding. Every code,
 // refresh token, opaque access token, challenge and client secret comes from
 // here with n >= 32 (256 bits).
@@ -120,6 +113,13 @@ const (
 	PrefixTempToken    = "gtt_"
 	PrefixClientSecret = "gcs_"
 )
+
+// IssuerURL is the issuer identifier (for consumers that take the core as an
+// interface).
+func (p *Provider) IssuerURL() string { return p.Issuer }
+
+// DataProviders is the catalogue of data providers end users can connect.
+func (p *Provider) DataProviders() []DataProvider { return p.Catalogue }
 
 func (p *Provider) policy() Policy {
 	if p.Policy != nil {

@@ -56,6 +56,35 @@ func ValidText(s string) bool {
 // JoinScope is the inverse of ParseScope.
 func JoinScope(scopes []string) string { return strings.Join(scopes, " ") }
 
+// NarrowScope is the one rule for the scope a request gets, wherever it
+// asks (token, authorize, connect session, refresh, registration): within
+// allowed it gets what it asked for, and asking for nothing gets all of
+// allowed. ok is false when asked exceeds allowed (RFC 6749 §3.3: refused,
+// not silently trimmed, so that the client learns it).
+func NarrowScope(asked, allowed []string) (scopes []string, ok bool) {
+	if !subset(asked, allowed) {
+		return nil, false
+	}
+	if len(asked) == 0 {
+		return allowed, true
+	}
+	return asked, true
+}
+
+// requestedScope parses a scope parameter ("" = absent) and narrows it to
+// allowed; tooWide is the description when it asks for more.
+func requestedScope(raw string, allowed []string, tooWide string) ([]string, error) {
+	asked, ok := ParseScope(raw)
+	if !ok {
+		return nil, InvalidScope("The scope parameter is malformed.").With(ReasonMalformedParam, "scope")
+	}
+	scopes, ok := NarrowScope(asked, allowed)
+	if !ok {
+		return nil, InvalidScope("%s", tooWide).With(ReasonScopeNotAllowed, "scope")
+	}
+	return scopes, nil
+}
+
 // subset reports whether every element of a is in b.
 func subset(a, b []string) bool {
 	for _, s := range a {

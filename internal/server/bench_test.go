@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	standard "github.com/grantd/grantd/internal/dialect/oauth2"
 	"github.com/grantd/grantd/internal/oauth"
 )
 
@@ -48,7 +49,7 @@ func BenchmarkCoreClientCredentialsJWT(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := e.provider.Token(ctx, req); err != nil {
+		if _, err := e.provider.Token(ctx, standard.New().Profile(), req); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -38,7 +38,7 @@ func TestDialectWrongMethod(t *testing.T) {
 // is gone and the metadata does not list it.
 func TestRegistrationCanBeTurnedOff(t *testing.T) {
 	e := newEnv(t)
-	s := server.New(server.Options{Provider: e.provider, Keys: e.signer, Store: e.store, RegistrationDisabled: true})
+	s := server.New(server.Options{Provider: e.provider, Keys: e.signer, Store: e.store}) // no Registrar
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	resp, err := http.Post(srv.URL+"/oauth/register", "application/json", strings.NewReader(`{"redirect_uris":["http://127.0.0.1/cb"]}`))
@@ -62,6 +62,28 @@ func TestRegistrationCanBeTurnedOff(t *testing.T) {
 	for _, r := range s.Routes() {
 		if strings.Contains(r, "/oauth/register") {
 			t.Fatalf("route %s mounted", r)
+		}
+	}
+}
+
+// TestMountCollisions: a dialect moved onto a standard endpoint or onto
+// another dialect's path is refused at start-up, and never panics the
+// server; the standard dialect in the list is not mounted twice.
+func TestMountCollisions(t *testing.T) {
+	ds := all.Endpoints()
+	if err := server.CheckMounts(ds, nil); err != nil {
+		t.Fatalf("default paths: %v", err)
+	}
+	for _, mounts := range []map[string]string{
+		{"payroll": "/oauth/token"}, {"bankapi": "/oauth/revoke"}, {"bankdata": "/v1/tokens"},
+	} {
+		if err := server.CheckMounts(ds, mounts); err == nil || !strings.Contains(err.Error(), "is taken by") {
+			t.Errorf("%v: %v", mounts, err)
+		}
+		e := newEnv(t)
+		s := server.New(server.Options{Provider: e.provider, Keys: e.signer, Store: e.store, Dialects: ds, Mounts: mounts})
+		if n := strings.Count(strings.Join(s.Routes(), "\n"), "POST /oauth/token"); n != 1 {
+			t.Errorf("%v: /oauth/token mounted %d times: %v", mounts, n, s.Routes())
 		}
 	}
 }

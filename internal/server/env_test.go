@@ -23,6 +23,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/signer"
@@ -80,7 +81,8 @@ func newEnvLog(t testing.TB, w io.Writer) *env {
 	if err != nil {
 		t.Fatalf("pages: %v", err)
 	}
-	s := server.New(server.Options{Provider: e.provider, Keys: sg, Store: st, Pages: pages, Logger: logger})
+	s := server.New(server.Options{Provider: e.provider, Keys: sg, Store: st, Pages: pages, Logger: logger,
+		Registrar: &clients.Registration{Manager: &clients.Manager{Store: st, Now: clk.Now}, Catalogue: e.provider.Catalogue}})
 	e.srv.Config.Handler = s.Handler()
 	return e
 }

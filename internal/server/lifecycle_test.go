@@ -156,15 +156,19 @@ func TestDisconnectCurrent(t *testing.T) {
 		}
 		return e.do(req)
 	}
-	if r := del(); r.Status != 401 || r.str("error") != "invalid_token" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+	// RFC 6750 §3.1: no credentials, a challenge without an error code; an
+	// invalid token, error="invalid_token"; a valid token that grants no
+	// connection, 403 insufficient_scope.
+	if r := del(); r.Status != 401 || r.str("error") != "invalid_token" || r.Header.Get("WWW-Authenticate") != `Bearer realm="grantd"` {
 		t.Fatalf("no token: %d %s %q", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
 	}
-	if r := del("Authorization", "Bearer garbage"); r.Status != 401 {
-		t.Fatalf("garbage token: %d", r.Status)
+	if r := del("Authorization", "Bearer garbage"); r.Status != 401 || r.Header.Get("WWW-Authenticate") != `Bearer realm="grantd", error="invalid_token"` {
+		t.Fatalf("garbage token: %d %q", r.Status, r.Header.Get("WWW-Authenticate"))
 	}
 	cc := e.form("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.ID, c.Secret)...).str("access_token")
-	if r := del("Authorization", "Bearer "+cc); r.Status != 400 {
-		t.Fatalf("client-credentials token: %d %s", r.Status, r.Body)
+	if r := del("Authorization", "Bearer "+cc); r.Status != 403 || r.str("error") != "insufficient_scope" ||
+		r.Header.Get("WWW-Authenticate") != `Bearer realm="grantd", error="insufficient_scope"` || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("client-credentials token: %d %s %q", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
 	}
 	e.clock.Advance(24 * time.Hour)
 	before := e.connection(connID)

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/grantd/grantd/docs"
+	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/dialect/all"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/server"
@@ -57,7 +58,8 @@ func openapiServer(t *testing.T) *server.Server {
 	}
 	return server.New(server.Options{
 		Provider: provider, Keys: sg, Store: st, Pages: pages, Logger: logger,
-		Dialects: all.Dialects(),
+		Dialects:  all.Dialects(),
+		Registrar: &clients.Registration{Manager: &clients.Manager{Store: st}, Catalogue: provider.Catalogue},
 	})
 }
 

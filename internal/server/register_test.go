@@ -14,8 +14,8 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
+	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/oauth"
-	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/testenv"
 )
@@ -104,7 +104,7 @@ func TestRegisterPublicClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.IsPublic() || len(c.SecretHash) != 0 || c.Metadata[server.MetadataRegistration] != "dynamic" ||
+	if !c.IsPublic() || len(c.SecretHash) != 0 || c.Metadata[clients.MetadataRegistration] != "dynamic" ||
 		c.RefreshPolicy != store.RefreshRotating || c.State != store.ClientActive {
 		t.Errorf("stored client %+v", c)
 	}

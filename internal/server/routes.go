@@ -14,27 +14,38 @@ import (
 
 	"github.com/grantd/grantd/docs"
 	"github.com/grantd/grantd/internal/dialect"
+	"github.com/grantd/grantd/internal/dialect/oauth2"
 	"github.com/grantd/grantd/internal/oauth"
-	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/wire"
 )
 
+// standard is the standard token endpoint, and its error encoder is the RFC
+// 6749 §5.2 shape of every other standard endpoint.
+var standard = oauth2.New()
+
 // routes mounts every public route, in one place, and records each
-// pattern (Routes lists them for the OpenAPI document's test).
+// pattern (Routes lists them for the OpenAPI document's test). Every API
+// path answers another method with 405, Allow and a JSON error in its
+// endpoint's shape.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.Handler) {
 		s.patterns = append(s.patterns, pattern)
 		mux.Handle(pattern, h)
 	}
-	handle("POST /oauth/token", s.handle(s.token))
-	handle("POST /oauth/introspect", s.handle(s.introspect))
-	handle("POST /oauth/revoke", s.handle(s.revoke))
-	if !s.o.RegistrationDisabled {
-		handle("POST /oauth/register", s.handle(s.register))
+	api := func(method, path string, enc dialect.ErrorEncoder, h http.Handler) {
+		handle(method+" "+path, h)
+		// Other methods (not a route of the API, so not in Routes).
+		mux.Handle(path, s.methodNotAllowed(method, enc))
 	}
-	handle("POST /connect/sessions", s.handle(s.connectSession))
-	handle("DELETE /connections/current", s.handle(s.disconnect))
+	api(http.MethodPost, oauth2.Path, standard, s.tokenEndpoint(standard))
+	api(http.MethodPost, "/oauth/introspect", standard, s.handle(standard, s.introspect))
+	api(http.MethodPost, "/oauth/revoke", standard, s.handle(standard, s.revoke))
+	if s.o.Registrar != nil {
+		api(http.MethodPost, "/oauth/register", standard, s.handle(standard, s.register))
+	}
+	api(http.MethodPost, "/connect/sessions", standard, s.handle(standard, s.connectSession))
+	api(http.MethodDelete, "/connections/current", bearerErrors{standard}, s.handle(bearerErrors{standard}, s.disconnect))
 	handle("GET /oauth/authorize", http.HandlerFunc(s.authorize))
 	handle("POST /oauth/authorize", http.HandlerFunc(s.authorize))
 	if s.o.Pages != nil {
@@ -45,19 +56,77 @@ func (s *Server) routes() http.Handler {
 	handle("GET /.well-known/oauth-authorization-server", http.HandlerFunc(s.metadata))
 	handle("GET /.well-known/jwks.json", http.HandlerFunc(s.jwks))
 	handle("GET /openapi.yaml", http.HandlerFunc(s.openapi))
-	for _, d := range s.o.Dialects {
-		path := d.Path()
-		if p, ok := s.o.Mounts[d.Name()]; ok && p != "" {
-			path = p
-		}
-		handle("POST "+path, s.dialect(d))
-		// Other methods get 405 in the dialect's own error shape (not a
-		// route of the API, so not listed in Routes).
-		mux.Handle(path, s.dialectMethodNotAllowed(d))
+	for _, d := range s.mounted() {
+		api(http.MethodPost, mountPath(d, s.o.Mounts), d, s.tokenEndpoint(d))
 	}
 	handle("GET /healthz", http.HandlerFunc(s.healthz))
 	handle("GET /readyz", http.HandlerFunc(s.readyz))
 	return mux
+}
+
+// reservedPaths are the paths of the public API that no dialect may take.
+var reservedPaths = []string{oauth2.Path, "/oauth/introspect", "/oauth/revoke", "/oauth/register", "/oauth/authorize",
+	"/oauth/consent", "/connect/sessions", "/connections/current", "/.well-known/oauth-authorization-server",
+	"/.well-known/jwks.json", "/openapi.yaml", "/healthz", "/readyz"}
+
+func mountPath(d dialect.Dialect, mounts map[string]string) string {
+	if p := mounts[d.Name()]; p != "" {
+		return p
+	}
+	return d.Path()
+}
+
+// CheckMounts reports a dialect whose path, as mounted, is another's or one
+// of the standard endpoints', which the public server could not serve.
+func CheckMounts(ds []dialect.Dialect, mounts map[string]string) error {
+	taken := reserved()
+	for _, d := range ds {
+		if err := claim(taken, d, mounts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func reserved() map[string]string {
+	taken := map[string]string{}
+	for _, p := range reservedPaths {
+		taken[p] = "the standard endpoints"
+	}
+	return taken
+}
+
+// claim takes d's path in taken, or says whose it is. The standard
+// endpoint itself is mounted anyway, and claims nothing.
+func claim(taken map[string]string, d dialect.Dialect, mounts map[string]string) error {
+	if d.Name() == oauth2.Name {
+		return nil
+	}
+	p := mountPath(d, mounts)
+	if other, ok := taken[p]; ok {
+		return fmt.Errorf("dialects.%s: the path %s is taken by %s", d.Name(), p, other)
+	}
+	taken[p] = "dialects." + d.Name()
+	return nil
+}
+
+// mounted are the dialects mounted beside the standard endpoint: the
+// standard one is never mounted twice, and one whose path is taken (which
+// CheckMounts refuses at start-up) is left out and logged.
+func (s *Server) mounted() []dialect.Dialect {
+	taken := reserved()
+	var out []dialect.Dialect
+	for _, d := range s.o.Dialects {
+		if d.Name() == oauth2.Name {
+			continue
+		}
+		if err := claim(taken, d, s.o.Mounts); err != nil {
+			s.o.Logger.Error("dialect not mounted", "cause", err.Error())
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // Routes lists the method and path of every public route, as mounted.
@@ -70,118 +139,108 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(docs.OpenAPI)
 }
 
-// handle adapts a handler that returns an error; one place writes errors.
-func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+// tokenEndpoint is the one handler of every token endpoint: the dialect
+// decodes, the core runs the pipeline with the dialect's profile, the
+// dialect encodes. A panic still answers in the dialect's error shape.
+func (s *Server) tokenEndpoint(d dialect.Dialect) http.Handler {
+	profile := d.Profile()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer s.recoverInto(w, r, d, d.Name())
+		req, err := d.Decode(r)
+		if err != nil {
+			s.fail(w, r, d, d.Name(), err)
+			return
+		}
+		res, err := s.o.Provider.Token(r.Context(), profile, req)
+		if err != nil {
+			s.fail(w, r, d, d.Name(), err)
+			return
+		}
+		wire.NoStore(w)
+		d.Encode(w, r, res)
+	})
+}
+
+// handle adapts a handler of the other standard endpoints, which returns
+// an error, to the one error writer with enc's shape.
+func (s *Server) handle(enc dialect.ErrorEncoder, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer s.recoverInto(w, r, enc, "")
 		if err := h(w, r); err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, enc, "", err)
 		}
 	})
 }
 
-// writeError writes an RFC 6749 §5.2 error. The public description goes to
-// the client; the private cause only to the log, with the request id.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// recoverInto answers a panic as a server error in enc's shape.
+func (s *Server) recoverInto(w http.ResponseWriter, r *http.Request, enc dialect.ErrorEncoder, name string) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		s.fail(w, r, enc, name, oauth.ServerError(fmt.Errorf("panic: %v", p)))
+	}
+}
+
+// fail is the one error writer of the public API. Each error gets a fresh
+// id, logged with its private cause (never shown) and handed to the
+// endpoint's encoder; the answer is never cached and carries Retry-After
+// when the core set one. name is the dialect of a token endpoint ("" for
+// the other endpoints).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, enc dialect.ErrorEncoder, name string, err error) {
 	e := oauth.AsError(err)
+	id := uuid.NewString()
 	level := slog.LevelInfo
 	if e.Status >= 500 {
 		level = slog.LevelError
 	}
-	args := []any{"path", r.URL.Path, "error", e.Code, "status", e.Status}
+	msg, args := "request failed", []any{"path", r.URL.Path}
+	if name != "" {
+		msg, args = "token request failed", []any{"dialect", name}
+	}
+	args = append(args, "error_id", id, "error", e.Code, "reason", e.Reason, "status", e.Status)
 	if e.Cause != nil {
 		args = append(args, "cause", e.Cause.Error())
 	}
-	s.o.Logger.Log(r.Context(), level, "request failed", args...)
+	s.o.Logger.Log(r.Context(), level, msg, args...)
 	wire.NoStore(w)
-	if e.Status == http.StatusUnauthorized {
-		if e.Code == oauth.ErrCodeInvalidToken {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="grantd", error="invalid_token"`)
-		} else {
-			w.Header().Set("WWW-Authenticate", `Basic realm="grantd"`)
-		}
-	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	wire.WriteJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+	enc.EncodeError(w, r, e, id)
 }
 
-// tokenResponse is the RFC 6749 §5.1 answer.
-type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token,omitempty"`
-	Scope        string `json:"scope,omitempty"`
-}
-
-func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
-	p, perr := wire.DecodeBody(r)
-	if perr != nil {
-		return perr
-	}
-	cred, cerr := wire.ClientCredentials(r, p)
-	if cerr != nil {
-		return cerr
-	}
-	req := oauth.TokenRequest{
-		GrantType:    p["grant_type"],
-		Client:       cred,
-		Code:         p["code"],
-		RedirectURI:  p["redirect_uri"],
-		CodeVerifier: p["code_verifier"],
-		RefreshToken: p["refresh_token"],
-		Scope:        p["scope"],
-		HasScope:     p.Has("scope"),
-	}
-	resp, err := s.o.Provider.Token(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	wire.NoStore(w)
-	wire.WriteJSON(w, http.StatusOK, tokenResponse{
-		AccessToken:  resp.AccessToken,
-		TokenType:    resp.TokenType,
-		ExpiresIn:    resp.ExpiresIn,
-		RefreshToken: resp.RefreshToken,
-		Scope:        oauth.JoinScope(resp.Scopes),
+// methodNotAllowed answers an API path's other methods with 405 and Allow,
+// in the endpoint's error shape.
+func (s *Server) methodNotAllowed(allow string, enc dialect.ErrorEncoder) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		s.fail(w, r, enc, "", &oauth.Error{Code: oauth.ErrCodeInvalidRequest, Status: http.StatusMethodNotAllowed,
+			Description: "Use " + allow + " for this endpoint."})
 	})
-	return nil
 }
 
-// authenticate decodes the body and authenticates the calling client, for
-// introspection and revocation.
-func (s *Server) authenticate(r *http.Request) (wire.Params, *store.Client, error) {
-	p, perr := wire.DecodeBody(r)
-	if perr != nil {
-		return nil, nil, perr
+// bearerErrors is the error shape of an endpoint that takes an access token
+// (RFC 6750 §3): the RFC 6749 JSON error, with a Bearer challenge. A
+// request with no token gets a challenge without an error code (§3.1).
+type bearerErrors struct{ dialect.ErrorEncoder }
+
+func (b bearerErrors) EncodeError(w http.ResponseWriter, r *http.Request, e *oauth.Error, id string) {
+	switch {
+	case e.Code == oauth.ErrCodeInvalidToken && e.Reason == oauth.ReasonNoCredentials:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="grantd"`)
+	case e.Code == oauth.ErrCodeInvalidToken, e.Code == oauth.ErrCodeInsufficientScope:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="grantd", error="`+e.Code+`"`)
 	}
-	cred, cerr := wire.ClientCredentials(r, p)
-	if cerr != nil {
-		return nil, nil, cerr
-	}
-	c, err := s.o.Provider.AuthenticateClient(r.Context(), cred)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, &c, nil
+	b.ErrorEncoder.EncodeError(w, r, e, id)
 }
 
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
-	p, c, err := s.authenticate(r)
+	p, cred, err := credentials(r)
 	if err != nil {
 		return err
 	}
-	// Introspection is for confidential clients and resource servers; a
-	// public client's id is no credential (RFC 7662 §2.1). Public clients
-	// may still revoke their own tokens (RFC 7009 §2.1).
-	if c.IsPublic() {
-		return oauth.InvalidClient(errors.New("public client may not introspect"))
-	}
-	if !p.Has("token") {
-		return oauth.InvalidRequest("The token parameter is missing.")
-	}
-	out, err := s.o.Provider.Introspect(r.Context(), c, p["token"])
+	out, err := s.o.Provider.Introspect(r.Context(), cred, p["token"])
 	if err != nil {
 		return err
 	}
@@ -191,19 +250,30 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
-	p, c, err := s.authenticate(r)
+	p, cred, err := credentials(r)
 	if err != nil {
 		return err
 	}
-	if !p.Has("token") {
-		return oauth.InvalidRequest("The token parameter is missing.")
-	}
-	if err := s.o.Provider.Revoke(r.Context(), c, p["token"], p["token_type_hint"]); err != nil {
+	if err := s.o.Provider.Revoke(r.Context(), cred, p["token"], p["token_type_hint"]); err != nil {
 		return err
 	}
 	wire.NoStore(w)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// credentials decodes a body and the client credentials it and the Basic
+// header carry.
+func credentials(r *http.Request) (wire.Params, oauth.ClientCredentials, error) {
+	p, perr := wire.DecodeBody(r)
+	if perr != nil {
+		return nil, oauth.ClientCredentials{}, perr
+	}
+	cred, cerr := wire.ClientCredentials(r, p)
+	if cerr != nil {
+		return nil, oauth.ClientCredentials{}, cerr
+	}
+	return p, cred, nil
 }
 
 // authorize validates the request and sends the browser to the consent step,
@@ -242,31 +312,31 @@ func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request, status in
 		s.o.Pages.Error(w, r, status, code, desc)
 		return
 	}
-	wire.WriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	wire.WriteJSON(w, status, map[string]string{"error": code, "error_description": oauth.DescriptionText(desc)})
 }
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
-	iss := s.o.Provider.Issuer
+	iss := s.o.Provider.IssuerURL()
 	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	md := map[string]any{
 		"issuer":                                         iss,
 		"authorization_endpoint":                         iss + "/oauth/authorize",
-		"token_endpoint":                                 iss + "/oauth/token",
+		"token_endpoint":                                 iss + oauth2.Path,
 		"jwks_uri":                                       iss + "/.well-known/jwks.json",
 		"introspection_endpoint":                         iss + "/oauth/introspect",
 		"revocation_endpoint":                            iss + "/oauth/revoke",
 		"response_types_supported":                       []string{"code", oauth.CodeKindTempToken},
 		"response_modes_supported":                       []string{"query"},
-		"grant_types_supported":                          []string{oauth.GrantAuthorizationCode, oauth.GrantClientCredentials, oauth.GrantRefreshToken},
+		"grant_types_supported":                          standard.Profile().Grants,
 		"token_endpoint_auth_methods_supported":          authMethods,
 		"introspection_endpoint_auth_methods_supported":  clientAuth,
 		"revocation_endpoint_auth_methods_supported":     authMethods,
 		"code_challenge_methods_supported":               []string{oauth.PKCEMethodS256},
 		"authorization_response_iss_parameter_supported": true,
 	}
-	if !s.o.RegistrationDisabled {
+	if s.o.Registrar != nil {
 		md["registration_endpoint"] = iss + "/oauth/register"
 	}
 	wire.WriteJSON(w, http.StatusOK, md)
@@ -291,62 +361,4 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// dialect serves one dialect's token endpoint: decode, the shared pipeline,
-// encode. Every error gets a fresh id, logged with its private cause and
-// handed to the dialect's encoder.
-func (s *Server) dialect(d dialect.Dialect) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fail := func(err error) {
-			e := oauth.AsError(err)
-			id := uuid.NewString()
-			level := slog.LevelInfo
-			if e.Status >= 500 {
-				level = slog.LevelError
-			}
-			args := []any{"dialect", d.Name(), "error_id", id, "error", e.Code, "reason", e.Reason, "status", e.Status}
-			if e.Cause != nil {
-				args = append(args, "cause", e.Cause.Error())
-			}
-			s.o.Logger.Log(r.Context(), level, "token request failed", args...)
-			wire.NoStore(w)
-			if e.RetryAfter > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
-			}
-			d.EncodeError(w, r, e, id)
-		}
-		// A panic here still answers in the dialect's own error shape.
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				fail(oauth.ServerError(fmt.Errorf("panic: %v", p)))
-			}
-		}()
-		req, err := d.Decode(r)
-		if err != nil {
-			fail(err)
-			return
-		}
-		resp, err := s.o.Provider.Token(r.Context(), req)
-		if err != nil {
-			fail(err)
-			return
-		}
-		wire.NoStore(w)
-		d.Encode(w, r, resp)
-	})
-}
-
-// dialectMethodNotAllowed answers a dialect path's other methods with 405,
-// Allow: POST, in the dialect's error shape.
-func (s *Server) dialectMethodNotAllowed(d dialect.Dialect) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", http.MethodPost)
-		wire.NoStore(w)
-		d.EncodeError(w, r, &oauth.Error{Code: oauth.ErrCodeInvalidRequest, Status: http.StatusMethodNotAllowed,
-			Description: "Use POST for this endpoint."}, uuid.NewString())
-	})
 }

@@ -1,17 +1,42 @@
-// Package server is grantd's public HTTP surface: routes, middleware and the
-// handlers that translate the standard OAuth wire (RFC 6749, 7009, 7662,
-// 8414) to the core and back.
+// Package server is grantd's public HTTP surface: routes in one place,
+// middleware, one handler for every token endpoint (each a dialect), one
+// error writer, and the handlers that translate the other standard
+// endpoints (RFC 7009, 7662, 7591, 8414, 6750) to the core and back.
 package server
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
+	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/store"
 )
+
+// Core is the part of the OAuth core the public API uses (*oauth.Provider).
+type Core interface {
+	Token(ctx context.Context, pr oauth.Profile, req oauth.TokenRequest) (*oauth.TokenResult, error)
+	Introspect(ctx context.Context, cr oauth.ClientCredentials, token string) (*oauth.Introspection, error)
+	Revoke(ctx context.Context, cr oauth.ClientCredentials, token, hint string) error
+	Authorize(ctx context.Context, q url.Values) (*oauth.AuthorizeResult, error)
+	CreateConnectSession(ctx context.Context, cr oauth.ClientCredentials, r oauth.ConnectSessionRequest) (*oauth.ConnectSession, error)
+	DisconnectByToken(ctx context.Context, token string) (*oauth.ConnectionInfo, error)
+	IssuerURL() string
+}
+
+var _ Core = (*oauth.Provider)(nil)
+
+// Registrar registers clients that register themselves (RFC 7591;
+// clients.Registration).
+type Registrar interface {
+	RegisterDynamic(ctx context.Context, m clients.DynamicMetadata) (store.Client, error)
+}
+
+var _ Registrar = (*clients.Registration)(nil)
 
 // Pinger is what readiness checks (the store).
 type Pinger interface {
@@ -33,9 +58,10 @@ type Pages interface {
 	Error(w http.ResponseWriter, r *http.Request, status int, code, description string)
 }
 
-// Options configure the public server. Every field but Pages is required.
+// Options configure the public server. Provider, Keys and Store are
+// required.
 type Options struct {
-	Provider *oauth.Provider
+	Provider Core
 	Keys     KeySet
 	Store    Pinger
 	Pages    Pages
@@ -44,17 +70,15 @@ type Options struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds the time a handler may take; 0 = 10 s.
 	RequestTimeout time.Duration
-	// Dialects are the enabled token-endpoint dialects, each mounted at its
-	// path (Mounts may move it).
+	// Dialects are the enabled seed dialects, each mounted at its path
+	// (Mounts may move it). The standard endpoint, POST /oauth/token
+	// (internal/dialect/oauth2), is always mounted.
 	Dialects []dialect.Dialect
 	// Mounts overrides a dialect's path, by dialect name.
 	Mounts map[string]string
-	// RegistrationDisabled turns RFC 7591 dynamic registration
-	// (POST /oauth/register) off; it is on by default.
-	RegistrationDisabled bool
-	// RegistrationScope is what a dynamically registered client may ask
-	// for; nil = every product of the provider catalogue.
-	RegistrationScope []string
+	// Registrar serves RFC 7591 dynamic registration (POST /oauth/register);
+	// nil = the route is not served.
+	Registrar Registrar
 }
 
 // Server holds the public handlers.

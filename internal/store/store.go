@@ -5,9 +5,9 @@
 //
 // A backend never holds grant logic. Where an operation must be atomic (code
 // redemption, refresh rotation), the store offers a read-modify-write in one
-// transaction: it loads the record under a lock, calls the caller's check
-// function, and writes only if the check passes. The check runs inside the
-// transaction, so it must be cheap and do no I/O.
+// transaction: it loads the record under a lock, calls the caller's decide
+// function, and writes what it returns (Grants.Decide, Writes). The
+// function runs inside the transaction, so it must be cheap and do no I/O.
 //
 // Secrets never reach the store: codes, refresh tokens, opaque access tokens
 // and client secrets are stored as SHA-256 digests (see Hash).
@@ -29,15 +29,12 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict: a record with that key exists already.
 	ErrConflict = errors.New("store: conflict")
-	// ErrAlreadyUsed: a one-time record (code, temp token, auth request) was
-	// spent before. Redeem operations return it together with the record.
-	ErrAlreadyUsed = errors.New("store: already used")
-	// ErrRefreshReused: a rotated refresh token was presented again. The store
-	// has already revoked its family (and so the family's access tokens) in
-	// the same transaction that detected the reuse.
-	ErrRefreshReused = errors.New("store: refresh token reused")
-	// ErrRevoked: the record exists but was revoked (family, connection).
-	ErrRevoked = errors.New("store: revoked")
+	// ErrMissingParent: a write refers to a record that does not exist (or
+	// no longer does): a client deleted while one of its requests was under
+	// way. Nothing of the write is kept.
+	ErrMissingParent = errors.New("store: the record a write refers to does not exist")
+	// ErrNotEmpty: Import was asked to load into a store that holds records.
+	ErrNotEmpty = errors.New("store: not empty")
 )
 
 // Hash is the digest under which a secret (code, refresh token, opaque access
@@ -195,6 +192,8 @@ type AccessToken struct {
 	Format       string // TokenFormat*
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
+	// RevokedAt is when this record itself was revoked; zero while not.
+	RevokedAt time.Time
 	// Revoked is computed by the store on read: the token itself, its family,
 	// or its connection was revoked.
 	Revoked bool
@@ -329,21 +328,6 @@ func newEventID() string {
 	return "evt_" + hex.EncodeToString(b[:])
 }
 
-// CodeGrant is what a successful code redemption writes, in the same
-// transaction that spends the code.
-type CodeGrant struct {
-	Family       *RefreshFamily // nil when no refresh token is issued
-	RefreshToken *RefreshToken
-	AccessToken  *AccessToken // nil for a JWT with nothing to record
-}
-
-// RefreshGrant is what a successful refresh writes. NewToken is nil under the
-// fixed policy (the refresh token never changes).
-type RefreshGrant struct {
-	NewToken    *RefreshToken
-	AccessToken *AccessToken
-}
-
 // Store is the persistence interface every backend implements. Every method
 // takes a context and passes it to the driver.
 type Store interface {
@@ -353,6 +337,7 @@ type Store interface {
 	Connections
 	SigningKeys
 	Events
+	Bulk
 
 	// Ping checks the backend is reachable (readiness).
 	Ping(ctx context.Context) error
@@ -388,24 +373,28 @@ type Grants interface {
 	// transaction.
 	CreateAuthCode(ctx context.Context, code AuthCode, conn *Connection) error
 
-	// RedeemAuthCode, in one transaction: loads the code by hash (ErrNotFound
-	// if absent) and its connection (nil when the code has none or the row
-	// is gone); if it was used before, revokes the family GrantID and its
-	// access tokens and returns the code with ErrAlreadyUsed; otherwise calls
-	// check, and if check returns nil, marks the code used at now and writes
-	// what check returned. An error from check is returned as is, and the
-	// code stays unused.
-	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, check func(AuthCode, *Connection) (CodeGrant, error)) (AuthCode, error)
-
-	// Refresh, in one transaction: loads the token and its family
-	// (ErrNotFound if absent); returns ErrRevoked if the family is revoked;
-	// if the token was already rotated (UsedAt set) revokes the family and
-	// returns ErrRefreshReused (checked first: every replay of a rotated token
-	// reports the reuse, even once the family is revoked); otherwise calls
-	// check with the family's connection (nil when none), and if it returns nil,
-	// marks the presented token used (when g.NewToken is set), inserts
-	// g.NewToken and g.AccessToken, and sets the family's LastUsedAt to now.
-	Refresh(ctx context.Context, hash []byte, now time.Time, check func(RefreshFamily, RefreshToken, *Connection) (RefreshGrant, error)) (RefreshFamily, error)
+	// Decide runs one grant's decision atomically (see Writes). In one
+	// transaction it loads and locks what key names, with the connection
+	// behind it, calls decide with them, and applies the Writes decide
+	// returns. A key that names a record which does not exist gives
+	// ErrNotFound, and decide is not called; the zero key names nothing,
+	// and decide gets an empty Locked (a grant that only writes, as an
+	// opaque client-credentials token does).
+	//
+	// The Writes are applied also when decide returns an error, and that
+	// error is then returned as it is once they are committed: a refusal
+	// may have to revoke (a replayed code revokes its grant). A write that
+	// refers to a record which is gone (the client, deleted meanwhile)
+	// gives ErrMissingParent and nothing is written. When a write fails,
+	// nothing is written and that error is returned, even when decide
+	// refused: the refusal's writes (a revocation) did not happen. A key
+	// with both hashes set is an error.
+	//
+	// decide must be cheap and do no I/O: it runs inside the transaction.
+	// It may run more than once (a backend retries a transaction that lost
+	// a serialization race), so it must only set variables it resets;
+	// only the last run's Writes are kept.
+	Decide(ctx context.Context, key GrantKey, decide func(Locked) (Writes, error)) error
 
 	// GetRefreshToken returns a token and its family (for revocation and
 	// introspection).
@@ -416,8 +405,6 @@ type Grants interface {
 	// revoking an ID with no rows.
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) error
 
-	// CreateAccessToken records an issued access token.
-	CreateAccessToken(ctx context.Context, t AccessToken) error
 	// GetAccessToken returns a record with Revoked computed (ErrNotFound if
 	// none).
 	GetAccessToken(ctx context.Context, id string) (AccessToken, error)

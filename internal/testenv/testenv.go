@@ -27,6 +27,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/server"
@@ -110,6 +111,7 @@ func New(t testing.TB, o Options) *Env {
 	srv.Config.Handler = server.New(server.Options{
 		Provider: p, Keys: sg, Store: st, Pages: pages, Logger: logger,
 		Dialects: o.Dialects, Mounts: o.Mounts,
+		Registrar: &clients.Registration{Manager: &clients.Manager{Store: st, Now: clk.Now}, Catalogue: p.Catalogue},
 	}).Handler()
 	return &Env{URL: srv.URL, Server: srv, Store: st, Signer: sg, Provider: p, Clock: clk}
 }

@@ -21,8 +21,10 @@
 //     is tested with plain values, without a server, a browser or a database.
 //
 //   - dialect: a dialect (every package under internal/dialect, and
-//     internal/dialect itself) imports neither internal/store (nor anything
-//     under it), nor internal/signer, nor a SQL package.
+//     internal/dialect itself), and internal/wire, which they share, import
+//     neither internal/store (nor anything under it), nor internal/signer,
+//     nor a SQL package; of grantd they import only internal/oauth,
+//     internal/wire and the dialect packages.
 //     Why: a dialect only translates its wire into the core's request and
 //     the core's answer back. With the store or the keys in reach it could
 //     decide or issue on its own, beside the pipeline's shared checks.
@@ -37,7 +39,7 @@
 //     conformance suite (storetest).
 //
 //   - pages: internal/web and internal/admin import no dialect (nothing
-//     under internal/dialect).
+//     under internal/dialect), not the public server, and no SQL package.
 //     Why: the pages and the admin API call the core and the store. A
 //     dialect is one provider's wire; leaning on it would tie them to that
 //     wire and make the dialect a second core.

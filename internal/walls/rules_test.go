@@ -126,6 +126,11 @@ var (
 	banBackendDeps = ban{"a grantd package other than internal/store and internal/store/migration",
 		grantdBut(is(g("internal/store"), g("internal/store/migration")))}
 	banDialect = ban{"a dialect", in(g("internal/dialect"))}
+	// A dialect may use, of grantd, only the dialect packages, the core
+	// and the shared wire; the wire only the core.
+	banDialectGrantd = ban{"a grantd package other than internal/oauth, internal/wire and the dialects",
+		grantdBut(in(g("internal/dialect")), is(g("internal/oauth"), g("internal/wire")))}
+	banServer = ban{"the public server", in(g("internal/server"))}
 )
 
 // httpUseWhat is what a use of net/http beyond its Status constants is.
@@ -150,10 +155,10 @@ var walls = []wall{{
 	httpOnlyStatus: true,
 }, {
 	id:    "dialect",
-	rule:  "a dialect (internal/dialect/...) never touches the store, the keys or SQL: it only translates",
+	rule:  "a dialect (internal/dialect/...), and the wire they share (internal/wire), never touch the store, the keys or SQL: of grantd they use only the core, the wire and the dialect packages",
 	why:   "a dialect turns its wire into the core's request and the core's answer back; with the store or the keys in reach it could decide or issue beside the pipeline's shared checks",
-	holds: in(g("internal/dialect")),
-	bans:  []ban{banStore, banSigner, banSQL, banDriver},
+	holds: in(g("internal/dialect"), g("internal/wire")),
+	bans:  []ban{banStore, banSigner, banSQL, banDriver, banDialectGrantd},
 }, {
 	id:    "backend",
 	rule:  "a store backend (internal/store/... but storetest, migration, postgres/pgtest) imports of grantd only internal/store and internal/store/migration",
@@ -162,10 +167,10 @@ var walls = []wall{{
 	bans:  []ban{banBackendDeps},
 }, {
 	id:    "pages",
-	rule:  "the pages (internal/web) and the admin API (internal/admin) call the core and the store, never a dialect",
-	why:   "a dialect is one provider's wire; leaning on it would tie the pages or the admin API to that wire and make the dialect a second core",
+	rule:  "the pages (internal/web) and the admin API (internal/admin) call the core and the store, never a dialect, the public server or SQL",
+	why:   "a dialect is one provider's wire; leaning on it would tie the pages or the admin API to that wire and make the dialect a second core; SQL belongs to the backends",
 	holds: in(g("internal/web"), g("internal/admin")),
-	bans:  []ban{banDialect},
+	bans:  []ban{banDialect, banServer, banSQL, banDriver},
 }, {
 	id:    "cmd",
 	rule:  "the commands (cmd/...) import no database/sql and no SQL driver: they go through the store",

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/store"
 )
@@ -65,23 +66,17 @@ type Core interface {
 	SignIn(ctx context.Context, challenge, username, password string) (store.AuthRequest, error)
 	Accept(ctx context.Context, challenge string, c oauth.Consent) (string, error)
 	Reject(ctx context.Context, challenge, description string) (string, error)
+	DataProviders() []oauth.DataProvider
 }
 
-// ProviderFixer is optionally implemented by a Core that can tell a provider
-// fixed by the connect session from one the user chose (and may change).
-// Without it, a request whose provider is set counts as fixed, and the pages
-// offer no "choose another provider" link.
-type ProviderFixer interface {
-	ProviderFixed(ar store.AuthRequest) bool
-}
+var _ Core = (*oauth.Provider)(nil)
 
 // Options configure the pages.
 type Options struct {
 	Provider Core
 	Logger   *slog.Logger
-	// Catalogue lists the providers the chooser offers; nil = the
-	// Provider's own Catalogue when it is an *oauth.Provider. With an empty
-	// catalogue the chooser is skipped.
+	// Catalogue lists the providers the chooser offers; nil = the core's
+	// (Core.DataProviders). With an empty catalogue the chooser is skipped.
 	Catalogue []oauth.DataProvider
 	// ProviderID is recorded on connections made without a provider, which
 	// happens only when the catalogue is empty; "" = "sandbox".
@@ -113,9 +108,7 @@ func newPages(o Options, fsys fs.FS) (*Pages, error) {
 		o.ProviderID = "sandbox"
 	}
 	if o.Catalogue == nil {
-		if op, ok := o.Provider.(*oauth.Provider); ok {
-			o.Catalogue = op.Catalogue
-		}
+		o.Catalogue = o.Provider.DataProviders()
 	}
 	p := &Pages{o: o, pages: map[string]*template.Template{}}
 	for _, name := range pageNames {
@@ -159,16 +152,19 @@ type view struct {
 
 	Client         string
 	ClientInitials string
-	Provider       providerView // the chosen or fixed provider
-	Providers      []providerView
-	ChangeURL      string // "" = the provider cannot be changed
-	Username       string
-	Subject        string
-	Customer       string
-	Products       []product
-	Asked          string // the products as words: "Accounts and Balances"
-	Error          string // an alert on the page
-	Code           string // the error page's code
+	// Unverified: the client registered itself (RFC 7591); its name is its
+	// own claim, which the page says.
+	Unverified bool
+	Provider   providerView // the chosen or fixed provider
+	Providers  []providerView
+	ChangeURL  string // "" = the provider cannot be changed
+	Username   string
+	Subject    string
+	Customer   string
+	Products   []product
+	Asked      string // the products as words: "Accounts and Balances"
+	Error      string // an alert on the page
+	Code       string // the error page's code
 
 	// formTargets are the CSP form-action sources beyond 'self';
 	// anyFormTarget drops the directive.
@@ -253,11 +249,9 @@ func (p *Pages) needsProvider(ar store.AuthRequest) bool {
 }
 
 // changeable reports whether the user may go back and choose another
-// provider: only when the core says the provider was not fixed by the
-// connect session.
+// provider: only when the connect session did not fix it.
 func (p *Pages) changeable(ar store.AuthRequest) bool {
-	f, ok := p.o.Provider.(ProviderFixer)
-	return ok && ar.ProviderID != "" && !f.ProviderFixed(ar)
+	return ar.ProviderID != "" && !ar.ProviderFixed
 }
 
 // page shows the step the request is at: choose a provider, sign in, then
@@ -277,6 +271,7 @@ func (p *Pages) page(w http.ResponseWriter, r *http.Request, status int, s state
 		CSRF:           ar.CSRFToken,
 		Client:         c.Name,
 		ClientInitials: initials(c.Name),
+		Unverified:     clients.IsDynamic(&c),
 		Subject:        ar.Subject,
 		Customer:       ar.CustomerName,
 		Products:       products(ar.Scopes),

@@ -16,6 +16,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/sqlite"
@@ -95,7 +96,8 @@ func (e *env) client() store.Client {
 // connect starts a connect session and returns its challenge.
 func (e *env) connect(c store.Client, providerID string, products ...string) string {
 	e.t.Helper()
-	cs, err := e.provider.CreateConnectSession(context.Background(), &c, oauth.ConnectSessionRequest{
+	cred := oauth.ClientCredentials{ID: c.ID, Secret: "secret", Presented: oauth.PresentedBasic}
+	cs, err := e.provider.CreateConnectSession(context.Background(), cred, oauth.ConnectSessionRequest{
 		CustomerID: "cust-1", CustomerName: "Acme Inc", Products: products, ProviderID: providerID, State: "st-1",
 	})
 	if err != nil {
@@ -600,4 +602,36 @@ func TestLabels(t *testing.T) {
 			t.Errorf("redirectSource(%q) = %q, want %q", uri, got, want)
 		}
 	}
+}
+
+// TestDynamicClientUnverified: a client that registered itself (RFC 7591)
+// chose its own name, so the consent page says so; an operator's client is
+// shown without the warning.
+func TestDynamicClientUnverified(t *testing.T) {
+	e := newEnv(t)
+	consentPage := func(c store.Client) page {
+		t.Helper()
+		ch := e.connect(c, "sandbox-payroll", "pay_statement")
+		b := e.browser()
+		b.get(ch)
+		if p := b.post(form("action", "login", "username", "u", "password", "p")); p.status != http.StatusSeeOther {
+			t.Fatalf("login: %d", p.status)
+		}
+		return b.get(ch)
+	}
+	operator := e.client()
+	p := consentPage(operator)
+	wantText(t, p, "operator's client", "Allow Ledgerly access")
+	noText(t, p, "operator's client", "Unverified")
+
+	dynamic := e.client()
+	if _, err := e.store.UpdateClient(context.Background(), dynamic.ID, func(c *store.Client) error {
+		c.Metadata = map[string]string{clients.MetadataRegistration: clients.MetadataDynamic}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dynamic.Metadata = map[string]string{clients.MetadataRegistration: clients.MetadataDynamic}
+	p = consentPage(dynamic)
+	wantText(t, p, "dynamic client", `id="unverified"`, "Unverified application.", "registered itself", `Ledgerly <span class="tag">Unverified</span>`)
 }

@@ -10,7 +10,6 @@ package bankapi
 import (
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -45,12 +44,9 @@ const (
 // maxEchoLen bounds a parameter_value echoed back; longer values give null.
 const maxEchoLen = 255
 
-// Reasons only this package sets (in Decode) and reads (in EncodeError).
-const (
-	reasonMediaType = "bankapi_media_type"
-	reasonBody      = "bankapi_body"
-	reasonParam     = "bankapi_parameter"
-)
+// reasonParam is the reason only this package sets (in Decode) and reads
+// (in EncodeError): a validation error on one parameter.
+const reasonParam = "bankapi_parameter"
 
 // accepted are the body fields read; grant_type is accepted only as
 // "client_credentials", for OAuth client libraries that always send it.
@@ -107,23 +103,28 @@ func echoable(v string) bool {
 	return true
 }
 
+// Profile implements dialect.Dialect: client_credentials for confidential
+// clients.
+func (*Dialect) Profile() oauth.Profile {
+	return oauth.Profile{Grants: []string{oauth.GrantClientCredentials}, Clients: oauth.ClientsConfidential}
+}
+
 // Decode reads {client_id, client_secret} (JSON or form; a Basic header is
 // accepted instead of the body pair) into a client_credentials request.
 func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
-	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
-		var v *string
-		if err == nil {
-			v = &mt
-		}
-		e := invalid("Content-Type", v, "The Content-Type must be application/json or application/x-www-form-urlencoded.")
-		e.Status, e.Reason = http.StatusUnsupportedMediaType, reasonMediaType
-		return oauth.TokenRequest{}, e
-	}
 	p, perr := wire.DecodeBody(r)
 	if perr != nil {
-		return oauth.TokenRequest{}, perr.With(reasonBody, "")
+		var mt *wire.MediaTypeError
+		if perr.Reason == wire.ReasonMediaType && errors.As(perr.Cause, &mt) {
+			var v *string
+			if mt.MediaType != "" {
+				v = &mt.MediaType
+			}
+			e := invalid("Content-Type", v, "The Content-Type must be application/json or application/x-www-form-urlencoded.")
+			e.Status, e.Reason = http.StatusUnsupportedMediaType, wire.ReasonMediaType
+			return oauth.TokenRequest{}, e
+		}
+		return oauth.TokenRequest{}, perr
 	}
 	var unknown []string
 	for k := range p {
@@ -132,12 +133,14 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 		}
 	}
 	if len(unknown) > 0 {
+		// A name grantd knows may be named back; any other is the client's
+		// own text (a secret pasted as a field name) and is not echoed.
 		slices.Sort(unknown)
-		name := oauth.SafeName(unknown[0])
-		if name == "" {
-			name = "(empty)"
+		if k := unknown[0]; oauth.KnownParam(k) {
+			return oauth.TokenRequest{}, invalid(k, nil, "The parameter %s is not supported; send client_id and client_secret only.", k)
 		}
-		return oauth.TokenRequest{}, invalid(name, nil, "The parameter %s is not supported; send client_id and client_secret only.", name)
+		e := invalid("", nil, "An unknown parameter was sent; send client_id and client_secret only.")
+		return oauth.TokenRequest{}, e
 	}
 	if p.Has("grant_type") && p["grant_type"] != oauth.GrantClientCredentials {
 		v := p["grant_type"]
@@ -151,22 +154,16 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 		}
 		return oauth.TokenRequest{}, cerr
 	}
-	if cred.ID == "" {
-		var v *string
-		if p.Has("client_id") {
-			v = new(p["client_id"])
-		}
-		return oauth.TokenRequest{}, invalid("client_id", v, "The client_id is required.")
-	}
-	if len(cred.ID) > maxEchoLen {
-		return oauth.TokenRequest{}, invalid("client_id", nil, "The client_id is too long.")
-	}
 	switch {
-	case cred.Presented == oauth.PresentedID || cred.Secret == "":
-		return oauth.TokenRequest{}, invalid("client_secret", nil, "The client_secret is required.")
+	case cred.ID == "":
+		return oauth.TokenRequest{}, invalid("client_id", nil, "The client_id is required.")
+	case len(cred.ID) > maxEchoLen:
+		return oauth.TokenRequest{}, invalid("client_id", nil, "The client_id is too long.")
 	case len(cred.Secret) > 512:
 		return oauth.TokenRequest{}, invalid("client_secret", nil, "The client_secret is too long.")
 	}
+	// A client_id without a secret: the core refuses it at this endpoint
+	// for confidential clients (oauth.ReasonSecretRequired).
 	return oauth.TokenRequest{GrantType: oauth.GrantClientCredentials, Client: cred}, nil
 }
 
@@ -180,7 +177,7 @@ type response struct {
 }
 
 // Encode implements dialect.Dialect.
-func (*Dialect) Encode(w http.ResponseWriter, _ *http.Request, resp *oauth.TokenResponse) {
+func (*Dialect) Encode(w http.ResponseWriter, _ *http.Request, resp *oauth.TokenResult) {
 	wire.WriteJSON(w, http.StatusOK, response{
 		AccessToken: resp.AccessToken,
 		TokenType:   resp.TokenType,
@@ -221,13 +218,14 @@ func (*Dialect) EncodeError(w http.ResponseWriter, _ *http.Request, e *oauth.Err
 // never holds a secret.
 func classify(e *oauth.Error) (status int, code, text string) {
 	switch e.Reason {
-	case reasonMediaType:
+	case wire.ReasonMediaType:
 		return http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, e.Description
-	case reasonBody:
-		if e.Status == http.StatusRequestEntityTooLarge {
-			return e.Status, CodeValidation, e.Description
-		}
+	case wire.ReasonTooLarge:
+		return http.StatusRequestEntityTooLarge, CodeValidation, e.Description
+	case wire.ReasonMalformed, wire.ReasonRepeated, wire.ReasonTooMany, wire.ReasonText:
 		return http.StatusBadRequest, CodeValidation, e.Description
+	case oauth.ReasonSecretRequired:
+		return http.StatusBadRequest, CodeValidation, "The client_secret is required."
 	case reasonParam, oauth.ReasonMissingParam, oauth.ReasonMalformedParam, oauth.ReasonScopeNotAllowed:
 		return http.StatusBadRequest, CodeValidation, e.Description
 	case oauth.ReasonNoCredentials, oauth.ReasonUnknownClient, oauth.ReasonWrongSecret:

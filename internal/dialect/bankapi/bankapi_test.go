@@ -166,7 +166,8 @@ var errCases = []errCase{
 	{"validation_error_client_id_missing", 400, "VALIDATION_ERROR", "client_id", nil, func(t *testing.T, f *fixture) (string, string, http.Header, []string) {
 		return ctJSON, jsonBody("client_secret", "gcs_secret-without-id"), nil, []string{"gcs_secret-without-id"}
 	}},
-	{"validation_error_client_id_empty", 400, "VALIDATION_ERROR", "client_id", "", func(t *testing.T, f *fixture) (string, string, http.Header, []string) {
+	// An empty value is an absent one (RFC 6749 §3.1): nothing to echo.
+	{"validation_error_client_id_empty", 400, "VALIDATION_ERROR", "client_id", nil, func(t *testing.T, f *fixture) (string, string, http.Header, []string) {
 		return credsReq("", "gcs_secret-without-id")
 	}},
 	{"validation_error_client_id_too_long", 400, "VALIDATION_ERROR", "client_id", nil, func(t *testing.T, f *fixture) (string, string, http.Header, []string) {

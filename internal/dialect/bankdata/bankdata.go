@@ -4,7 +4,7 @@
 // access_token, token_type, expires_in (and refresh_token for a code), and
 // errors {error, error_description}. See docs/dialects.md (bankdata).
 //
-// Its defaults: refresh tokens it issues never rotate (store.RefreshFixed:
+// Its profile: refresh tokens it issues never rotate (oauth.RefreshFixed:
 // the core's 30-day idle timeout and no absolute expiry), and a refresh
 // answers no refresh_token. It serves confidential clients only: the client
 // authenticates with client_secret_basic or client_id and client_secret in
@@ -12,12 +12,10 @@
 package bankdata
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/oauth"
-	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/wire"
 )
 
@@ -42,6 +40,20 @@ func (*Dialect) Name() string { return "bankdata" }
 // Path implements dialect.Dialect.
 func (*Dialect) Path() string { return "/api/v1/token" }
 
+// Profile implements dialect.Dialect: the three grants, for confidential
+// clients, with refresh tokens that never rotate.
+func (*Dialect) Profile() oauth.Profile {
+	return oauth.Profile{
+		Grants:        []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken},
+		CodeKind:      oauth.CodeKindCode,
+		RefreshTokens: true,
+		RefreshPolicy: oauth.RefreshFixed,
+		RedirectURI:   true,
+		PKCE:          true,
+		Clients:       oauth.ClientsConfidential,
+	}
+}
+
 // Decode implements dialect.Dialect. Each grant takes only its documented
 // fields (plus code_verifier, for a code whose request carried PKCE); the
 // others are ignored, as RFC 6749 §3.2 asks for unknown parameters.
@@ -54,28 +66,14 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 	if cerr != nil {
 		return oauth.TokenRequest{}, cerr
 	}
-	req := oauth.TokenRequest{
-		GrantType:     p["grant_type"],
-		Client:        cred,
-		RefreshPolicy: store.RefreshFixed,
-	}
+	req := oauth.TokenRequest{GrantType: p["grant_type"], Client: cred}
 	switch req.GrantType {
 	case oauth.GrantClientCredentials:
-		req.Scope, req.HasScope = p["scope"], p.Has("scope")
+		req.Scope = p["scope"]
 	case oauth.GrantAuthorizationCode:
 		req.Code, req.RedirectURI, req.CodeVerifier = p["code"], p["redirect_uri"], p["code_verifier"]
 	case oauth.GrantRefreshToken:
 		req.RefreshToken = p["refresh_token"]
-	default:
-		// A missing or unsupported grant_type: the core answers it first.
-		return req, nil
-	}
-	// A client_id without a secret is how public clients authenticate; this
-	// dialect's wire has none (their refresh tokens would have to rotate).
-	if cred.Presented == oauth.PresentedID {
-		e := oauth.InvalidClient(errors.New("bankdata: client_id without a client secret"))
-		e.Reason = oauth.ReasonNoCredentials
-		return oauth.TokenRequest{}, e
 	}
 	return req, nil
 }
@@ -92,7 +90,7 @@ type tokenResponse struct {
 // family this dialect creates) returns no refresh_token; a refresh that
 // rotated (a family another endpoint created with the rotating policy)
 // returns the new one, which the client would otherwise lose.
-func (*Dialect) Encode(w http.ResponseWriter, _ *http.Request, resp *oauth.TokenResponse) {
+func (*Dialect) Encode(w http.ResponseWriter, _ *http.Request, resp *oauth.TokenResult) {
 	out := tokenResponse{
 		AccessToken: resp.AccessToken,
 		TokenType:   "Bearer",
@@ -117,7 +115,7 @@ type errorResponse struct {
 // and code is the core's (the policy's 402, 429, 503 …). The id is only
 // logged: the seed's shape has no field for it.
 func (*Dialect) EncodeError(w http.ResponseWriter, _ *http.Request, e *oauth.Error, _ string) {
-	status, out := e.Status, errorResponse{Error: e.Code, ErrorDescription: e.Description}
+	status, out := e.Status, errorResponse{Error: e.Code, ErrorDescription: oauth.DescriptionText(e.Description)}
 	switch {
 	case status >= 500 && (e.Code == oauth.ErrCodeServerError || status == http.StatusInternalServerError):
 		status, out = http.StatusInternalServerError, errorResponse{oauth.ErrCodeServerError, ServerErrorDescription}

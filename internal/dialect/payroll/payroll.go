@@ -7,17 +7,14 @@
 package payroll
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/oauth"
-	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/wire"
 )
 
@@ -77,6 +74,19 @@ func validation(reason, param, format string, args ...any) *oauth.Error {
 	return oauth.InvalidRequest(format, args...).With(reason, param)
 }
 
+// Profile implements dialect.Dialect: a code is exchanged for an access
+// token that lives until the consent ends (the response has no refresh
+// token); redirect_uri is on the wire, code_verifier is not.
+func (*Dialect) Profile() oauth.Profile {
+	return oauth.Profile{
+		Grants:          []string{oauth.GrantAuthorizationCode},
+		CodeKind:        oauth.CodeKindCode,
+		UntilConsentEnd: true,
+		RedirectURI:     true,
+		Clients:         oauth.ClientsConfidential,
+	}
+}
+
 // Decode implements dialect.Dialect. The request is the seed's
 // CreateAccessTokenRequest in JSON (or form) encoding: client_id (a UUID),
 // client_secret and code are required, redirect_uri is optional; other
@@ -86,12 +96,8 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 	if err := checkVersion(r.Header); err != nil {
 		return oauth.TokenRequest{}, err
 	}
-	if r.Header.Get("Content-Type") == "" {
-		// The seed's Content-Type parameter defaults to application/json.
-		r = r.Clone(r.Context())
-		r.Header.Set("Content-Type", "application/json")
-	}
-	p, perr := wire.DecodeBody(r)
+	// The seed's Content-Type parameter defaults to application/json.
+	p, _, perr := wire.Decode(r, wire.Options{DefaultType: "application/json"})
 	if perr != nil {
 		return oauth.TokenRequest{}, perr
 	}
@@ -117,14 +123,6 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 		Client:      cred,
 		Code:        p["code"],
 		RedirectURI: p["redirect_uri"],
-		CodeKind:    oauth.CodeKindCode,
-		// The response schema has no refresh token: the access token lives
-		// as long as the client's access-token lifetime allows, capped at the
-		// consent's end by the core.
-		NoRefreshToken: true,
-		// The token is the consent's key: it lives until the consent ends
-		// (or is revoked), as this wire has no refresh token.
-		UntilConsentEnd: true,
 	}, nil
 }
 
@@ -159,8 +157,8 @@ func checkVersion(h http.Header) *oauth.Error {
 // bearer token.
 func credentials(h http.Header, p wire.Params) (cred oauth.ClientCredentials, refused *oauth.Error) {
 	cred = oauth.ClientCredentials{ID: p["client_id"], Secret: p["client_secret"], Presented: oauth.PresentedPost}
-	scheme, rest, _ := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " ")
-	if !strings.EqualFold(scheme, "basic") {
+	b := wire.ParseBasic(h)
+	if !b.Present {
 		return cred, nil
 	}
 	refuse := func(reason, why string) *oauth.Error {
@@ -168,48 +166,20 @@ func credentials(h http.Header, p wire.Params) (cred oauth.ClientCredentials, re
 		e.Basic, e.Reason = true, reason
 		return e
 	}
-	raw, dec, ok := parseBasic(rest)
-	if !ok {
+	if !b.OK {
 		return cred, refuse(oauth.ReasonNoCredentials, "malformed Basic header")
 	}
-	if cred.ID != "" && !strings.EqualFold(cred.ID, raw[0]) && !strings.EqualFold(cred.ID, dec[0]) ||
-		cred.Secret != "" && cred.Secret != raw[1] && cred.Secret != dec[1] {
+	if cred.ID != "" && !strings.EqualFold(cred.ID, b.RawID) && !strings.EqualFold(cred.ID, b.ID) ||
+		cred.Secret != "" && cred.Secret != b.RawSecret && cred.Secret != b.Secret {
 		return cred, refuse(oauth.ReasonWrongSecret, "Basic header credentials differ from the body's")
 	}
 	if cred.ID == "" {
-		cred.ID = dec[0]
+		cred.ID = b.ID
 	}
 	if cred.Secret == "" {
-		cred.Secret, cred.Presented = dec[1], oauth.PresentedBasic
+		cred.Secret, cred.Presented = b.Secret, oauth.PresentedBasic
 	}
 	return cred, nil
-}
-
-// parseBasic decodes a Basic header's credentials, both as sent ("id:secret",
-// as the SDKs send them) and form-decoded (RFC 6749 §2.3.1).
-func parseBasic(s string) (raw, dec [2]string, ok bool) {
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil {
-		return raw, dec, false
-	}
-	id, secret, found := strings.Cut(string(b), ":")
-	if !found || id == "" {
-		return raw, dec, false
-	}
-	raw = [2]string{id, secret}
-	dec = raw
-	if v, err := url.QueryUnescape(id); err == nil {
-		dec[0] = v
-	}
-	if v, err := url.QueryUnescape(secret); err == nil {
-		dec[1] = v
-	}
-	for _, v := range append(raw[:], dec[:]...) {
-		if !oauth.ValidText(v) {
-			return raw, dec, false
-		}
-	}
-	return raw, dec, true
 }
 
 // Response is the seed's CreateAccessTokenResponse. Nullable fields are
@@ -230,17 +200,17 @@ type Response struct {
 }
 
 // Encode implements dialect.Dialect.
-func (*Dialect) Encode(w http.ResponseWriter, r *http.Request, resp *oauth.TokenResponse) {
+func (*Dialect) Encode(w http.ResponseWriter, r *http.Request, resp *oauth.TokenResult) {
 	if id := w.Header().Get("X-Request-Id"); id != "" {
 		w.Header().Set(RequestIDHeader, id)
 	}
 	wire.WriteJSON(w, http.StatusOK, response(resp))
 }
 
-func response(resp *oauth.TokenResponse) Response {
+func response(resp *oauth.TokenResult) Response {
 	conn := resp.Connection
 	if conn == nil {
-		conn = &store.Connection{ID: resp.ConnectionID}
+		conn = &oauth.ConnectionInfo{}
 	}
 	out := Response{
 		AccessToken:  resp.AccessToken,
@@ -252,7 +222,7 @@ func response(resp *oauth.TokenResponse) Response {
 		// still keys on either keeps one record per connection.
 		AccountID:      conn.ID,
 		CompanyID:      conn.ID,
-		ClientType:     resp.Client.Environment,
+		ClientType:     resp.ClientEnvironment,
 		ConnectionType: conn.ConnectionType,
 		Products:       nonNil(resp.Scopes),
 		ProviderID:     conn.ProviderID,

@@ -115,7 +115,7 @@ func TestSuccessNullsAndDefaults(t *testing.T) {
 func TestConnectSessionCode(t *testing.T) {
 	e := newEnv(t, testenv.Options{})
 	c, secret := payrollClient(t, e)
-	g := connectSessionCode(t, e, c)
+	g := connectSessionCode(t, e, c, secret)
 	r := post(t, e, jsonCT, jsonBody("client_id", c.ID, "client_secret", secret, "code", g))
 	m := checkSuccess(t, e, r)
 	if m["customer_id"] != "cust-42" || m["customer_name"] != "Globex" || m["provider_id"] != "sandbox-payroll" {
@@ -125,10 +125,11 @@ func TestConnectSessionCode(t *testing.T) {
 
 // connectSessionCode runs a connect session for customer cust-42 "Globex"
 // at the sandbox payroll provider and returns its code.
-func connectSessionCode(t *testing.T, e *testenv.Env, c store.Client) string {
+func connectSessionCode(t *testing.T, e *testenv.Env, c store.Client, secret string) string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := e.Provider.CreateConnectSession(ctx, &c, oauth.ConnectSessionRequest{
+	cred := oauth.ClientCredentials{ID: c.ID, Secret: secret, Presented: oauth.PresentedBasic}
+	s, err := e.Provider.CreateConnectSession(ctx, cred, oauth.ConnectSessionRequest{
 		CustomerID: "cust-42", CustomerName: "Globex", Products: granted, ProviderID: "sandbox-payroll",
 	})
 	if err != nil {
@@ -442,7 +443,7 @@ func TestErrors(t *testing.T) {
 		{"redirect_uri_not_authorized", func(t *testing.T) request {
 			// The session named no redirect_uri: only the one the code was
 			// delivered to (the client's only one) may be sent back.
-			code := connectSessionCode(t, e, c)
+			code := connectSessionCode(t, e, c, secret)
 			return request{jsonCT, req(c, secret, code, "http://127.0.0.1:9876/elsewhere"), nil}
 		}, 400, "invalid_grant_error", ""},
 		{"pkce_code", func(t *testing.T) request {

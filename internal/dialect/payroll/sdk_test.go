@@ -103,7 +103,7 @@ func TestFinchSDK(t *testing.T) {
 		})
 	})
 	t.Run("connect session code", func(t *testing.T) {
-		code := connectSessionCode(t, e, c)
+		code := connectSessionCode(t, e, c, secret)
 		runSDK(t, node, e, c, secret, code, "", map[string]any{
 			"token_type": "bearer", "customer_id": "cust-42", "customer_name": "Globex",
 			"client_type": "production", "connection_type": "finch", "products": granted,

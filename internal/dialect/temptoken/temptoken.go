@@ -9,9 +9,7 @@ package temptoken
 import (
 	"crypto/subtle"
 	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -65,9 +63,7 @@ const (
 // Reasons that only this package sets (in Decode) and reads (in
 // EncodeError); the core's reasons are oauth.Reason*.
 const (
-	reasonContentType    = "temptoken_content_type"
 	reasonHeaderConflict = "temptoken_header_conflict"
-	reasonBody           = "temptoken_body"
 	reasonUnknownFields  = "temptoken_unknown_fields"
 )
 
@@ -88,37 +84,51 @@ func (*Dialect) Name() string { return Name }
 // Path implements dialect.Dialect.
 func (*Dialect) Path() string { return Path }
 
-// Decode reads the three body fields (JSON or form) into an
-// authorization_code request for a temp token, with the credentials presented
-// in the body and no refresh token.
-func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
-		return oauth.TokenRequest{}, reqError(reasonContentType, "Content-Type",
-			"The Content-Type header must be application/json or application/x-www-form-urlencoded.")
+// Profile implements dialect.Dialect: a temp token is exchanged for an
+// access token that lives until the consent ends; the wire has no
+// redirect_uri, code_verifier or refresh token.
+func (*Dialect) Profile() oauth.Profile {
+	return oauth.Profile{
+		Grants:          []string{oauth.GrantAuthorizationCode},
+		CodeKind:        oauth.CodeKindTempToken,
+		UntilConsentEnd: true,
+		Clients:         oauth.ClientsConfidential,
 	}
+}
+
+// Decode reads the three body fields (JSON or form) into an
+// authorization_code request for a temp token, with the credentials
+// presented in the body.
+func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 	p, perr := wire.DecodeBody(r)
 	if perr != nil {
-		return oauth.TokenRequest{}, perr.With(reasonBody, "")
+		return oauth.TokenRequest{}, perr
 	}
-	var unknown []string
+	var known []string
+	others := 0
 	for k := range p {
-		if !slices.Contains(fields, k) {
-			n := oauth.SafeName(k)
-			if n == "" {
-				n = "(empty)"
-			}
-			unknown = append(unknown, n)
+		switch {
+		case slices.Contains(fields, k):
+		case oauth.KnownParam(k):
+			known = append(known, k)
+		default:
+			// The client's own text (it could be a secret sent as a field
+			// name): counted, never echoed.
+			others++
 		}
 	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		unknown = slices.Compact(unknown)
-		if len(unknown) > 5 {
-			unknown = append(unknown[:5], "…")
+	if len(known)+others > 0 {
+		slices.Sort(known)
+		var msg string
+		switch {
+		case len(known) == 0:
+			msg = "The body has unknown fields."
+		case others > 0 || len(known) > 5:
+			msg = "Unknown fields: " + strings.Join(known[:min(5, len(known))], ", ") + " and others."
+		default:
+			msg = "Unknown fields: " + strings.Join(known, ", ") + "."
 		}
-		return oauth.TokenRequest{}, reqError(reasonUnknownFields, "",
-			"Unknown fields: %s. The accepted fields are client_id, client_secret and temp_token.", strings.Join(unknown, ", "))
+		return oauth.TokenRequest{}, reqError(reasonUnknownFields, "", "%s The accepted fields are client_id, client_secret and temp_token.", msg)
 	}
 	var missing []string
 	for _, f := range fields {
@@ -136,39 +146,28 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 			"The Authorization header does not carry the client_id and client_secret of the body; send the credentials in the body only.")
 	}
 	return oauth.TokenRequest{
-		GrantType:      oauth.GrantAuthorizationCode,
-		CodeKind:       oauth.CodeKindTempToken,
-		Code:           p["temp_token"],
-		Client:         oauth.ClientCredentials{ID: id, Secret: secret, Presented: oauth.PresentedPost},
-		NoRefreshToken: true,
-		// The token is the consent's key: it lives until the consent ends
-		// (or is revoked), as this wire has no refresh token.
-		UntilConsentEnd: true,
+		GrantType: oauth.GrantAuthorizationCode,
+		Code:      p["temp_token"],
+		Client:    oauth.ClientCredentials{ID: id, Secret: secret, Presented: oauth.PresentedPost},
 	}, nil
 }
 
 // basicAgrees reports whether the request has no Basic header, or one that
-// carries exactly the body's credentials (raw or form-encoded, RFC 6749
+// carries exactly the body's credentials (as sent or form-decoded, RFC 6749
 // §2.3.1). The body is authoritative; a header that says otherwise is
 // refused rather than silently ignored.
 func basicAgrees(r *http.Request, id, secret string) bool {
-	auth := r.Header.Get("Authorization")
-	if len(auth) < 6 || !strings.EqualFold(auth[:6], "basic ") {
+	b := wire.ParseBasic(r.Header)
+	if !b.Present {
 		return true // no header, or another scheme: not credentials for us
 	}
-	hid, hsecret, ok := r.BasicAuth()
-	if !ok {
+	if !b.OK {
 		return false
 	}
 	same := func(i, s string) bool {
 		return i == id && subtle.ConstantTimeCompare([]byte(s), []byte(secret)) == 1
 	}
-	if same(hid, hsecret) {
-		return true
-	}
-	uid, err1 := url.QueryUnescape(hid)
-	usecret, err2 := url.QueryUnescape(hsecret)
-	return err1 == nil && err2 == nil && same(uid, usecret)
+	return same(b.RawID, b.RawSecret) || b.Decoded && same(b.ID, b.Secret)
 }
 
 func reqError(reason, param, format string, args ...any) *oauth.Error {
@@ -185,8 +184,8 @@ type response struct {
 }
 
 // Encode implements dialect.Dialect.
-func (*Dialect) Encode(w http.ResponseWriter, _ *http.Request, resp *oauth.TokenResponse) {
-	out := response{CredentialsID: resp.ConnectionID, AccessToken: resp.AccessToken}
+func (*Dialect) Encode(w http.ResponseWriter, _ *http.Request, resp *oauth.TokenResult) {
+	out := response{AccessToken: resp.AccessToken}
 	if c := resp.Connection; c != nil {
 		out.CredentialsID = c.ID
 		out.ConsentExp = timestamp(c.ConsentExpiresAt)
@@ -225,23 +224,18 @@ func (*Dialect) EncodeError(w http.ResponseWriter, _ *http.Request, e *oauth.Err
 func classify(e *oauth.Error) (status int, typ, code, msg string) {
 	const tt = "The temp_token is invalid"
 	switch e.Reason {
-	case reasonContentType, reasonHeaderConflict:
+	case wire.ReasonMediaType:
+		return http.StatusBadRequest, TypeInvalidRequest, CodeInvalidHeaders,
+			"The Content-Type header must be application/json or application/x-www-form-urlencoded."
+	case reasonHeaderConflict:
 		return http.StatusBadRequest, TypeInvalidRequest, CodeInvalidHeaders, e.Description
-	case reasonBody:
-		st := http.StatusBadRequest
-		if e.Status == http.StatusRequestEntityTooLarge {
-			st = e.Status
-		}
-		return st, TypeInvalidRequest, CodeInvalidBody, e.Description
+	case wire.ReasonTooLarge:
+		return http.StatusRequestEntityTooLarge, TypeInvalidRequest, CodeInvalidBody, e.Description
+	case wire.ReasonMalformed, wire.ReasonRepeated, wire.ReasonTooMany, wire.ReasonText:
+		return http.StatusBadRequest, TypeInvalidRequest, CodeInvalidBody, e.Description
 	case reasonUnknownFields:
 		return http.StatusBadRequest, TypeInvalidRequest, CodeUnknownFields, e.Description
-	case oauth.ReasonMissingParam, oauth.ReasonNoCredentials:
-		if e.Reason == oauth.ReasonMissingParam && e.Param == "code" {
-			return http.StatusBadRequest, TypeInvalidRequest, CodeMissingFields, "Missing required fields: temp_token."
-		}
-		if e.Reason == oauth.ReasonNoCredentials {
-			return http.StatusBadRequest, TypeInvalidRequest, CodeMissingFields, "Missing required fields: client_id, client_secret."
-		}
+	case oauth.ReasonMissingParam:
 		return http.StatusBadRequest, TypeInvalidRequest, CodeMissingFields, e.Description
 	case oauth.ReasonUnknownClient:
 		return http.StatusBadRequest, TypeInvalidRequest, CodeInvalidClientID, "The client_id does not identify a registered app."
@@ -253,10 +247,6 @@ func classify(e *oauth.Error) (status int, typ, code, msg string) {
 		return http.StatusUnauthorized, TypeUnauthorized, CodeUnauthorizedTenant, "The app may not exchange temp tokens."
 	case oauth.ReasonCodeInvalid:
 		return http.StatusUnauthorized, TypeUnauthorized, CodeInvalidTempToken, tt + " or was not issued to this app."
-	case oauth.ReasonRedirectMismatch:
-		return http.StatusUnauthorized, TypeUnauthorized, CodeInvalidTempToken, tt + ": it was issued for a flow started with a redirect_uri, which this endpoint cannot confirm."
-	case oauth.ReasonPKCE:
-		return http.StatusUnauthorized, TypeUnauthorized, CodeInvalidTempToken, tt + ": it was issued for a flow started with PKCE, which this endpoint does not support."
 	case oauth.ReasonCodeExpired:
 		return http.StatusUnauthorized, TypeUnauthorized, CodeExpiredTempToken, "The temp_token has expired; start the consent flow again."
 	case oauth.ReasonCodeUsed:

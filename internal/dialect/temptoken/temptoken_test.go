@@ -125,8 +125,12 @@ func TestSuccessGolden(t *testing.T) {
 }
 
 // TestDecode pins the translation: an authorization_code request for a temp
-// token, credentials from the body, no refresh token.
+// token, credentials from the body, no refresh token (the profile).
 func TestDecode(t *testing.T) {
+	if pr := temptoken.New().Profile(); pr.CodeKind != oauth.CodeKindTempToken || pr.RefreshTokens || !pr.UntilConsentEnd ||
+		pr.RedirectURI || pr.PKCE || !slices.Equal(pr.Grants, []string{oauth.GrantAuthorizationCode}) {
+		t.Fatalf("profile %+v", pr)
+	}
 	r := httptest.NewRequest(http.MethodPost, temptoken.Path, strings.NewReader(jsonBody("client_id", "app", "client_secret", "s3cr3t", "temp_token", "gtt_x")))
 	r.Header.Set("Content-Type", ctJSON)
 	req, err := temptoken.New().Decode(r)
@@ -134,9 +138,8 @@ func TestDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := oauth.TokenRequest{
-		GrantType: oauth.GrantAuthorizationCode, CodeKind: oauth.CodeKindTempToken, Code: "gtt_x",
-		Client:         oauth.ClientCredentials{ID: "app", Secret: "s3cr3t", Presented: oauth.PresentedPost},
-		NoRefreshToken: true, UntilConsentEnd: true,
+		GrantType: oauth.GrantAuthorizationCode, Code: "gtt_x",
+		Client: oauth.ClientCredentials{ID: "app", Secret: "s3cr3t", Presented: oauth.PresentedPost},
 	}
 	if req != want {
 		t.Fatalf("got %+v\nwant %+v", req, want)

@@ -30,10 +30,12 @@ func authRequestArgs(r *store.AuthRequest) []any {
 		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed}
 }
 
+const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest) error {
-	_, err := s.exec(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, authRequestArgs(&r)...)
+	_, err := s.exec(ctx, insertAuthRequest, authRequestArgs(&r)...)
 	return err
 }
 

@@ -2,39 +2,178 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/grantd/grantd/internal/store"
 )
 
-// Bulk access for copying a whole store between backends (grantd migrate
-// --from … --to …). The copy reads and writes the tables with SQL, as the
-// schema in migrations/ defines them; nothing else should.
+// Bulk access (store.Bulk), for copying a whole store between backends:
+// Export reads every record in one REPEATABLE READ, READ ONLY transaction,
+// Import writes records in one transaction with the insert statements the
+// methods that create them use.
 
 // resetEventSeq moves the identity sequence of events.seq past the largest
 // stored seq, so that new events come after rows loaded with explicit seq
 // values.
 const resetEventSeq = `SELECT setval(pg_get_serial_sequence('events', 'seq'), COALESCE(MAX(seq), 0) + 1, false) FROM events`
 
-// Snapshot runs fn in a READ ONLY, REPEATABLE READ transaction: every query
-// fn makes sees the same consistent state of the whole store.
-func (s *Store) Snapshot(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return s.tx(ctx, pgx.RepeatableRead, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET TRANSACTION READ ONLY`); err != nil {
-			return mapErr(err)
-		}
-		return fn(tx)
-	})
+// exportQueries reads each kind of record, by kind (the tables are named
+// after the kinds); Export runs them in the order of store.Kinds.
+var exportQueries = map[string]string{
+	"clients":          `SELECT ` + clientCols + ` FROM clients ORDER BY id`,
+	"auth_requests":    `SELECT ` + authRequestCols + ` FROM auth_requests ORDER BY id`,
+	"connections":      `SELECT ` + connectionCols + ` FROM connections ORDER BY id`,
+	"auth_codes":       `SELECT ` + authCodeCols + ` FROM auth_codes ORDER BY hash`,
+	"refresh_families": `SELECT ` + familyCols + ` FROM refresh_families f ORDER BY f.id`,
+	"refresh_tokens":   `SELECT hash, family_id, created_at, used_at FROM refresh_tokens ORDER BY hash`,
+	"access_tokens":    `SELECT ` + accessTokenCols + ` FROM access_tokens ORDER BY id`,
+	// Oldest first: Import gives them increasing seq in this order.
+	"signing_keys": `SELECT ` + signingKeyCols + ` FROM signing_keys ORDER BY seq`,
+	"events":       `SELECT ` + eventCols + ` FROM events ORDER BY seq`,
 }
 
-// Load runs fn in one transaction that writes rows with SQL (e.g.
-// tx.CopyFrom); if fn returns nil, it moves the events' sequence past the
-// loaded rows and commits. If anything fails, nothing is written.
-func (s *Store) Load(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return s.writeTx(ctx, func(tx pgx.Tx) error {
-		if err := fn(tx); err != nil {
+// scanRecord scans one row of exportQueries[kind].
+func scanRecord(kind string, row scanner) (store.Record, error) {
+	var (
+		v   any
+		err error
+	)
+	switch kind {
+	case "clients":
+		v, err = ptr(scanClient(row))
+	case "auth_requests":
+		v, err = ptr(scanAuthRequest(row))
+	case "connections":
+		v, err = ptr(scanConnection(row))
+	case "auth_codes":
+		v, err = ptr(scanAuthCode(row))
+	case "refresh_families":
+		v, err = ptr(scanFamily(row))
+	case "refresh_tokens":
+		v, err = ptr(scanRefreshToken(row))
+	case "access_tokens":
+		v, err = ptr(scanAccessToken(row))
+	case "signing_keys":
+		v, err = ptr(scanSigningKey(row))
+	case "events":
+		v, err = ptr(scanEvent(row))
+	default:
+		return store.Record{}, fmt.Errorf("postgres: no export of %q", kind)
+	}
+	return store.RecordOf(v), err
+}
+
+func ptr[T any](v T, err error) (*T, error) { return &v, err }
+
+// Export reads the store in one REPEATABLE READ, READ ONLY transaction: all
+// its queries see the snapshot of the first (the counts). It is not
+// retried: fn has seen records by the time a retry could help.
+func (s *Store) Export(ctx context.Context, fn func(store.Record) error) (map[string]int64, error) {
+	var counts map[string]int64
+	err := s.txOnce(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		if counts, err = countKinds(ctx, tx); err != nil {
+			return err
+		}
+		for _, k := range store.Kinds {
+			if err := exportKind(ctx, tx, k, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return counts, nil
+}
+
+func exportKind(ctx context.Context, tx pgx.Tx, kind string, fn func(store.Record) error) error {
+	rows, err := tx.Query(ctx, exportQueries[kind])
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(kind, rows)
+		if err != nil {
+			return fmt.Errorf("postgres: export %s: %w", kind, err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return mapErr(rows.Err())
+}
+
+// countKinds counts the records of each kind, in one statement.
+func countKinds(ctx context.Context, q querier) (map[string]int64, error) {
+	sub := make([]string, len(store.Kinds))
+	for i, k := range store.Kinds {
+		sub[i] = `(SELECT COUNT(*) FROM ` + pgx.Identifier{k}.Sanitize() + `)`
+	}
+	n := make([]int64, len(store.Kinds))
+	dest := make([]any, len(n))
+	for i := range n {
+		dest[i] = &n[i]
+	}
+	if err := q.QueryRow(ctx, `SELECT `+strings.Join(sub, ", ")).Scan(dest...); err != nil {
+		return nil, mapErr(err)
+	}
+	counts := map[string]int64{}
+	for i, k := range store.Kinds {
+		counts[k] = n[i]
+	}
+	return counts, nil
+}
+
+// Import runs fn in one READ COMMITTED transaction, then moves the events'
+// sequence past the loaded rows and commits. It is not retried (fn would
+// run again).
+func (s *Store) Import(ctx context.Context, fn func(store.Loader) error) error {
+	return s.txOnce(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if err := fn(lockTx{tx}); err != nil {
 			return err
 		}
 		_, err := exec(ctx, tx, resetEventSeq)
 		return err
 	})
+}
+
+func (l lockTx) Count(ctx context.Context) (map[string]int64, error) { return countKinds(ctx, l.tx) }
+
+// Put writes r as it is: no event, no cascade.
+func (l lockTx) Put(ctx context.Context, r store.Record) error {
+	switch {
+	case r.Client != nil:
+		return l.exec(ctx, insertClient, clientArgs(r.Client)...)
+	case r.AuthRequest != nil:
+		return l.exec(ctx, insertAuthRequest, authRequestArgs(r.AuthRequest)...)
+	case r.Connection != nil:
+		return insertConnection(ctx, l.tx, r.Connection)
+	case r.AuthCode != nil:
+		return insertAuthCode(ctx, l.tx, r.AuthCode)
+	case r.RefreshFamily != nil:
+		return insertFamily(ctx, l.tx, r.RefreshFamily)
+	case r.RefreshToken != nil:
+		return insertRefreshToken(ctx, l.tx, r.RefreshToken)
+	case r.AccessToken != nil:
+		return insertAccessToken(ctx, l.tx, r.AccessToken)
+	case r.SigningKey != nil:
+		// After the keys imported before it: their order is kept.
+		k := r.SigningKey
+		return l.exec(ctx, `INSERT INTO signing_keys (`+signingKeyCols+`, seq)
+			VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(seq), 0) + 1 FROM signing_keys))`,
+			k.ID, k.Algorithm, k.EncryptedKey, k.State, ts(k.CreatedAt))
+	case r.Event != nil:
+		e := r.Event
+		return l.exec(ctx, `INSERT INTO events (`+eventCols+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			e.Seq, e.ID, e.ClientID, e.ConnectionID, e.Type, e.Payload, ts(e.CreatedAt), e.Attempts,
+			ts(e.NextAttemptAt), e.LastError, ts(e.DeliveredAt), e.Failed)
+	}
+	return fmt.Errorf("postgres: Put of an empty record")
 }

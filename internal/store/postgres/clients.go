@@ -42,11 +42,13 @@ func scanClient(row scanner) (store.Client, error) {
 	return c, fromJSON(metadata, &c.Metadata)
 }
 
+const insertClient = `INSERT INTO clients (` + clientCols + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+	$21, $22, $23, $24, $25)`
+
 // CreateClient stores a new client; ErrConflict if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
-	_, err := s.exec(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-		$21, $22, $23, $24, $25)`, clientArgs(&c)...)
+	_, err := s.exec(ctx, insertClient, clientArgs(&c)...)
 	return err
 }
 

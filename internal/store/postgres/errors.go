@@ -25,7 +25,7 @@ const (
 //
 //	pgx.ErrNoRows                   -> store.ErrNotFound
 //	23505 unique_violation          -> store.ErrConflict
-//	23503 foreign_key_violation     -> store.ErrNotFound (the record referred to is absent)
+//	23503 foreign_key_violation     -> store.ErrMissingParent (the record referred to is absent)
 //
 // Anything else is returned as is; retryable tells which of those a retry
 // can fix (40001, 40P01).
@@ -44,7 +44,7 @@ func mapErr(err error) error {
 	case codeUniqueViolation:
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
 	case codeForeignKeyViolation:
-		return fmt.Errorf("%w: referenced record: %w", store.ErrNotFound, err)
+		return fmt.Errorf("%w: %w", store.ErrMissingParent, err)
 	case codeCharacterNotInRepertoire:
 		// Invalid UTF-8 or NUL in a text value: no row can have it. The
 		// wire refuses such input first; this keeps a lookup a miss.

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -25,6 +26,14 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 	return c, nil
 }
 
+func insertAuthCode(ctx context.Context, tx pgx.Tx, c *store.AuthCode) error {
+	_, err := exec(ctx, tx, `INSERT INTO auth_codes (`+authCodeCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		c.Hash, c.Kind, c.ClientID, c.RedirectURI, list(c.Scopes), c.Subject, c.ConnectionID,
+		c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.UsedAt))
+	return err
+}
+
 // CreateAuthCode stores a code and, when conn is not nil, its connection and
 // a connection.created event, in one transaction.
 func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode, conn *store.Connection) error {
@@ -37,67 +46,103 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode, conn *stor
 				return err
 			}
 		}
-		_, err := exec(ctx, tx, `INSERT INTO auth_codes (`+authCodeCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			c.Hash, c.Kind, c.ClientID, c.RedirectURI, list(c.Scopes), c.Subject, c.ConnectionID,
-			c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.UsedAt))
-		return err
+		return insertAuthCode(ctx, tx, &c)
 	})
 }
 
-// RedeemAuthCode spends a code in one READ COMMITTED transaction. It locks,
-// in this order, the code's connection FOR SHARE and the code FOR UPDATE,
-// then decides. Concurrent redemptions queue on the code's row lock; once
-// the winner commits, each waiter reads the code as used and takes the
-// replay path, which revokes the grant and commits that revocation.
-func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, check func(store.AuthCode, *store.Connection) (store.CodeGrant, error)) (store.AuthCode, error) {
-	var (
-		code   store.AuthCode
-		replay bool
-	)
-	err := s.writeTx(ctx, func(tx pgx.Tx) error {
-		replay = false
-		conn, err := lockConnection(ctx, tx,
-			`(SELECT connection_id FROM auth_codes WHERE hash = $1)`, hash)
-		if err != nil {
-			return err
-		}
-		code, err = scanAuthCode(tx.QueryRow(ctx,
-			`SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1 FOR UPDATE`, hash))
-		if err != nil {
-			return err
-		}
-		if !code.UsedAt.IsZero() {
-			replay = true
-			return revokeFamily(ctx, tx, code.GrantID, now)
-		}
-		g, err := check(code, conn)
-		if err != nil {
-			return err
-		}
-		if _, err := exec(ctx, tx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1`, hash, ts(now)); err != nil {
-			return err
-		}
-		code.UsedAt = stored(now)
-		if g.Family != nil {
-			if err := insertFamily(ctx, tx, g.Family); err != nil {
-				return err
-			}
-		}
-		if g.RefreshToken != nil {
-			if err := insertRefreshToken(ctx, tx, g.RefreshToken); err != nil {
-				return err
-			}
-		}
-		if g.AccessToken != nil {
-			return insertAccessToken(ctx, tx, g.AccessToken)
-		}
-		return nil
+// ---- decisions ----
+
+// Decide runs one decision in a READ COMMITTED transaction (retried as
+// writeTx does; decide runs again then) that locks what the key names
+// before decide reads it (see lockTx.Lock); store.RunDecide does the rest.
+// Concurrent decisions on one code or token queue on its row lock; once the
+// winner commits, PostgreSQL re-reads the row for each waiter, whose decide
+// then sees the code spent or the token rotated.
+func (s *Store) Decide(ctx context.Context, key store.GrantKey, decide func(store.Locked) (store.Writes, error)) error {
+	var refusal error
+	err := s.writeTx(ctx, func(tx pgx.Tx) (err error) {
+		refusal, err = store.RunDecide(ctx, lockTx{tx}, key, decide)
+		return err
 	})
-	if err == nil && replay {
-		err = store.ErrAlreadyUsed
+	return cmp.Or(err, refusal)
+}
+
+// lockTx is a transaction as a decision (store.GrantTx) and an import
+// (store.Loader) use it.
+type lockTx struct{ tx pgx.Tx }
+
+var (
+	_ store.GrantTx = lockTx{}
+	_ store.Loader  = lockTx{}
+)
+
+// Lock takes the locks in the order of the package doc: the connection
+// FOR SHARE (a revocation of it waits for this transaction, or this one for
+// the revocation), then the code FOR UPDATE, or the family FOR UPDATE and
+// then its token FOR UPDATE. The family goes before its token because the
+// janitor deletes families (SKIP LOCKED) and the delete cascades to their
+// tokens: taking the token first could deadlock with it.
+func (l lockTx) Lock(ctx context.Context, key store.GrantKey) (store.Locked, error) {
+	if len(key.CodeHash) > 0 {
+		return lockCode(ctx, l.tx, key.CodeHash)
 	}
-	return code, err
+	return lockRefresh(ctx, l.tx, key.RefreshHash)
+}
+
+func lockCode(ctx context.Context, tx pgx.Tx, hash []byte) (store.Locked, error) {
+	conn, err := lockConnection(ctx, tx, `(SELECT connection_id FROM auth_codes WHERE hash = $1)`, hash)
+	if err != nil {
+		return store.Locked{}, err
+	}
+	code, err := scanAuthCode(tx.QueryRow(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1 FOR UPDATE`, hash))
+	if err != nil {
+		return store.Locked{}, err
+	}
+	return store.Locked{Code: &code, Connection: conn}, nil
+}
+
+func lockRefresh(ctx context.Context, tx pgx.Tx, hash []byte) (store.Locked, error) {
+	conn, err := lockConnection(ctx, tx, `(SELECT f.connection_id FROM refresh_tokens t
+		JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1)`, hash)
+	if err != nil {
+		return store.Locked{}, err
+	}
+	if _, err := exec(ctx, tx, `SELECT 1 FROM refresh_families
+		WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE`, hash); err != nil {
+		return store.Locked{}, err
+	}
+	tok, fam, err := scanTokenFamily(tx.QueryRow(ctx, tokenFamilyQuery+` FOR UPDATE`, hash))
+	if err != nil {
+		return store.Locked{}, err
+	}
+	return store.Locked{RefreshToken: &tok, Family: &fam, Connection: conn}, nil
+}
+
+// The store.Writer primitives: one statement each, on rows Lock holds (or
+// new ones).
+
+func (l lockTx) SpendCode(ctx context.Context, hash []byte, at time.Time) error {
+	return l.exec(ctx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1`, hash, at.UTC())
+}
+
+func (l lockTx) RotateRefreshToken(ctx context.Context, hash []byte, at time.Time) error {
+	return l.exec(ctx, `UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1`, hash, at.UTC())
+}
+
+func (l lockTx) TouchFamily(ctx context.Context, id string, at time.Time) error {
+	return l.exec(ctx, `UPDATE refresh_families SET last_used_at = $2 WHERE id = $1`, id, at.UTC())
+}
+
+func (l lockTx) RevokeGrant(ctx context.Context, familyID string, at time.Time) error {
+	return revokeFamily(ctx, l.tx, familyID, at)
+}
+
+// (Put, and Count, are in bulk.go: Import's Loader is the same type.)
+
+// exec runs one statement and drops its row count.
+func (l lockTx) exec(ctx context.Context, query string, args ...any) error {
+	_, err := exec(ctx, l.tx, query, args...)
+	return err
 }
 
 // ---- refresh families and tokens ----
@@ -108,16 +153,36 @@ const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.p
 const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`
 
-func scanTokenFamily(row scanner) (store.RefreshToken, store.RefreshFamily, error) {
-	var (
-		t    store.RefreshToken
-		f    store.RefreshFamily
-		idle int64
-	)
-	err := row.Scan(&t.Hash, &t.FamilyID, tm(&t.CreatedAt), tm(&t.UsedAt),
-		&f.ID, &f.ClientID, &f.Subject, &f.ConnectionID, &f.Scopes, &f.Policy, &idle,
-		tm(&f.CreatedAt), tm(&f.ExpiresAt), tm(&f.LastUsedAt), tm(&f.RevokedAt))
-	if err != nil {
+// familyDest is where the columns of familyCols scan into; *idle holds the
+// idle timeout's nanoseconds.
+func familyDest(f *store.RefreshFamily, idle *int64) []any {
+	return []any{&f.ID, &f.ClientID, &f.Subject, &f.ConnectionID, &f.Scopes, &f.Policy, idle,
+		tm(&f.CreatedAt), tm(&f.ExpiresAt), tm(&f.LastUsedAt), tm(&f.RevokedAt)}
+}
+
+func tokenDest(t *store.RefreshToken) []any {
+	return []any{&t.Hash, &t.FamilyID, tm(&t.CreatedAt), tm(&t.UsedAt)}
+}
+
+func scanFamily(row scanner) (f store.RefreshFamily, err error) {
+	var idle int64
+	if err := row.Scan(familyDest(&f, &idle)...); err != nil {
+		return store.RefreshFamily{}, mapErr(err)
+	}
+	f.IdleTimeout = time.Duration(idle)
+	return f, nil
+}
+
+func scanRefreshToken(row scanner) (t store.RefreshToken, err error) {
+	if err := row.Scan(tokenDest(&t)...); err != nil {
+		return store.RefreshToken{}, mapErr(err)
+	}
+	return t, nil
+}
+
+func scanTokenFamily(row scanner) (t store.RefreshToken, f store.RefreshFamily, err error) {
+	var idle int64
+	if err := row.Scan(append(tokenDest(&t), familyDest(&f, &idle)...)...); err != nil {
 		return store.RefreshToken{}, store.RefreshFamily{}, mapErr(err)
 	}
 	f.IdleTimeout = time.Duration(idle)
@@ -137,78 +202,6 @@ func insertRefreshToken(ctx context.Context, tx pgx.Tx, t *store.RefreshToken) e
 	_, err := exec(ctx, tx, `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at) VALUES ($1, $2, $3, $4)`,
 		t.Hash, t.FamilyID, ts(t.CreatedAt), ts(t.UsedAt))
 	return err
-}
-
-// Refresh rotates a token in one READ COMMITTED transaction. It locks, in
-// this order, the family's connection FOR SHARE, the family FOR UPDATE, then
-// the token, then decides. Concurrent refreshes of one token queue
-// on the row locks; once the winner commits, each waiter reads the token as
-// used and takes the reuse path.
-//
-// A token already rotated is a reuse whatever the family's state: the
-// family is revoked (if it was not) and the answer is ErrRefreshReused, so
-// that every replay of a stolen token is reported as one. A current token of
-// a revoked family gives ErrRevoked.
-func (s *Store) Refresh(ctx context.Context, hash []byte, now time.Time, check func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error)) (store.RefreshFamily, error) {
-	var (
-		fam   store.RefreshFamily
-		reuse bool
-	)
-	err := s.writeTx(ctx, func(tx pgx.Tx) error {
-		reuse = false
-		fam = store.RefreshFamily{}
-		conn, err := lockConnection(ctx, tx, `(SELECT f.connection_id FROM refresh_tokens t
-			JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1)`, hash)
-		if err != nil {
-			return err
-		}
-		// The family before its token: the janitor deletes families
-		// (SKIP LOCKED) and the delete cascades to their tokens, so taking
-		// the token first could deadlock with it.
-		if _, err := exec(ctx, tx, `SELECT 1 FROM refresh_families
-			WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE`, hash); err != nil {
-			return err
-		}
-		tok, f, err := scanTokenFamily(tx.QueryRow(ctx, tokenFamilyQuery+` FOR UPDATE`, hash))
-		if err != nil {
-			return err
-		}
-		fam = f
-		if !tok.UsedAt.IsZero() {
-			reuse = true
-			if fam.RevokedAt.IsZero() {
-				fam.RevokedAt = stored(now)
-			}
-			return revokeFamily(ctx, tx, fam.ID, now)
-		}
-		if !fam.RevokedAt.IsZero() {
-			return store.ErrRevoked
-		}
-		g, err := check(fam, tok, conn)
-		if err != nil {
-			return err
-		}
-		if g.NewToken != nil {
-			if _, err := exec(ctx, tx, `UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1`, hash, ts(now)); err != nil {
-				return err
-			}
-			if err := insertRefreshToken(ctx, tx, g.NewToken); err != nil {
-				return err
-			}
-		}
-		if g.AccessToken != nil {
-			if err := insertAccessToken(ctx, tx, g.AccessToken); err != nil {
-				return err
-			}
-		}
-		fam.LastUsedAt = stored(now)
-		_, err = exec(ctx, tx, `UPDATE refresh_families SET last_used_at = $2 WHERE id = $1`, fam.ID, ts(now))
-		return err
-	})
-	if err == nil && reuse {
-		err = store.ErrRefreshReused
-	}
-	return fam, err
 }
 
 // GetRefreshToken returns a token and its family.
@@ -249,45 +242,49 @@ func revokedAt(now time.Time) time.Time {
 
 // ---- access tokens ----
 
-const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at`
+const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at,
+	revoked_at`
 
+// scanAccessToken scans accessTokenCols, then more.
+func scanAccessToken(row scanner, more ...any) (t store.AccessToken, err error) {
+	err = row.Scan(append([]any{&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &t.Scopes, &t.Format,
+		tm(&t.CreatedAt), tm(&t.ExpiresAt), tm(&t.RevokedAt)}, more...)...)
+	if err != nil {
+		return store.AccessToken{}, mapErr(err)
+	}
+	return t, nil
+}
+
+// insertAccessToken stores t with its RevokedAt; a t marked Revoked with no
+// RevokedAt is recorded as revoked from its creation.
 func insertAccessToken(ctx context.Context, tx pgx.Tx, t *store.AccessToken) error {
-	var revoked any
-	if t.Revoked { // recorded as revoked from the start
+	revoked := ts(t.RevokedAt)
+	if t.Revoked && t.RevokedAt.IsZero() {
 		revoked = revokedAt(t.CreatedAt)
 	}
-	_, err := exec(ctx, tx, `INSERT INTO access_tokens (`+accessTokenCols+`, revoked_at)
+	_, err := exec(ctx, tx, `INSERT INTO access_tokens (`+accessTokenCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,
 		ts(t.CreatedAt), ts(t.ExpiresAt), revoked)
 	return err
 }
 
-// CreateAccessToken records an issued access token.
-func (s *Store) CreateAccessToken(ctx context.Context, t store.AccessToken) error {
-	return s.writeTx(ctx, func(tx pgx.Tx) error { return insertAccessToken(ctx, tx, &t) })
-}
-
 // GetAccessToken returns a record with Revoked computed: its own revocation,
 // its family's (when the family row exists), or its connection's status
 // (when the connection row exists) other than active.
 func (s *Store) GetAccessToken(ctx context.Context, id string) (store.AccessToken, error) {
-	var t store.AccessToken
-	err := s.pool.QueryRow(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id, a.connection_id,
-			a.scopes, a.format, a.created_at, a.expires_at,
+	var revoked bool
+	t, err := scanAccessToken(s.pool.QueryRow(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id,
+			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at,
 			a.revoked_at IS NOT NULL
 			OR f.revoked_at IS NOT NULL
 			OR COALESCE(c.status, 'active') != 'active'
 		FROM access_tokens a
 		LEFT JOIN refresh_families f ON a.family_id != '' AND f.id = a.family_id
 		LEFT JOIN connections c ON a.connection_id != '' AND c.id = a.connection_id
-		WHERE a.id = $1`, id).
-		Scan(&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &t.Scopes, &t.Format,
-			tm(&t.CreatedAt), tm(&t.ExpiresAt), &t.Revoked)
-	if err != nil {
-		return store.AccessToken{}, mapErr(err)
-	}
-	return t, nil
+		WHERE a.id = $1`, id), &revoked)
+	t.Revoked = revoked
+	return t, err
 }
 
 // RevokeAccessToken marks a record revoked, inserting t first when there is
@@ -297,7 +294,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t store.AccessToken, now 
 	if created.IsZero() {
 		created = now
 	}
-	_, err := s.exec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`, revoked_at)
+	_, err := s.exec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at WHERE access_tokens.revoked_at IS NULL`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/postgres/pgtest"
+	"github.com/grantd/grantd/internal/store/storetest"
 )
 
 // instances opens n stores (n connection pools: n grantd instances) on one
@@ -75,10 +76,12 @@ func testCode(clientID, connID, kind string) store.AuthCode {
 		GrantID: uuid.NewString(), CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}
 }
 
-// grantOf is what redeeming code writes: a rotating family, its first
-// refresh token and an access token.
-func grantOf(code store.AuthCode, now time.Time) store.CodeGrant {
-	return store.CodeGrant{
+// grantOf is what redeeming code writes: the code spent, a rotating
+// family, its first refresh token and an access token.
+func grantOf(code store.AuthCode, now time.Time) store.Writes {
+	return store.Writes{
+		At:        now,
+		SpendCode: true,
 		Family: &store.RefreshFamily{ID: code.GrantID, ClientID: code.ClientID, ConnectionID: code.ConnectionID,
 			Policy: store.RefreshRotating, CreatedAt: now, LastUsedAt: now},
 		RefreshToken: &store.RefreshToken{Hash: store.Hash(uuid.NewString()), FamilyID: code.GrantID, CreatedAt: now},
@@ -87,10 +90,21 @@ func grantOf(code store.AuthCode, now time.Time) store.CodeGrant {
 	}
 }
 
+// counting wraps decide, counting in n the runs that see the code unused or
+// the refresh token current.
+func counting(n *atomic.Int32, decide func(store.Locked) (store.Writes, error)) func(store.Locked) (store.Writes, error) {
+	return func(l store.Locked) (store.Writes, error) {
+		if (l.Code != nil && l.Code.UsedAt.IsZero()) || (l.RefreshToken != nil && l.RefreshToken.UsedAt.IsZero()) {
+			n.Add(1)
+		}
+		return decide(l)
+	}
+}
+
 // TestExactlyOnceAcrossInstances: several instances (connection pools)
 // redeem one code, one temp token, and refresh one token at the same
-// instant: one succeeds, every other gets the replay or reuse answer, and
-// the check runs once.
+// instant, deciding as the core does: one decision sees the record unused
+// and wins, every other sees it used (the replay or reuse answer).
 func TestExactlyOnceAcrossInstances(t *testing.T) {
 	const perInstance = 10
 	stores := instances(t, 4)
@@ -103,20 +117,14 @@ func TestExactlyOnceAcrossInstances(t *testing.T) {
 		if err := stores[0].CreateAuthCode(ctx, code, nil); err != nil {
 			t.Fatal(err)
 		}
-		now := time.Now()
-		g := grantOf(code, now)
-		var checks atomic.Int32
+		g := grantOf(code, time.Now())
+		var unused atomic.Int32
 		errs := raceAll(n, func(i int) error {
-			_, err := stores[i%len(stores)].RedeemAuthCode(ctx, code.Hash, now,
-				func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
-					checks.Add(1)
-					return g, nil
-				})
-			return err
+			return stores[i%len(stores)].Decide(ctx, store.GrantKey{CodeHash: code.Hash}, counting(&unused, storetest.Redeem(g)))
 		})
-		tally(t, "RedeemAuthCode("+kind+")", errs, store.ErrAlreadyUsed)
-		if got := checks.Load(); got != 1 {
-			t.Errorf("RedeemAuthCode(%s): check ran %d times, want 1", kind, got)
+		tally(t, "Decide("+kind+")", errs, storetest.ErrReplayed)
+		if got := unused.Load(); got != 1 {
+			t.Errorf("Decide(%s): %d decisions saw it unused, want 1", kind, got)
 		}
 	}
 
@@ -125,23 +133,19 @@ func TestExactlyOnceAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := grantOf(code, time.Now())
-	if _, err := stores[1].RedeemAuthCode(ctx, code.Hash, time.Now(),
-		func(store.AuthCode, *store.Connection) (store.CodeGrant, error) { return g, nil }); err != nil {
+	if err := stores[1].Decide(ctx, store.GrantKey{CodeHash: code.Hash}, storetest.Redeem(g)); err != nil {
 		t.Fatal(err)
 	}
-	var checks atomic.Int32
+	var current atomic.Int32
 	errs := raceAll(n, func(i int) error {
-		_, err := stores[i%len(stores)].Refresh(ctx, g.RefreshToken.Hash, time.Now(),
-			func(f store.RefreshFamily, _ store.RefreshToken, _ *store.Connection) (store.RefreshGrant, error) {
-				checks.Add(1)
-				return store.RefreshGrant{NewToken: &store.RefreshToken{
-					Hash: store.Hash(uuid.NewString()), FamilyID: f.ID, CreatedAt: time.Now()}}, nil
-			})
-		return err
+		w := store.Writes{At: time.Now(), RefreshToken: &store.RefreshToken{
+			Hash: store.Hash(uuid.NewString()), FamilyID: code.GrantID, CreatedAt: time.Now()}}
+		return stores[i%len(stores)].Decide(ctx, store.GrantKey{RefreshHash: g.RefreshToken.Hash},
+			counting(&current, storetest.Refresh(w)))
 	})
-	tally(t, "Refresh", errs, store.ErrRefreshReused)
-	if got := checks.Load(); got != 1 {
-		t.Errorf("Refresh: check ran %d times, want 1", got)
+	tally(t, "Decide(refresh token)", errs, storetest.ErrReused)
+	if got := current.Load(); got != 1 {
+		t.Errorf("Decide(refresh token): %d decisions saw it current, want 1", got)
 	}
 	if _, f, err := stores[2].GetRefreshToken(ctx, g.RefreshToken.Hash); err != nil || f.RevokedAt.IsZero() {
 		t.Errorf("family after concurrent reuse: %+v, %v; want revoked", f, err)
@@ -151,8 +155,8 @@ func TestExactlyOnceAcrossInstances(t *testing.T) {
 // TestRedeemRacesRevokeConnection: a redemption and a revocation of its
 // connection at once, on two instances. Whichever goes first, no live
 // token survives on the revoked connection: the redemption either sees the
-// connection revoked (and the check refuses, as the core's does), or
-// commits first and the revocation then revokes what it issued.
+// connection revoked (and refuses, as the core does), or commits first and
+// the revocation then revokes what it issued.
 func TestRedeemRacesRevokeConnection(t *testing.T) {
 	stores := instances(t, 2)
 	ctx := t.Context()
@@ -168,14 +172,12 @@ func TestRedeemRacesRevokeConnection(t *testing.T) {
 		g := grantOf(code, now)
 		errs := raceAll(2, func(i int) error {
 			if i == 0 {
-				_, err := stores[0].RedeemAuthCode(ctx, code.Hash, now,
-					func(_ store.AuthCode, cn *store.Connection) (store.CodeGrant, error) {
-						if cn == nil || cn.Status != store.ConnectionActive {
-							return store.CodeGrant{}, errRefused
-						}
-						return g, nil
-					})
-				return err
+				return stores[0].Decide(ctx, store.GrantKey{CodeHash: code.Hash}, func(l store.Locked) (store.Writes, error) {
+					if l.Connection == nil || l.Connection.Status != store.ConnectionActive {
+						return store.Writes{}, errRefused
+					}
+					return g, nil
+				})
 			}
 			_, err := stores[1].RevokeConnection(ctx, conn.ID, now)
 			return err
@@ -195,7 +197,7 @@ func TestRedeemRacesRevokeConnection(t *testing.T) {
 				t.Errorf("access token issued before the revocation: revoked_at set = %v, %v; want set", rowRevoked, err)
 			}
 		default:
-			t.Fatalf("RedeemAuthCode: %v", errs[0])
+			t.Fatalf("Decide: %v", errs[0])
 		}
 	}
 }

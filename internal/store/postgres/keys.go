@@ -10,21 +10,22 @@ import (
 
 // ListSigningKeys returns the current and previous keys, newest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, algorithm, encrypted_key, state, created_at
+	rows, err := s.pool.Query(ctx, `SELECT `+signingKeyCols+`
 		FROM signing_keys WHERE state != 'retired' ORDER BY seq DESC`)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	defer rows.Close()
-	var out []store.SigningKey
-	for rows.Next() {
-		var k store.SigningKey
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.EncryptedKey, &k.State, tm(&k.CreatedAt)); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, k)
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.SigningKey, error) { return scanSigningKey(row) })
+	return keys, mapErr(err)
+}
+
+const signingKeyCols = `id, algorithm, encrypted_key, state, created_at`
+
+func scanSigningKey(row scanner) (k store.SigningKey, err error) {
+	if err := row.Scan(&k.ID, &k.Algorithm, &k.EncryptedKey, &k.State, tm(&k.CreatedAt)); err != nil {
+		return store.SigningKey{}, mapErr(err)
 	}
-	return out, mapErr(rows.Err())
+	return k, nil
 }
 
 // AddSigningKey makes k the current key in one transaction: the previous

@@ -16,6 +16,7 @@ import (
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/migration"
 	"github.com/grantd/grantd/internal/store/postgres/pgtest"
+	"github.com/grantd/grantd/internal/store/storetest"
 )
 
 // openRaw opens a store on schema without migrating it.
@@ -158,7 +159,7 @@ var upgrades = map[int]upgrade{
 				`INSERT INTO signing_keys VALUES ('k1', 'ES256', '\x00', 'current', '2023-11-14 22:13:20Z', 1)`,
 				`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', '{"id":"evt_1"}',
 					'2023-11-14 22:13:20Z', 2, '2023-11-14 22:14:20Z', 'HTTP 500', NULL, false)`,
-				// As a bulk load does (see Load): new events come after.
+				// As Import does: new events come after.
 				resetEventSeq,
 			} {
 				if _, err := tx.Exec(ctx, q); err != nil {
@@ -194,21 +195,16 @@ var upgrades = map[int]upgrade{
 			if err != nil || !reflect.DeepEqual(es, want) {
 				t.Errorf("events:\n got %+v, %v\nwant %+v", es, err, want)
 			}
-			var seenConn *store.Connection
-			code, err := s.RedeemAuthCode(ctx, []byte{0xCC}, time.UnixMilli(1700000001000),
-				func(_ store.AuthCode, c *store.Connection) (store.CodeGrant, error) {
-					seenConn = c
-					return store.CodeGrant{}, nil
-				})
-			if err != nil || code.GrantID != "grant1" || code.ConnectionID != "conn1" || seenConn == nil || seenConn.ID != "conn1" {
-				t.Errorf("auth code: %+v (connection %+v), %v", code, seenConn, err)
+			if l, err := storetest.Peek(ctx, s, store.GrantKey{CodeHash: []byte{0xCC}}); err != nil || l.Code.GrantID != "grant1" ||
+				!l.Code.UsedAt.IsZero() || l.Connection == nil || l.Connection.ID != "conn1" {
+				t.Errorf("auth code: %+v, %v", l, err)
 			}
 			tok, fam, err := s.GetRefreshToken(ctx, []byte{0xAA})
 			if err != nil || tok.FamilyID != "fam1" || fam.ConnectionID != "conn1" || !fam.RevokedAt.IsZero() || !fam.ExpiresAt.IsZero() {
 				t.Errorf("refresh token: %+v %+v, %v", tok, fam, err)
 			}
 			at, err := s.GetAccessToken(ctx, "at1")
-			if err != nil || at.Revoked || at.FamilyID != "fam1" {
+			if err != nil || at.Revoked || !at.RevokedAt.IsZero() || at.FamilyID != "fam1" {
 				t.Errorf("access token: %+v, %v", at, err)
 			}
 			// A new key and a new event come after the stored ones.
@@ -341,8 +337,8 @@ func TestMapErr(t *testing.T) {
 	}
 	// A record that refers to a missing client.
 	err := s.CreateAuthRequest(ctx, store.AuthRequest{ID: "r1", ClientID: "nobody", ExpiresAt: time.Now()})
-	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "23503") {
-		t.Errorf("missing foreign key: %v, want ErrNotFound", err)
+	if !errors.Is(err, store.ErrMissingParent) || errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "23503") {
+		t.Errorf("missing foreign key: %v, want ErrMissingParent with the cause", err)
 	}
 	if err := mapErr(errors.New("other")); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 		t.Errorf("mapErr(other) = %v", err)

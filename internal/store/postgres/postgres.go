@@ -8,21 +8,23 @@
 //     locks the row it is about to change with SELECT … FOR UPDATE before
 //     reading it for the decision. Concurrent callers queue on the row lock;
 //     when the winner commits, PostgreSQL re-reads the row for each waiter,
-//     which then sees the committed state (code used, token rotated) and
-//     takes the replay or reuse path. No read-then-write race, and no
-//     serialization failures to retry on the hot paths.
+//     whose decision then sees the committed state (code used, token
+//     rotated). No read-then-write race, and no serialization failures to
+//     retry on the hot paths.
 //   - Locks are taken in one order everywhere: connection, then code or
-//     refresh family and token, then access tokens. A code redemption or a
-//     refresh holds its connection FOR SHARE, so a revocation of that
-//     connection waits for it (and then revokes what it issued) or runs
-//     first (and the check sees the connection revoked).
+//     refresh family and then its token, then access tokens. A decision on
+//     a code or a refresh token (Decide) holds its connection FOR SHARE, so
+//     a revocation of that connection waits for it (and then revokes what it
+//     issued) or runs first (and the decision sees the connection revoked).
 //   - AddSigningKey keeps an invariant over several rows (one current, one
 //     previous key); it runs SERIALIZABLE, which is cheap for a rare
 //     operation.
 //   - Every transaction and every single statement is retried a bounded
 //     number of times, with jittered backoff, on serialization failures
 //     (40001) and deadlocks (40P01). A retried transaction calls the
-//     caller's check function again; only the last run's result is written.
+//     caller's function (decide, fn) again; only the last run's result is
+//     written. Export and Import are not retried: their callers' functions
+//     have seen records or written them by then.
 package postgres
 
 import (
@@ -187,17 +189,21 @@ func retry(ctx context.Context, fn func() error) error {
 // once, so it must only change variables it resets first. An error from fn
 // is returned as is.
 func (s *Store) tx(ctx context.Context, iso pgx.TxIsoLevel, fn func(tx pgx.Tx) error) error {
-	return retry(ctx, func() error {
-		tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: iso})
-		if err != nil {
-			return mapErr(err)
-		}
-		defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after Commit; also runs if fn panics
-		if err := fn(tx); err != nil {
-			return err
-		}
-		return mapErr(tx.Commit(ctx))
-	})
+	return retry(ctx, func() error { return s.txOnce(ctx, pgx.TxOptions{IsoLevel: iso}, fn) })
+}
+
+// txOnce runs fn in one transaction with opts, committing if fn returns
+// nil, and does not retry it.
+func (s *Store) txOnce(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after Commit; also runs if fn panics
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return mapErr(tx.Commit(ctx))
 }
 
 // writeTx is the transaction of every read-modify-write: READ COMMITTED,

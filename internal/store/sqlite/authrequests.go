@@ -28,13 +28,18 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	return r, fromJSON(scopes, &r.Scopes)
 }
 
+const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func authRequestArgs(r *store.AuthRequest) []any {
+	return []any{r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
+		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed}
+}
+
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest) error {
-	_, err := s.writeExec(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
-		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed)
+	_, err := s.writeExec(ctx, insertAuthRequest, authRequestArgs(&r)...)
 	return err
 }
 

@@ -46,10 +46,12 @@ func scanClient(row scanner) (store.Client, error) {
 	return c, err
 }
 
+const insertClient = `INSERT INTO clients (` + clientCols + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // CreateClient stores a new client; ErrConflict if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
-	_, err := s.writeExec(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(&c)...)
+	_, err := s.writeExec(ctx, insertClient, clientArgs(&c)...)
 	return err
 }
 

@@ -17,7 +17,7 @@ import (
 //
 //	sql.ErrNoRows                         -> store.ErrNotFound
 //	UNIQUE or PRIMARY KEY constraint      -> store.ErrConflict
-//	FOREIGN KEY constraint                -> store.ErrNotFound (the record referred to is absent)
+//	FOREIGN KEY constraint                -> store.ErrMissingParent (the record referred to is absent)
 //
 // Anything else (including SQLITE_BUSY, which the design should make
 // impossible within one process) is returned as is.
@@ -36,7 +36,7 @@ func mapErr(err error) error {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-		return fmt.Errorf("%w: referenced record: %w", store.ErrNotFound, err)
+		return fmt.Errorf("%w: %w", store.ErrMissingParent, err)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -29,6 +30,14 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 	return c, fromJSON(scopes, &c.Scopes)
 }
 
+func insertAuthCode(ctx context.Context, tx *sql.Tx, c *store.AuthCode) error {
+	_, err := exec(ctx, tx, `INSERT INTO auth_codes (`+authCodeCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Hash, c.Kind, c.ClientID, c.RedirectURI, toJSON(c.Scopes), c.Subject, c.ConnectionID,
+		c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, toMS(c.CreatedAt), toMS(c.ExpiresAt), toMS(c.UsedAt))
+	return err
+}
+
 // CreateAuthCode stores a code and, when conn is not nil, its connection and
 // a connection.created event, in one write transaction.
 func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode, conn *store.Connection) error {
@@ -41,63 +50,81 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode, conn *stor
 				return err
 			}
 		}
-		_, err := exec(ctx, tx, `INSERT INTO auth_codes (`+authCodeCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.Hash, c.Kind, c.ClientID, c.RedirectURI, toJSON(c.Scopes), c.Subject, c.ConnectionID,
-			c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, toMS(c.CreatedAt), toMS(c.ExpiresAt), toMS(c.UsedAt))
-		return err
+		return insertAuthCode(ctx, tx, &c)
 	})
 }
 
-// RedeemAuthCode loads, checks and spends a code in one BEGIN IMMEDIATE
-// transaction. A replay revokes the grant and commits that revocation.
-func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, check func(store.AuthCode, *store.Connection) (store.CodeGrant, error)) (store.AuthCode, error) {
-	var (
-		code   store.AuthCode
-		replay bool
-	)
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		code, err = scanAuthCode(tx.QueryRowContext(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = ?`, hash))
-		if err != nil {
-			return err
-		}
-		if !code.UsedAt.IsZero() {
-			replay = true
-			return revokeFamily(ctx, tx, code.GrantID, now)
-		}
-		conn, err := connectionOf(ctx, tx, code.ConnectionID)
-		if err != nil {
-			return err
-		}
-		g, err := check(code, conn)
-		if err != nil {
-			return err
-		}
-		if _, err := exec(ctx, tx, `UPDATE auth_codes SET used_at = ? WHERE hash = ?`, toMS(now), hash); err != nil {
-			return err
-		}
-		code.UsedAt = stored(now)
-		if g.Family != nil {
-			if err := insertFamily(ctx, tx, g.Family); err != nil {
-				return err
-			}
-		}
-		if g.RefreshToken != nil {
-			if err := insertRefreshToken(ctx, tx, g.RefreshToken); err != nil {
-				return err
-			}
-		}
-		if g.AccessToken != nil {
-			return insertAccessToken(ctx, tx, g.AccessToken)
-		}
-		return nil
+// ---- decisions ----
+
+// Decide runs one decision in a BEGIN IMMEDIATE transaction on the writer
+// (store.RunDecide does the rest). The transaction holds SQLite's write
+// lock from its start, so what grantTx.Lock reads stays as read until the
+// decision's writes commit: no row lock is needed, and no retry.
+func (s *Store) Decide(ctx context.Context, key store.GrantKey, decide func(store.Locked) (store.Writes, error)) error {
+	var refusal error
+	err := s.writeTx(ctx, func(tx *sql.Tx) (err error) {
+		refusal, err = store.RunDecide(ctx, grantTx{tx}, key, decide)
+		return err
 	})
-	if err == nil && replay {
-		err = store.ErrAlreadyUsed
-	}
-	return code, err
+	return cmp.Or(err, refusal)
 }
+
+// grantTx is a write transaction as a decision (store.GrantTx) and an
+// import (store.Loader) use it.
+type grantTx struct{ tx *sql.Tx }
+
+var (
+	_ store.GrantTx = grantTx{}
+	_ store.Loader  = grantTx{}
+)
+
+// Lock loads the code, or the refresh token and its family, that key names,
+// then the connection behind it (nil when there is none or its row is gone).
+func (g grantTx) Lock(ctx context.Context, key store.GrantKey) (store.Locked, error) {
+	var (
+		l      store.Locked
+		connID string
+	)
+	if len(key.CodeHash) > 0 {
+		code, err := scanAuthCode(g.tx.QueryRowContext(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = ?`, key.CodeHash))
+		if err != nil {
+			return l, err
+		}
+		l.Code, connID = &code, code.ConnectionID
+	} else {
+		tok, fam, err := scanTokenFamily(g.tx.QueryRowContext(ctx, tokenFamilyQuery, key.RefreshHash))
+		if err != nil {
+			return l, err
+		}
+		l.RefreshToken, l.Family, connID = &tok, &fam, fam.ConnectionID
+	}
+	conn, err := connectionOf(ctx, g.tx, connID)
+	l.Connection = conn
+	return l, err
+}
+
+// The store.Writer primitives: one statement each.
+
+func (g grantTx) SpendCode(ctx context.Context, hash []byte, at time.Time) error {
+	_, err := exec(ctx, g.tx, `UPDATE auth_codes SET used_at = ? WHERE hash = ?`, toMS(at), hash)
+	return err
+}
+
+func (g grantTx) RotateRefreshToken(ctx context.Context, hash []byte, at time.Time) error {
+	_, err := exec(ctx, g.tx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, toMS(at), hash)
+	return err
+}
+
+func (g grantTx) TouchFamily(ctx context.Context, id string, at time.Time) error {
+	_, err := exec(ctx, g.tx, `UPDATE refresh_families SET last_used_at = ? WHERE id = ?`, toMS(at), id)
+	return err
+}
+
+func (g grantTx) RevokeGrant(ctx context.Context, familyID string, at time.Time) error {
+	return revokeFamily(ctx, g.tx, familyID, at)
+}
+
+// Put is in bulk.go: Import's Loader is the same type.
 
 // ---- refresh families and tokens ----
 
@@ -107,24 +134,54 @@ const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.p
 const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?`
 
-func scanTokenFamily(row scanner) (store.RefreshToken, store.RefreshFamily, error) {
-	var (
-		t                                     store.RefreshToken
-		f                                     store.RefreshFamily
-		tCreated, tUsed                       int64
-		scopes                                string
-		idle, created, expires, used, revoked int64
-	)
-	err := row.Scan(&t.Hash, &t.FamilyID, &tCreated, &tUsed,
-		&f.ID, &f.ClientID, &f.Subject, &f.ConnectionID, &scopes, &f.Policy, &idle,
-		&created, &expires, &used, &revoked)
-	if err != nil {
-		return store.RefreshToken{}, store.RefreshFamily{}, mapErr(err)
+// familyRow holds the scan destinations of familyCols until family
+// decodes them.
+type familyRow struct {
+	f                                     store.RefreshFamily
+	scopes                                string
+	idle, created, expires, used, revoked int64
+}
+
+func (r *familyRow) dest() []any {
+	return []any{&r.f.ID, &r.f.ClientID, &r.f.Subject, &r.f.ConnectionID, &r.scopes, &r.f.Policy, &r.idle,
+		&r.created, &r.expires, &r.used, &r.revoked}
+}
+
+func (r *familyRow) family() (store.RefreshFamily, error) {
+	f := r.f
+	f.IdleTimeout = fromNS(r.idle)
+	f.CreatedAt, f.ExpiresAt, f.LastUsedAt, f.RevokedAt = fromMS(r.created), fromMS(r.expires), fromMS(r.used), fromMS(r.revoked)
+	return f, fromJSON(r.scopes, &f.Scopes)
+}
+
+func scanFamily(row scanner) (store.RefreshFamily, error) {
+	var r familyRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return store.RefreshFamily{}, mapErr(err)
 	}
-	t.CreatedAt, t.UsedAt = fromMS(tCreated), fromMS(tUsed)
-	f.IdleTimeout = fromNS(idle)
-	f.CreatedAt, f.ExpiresAt, f.LastUsedAt, f.RevokedAt = fromMS(created), fromMS(expires), fromMS(used), fromMS(revoked)
-	return t, f, fromJSON(scopes, &f.Scopes)
+	return r.family()
+}
+
+func scanRefreshToken(row scanner, more ...any) (store.RefreshToken, error) {
+	var (
+		t             store.RefreshToken
+		created, used int64
+	)
+	if err := row.Scan(append([]any{&t.Hash, &t.FamilyID, &created, &used}, more...)...); err != nil {
+		return store.RefreshToken{}, mapErr(err)
+	}
+	t.CreatedAt, t.UsedAt = fromMS(created), fromMS(used)
+	return t, nil
+}
+
+func scanTokenFamily(row scanner) (store.RefreshToken, store.RefreshFamily, error) {
+	var r familyRow
+	t, err := scanRefreshToken(row, r.dest()...)
+	if err != nil {
+		return store.RefreshToken{}, store.RefreshFamily{}, err
+	}
+	f, err := r.family()
+	return t, f, err
 }
 
 func insertFamily(ctx context.Context, tx *sql.Tx, f *store.RefreshFamily) error {
@@ -139,65 +196,6 @@ func insertRefreshToken(ctx context.Context, tx *sql.Tx, t *store.RefreshToken) 
 	_, err := exec(ctx, tx, `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at) VALUES (?, ?, ?, ?)`,
 		t.Hash, t.FamilyID, toMS(t.CreatedAt), toMS(t.UsedAt))
 	return err
-}
-
-// Refresh loads a token and its family, checks and rotates it in one BEGIN
-// IMMEDIATE transaction.
-//
-// A token already rotated is a reuse whatever the family's state: the
-// family is revoked (if it was not) and the answer is ErrRefreshReused, so
-// that every replay of a stolen token is reported as one. A current token of
-// a revoked family gives ErrRevoked.
-func (s *Store) Refresh(ctx context.Context, hash []byte, now time.Time, check func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error)) (store.RefreshFamily, error) {
-	var (
-		fam   store.RefreshFamily
-		reuse bool
-	)
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		tok, f, err := scanTokenFamily(tx.QueryRowContext(ctx, tokenFamilyQuery, hash))
-		if err != nil {
-			return err
-		}
-		fam = f
-		if !tok.UsedAt.IsZero() {
-			reuse = true
-			if fam.RevokedAt.IsZero() {
-				fam.RevokedAt = stored(now)
-			}
-			return revokeFamily(ctx, tx, fam.ID, now)
-		}
-		if !fam.RevokedAt.IsZero() {
-			return store.ErrRevoked
-		}
-		conn, err := connectionOf(ctx, tx, fam.ConnectionID)
-		if err != nil {
-			return err
-		}
-		g, err := check(fam, tok, conn)
-		if err != nil {
-			return err
-		}
-		if g.NewToken != nil {
-			if _, err := exec(ctx, tx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, toMS(now), hash); err != nil {
-				return err
-			}
-			if err := insertRefreshToken(ctx, tx, g.NewToken); err != nil {
-				return err
-			}
-		}
-		if g.AccessToken != nil {
-			if err := insertAccessToken(ctx, tx, g.AccessToken); err != nil {
-				return err
-			}
-		}
-		fam.LastUsedAt = stored(now)
-		_, err = exec(ctx, tx, `UPDATE refresh_families SET last_used_at = ? WHERE id = ?`, toMS(now), fam.ID)
-		return err
-	})
-	if err == nil && reuse {
-		err = store.ErrRefreshReused
-	}
-	return fam, err
 }
 
 // GetRefreshToken returns a token and its family.
@@ -218,61 +216,67 @@ func revokeFamily(ctx context.Context, tx *sql.Tx, familyID string, now time.Tim
 	if familyID == "" {
 		return nil
 	}
+	ms := max(toMS(now), 1) // never 0, which reads as "not revoked"
 	if _, err := exec(ctx, tx, `UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at = 0`,
-		toMS(now), familyID); err != nil {
+		ms, familyID); err != nil {
 		return err
 	}
 	_, err := exec(ctx, tx, `UPDATE access_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at = 0`,
-		toMS(now), familyID)
+		ms, familyID)
 	return err
 }
 
 // ---- access tokens ----
 
-const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at`
+const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at,
+	revoked_at`
 
+// scanAccessToken scans accessTokenCols, then more.
+func scanAccessToken(row scanner, more ...any) (store.AccessToken, error) {
+	var (
+		t                         store.AccessToken
+		scopes                    string
+		created, expires, revoked int64
+	)
+	err := row.Scan(append([]any{&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &scopes, &t.Format,
+		&created, &expires, &revoked}, more...)...)
+	if err != nil {
+		return store.AccessToken{}, mapErr(err)
+	}
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromMS(created), fromMS(expires), fromMS(revoked)
+	return t, fromJSON(scopes, &t.Scopes)
+}
+
+// insertAccessToken stores t with its RevokedAt; a t marked Revoked with no
+// RevokedAt is recorded as revoked from its creation.
 func insertAccessToken(ctx context.Context, tx *sql.Tx, t *store.AccessToken) error {
-	var revoked int64
-	if t.Revoked { // recorded as revoked from the start
+	revoked := toMS(t.RevokedAt)
+	if t.Revoked && revoked == 0 {
 		revoked = max(toMS(t.CreatedAt), 1)
 	}
-	_, err := exec(ctx, tx, `INSERT INTO access_tokens (`+accessTokenCols+`, revoked_at)
+	_, err := exec(ctx, tx, `INSERT INTO access_tokens (`+accessTokenCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, toJSON(t.Scopes), t.Format,
 		toMS(t.CreatedAt), toMS(t.ExpiresAt), revoked)
 	return err
 }
 
-// CreateAccessToken records an issued access token.
-func (s *Store) CreateAccessToken(ctx context.Context, t store.AccessToken) error {
-	return s.writeTx(ctx, func(tx *sql.Tx) error { return insertAccessToken(ctx, tx, &t) })
-}
-
 // GetAccessToken returns a record with Revoked computed: its own revocation,
 // its family's (when the family row exists), or its connection's status
 // (when the connection row exists) other than active.
 func (s *Store) GetAccessToken(ctx context.Context, id string) (store.AccessToken, error) {
-	var (
-		t                store.AccessToken
-		scopes           string
-		created, expires int64
-	)
-	err := s.r.QueryRowContext(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id, a.connection_id,
-			a.scopes, a.format, a.created_at, a.expires_at,
+	var revoked bool
+	t, err := scanAccessToken(s.r.QueryRowContext(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id,
+			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at,
 			a.revoked_at != 0
 			OR COALESCE(f.revoked_at, 0) != 0
 			OR COALESCE(c.status, 'active') != 'active'
 		FROM access_tokens a
 		LEFT JOIN refresh_families f ON a.family_id != '' AND f.id = a.family_id
 		LEFT JOIN connections c ON a.connection_id != '' AND c.id = a.connection_id
-		WHERE a.id = ?`, id).
-		Scan(&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &scopes, &t.Format,
-			&created, &expires, &t.Revoked)
-	if err != nil {
-		return store.AccessToken{}, mapErr(err)
-	}
-	t.CreatedAt, t.ExpiresAt = fromMS(created), fromMS(expires)
-	return t, fromJSON(scopes, &t.Scopes)
+		WHERE a.id = ?`, id), &revoked)
+	t.Revoked = revoked
+	return t, err
 }
 
 // RevokeAccessToken marks a record revoked, inserting t first when there is
@@ -282,7 +286,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t store.AccessToken, now 
 	if created.IsZero() {
 		created = now
 	}
-	_, err := s.writeExec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`, revoked_at)
+	_, err := s.writeExec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at WHERE access_tokens.revoked_at = 0`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, toJSON(t.Scopes), t.Format,

@@ -9,7 +9,7 @@ import (
 
 // ListSigningKeys returns the current and previous keys, newest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, algorithm, encrypted_key, state, created_at
+	rows, err := s.r.QueryContext(ctx, `SELECT `+signingKeyCols+`
 		FROM signing_keys WHERE state != 'retired' ORDER BY seq DESC`)
 	if err != nil {
 		return nil, mapErr(err)
@@ -17,17 +17,27 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 	defer rows.Close()
 	var out []store.SigningKey
 	for rows.Next() {
-		var (
-			k       store.SigningKey
-			created int64
-		)
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.EncryptedKey, &k.State, &created); err != nil {
-			return nil, mapErr(err)
+		k, err := scanSigningKey(rows)
+		if err != nil {
+			return nil, err
 		}
-		k.CreatedAt = fromMS(created)
 		out = append(out, k)
 	}
 	return out, mapErr(rows.Err())
+}
+
+const signingKeyCols = `id, algorithm, encrypted_key, state, created_at`
+
+func scanSigningKey(row scanner) (store.SigningKey, error) {
+	var (
+		k       store.SigningKey
+		created int64
+	)
+	if err := row.Scan(&k.ID, &k.Algorithm, &k.EncryptedKey, &k.State, &created); err != nil {
+		return store.SigningKey{}, mapErr(err)
+	}
+	k.CreatedAt = fromMS(created)
+	return k, nil
 }
 
 // AddSigningKey makes k the current key in one write transaction: the

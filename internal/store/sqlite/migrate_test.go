@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/migration"
+	"github.com/grantd/grantd/internal/store/storetest"
 )
 
 func openT(t *testing.T, path string) *Store {
@@ -133,21 +135,16 @@ var upgrades = map[int]upgrade{
 			if es, err := s.ListEvents(ctx, "conn1"); err != nil || len(es) != 0 {
 				t.Errorf("events of a connection from before 0002: %+v, %v", es, err)
 			}
-			var seenConn *store.Connection
-			code, err := s.RedeemAuthCode(ctx, []byte{0xCC}, time.UnixMilli(1700000001000),
-				func(_ store.AuthCode, c *store.Connection) (store.CodeGrant, error) {
-					seenConn = c
-					return store.CodeGrant{}, nil
-				})
-			if err != nil || code.GrantID != "grant1" || code.ConnectionID != "conn1" || seenConn == nil || seenConn.ID != "conn1" {
-				t.Errorf("auth code: %+v (connection %+v), %v", code, seenConn, err)
+			if l, err := storetest.Peek(ctx, s, store.GrantKey{CodeHash: []byte{0xCC}}); err != nil || l.Code.GrantID != "grant1" ||
+				!l.Code.UsedAt.IsZero() || l.Connection == nil || l.Connection.ID != "conn1" {
+				t.Errorf("auth code: %+v, %v", l, err)
 			}
 			tok, fam, err := s.GetRefreshToken(ctx, []byte{0xAA})
 			if err != nil || tok.FamilyID != "fam1" || fam.ConnectionID != "conn1" || !fam.RevokedAt.IsZero() {
 				t.Errorf("refresh token: %+v %+v, %v", tok, fam, err)
 			}
 			at, err := s.GetAccessToken(ctx, "at1")
-			if err != nil || at.Revoked || at.FamilyID != "fam1" {
+			if err != nil || at.Revoked || !at.RevokedAt.IsZero() || at.FamilyID != "fam1" {
 				t.Errorf("access token: %+v, %v", at, err)
 			}
 			keys, err := s.ListSigningKeys(ctx)
@@ -394,10 +391,47 @@ func TestMapErr(t *testing.T) {
 	}
 	// A record that refers to a missing client.
 	err := s.CreateAuthRequest(ctx, store.AuthRequest{ID: "r1", ClientID: "nobody"})
-	if !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("missing foreign key: %v, want ErrNotFound", err)
+	if !errors.Is(err, store.ErrMissingParent) || errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "FOREIGN KEY") {
+		t.Errorf("missing foreign key: %v, want ErrMissingParent with the cause", err)
 	}
 	if err := mapErr(errors.New("other")); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 		t.Errorf("mapErr(other) = %v", err)
+	}
+}
+
+// TestFileModes: a new database, and the -wal and -shm files SQLite creates
+// next to it, are readable by their owner only; an existing file keeps its
+// mode.
+func TestFileModes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix file modes on Windows")
+	}
+	ctx := t.Context()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "grantd.db")
+	s := openT(t, path)
+	if err := s.CreateClient(ctx, store.Client{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), m)
+		}
+	}
+
+	loose := filepath.Join(dir, "loose.db")
+	if err := os.WriteFile(loose, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(loose, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	openT(t, loose)
+	if fi, err := os.Stat(loose); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("an existing file's mode changed: %v, %v; want 0644 kept", fi.Mode(), err)
 	}
 }

@@ -13,8 +13,8 @@
 //     writer.
 //
 // SQLite transactions are serializable. BEGIN IMMEDIATE takes the write lock
-// when the transaction starts, so a load, the caller's check and the write
-// that follows it see no concurrent change. busy_timeout covers the
+// when the transaction starts, so a load, the caller's decision and the
+// write that follows it see no concurrent change. busy_timeout covers the
 // remaining cases: another process on the same file (grantd migrate, a
 // second instance) and WAL recovery.
 package sqlite
@@ -24,7 +24,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 
@@ -46,8 +48,8 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database file at path, applies the
-// connection pragmas and runs every pending migration. path must name a
+// Open opens (creating if needed, with mode 0600) the database file at
+// path, applies the connection pragmas and runs every pending migration. path must name a
 // file: ":memory:" is refused, since the writer and the readers are separate
 // connections that must share the database.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -66,6 +68,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: %q: want the path of a database file", path)
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
@@ -105,6 +110,22 @@ func open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, mapErr(err))
 	}
 	return &Store{w: w, r: r}, nil
+}
+
+// createPrivate creates the database file, empty, readable and writable by
+// its owner only, unless it exists: SQLite would create it with 0644 less
+// the umask, and it holds client secrets' hashes, sealed signing keys and
+// every grant. SQLite gives the -wal and -shm files it creates next to it
+// the main file's mode. An existing file keeps its mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // dsn builds the driver's data source name. The pragmas run on every new

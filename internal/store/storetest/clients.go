@@ -138,7 +138,7 @@ var clientTests = []test{
 			is.code = newCode(is.client.ID, is.conn.ID)
 			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, is.code, nil))
 			is.ccToken = newCCToken(is.client.ID, t0)
-			must(t, "CreateAccessToken", s.CreateAccessToken(ctx, is.ccToken))
+			createAccessToken(t, s, is.ccToken)
 			return is
 		}
 		gone, kept := issue(), issue()
@@ -161,8 +161,8 @@ var clientTests = []test{
 		wantErr(t, "GetAccessToken(grant)", err, store.ErrNotFound)
 		_, err = s.GetAccessToken(ctx, gone.ccToken.ID)
 		wantErr(t, "GetAccessToken(client credentials)", err, store.ErrNotFound)
-		_, err = s.RedeemAuthCode(ctx, gone.code.Hash, now, noCodeCheck(t))
-		wantErr(t, "RedeemAuthCode", err, store.ErrNotFound)
+		wantErr(t, "Decide(code)", s.Decide(ctx, codeKey(gone.code), notCalled(t)), store.ErrNotFound)
+		wantErr(t, "Decide(refresh token)", s.Decide(ctx, refreshKey(gone.grant.RefreshToken.Hash), notCalled(t)), store.ErrNotFound)
 
 		// The other client's records are untouched.
 		_, err = s.GetAuthRequest(ctx, kept.req.ID, now)
@@ -173,8 +173,43 @@ var clientTests = []test{
 		must(t, "GetRefreshToken(kept)", err)
 		wantRevoked(t, s, "kept grant", kept.grant.AccessToken.ID, false)
 		wantRevoked(t, s, "kept client credentials", kept.ccToken.ID, false)
-		_, err = s.RedeemAuthCode(ctx, kept.code.Hash, now,
-			func(store.AuthCode, *store.Connection) (store.CodeGrant, error) { return store.CodeGrant{}, nil })
-		must(t, "RedeemAuthCode(kept)", err)
+		wantOnly(t, "Decide(kept code)", peek(t, s, codeKey(kept.code)), store.Locked{Code: &kept.code, Connection: &kept.conn})
+	}},
+	{"WritesForADeletedClient", func(t *testing.T, s store.Store) {
+		// A request of a client deleted meanwhile: every write that refers
+		// to it fails with ErrMissingParent and leaves nothing behind.
+		ctx := t.Context()
+		c := createClient(t, s)
+		must(t, "DeleteClient", s.DeleteClient(ctx, c.ID))
+
+		conn := newConnection(c.ID, t0)
+		code := newCode(c.ID, conn.ID)
+		wantErr(t, "CreateAuthCode(with connection)", s.CreateAuthCode(ctx, code, &conn), store.ErrMissingParent)
+		wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil), store.ErrMissingParent)
+		_, err := s.GetConnection(ctx, conn.ID)
+		wantErr(t, "GetConnection", err, store.ErrNotFound)
+		wantErr(t, "Decide(code)", s.Decide(ctx, codeKey(code), notCalled(t)), store.ErrNotFound)
+		if es := eventsOf(t, s, conn.ID); len(es) != 0 {
+			t.Errorf("events of a connection never created: %+v", es)
+		}
+
+		r := newAuthRequest(c.ID)
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), store.ErrMissingParent)
+		_, err = s.GetAuthRequest(ctx, r.ID, t0)
+		wantErr(t, "GetAuthRequest", err, store.ErrNotFound)
+
+		tok := newCCToken(c.ID, t0)
+		wantErr(t, "Decide(record an access token)", putAccessToken(ctx, s, tok), store.ErrMissingParent)
+		_, err = s.GetAccessToken(ctx, tok.ID)
+		wantErr(t, "GetAccessToken", err, store.ErrNotFound)
+
+		g := newCodeGrant(code, t0, store.RefreshRotating)
+		g.SpendCode = false
+		err = s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) { return g, nil })
+		wantErr(t, "Decide(a grant of a deleted client)", err, store.ErrMissingParent)
+		_, _, err = s.GetRefreshToken(ctx, g.RefreshToken.Hash)
+		wantErr(t, "GetRefreshToken", err, store.ErrNotFound)
+		_, err = s.GetAccessToken(ctx, g.AccessToken.ID)
+		wantErr(t, "GetAccessToken", err, store.ErrNotFound)
 	}},
 }

@@ -58,60 +58,138 @@ func tally(t *testing.T, what string, errs []error, loser error) {
 
 var concurrencyTests = []test{
 	{"RedeemOneCode", func(t *testing.T, s store.Store) {
+		// Many redemptions of one code, deciding as the core does (Redeem):
+		// one sees the code unused and spends it; every other sees it spent
+		// and revokes the grant.
 		ctx := t.Context()
 		c := createClient(t, s)
 		code := newCode(c.ID, "")
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
 		g := newCodeGrant(code, at(time.Second), store.RefreshRotating)
-		var checks atomic.Int32
+		var unused atomic.Int32
 		errs := race(goroutines, func(int) error {
-			_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
-				checks.Add(1)
-				return g, nil
+			return s.Decide(ctx, codeKey(code), func(l store.Locked) (store.Writes, error) {
+				if l.Code.UsedAt.IsZero() {
+					unused.Add(1)
+				}
+				return Redeem(g)(l)
 			})
-			return err
 		})
-		tally(t, "RedeemAuthCode", errs, store.ErrAlreadyUsed)
-		if n := checks.Load(); n != 1 {
-			t.Errorf("check ran %d times, want 1", n)
+		tally(t, "Decide(one code)", errs, ErrReplayed)
+		if n := unused.Load(); n != 1 {
+			t.Errorf("%d decisions saw the code unused, want 1", n)
 		}
-		// Every loser was a replay, so the grant ends revoked.
+		// Every loser revoked the grant the winner wrote.
 		if f := familyOf(t, s, g.RefreshToken.Hash); f.RevokedAt.IsZero() {
 			t.Errorf("family not revoked after replays")
 		}
 		wantRevoked(t, s, "grant's access token", g.AccessToken.ID, true)
 	}},
 	{"RefreshOneToken", func(t *testing.T, s store.Store) {
+		// Many refreshes of one token (Refresh): one rotates it; every other
+		// sees it rotated and revokes the family, with what the winner
+		// issued.
 		ctx := t.Context()
 		c := createClient(t, s)
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
 		now := at(time.Hour)
-		newTokens := make([]store.RefreshGrant, goroutines)
-		for i := range newTokens {
-			newTokens[i], _ = rotate(g, now, nil, nil, nil)
+		rotations := make([]store.Writes, goroutines)
+		for i := range rotations {
+			rotations[i] = rotate(g, now)
 		}
-		var checks atomic.Int32
+		var current atomic.Int32
 		errs := race(goroutines, func(i int) error {
-			_, err := s.Refresh(ctx, g.RefreshToken.Hash, now,
-				func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
-					checks.Add(1)
-					return newTokens[i], nil
-				})
-			return err
+			return s.Decide(ctx, refreshKey(g.RefreshToken.Hash), func(l store.Locked) (store.Writes, error) {
+				if l.RefreshToken.UsedAt.IsZero() {
+					current.Add(1)
+				}
+				return Refresh(rotations[i])(l)
+			})
 		})
-		tally(t, "Refresh", errs, store.ErrRefreshReused)
-		if n := checks.Load(); n != 1 {
-			t.Errorf("check ran %d times, want 1", n)
+		tally(t, "Decide(one refresh token)", errs, ErrReused)
+		if n := current.Load(); n != 1 {
+			t.Errorf("%d decisions saw the token current, want 1", n)
 		}
 		for i, err := range errs {
 			if err == nil {
-				_, err := s.Refresh(ctx, newTokens[i].NewToken.Hash, now, noRefreshCheck(t))
-				wantErr(t, "Refresh(winner's new token)", err, store.ErrRevoked)
-				wantRevoked(t, s, "winner's access token", newTokens[i].AccessToken.ID, true)
+				l := peek(t, s, refreshKey(rotations[i].RefreshToken.Hash))
+				if l.Family.RevokedAt.IsZero() {
+					t.Errorf("the winner's new token: its family is not revoked")
+				}
+				wantRevoked(t, s, "winner's access token", rotations[i].AccessToken.ID, true)
 			}
 		}
 		if f := familyOf(t, s, g.RefreshToken.Hash); f.RevokedAt.IsZero() {
 			t.Errorf("family not revoked after reuse")
+		}
+	}},
+	{"DecideRacesRevokeConnection", func(t *testing.T, s store.Store) {
+		// A redemption and a revocation of its connection at once. Whichever
+		// goes first, no live token survives on the revoked connection: the
+		// redemption sees the connection revoked (and refuses, as the core
+		// does), or commits first and the revocation then revokes what it
+		// wrote.
+		ctx := t.Context()
+		c := createClient(t, s)
+		errRefused := errors.New("connection not active")
+		for range 10 {
+			conn := newConnection(c.ID, t0)
+			code := newCode(c.ID, conn.ID)
+			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, &conn))
+			g := newCodeGrant(code, at(time.Second), store.RefreshRotating)
+			errs := race(2, func(i int) error {
+				if i == 1 {
+					_, err := s.RevokeConnection(ctx, conn.ID, at(time.Second))
+					return err
+				}
+				return s.Decide(ctx, codeKey(code), func(l store.Locked) (store.Writes, error) {
+					if l.Connection == nil || l.Connection.Status != store.ConnectionActive {
+						return store.Writes{}, errRefused
+					}
+					return Redeem(g)(l)
+				})
+			})
+			must(t, "RevokeConnection", errs[1])
+			switch {
+			case errors.Is(errs[0], errRefused):
+			case errs[0] == nil:
+				if f := familyOf(t, s, g.RefreshToken.Hash); f.RevokedAt.IsZero() {
+					t.Errorf("family written before the revocation: not revoked")
+				}
+				wantRevokedAt(t, s, "access token written before the revocation", g.AccessToken.ID, at(time.Second))
+			default:
+				t.Fatalf("Decide: %v", errs[0])
+			}
+		}
+	}},
+	{"DecideRacesDeleteClient", func(t *testing.T, s store.Store) {
+		// A redemption and the deletion of its client at once: the
+		// redemption finds the code gone, or its writes fail for the gone
+		// client, or it commits first and the deletion takes what it wrote.
+		// (In PostgreSQL the two may deadlock: the cascade wants the code
+		// the redemption holds, the redemption's inserts the client row the
+		// delete holds. The deadlock detector fails one, after its
+		// deadlock_timeout, and the retry runs it again: a few rounds only.)
+		ctx := t.Context()
+		for range 3 {
+			c := createClient(t, s)
+			code := newCode(c.ID, "")
+			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
+			g := newCodeGrant(code, at(time.Second), store.RefreshRotating)
+			errs := race(2, func(i int) error {
+				if i == 1 {
+					return s.DeleteClient(ctx, c.ID)
+				}
+				return s.Decide(ctx, codeKey(code), Redeem(g))
+			})
+			must(t, "DeleteClient", errs[1])
+			if err := errs[0]; err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrMissingParent) {
+				t.Fatalf("Decide: %v, want success, ErrNotFound or ErrMissingParent", err)
+			}
+			_, _, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash)
+			wantErr(t, "GetRefreshToken after DeleteClient", err, store.ErrNotFound)
+			_, err = s.GetAccessToken(ctx, g.AccessToken.ID)
+			wantErr(t, "GetAccessToken after DeleteClient", err, store.ErrNotFound)
 		}
 	}},
 	{"ConsumeOneAuthRequest", func(t *testing.T, s store.Store) {
@@ -158,11 +236,11 @@ var concurrencyTests = []test{
 		errs := race(2*n, func(i int) error {
 			g := grants[i%n]
 			if i < n {
-				rg, check := rotate(g, at(time.Hour), nil, nil, nil)
-				if _, err := s.Refresh(ctx, g.RefreshToken.Hash, at(time.Hour), check); err != nil {
+				w := rotate(g, at(time.Hour))
+				if err := s.Decide(ctx, refreshKey(g.RefreshToken.Hash), Refresh(w)); err != nil {
 					return err
 				}
-				_, err := s.GetAccessToken(ctx, rg.AccessToken.ID)
+				_, err := s.GetAccessToken(ctx, w.AccessToken.ID)
 				return err
 			}
 			for range 5 {

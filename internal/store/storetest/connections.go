@@ -73,7 +73,7 @@ var connectionTests = []test{
 		ga := issueGrant(t, s, c.ID, &connA, store.RefreshRotating)
 		gb := issueGrant(t, s, c.ID, &connB, store.RefreshRotating)
 		onA := newAccessToken(newCode(c.ID, connA.ID), at(time.Minute)) // no family
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, onA))
+		createAccessToken(t, s, onA)
 
 		now := at(time.Hour).In(elsewhere)
 		got, err := s.RevokeConnection(ctx, connA.ID, now)
@@ -87,13 +87,11 @@ var connectionTests = []test{
 		must(t, "GetConnection", err)
 		same(t, "GetConnection after RevokeConnection", got, want)
 
-		if f := familyOf(t, s, ga.RefreshToken.Hash); f.RevokedAt.IsZero() {
-			t.Errorf("family of a revoked connection not revoked")
-		}
-		_, err = s.Refresh(ctx, ga.RefreshToken.Hash, now, noRefreshCheck(t))
-		wantErr(t, "Refresh on a revoked connection", err, store.ErrRevoked)
-		wantRevoked(t, s, "grant's access token", ga.AccessToken.ID, true)
-		wantRevoked(t, s, "connection's access token without family", onA.ID, true)
+		l := peek(t, s, refreshKey(ga.RefreshToken.Hash))
+		sameTime(t, "RevokedAt of the family of a revoked connection", l.Family.RevokedAt, now)
+		sameConn(t, "the connection Decide showed for its refresh token", l.Connection, &want)
+		wantRevokedAt(t, s, "grant's access token", ga.AccessToken.ID, now)
+		wantRevokedAt(t, s, "connection's access token without family", onA.ID, now)
 
 		if f := familyOf(t, s, gb.RefreshToken.Hash); !f.RevokedAt.IsZero() {
 			t.Errorf("family of another connection revoked")
@@ -175,7 +173,7 @@ var connectionLifecycleTests = []test{
 		gPast := issueGrant(t, s, c.ID, &past, store.RefreshRotating)
 		gFuture := issueGrant(t, s, c.ID, &future, store.RefreshRotating)
 		onPast := newAccessToken(newCode(c.ID, past.ID), at(time.Minute)) // no family
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, onPast))
+		createAccessToken(t, s, onPast)
 		for name, conn := range conns {
 			if name != "past" && name != "future" {
 				createConnection(t, s, conn)
@@ -223,8 +221,8 @@ var connectionLifecycleTests = []test{
 		type issued struct {
 			conn    store.Connection
 			grant   grant
-			rotated store.RefreshGrant // from a refresh of grant
-			noFam   store.AccessToken  // a token without family
+			rotated store.Writes      // from a refresh of grant
+			noFam   store.AccessToken // a token without family
 			unused  store.AuthCode
 		}
 		issue := func(retention time.Time, revoke bool) issued {
@@ -235,12 +233,10 @@ var connectionLifecycleTests = []test{
 				is.conn.ConsentExpiresAt = retention.Add(-30 * 24 * time.Hour)
 			}
 			is.grant = issueGrant(t, s, c.ID, &is.conn, store.RefreshRotating)
-			var check func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error)
-			is.rotated, check = rotate(is.grant, at(time.Minute), nil, nil, nil)
-			_, err := s.Refresh(ctx, is.grant.RefreshToken.Hash, at(time.Minute), check)
-			must(t, "Refresh", err)
+			is.rotated = rotate(is.grant, at(time.Minute))
+			decide(t, s, refreshKey(is.grant.RefreshToken.Hash), is.rotated)
 			is.noFam = newAccessToken(newCode(c.ID, is.conn.ID), at(time.Minute))
-			must(t, "CreateAccessToken", s.CreateAccessToken(ctx, is.noFam))
+			createAccessToken(t, s, is.noFam)
 			is.unused = newCode(c.ID, is.conn.ID)
 			is.unused.ExpiresAt = now.Add(time.Hour)
 			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, is.unused, nil))
@@ -262,7 +258,7 @@ var connectionLifecycleTests = []test{
 		}
 		other := issueGrant(t, s, c.ID, nil, store.RefreshRotating) // no connection
 		cc := newCCToken(c.ID, t0)
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, cc))
+		createAccessToken(t, s, cc)
 
 		n, err := s.PurgeConnections(ctx, now, 2)
 		count(t, "PurgeConnections(limit 2)", n, err, 2)
@@ -274,7 +270,7 @@ var connectionLifecycleTests = []test{
 		for _, is := range purged {
 			_, err := s.GetConnection(ctx, is.conn.ID)
 			wantErr(t, "GetConnection(purged)", err, store.ErrNotFound)
-			for _, h := range [][]byte{is.grant.RefreshToken.Hash, is.rotated.NewToken.Hash} {
+			for _, h := range [][]byte{is.grant.RefreshToken.Hash, is.rotated.RefreshToken.Hash} {
 				_, _, err = s.GetRefreshToken(ctx, h)
 				wantErr(t, "GetRefreshToken(purged)", err, store.ErrNotFound)
 			}
@@ -282,9 +278,8 @@ var connectionLifecycleTests = []test{
 				_, err = s.GetAccessToken(ctx, id)
 				wantErr(t, "GetAccessToken(purged)", err, store.ErrNotFound)
 			}
-			for _, h := range [][]byte{is.grant.code.Hash, is.unused.Hash} {
-				_, err = s.RedeemAuthCode(ctx, h, now, noCodeCheck(t))
-				wantErr(t, "RedeemAuthCode(purged)", err, store.ErrNotFound)
+			for _, code := range []store.AuthCode{is.grant.code, is.unused} {
+				wantErr(t, "Decide(purged code)", s.Decide(ctx, codeKey(code), notCalled(t)), store.ErrNotFound)
 			}
 			_, err = s.RevokeConnection(ctx, is.conn.ID, now)
 			wantErr(t, "RevokeConnection(purged)", err, store.ErrNotFound)
@@ -305,12 +300,11 @@ var connectionLifecycleTests = []test{
 			got, err := s.GetConnection(ctx, is.conn.ID)
 			must(t, "GetConnection(kept)", err)
 			same(t, "kept connection", got, is.conn)
-			_, _, err = s.GetRefreshToken(ctx, is.rotated.NewToken.Hash)
+			_, _, err = s.GetRefreshToken(ctx, is.rotated.RefreshToken.Hash)
 			must(t, "GetRefreshToken(kept)", err)
 			wantRevoked(t, s, "kept connection's access token", is.rotated.AccessToken.ID, false)
 			wantRevoked(t, s, "kept connection's access token without family", is.noFam.ID, false)
-			_, err = s.RedeemAuthCode(ctx, is.unused.Hash, now, okCode(store.CodeGrant{}))
-			must(t, "RedeemAuthCode(kept)", err)
+			wantOnly(t, "Decide(kept code)", peek(t, s, codeKey(is.unused)), store.Locked{Code: &is.unused, Connection: &is.conn})
 			wantTypes(t, s, "events of a kept connection", is.conn.ID, store.EventConnectionCreated)
 		}
 		conns, err := s.ListConnections(ctx, c.ID)

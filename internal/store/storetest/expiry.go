@@ -35,15 +35,14 @@ var deleteExpiredTests = []test{
 			{idle: now.Sub(t0) + time.Minute},
 			{revokedAgo: day - time.Minute},
 		}
-		var grants []store.CodeGrant
+		var grants []store.Writes
 		for _, f := range families {
 			code := newCode(c.ID, "")
 			code.ExpiresAt = future
 			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
 			g := newCodeGrant(code, t0, store.RefreshRotating)
 			g.Family.ExpiresAt, g.Family.IdleTimeout, g.AccessToken = f.expires, f.idle, nil
-			_, err := s.RedeemAuthCode(ctx, code.Hash, t0, okCode(g))
-			must(t, "RedeemAuthCode", err)
+			decide(t, s, codeKey(code), g)
 			if f.revokedAgo != 0 {
 				must(t, "RevokeFamily", s.RevokeFamily(ctx, g.Family.ID, now.Add(-f.revokedAgo)))
 			}
@@ -71,8 +70,7 @@ var deleteExpiredTests = []test{
 			row.ExpiresAt = cd.expires
 			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, row, nil))
 			if cd.usedAgo != 0 {
-				_, err := s.RedeemAuthCode(ctx, row.Hash, now.Add(-cd.usedAgo), okCode(store.CodeGrant{}))
-				must(t, "RedeemAuthCode", err)
+				decide(t, s, codeKey(row), store.Writes{At: now.Add(-cd.usedAgo), SpendCode: true})
 			}
 			codeRows = append(codeRows, row)
 		}
@@ -92,7 +90,7 @@ var deleteExpiredTests = []test{
 			reqs = append(reqs, r)
 			tok := newCCToken(c.ID, t0)
 			tok.ExpiresAt = exp
-			must(t, "CreateAccessToken", s.CreateAccessToken(ctx, tok))
+			createAccessToken(t, s, tok)
 			toks = append(toks, tok)
 		}
 		// A revocation record with no expiry is kept.
@@ -110,14 +108,18 @@ var deleteExpiredTests = []test{
 		}
 
 		for i, cd := range codes {
-			_, err := s.RedeemAuthCode(ctx, codeRows[i].Hash, now, okCode(store.CodeGrant{}))
+			l, err := Peek(ctx, s, codeKey(codeRows[i]))
 			switch {
 			case cd.deleted:
-				wantErr(t, "RedeemAuthCode(deleted code)", err, store.ErrNotFound)
+				wantErr(t, "Decide(deleted code)", err, store.ErrNotFound)
 			case cd.usedAgo != 0:
-				wantErr(t, "RedeemAuthCode(spent code kept)", err, store.ErrAlreadyUsed)
+				must(t, "Decide(spent code kept)", err)
+				sameTime(t, "UsedAt of a spent code kept", l.Code.UsedAt, now.Add(-cd.usedAgo))
 			default:
-				must(t, "RedeemAuthCode(live code)", err)
+				must(t, "Decide(live code)", err)
+				if !l.Code.UsedAt.IsZero() {
+					t.Errorf("a live code reads as used at %v", l.Code.UsedAt)
+				}
 			}
 		}
 		for i, r := range reqs {

@@ -26,7 +26,7 @@ func TestFixturesFillEveryField(t *testing.T) {
 		{newConnection(c.ID, t0), []string{"RevokedAt"}},
 		{*g.Family, []string{"RevokedAt"}},
 		{*g.RefreshToken, []string{"UsedAt"}},
-		{*g.AccessToken, []string{"Revoked"}},
+		{*g.AccessToken, []string{"Revoked", "RevokedAt"}},
 		{newSigningKey(t0), []string{"State"}},
 	} {
 		v := reflect.ValueOf(tc.v)

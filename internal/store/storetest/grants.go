@@ -1,22 +1,48 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/grantd/grantd/internal/store"
 )
 
-func okCode(g store.CodeGrant) func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
-	return func(store.AuthCode, *store.Connection) (store.CodeGrant, error) { return g, nil }
+// wantOnly fails unless l holds only what want holds (each pointer set or
+// nil alike), with the same records.
+func wantOnly(t *testing.T, what string, l, want store.Locked) {
+	t.Helper()
+	pairs := []struct {
+		name      string
+		got, want any
+		gotNil    bool
+		wantNil   bool
+	}{
+		{"Code", l.Code, want.Code, l.Code == nil, want.Code == nil},
+		{"RefreshToken", l.RefreshToken, want.RefreshToken, l.RefreshToken == nil, want.RefreshToken == nil},
+		{"Family", l.Family, want.Family, l.Family == nil, want.Family == nil},
+	}
+	for _, p := range pairs {
+		switch {
+		case p.gotNil != p.wantNil:
+			t.Errorf("%s: Locked.%s is %v, want %v", what, p.name, p.got, p.want)
+		case !p.gotNil:
+			same(t, what+": Locked."+p.name, deref(p.got), deref(p.want))
+		}
+	}
+	sameConn(t, what+": Locked.Connection", l.Connection, want.Connection)
 }
 
-// seeCode returns a check that records what it is given and writes g.
-func seeCode(g store.CodeGrant, code *store.AuthCode, conn **store.Connection) func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
-	return func(c store.AuthCode, cn *store.Connection) (store.CodeGrant, error) {
-		*code, *conn = c, cn
-		return g, nil
+func deref(p any) any {
+	switch p := p.(type) {
+	case *store.AuthCode:
+		return *p
+	case *store.RefreshToken:
+		return *p
+	case *store.RefreshFamily:
+		return *p
 	}
+	return p
 }
 
 var codeTests = []test{
@@ -26,12 +52,7 @@ var codeTests = []test{
 		code := newCode(c.ID, "")
 		code.Kind = "temp_token"
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
-		var seen store.AuthCode
-		seenConn := &store.Connection{}
-		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), seeCode(store.CodeGrant{}, &seen, &seenConn))
-		must(t, "RedeemAuthCode", err)
-		same(t, "the code check saw", seen, code)
-		sameConn(t, "the connection the check saw", seenConn, nil)
+		wantOnly(t, "Decide(code)", peek(t, s, codeKey(code)), store.Locked{Code: &code})
 		conns, err := s.ListConnections(ctx, "")
 		must(t, "ListConnections", err)
 		if len(conns) != 0 {
@@ -47,15 +68,10 @@ var codeTests = []test{
 		got, err := s.GetConnection(ctx, conn.ID)
 		must(t, "GetConnection", err)
 		same(t, "GetConnection", got, conn)
-		var seen store.AuthCode
-		var seenConn *store.Connection
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(time.Second), seeCode(store.CodeGrant{}, &seen, &seenConn))
-		must(t, "RedeemAuthCode", err)
-		same(t, "the code check saw", seen, code)
-		sameConn(t, "the connection the check saw", seenConn, &conn)
+		wantOnly(t, "Decide(code)", peek(t, s, codeKey(code)), store.Locked{Code: &code, Connection: &conn})
 	}},
-	{"CheckSeesTheCurrentConnection", func(t *testing.T, s store.Store) {
-		// The connection is loaded when the code is redeemed, not when it
+	{"DecideSeesTheCurrentConnection", func(t *testing.T, s store.Store) {
+		// The connection is loaded when the code is decided on, not when it
 		// was created: a revocation in between shows.
 		ctx := t.Context()
 		c := createClient(t, s)
@@ -65,16 +81,12 @@ var codeTests = []test{
 		revokedAt := at(time.Second)
 		_, err := s.RevokeConnection(ctx, conn.ID, revokedAt)
 		must(t, "RevokeConnection", err)
-		var seen store.AuthCode
-		var seenConn *store.Connection
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Second), seeCode(store.CodeGrant{}, &seen, &seenConn))
-		must(t, "RedeemAuthCode", err)
 		want := revokedConn(conn, revokedAt)
-		sameConn(t, "the connection the check saw", seenConn, &want)
+		sameConn(t, "the connection Decide showed", peek(t, s, codeKey(code)).Connection, &want)
 	}},
-	{"CheckWithConnectionGone", func(t *testing.T, s store.Store) {
-		// A code pointing at a connection whose row is gone (purged): the
-		// check gets nil, and so does a refresh of the grant it issues.
+	{"DecideWithConnectionGone", func(t *testing.T, s store.Store) {
+		// A code pointing at a connection whose row is gone (purged):
+		// Decide shows none, for the code and for the grant it issues.
 		ctx := t.Context()
 		c := createClient(t, s)
 		conn := newConnection(c.ID, t0)
@@ -88,18 +100,9 @@ var codeTests = []test{
 		code := newCode(c.ID, conn.ID)
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
 		g := newCodeGrant(code, at(2*time.Minute), store.RefreshRotating)
-		var seen store.AuthCode
-		seenConn := &store.Connection{}
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Minute), seeCode(g, &seen, &seenConn))
-		must(t, "RedeemAuthCode", err)
-		same(t, "the code check saw", seen, code)
-		sameConn(t, "the connection the code check saw", seenConn, nil)
-
-		seenConn = &store.Connection{}
-		_, check := rotate(grant{code: code, CodeGrant: g}, at(time.Hour), nil, nil, &seenConn)
-		_, err = s.Refresh(ctx, g.RefreshToken.Hash, at(time.Hour), check)
-		must(t, "Refresh", err)
-		sameConn(t, "the connection the refresh check saw", seenConn, nil)
+		wantOnly(t, "Decide(code)", decide(t, s, codeKey(code), g), store.Locked{Code: &code})
+		l := decide(t, s, refreshKey(g.RefreshToken.Hash), rotate(grant{code: code, Writes: g}, at(time.Hour)))
+		sameConn(t, "the connection Decide showed for the refresh token", l.Connection, nil)
 	}},
 	{"CreateIsAtomic", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -113,34 +116,41 @@ var codeTests = []test{
 		_, err := s.GetConnection(ctx, conn2.ID)
 		wantErr(t, "GetConnection of a failed CreateAuthCode", err, store.ErrNotFound)
 	}},
-	{"RedeemMissing", func(t *testing.T, s store.Store) {
-		_, err := s.RedeemAuthCode(t.Context(), newHash(), t0, noCodeCheck(t))
-		wantErr(t, "RedeemAuthCode", err, store.ErrNotFound)
+	{"DecideMissing", func(t *testing.T, s store.Store) {
+		err := s.Decide(t.Context(), codeKey(newCode(newUUID(), "")), notCalled(t))
+		wantErr(t, "Decide(missing code)", err, store.ErrNotFound)
 	}},
-	{"RedeemCheckFails", func(t *testing.T, s store.Store) {
+	{"RefusalWithoutWrites", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		code := newCode(c.ID, "")
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
-		g := newCodeGrant(code, at(time.Second), store.RefreshRotating)
-		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
-			return g, errCheck
-		})
-		wantErr(t, "RedeemAuthCode(check fails)", err, errCheck)
-		// Nothing was written and the code is still unused.
-		_, _, err = s.GetRefreshToken(ctx, g.RefreshToken.Hash)
-		wantErr(t, "GetRefreshToken after a failed check", err, store.ErrNotFound)
-		_, err = s.GetAccessToken(ctx, g.AccessToken.ID)
-		wantErr(t, "GetAccessToken after a failed check", err, store.ErrNotFound)
-		var seen store.AuthCode
-		var seenConn *store.Connection
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Second), seeCode(g, &seen, &seenConn))
-		must(t, "RedeemAuthCode after a failed check", err)
-		if !seen.UsedAt.IsZero() {
-			t.Errorf("code UsedAt = %v after a failed check, want zero", seen.UsedAt)
+		err := s.Decide(ctx, codeKey(code), func(store.Locked) (store.Writes, error) { return store.Writes{}, errCheck })
+		if err != errCheck {
+			t.Errorf("Decide(decide refuses) = %v, want errCheck as it is", err)
 		}
+		wantOnly(t, "Decide after a refusal", peek(t, s, codeKey(code)), store.Locked{Code: &code})
 	}},
-	{"Redeem", func(t *testing.T, s store.Store) {
+	{"RefusalKeepsItsWrites", func(t *testing.T, s store.Store) {
+		// A refusal may write (a replay revokes the grant): its Writes are
+		// committed, and its error returned as it is.
+		ctx := t.Context()
+		c := createClient(t, s)
+		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
+		code := newCode(c.ID, "")
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
+		now := at(time.Minute)
+		err := s.Decide(ctx, codeKey(code), func(store.Locked) (store.Writes, error) {
+			return store.Writes{At: now, SpendCode: true, RevokeGrant: g.code.GrantID}, errCheck
+		})
+		if err != errCheck {
+			t.Errorf("Decide(decide refuses with writes) = %v, want errCheck as it is", err)
+		}
+		sameTime(t, "UsedAt of the code a refusal spent", peek(t, s, codeKey(code)).Code.UsedAt, now)
+		sameTime(t, "RevokedAt of the family a refusal revoked", familyOf(t, s, g.RefreshToken.Hash).RevokedAt, now)
+		wantRevokedAt(t, s, "the grant a refusal revoked", g.AccessToken.ID, now)
+	}},
+	{"Spend", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		conn := newConnection(c.ID, t0)
@@ -148,15 +158,10 @@ var codeTests = []test{
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, &conn))
 		now := at(5 * time.Second).In(elsewhere)
 		g := newCodeGrant(code, now, store.RefreshRotating)
-		var seen store.AuthCode
-		var seenConn *store.Connection
-		got, err := s.RedeemAuthCode(ctx, code.Hash, now, seeCode(g, &seen, &seenConn))
-		must(t, "RedeemAuthCode", err)
-		same(t, "the code check saw", seen, code)
-		sameConn(t, "the connection the check saw", seenConn, &conn)
-		want := code
-		want.UsedAt = now
-		same(t, "RedeemAuthCode", got, want)
+		wantOnly(t, "Decide(code)", decide(t, s, codeKey(code), g), store.Locked{Code: &code, Connection: &conn})
+		spent := code
+		spent.UsedAt = now
+		wantOnly(t, "Decide after the code was spent", peek(t, s, codeKey(code)), store.Locked{Code: &spent, Connection: &conn})
 
 		tok, fam, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash)
 		must(t, "GetRefreshToken", err)
@@ -166,43 +171,38 @@ var codeTests = []test{
 		must(t, "GetAccessToken", err)
 		same(t, "access token", atok, *g.AccessToken)
 	}},
-	{"RedeemNothingToWrite", func(t *testing.T, s store.Store) {
+	{"SpendOnly", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		code := newCode(c.ID, "")
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
-		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), okCode(store.CodeGrant{}))
-		must(t, "RedeemAuthCode", err)
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(2*time.Second), noCodeCheck(t))
-		wantErr(t, "RedeemAuthCode(again)", err, store.ErrAlreadyUsed)
+		decide(t, s, codeKey(code), store.Writes{At: at(time.Second), SpendCode: true})
+		sameTime(t, "code UsedAt", peek(t, s, codeKey(code)).Code.UsedAt, at(time.Second))
 	}},
-	{"RedeemTwiceRevokesTheGrant", func(t *testing.T, s store.Store) {
+	{"RevokeGrant", func(t *testing.T, s store.Store) {
+		// What a replayed code writes: its grant revoked, the family and
+		// every access token, each keeping its first revocation time.
 		ctx := t.Context()
 		c := createClient(t, s)
 		conn := newConnection(c.ID, t0)
 		g := issueGrant(t, s, c.ID, &conn, store.RefreshRotating)
 		// An access token of the same grant issued later (by a refresh).
 		later := newAccessToken(g.code, at(time.Minute))
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, later))
-		// Records that must stay live: another grant of the same client and
-		// connection, and a client-credentials token.
+		createAccessToken(t, s, later)
+		// Records that must stay live: another grant of the same client,
+		// and a client-credentials token.
 		other := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
 		cc := newCCToken(c.ID, t0)
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, cc))
+		createAccessToken(t, s, cc)
 
 		now := at(2 * time.Minute)
-		got, err := s.RedeemAuthCode(ctx, g.code.Hash, now, noCodeCheck(t))
-		wantErr(t, "RedeemAuthCode(replay)", err, store.ErrAlreadyUsed)
-		if string(got.Hash) != string(g.code.Hash) || got.GrantID != g.code.GrantID || got.UsedAt.IsZero() {
-			t.Errorf("RedeemAuthCode(replay) returned %+v, want the used code", got)
-		}
+		l := decide(t, s, codeKey(g.code), store.Writes{At: now, RevokeGrant: g.code.GrantID})
+		sameTime(t, "UsedAt of the spent code Decide showed", l.Code.UsedAt, g.At)
 
-		fam := familyOf(t, s, g.RefreshToken.Hash)
-		sameTime(t, "family RevokedAt", fam.RevokedAt, now)
-		wantRevoked(t, s, "grant's first access token", g.AccessToken.ID, true)
-		wantRevoked(t, s, "grant's later access token", later.ID, true)
-		_, err = s.Refresh(ctx, g.RefreshToken.Hash, now, noRefreshCheck(t))
-		wantErr(t, "Refresh in a revoked grant", err, store.ErrRevoked)
+		sameTime(t, "family RevokedAt", familyOf(t, s, g.RefreshToken.Hash).RevokedAt, now)
+		sameTime(t, "Decide(refresh token)'s family RevokedAt", peek(t, s, refreshKey(g.RefreshToken.Hash)).Family.RevokedAt, now)
+		wantRevokedAt(t, s, "grant's first access token", g.AccessToken.ID, now)
+		wantRevokedAt(t, s, "grant's later access token", later.ID, now)
 
 		if f := familyOf(t, s, other.RefreshToken.Hash); !f.RevokedAt.IsZero() {
 			t.Errorf("another grant's family was revoked")
@@ -210,177 +210,258 @@ var codeTests = []test{
 		wantRevoked(t, s, "another grant's access token", other.AccessToken.ID, false)
 		wantRevoked(t, s, "client-credentials token", cc.ID, false)
 		if cn, err := s.GetConnection(ctx, conn.ID); err != nil || cn.Status != store.ConnectionActive {
-			t.Errorf("connection after a code replay: %+v, %v; want it active", cn, err)
+			t.Errorf("connection after revoking a grant: %+v, %v; want it active", cn, err)
 		}
+
+		// Revoking again (a second replay) keeps the first times.
+		decide(t, s, codeKey(g.code), store.Writes{At: at(time.Hour), RevokeGrant: g.code.GrantID})
+		sameTime(t, "family RevokedAt after a second revocation", familyOf(t, s, g.RefreshToken.Hash).RevokedAt, now)
+		wantRevokedAt(t, s, "access token after a second revocation", g.AccessToken.ID, now)
 	}},
-	{"ReplayRevokesAGrantWithoutFamily", func(t *testing.T, s store.Store) {
+	{"RevokeGrantWithoutFamily", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		code := newCode(c.ID, "")
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
 		tok := newAccessToken(code, at(time.Second))
-		_, err := s.RedeemAuthCode(ctx, code.Hash, at(time.Second), okCode(store.CodeGrant{AccessToken: &tok}))
-		must(t, "RedeemAuthCode", err)
-		wantRevoked(t, s, "before the replay", tok.ID, false)
-		_, err = s.RedeemAuthCode(ctx, code.Hash, at(time.Minute), noCodeCheck(t))
-		wantErr(t, "RedeemAuthCode(replay)", err, store.ErrAlreadyUsed)
-		wantRevoked(t, s, "after the replay", tok.ID, true)
+		decide(t, s, codeKey(code), store.Writes{At: at(time.Second), SpendCode: true, AccessToken: &tok})
+		wantRevoked(t, s, "before the revocation", tok.ID, false)
+		decide(t, s, codeKey(code), store.Writes{At: at(time.Minute), RevokeGrant: code.GrantID})
+		wantRevokedAt(t, s, "after the revocation", tok.ID, at(time.Minute))
+	}},
+	{"FailedWriteWritesNothing", func(t *testing.T, s store.Store) {
+		// The last write refers to a client deleted meanwhile: none of the
+		// writes before it is kept, and the write's error wins over
+		// decide's.
+		ctx := t.Context()
+		c, gone := createClient(t, s), createClient(t, s)
+		code := newCode(c.ID, "")
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
+		must(t, "DeleteClient", s.DeleteClient(ctx, gone.ID))
+		g := newCodeGrant(code, at(time.Second), store.RefreshRotating)
+		tok := newCCToken(gone.ID, at(time.Second))
+		g.AccessToken = &tok
+		for _, refusal := range []error{nil, errCheck} {
+			err := s.Decide(ctx, codeKey(code), func(store.Locked) (store.Writes, error) { return g, refusal })
+			wantErr(t, "Decide(writes for a deleted client)", err, store.ErrMissingParent)
+			if errors.Is(err, errCheck) {
+				t.Errorf("Decide: %v, want the write's error, not the refusal", err)
+			}
+			wantOnly(t, "Decide after a failed write", peek(t, s, codeKey(code)), store.Locked{Code: &code})
+			_, _, err = s.GetRefreshToken(ctx, g.RefreshToken.Hash)
+			wantErr(t, "GetRefreshToken after a failed write", err, store.ErrNotFound)
+			_, err = s.GetAccessToken(ctx, tok.ID)
+			wantErr(t, "GetAccessToken after a failed write", err, store.ErrNotFound)
+		}
+	}},
+	{"ConflictWritesNothing", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		c := createClient(t, s)
+		cc := newCCToken(c.ID, t0)
+		createAccessToken(t, s, cc)
+		code := newCode(c.ID, "")
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
+		g := newCodeGrant(code, at(time.Second), store.RefreshRotating)
+		dup := newAccessToken(code, at(time.Second))
+		dup.ID = cc.ID
+		g.AccessToken = &dup
+		err := s.Decide(ctx, codeKey(code), func(store.Locked) (store.Writes, error) { return g, nil })
+		wantErr(t, "Decide(duplicate access token)", err, store.ErrConflict)
+		wantOnly(t, "Decide after a conflict", peek(t, s, codeKey(code)), store.Locked{Code: &code})
+		_, _, err = s.GetRefreshToken(ctx, g.RefreshToken.Hash)
+		wantErr(t, "GetRefreshToken after a conflict", err, store.ErrNotFound)
+		got, err := s.GetAccessToken(ctx, cc.ID)
+		must(t, "GetAccessToken", err)
+		same(t, "the access token a conflict met", got, cc)
+		wantErr(t, "record the same access token twice", putAccessToken(ctx, s, cc), store.ErrConflict)
+	}},
+	{"ZeroKey", func(t *testing.T, s store.Store) {
+		// A grant that locks nothing: decide runs once with an empty
+		// Locked, and its writes are kept also when it refuses.
+		ctx := t.Context()
+		c := createClient(t, s)
+		tok := newCCToken(c.ID, t0)
+		calls := 0
+		err := s.Decide(ctx, store.GrantKey{}, func(l store.Locked) (store.Writes, error) {
+			calls++
+			wantOnly(t, "Decide(zero key)", l, store.Locked{})
+			return store.Writes{AccessToken: &tok}, errCheck
+		})
+		if err != errCheck || calls != 1 {
+			t.Errorf("Decide(zero key): %v after %d calls, want errCheck after 1", err, calls)
+		}
+		got, err := s.GetAccessToken(ctx, tok.ID)
+		must(t, "GetAccessToken", err)
+		same(t, "the access token a zero-key decision wrote", got, tok)
+	}},
+	{"RefusesWhatIsNotLocked", func(t *testing.T, s store.Store) {
+		// Writes that change a record the key did not lock, or stamp a
+		// change at the zero time, are refused, and nothing is written.
+		ctx := t.Context()
+		c := createClient(t, s)
+		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
+		code := newCode(c.ID, "")
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
+		tok := newCCToken(c.ID, t0)
+		for _, tc := range []struct {
+			name string
+			key  store.GrantKey
+			w    store.Writes
+		}{
+			{"spend, zero key", store.GrantKey{}, store.Writes{At: t0, SpendCode: true, AccessToken: &tok}},
+			{"rotate, zero key", store.GrantKey{}, store.Writes{At: t0, RotateRefreshToken: true, AccessToken: &tok}},
+			{"touch, zero key", store.GrantKey{}, store.Writes{At: t0, TouchFamily: true, AccessToken: &tok}},
+			{"rotate, code key", codeKey(code), store.Writes{At: t0, SpendCode: true, RotateRefreshToken: true}},
+			{"spend, refresh key", refreshKey(g.RefreshToken.Hash), store.Writes{At: t0, SpendCode: true, TouchFamily: true}},
+			{"spend at the zero time", codeKey(code), store.Writes{SpendCode: true}},
+			{"revoke at the zero time", store.GrantKey{}, store.Writes{RevokeGrant: g.code.GrantID, AccessToken: &tok}},
+		} {
+			err := s.Decide(ctx, tc.key, func(store.Locked) (store.Writes, error) { return tc.w, nil })
+			if err == nil {
+				t.Errorf("Decide(%s) succeeded, want an error", tc.name)
+			}
+		}
+		wantOnly(t, "the code", peek(t, s, codeKey(code)), store.Locked{Code: &code})
+		l := peek(t, s, refreshKey(g.RefreshToken.Hash))
+		same(t, "the refresh token", *l.RefreshToken, *g.RefreshToken)
+		same(t, "the family", *l.Family, *g.Family)
+		_, err := s.GetAccessToken(ctx, tok.ID)
+		wantErr(t, "GetAccessToken", err, store.ErrNotFound)
+	}},
+	{"BothKeys", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		c := createClient(t, s)
+		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
+		key := store.GrantKey{CodeHash: g.code.Hash, RefreshHash: g.RefreshToken.Hash}
+		if err := s.Decide(ctx, key, notCalled(t)); err == nil {
+			t.Errorf("Decide with a code and a refresh token: no error")
+		}
 	}},
 }
 
-// rotate returns a check that rotates to a new token issued at now, with an
-// access token, and records what it was given (in each seen* not nil).
-func rotate(g grant, now time.Time, seenF *store.RefreshFamily, seenT *store.RefreshToken, seenC **store.Connection) (store.RefreshGrant, func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error)) {
+// rotate is what rotating g's refresh token at now writes: the token
+// rotated, a new one, an access token, the family touched.
+func rotate(g grant, now time.Time) store.Writes {
 	tok := newAccessToken(g.code, now)
-	rg := store.RefreshGrant{
-		NewToken:    &store.RefreshToken{Hash: newHash(), FamilyID: g.code.GrantID, CreatedAt: now},
-		AccessToken: &tok,
-	}
-	return rg, func(f store.RefreshFamily, t store.RefreshToken, c *store.Connection) (store.RefreshGrant, error) {
-		if seenF != nil {
-			*seenF = f
-		}
-		if seenT != nil {
-			*seenT = t
-		}
-		if seenC != nil {
-			*seenC = c
-		}
-		return rg, nil
+	return store.Writes{
+		At:                 now,
+		RotateRefreshToken: true,
+		TouchFamily:        true,
+		RefreshToken:       &store.RefreshToken{Hash: newHash(), FamilyID: g.code.GrantID, CreatedAt: now},
+		AccessToken:        &tok,
 	}
 }
 
 var refreshTests = []test{
+	{"Lock", func(t *testing.T, s store.Store) {
+		c := createClient(t, s)
+		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
+		wantOnly(t, "Decide(refresh token)", peek(t, s, refreshKey(g.RefreshToken.Hash)),
+			store.Locked{RefreshToken: g.RefreshToken, Family: g.Family})
+	}},
 	{"Rotate", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
 		now := at(time.Hour).In(elsewhere)
-		var seenF store.RefreshFamily
-		var seenT store.RefreshToken
-		seenC := &store.Connection{}
-		rg, check := rotate(g, now, &seenF, &seenT, &seenC)
-		fam, err := s.Refresh(ctx, g.RefreshToken.Hash, now, check)
-		must(t, "Refresh", err)
-		same(t, "the family the check saw", seenF, *g.Family)
-		same(t, "the token the check saw", seenT, *g.RefreshToken)
-		sameConn(t, "the connection the check saw (grant without one)", seenC, nil)
+		w := rotate(g, now)
+		decide(t, s, refreshKey(g.RefreshToken.Hash), w)
 		wantFam := *g.Family
 		wantFam.LastUsedAt = now
-		same(t, "Refresh's family", fam, wantFam)
 
 		old, oldFam, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash)
 		must(t, "GetRefreshToken(old)", err)
 		sameTime(t, "old token UsedAt", old.UsedAt, now)
 		same(t, "old token's family", oldFam, wantFam)
-		nt, ntFam, err := s.GetRefreshToken(ctx, rg.NewToken.Hash)
+		nt, ntFam, err := s.GetRefreshToken(ctx, w.RefreshToken.Hash)
 		must(t, "GetRefreshToken(new)", err)
-		same(t, "new token", nt, *rg.NewToken)
+		same(t, "new token", nt, *w.RefreshToken)
 		same(t, "new token's family", ntFam, wantFam)
-		tok, err := s.GetAccessToken(ctx, rg.AccessToken.ID)
+		tok, err := s.GetAccessToken(ctx, w.AccessToken.ID)
 		must(t, "GetAccessToken", err)
-		same(t, "new access token", tok, *rg.AccessToken)
+		same(t, "new access token", tok, *w.AccessToken)
+		rotated := *g.RefreshToken
+		rotated.UsedAt = now
+		wantOnly(t, "Decide(rotated token)", peek(t, s, refreshKey(g.RefreshToken.Hash)),
+			store.Locked{RefreshToken: &rotated, Family: &wantFam})
 
 		// The new token rotates in turn; no access token this time.
 		now2 := at(2 * time.Hour)
-		rg2, _ := rotate(g, now2, nil, nil, nil)
-		rg2.AccessToken = nil
-		fam, err = s.Refresh(ctx, rg.NewToken.Hash, now2,
-			func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
-				return rg2, nil
-			})
-		must(t, "Refresh(new)", err)
-		sameTime(t, "family LastUsedAt", fam.LastUsedAt, now2)
-		_, _, err = s.GetRefreshToken(ctx, rg2.NewToken.Hash)
-		must(t, "GetRefreshToken(newest)", err)
+		w2 := rotate(g, now2)
+		w2.AccessToken = nil
+		decide(t, s, refreshKey(w.RefreshToken.Hash), w2)
+		sameTime(t, "family LastUsedAt", familyOf(t, s, w2.RefreshToken.Hash).LastUsedAt, now2)
+		sameTime(t, "second token UsedAt", peek(t, s, refreshKey(w.RefreshToken.Hash)).RefreshToken.UsedAt, now2)
 	}},
-	{"CheckSeesTheConnection", func(t *testing.T, s store.Store) {
+	{"DecideSeesTheConnection", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		conn := newConnection(c.ID, t0)
 		conn.ConsentExpiresAt = at(time.Hour)
 		g := issueGrant(t, s, c.ID, &conn, store.RefreshRotating)
-		var seenC *store.Connection
-		rg, check := rotate(g, at(time.Minute), nil, nil, &seenC)
-		_, err := s.Refresh(ctx, g.RefreshToken.Hash, at(time.Minute), check)
-		must(t, "Refresh", err)
-		sameConn(t, "the connection the check saw", seenC, &conn)
+		w := rotate(g, at(time.Minute))
+		sameConn(t, "the connection Decide showed", decide(t, s, refreshKey(g.RefreshToken.Hash), w).Connection, &conn)
 
 		// The connection as it is at the refresh: its consent expired in
-		// between. The store does not refuse (the check does).
+		// between. The store does not refuse (the core does).
 		n, err := s.ExpireConsents(ctx, at(time.Hour), 10)
 		must(t, "ExpireConsents", err)
 		if n != 1 {
 			t.Fatalf("ExpireConsents expired %d connections, want 1", n)
 		}
-		seenC = nil
-		_, check = rotate(g, at(2*time.Hour), nil, nil, &seenC)
-		_, err = s.Refresh(ctx, rg.NewToken.Hash, at(2*time.Hour), check)
-		must(t, "Refresh after the consent expired", err)
 		want := conn
 		want.Status = store.ConnectionExpired
-		sameConn(t, "the connection the check saw after ExpireConsents", seenC, &want)
+		l := decide(t, s, refreshKey(w.RefreshToken.Hash), rotate(g, at(2*time.Hour)))
+		sameConn(t, "the connection Decide showed after ExpireConsents", l.Connection, &want)
 	}},
-	{"CheckFails", func(t *testing.T, s store.Store) {
+	{"RefusalWithoutWrites", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
-		rg, _ := rotate(g, at(time.Hour), nil, nil, nil)
-		_, err := s.Refresh(ctx, g.RefreshToken.Hash, at(time.Hour),
-			func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
-				return rg, errCheck
-			})
-		wantErr(t, "Refresh(check fails)", err, errCheck)
-		tok, fam, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash)
-		must(t, "GetRefreshToken", err)
-		if !tok.UsedAt.IsZero() {
-			t.Errorf("token UsedAt = %v after a failed check, want zero", tok.UsedAt)
+		err := s.Decide(ctx, refreshKey(g.RefreshToken.Hash), func(store.Locked) (store.Writes, error) {
+			return store.Writes{}, errCheck
+		})
+		if err != errCheck {
+			t.Errorf("Decide(decide refuses) = %v, want errCheck as it is", err)
 		}
-		same(t, "family after a failed check", fam, *g.Family)
-		_, _, err = s.GetRefreshToken(ctx, rg.NewToken.Hash)
-		wantErr(t, "GetRefreshToken(new) after a failed check", err, store.ErrNotFound)
-		_, err = s.GetAccessToken(ctx, rg.AccessToken.ID)
-		wantErr(t, "GetAccessToken(new) after a failed check", err, store.ErrNotFound)
+		wantOnly(t, "Decide after a refusal", peek(t, s, refreshKey(g.RefreshToken.Hash)),
+			store.Locked{RefreshToken: g.RefreshToken, Family: g.Family})
 	}},
-	{"ReuseRevokesTheFamily", func(t *testing.T, s store.Store) {
+	{"RefusalKeepsItsWrites", func(t *testing.T, s store.Store) {
+		// What a reused token writes: its family revoked, with its access
+		// tokens, and the refusal returned.
 		ctx := t.Context()
 		c := createClient(t, s)
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
 		other := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
-		rg, check := rotate(g, at(time.Hour), nil, nil, nil)
-		_, err := s.Refresh(ctx, g.RefreshToken.Hash, at(time.Hour), check)
-		must(t, "Refresh", err)
-
+		w := rotate(g, at(time.Hour))
+		decide(t, s, refreshKey(g.RefreshToken.Hash), w)
 		now := at(2 * time.Hour).In(elsewhere)
-		fam, err := s.Refresh(ctx, g.RefreshToken.Hash, now, noRefreshCheck(t))
-		wantErr(t, "Refresh(reused token)", err, store.ErrRefreshReused)
-		wantFam := *g.Family
-		wantFam.LastUsedAt, wantFam.RevokedAt = at(time.Hour), now
-		same(t, "Refresh(reused token)'s family", fam, wantFam)
-		sameTime(t, "family RevokedAt", familyOf(t, s, rg.NewToken.Hash).RevokedAt, now)
-		wantRevoked(t, s, "the code's access token", g.AccessToken.ID, true)
-		wantRevoked(t, s, "the refresh's access token", rg.AccessToken.ID, true)
-		_, err = s.Refresh(ctx, rg.NewToken.Hash, now, noRefreshCheck(t))
-		wantErr(t, "Refresh(current token of a revoked family)", err, store.ErrRevoked)
-		// A used token stays a reuse, even once its family is revoked.
-		_, err = s.Refresh(ctx, g.RefreshToken.Hash, now, noRefreshCheck(t))
-		wantErr(t, "Refresh(reused token, again)", err, store.ErrRefreshReused)
-
+		err := s.Decide(ctx, refreshKey(g.RefreshToken.Hash), func(l store.Locked) (store.Writes, error) {
+			return store.Writes{At: now, RevokeGrant: l.Family.ID}, errCheck
+		})
+		if err != errCheck {
+			t.Errorf("Decide(decide refuses with writes) = %v, want errCheck as it is", err)
+		}
+		for _, h := range [][]byte{g.RefreshToken.Hash, w.RefreshToken.Hash} {
+			sameTime(t, "family RevokedAt", peek(t, s, refreshKey(h)).Family.RevokedAt, now)
+		}
+		wantRevokedAt(t, s, "the code's access token", g.AccessToken.ID, now)
+		wantRevokedAt(t, s, "the refresh's access token", w.AccessToken.ID, now)
 		if f := familyOf(t, s, other.RefreshToken.Hash); !f.RevokedAt.IsZero() {
 			t.Errorf("another grant's family was revoked")
 		}
 		wantRevoked(t, s, "another grant's access token", other.AccessToken.ID, false)
 	}},
-	{"RevokedFamily", func(t *testing.T, s store.Store) {
+	{"RevokedFamilyShows", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
 		must(t, "RevokeFamily", s.RevokeFamily(ctx, g.Family.ID, at(time.Minute)))
-		fam, err := s.Refresh(ctx, g.RefreshToken.Hash, at(time.Hour), noRefreshCheck(t))
-		wantErr(t, "Refresh", err, store.ErrRevoked)
-		if fam.ID != g.Family.ID {
-			t.Errorf("Refresh returned family %q, want %q", fam.ID, g.Family.ID)
-		}
+		want := *g.Family
+		want.RevokedAt = at(time.Minute)
+		wantOnly(t, "Decide(token of a revoked family)", peek(t, s, refreshKey(g.RefreshToken.Hash)),
+			store.Locked{RefreshToken: g.RefreshToken, Family: &want})
 	}},
 	{"Fixed", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -390,12 +471,7 @@ var refreshTests = []test{
 		for i := 1; i <= 3; i++ {
 			now := at(time.Duration(i) * time.Hour)
 			tok := newAccessToken(g.code, now)
-			fam, err := s.Refresh(ctx, g.RefreshToken.Hash, now,
-				func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
-					return store.RefreshGrant{AccessToken: &tok}, nil
-				})
-			must(t, "Refresh(fixed)", err)
-			sameTime(t, "Refresh's family LastUsedAt", fam.LastUsedAt, now)
+			decide(t, s, refreshKey(g.RefreshToken.Hash), store.Writes{At: now, TouchFamily: true, AccessToken: &tok})
 			wantRevoked(t, s, "new access token", tok.ID, false)
 			last = now
 		}
@@ -410,8 +486,8 @@ var refreshTests = []test{
 		}
 	}},
 	{"Missing", func(t *testing.T, s store.Store) {
-		_, err := s.Refresh(t.Context(), newHash(), t0, noRefreshCheck(t))
-		wantErr(t, "Refresh", err, store.ErrNotFound)
+		err := s.Decide(t.Context(), refreshKey(newHash()), notCalled(t))
+		wantErr(t, "Decide(missing refresh token)", err, store.ErrNotFound)
 		_, _, err = s.GetRefreshToken(t.Context(), newHash())
 		wantErr(t, "GetRefreshToken", err, store.ErrNotFound)
 	}},
@@ -423,16 +499,16 @@ var revokeFamilyTests = []test{
 		c := createClient(t, s)
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
 		later := newAccessToken(g.code, at(time.Minute))
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, later))
+		createAccessToken(t, s, later)
 		other := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
 		cc := newCCToken(c.ID, t0)
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, cc))
+		createAccessToken(t, s, cc)
 
 		now := at(time.Hour)
 		must(t, "RevokeFamily", s.RevokeFamily(ctx, g.Family.ID, now))
 		sameTime(t, "family RevokedAt", familyOf(t, s, g.RefreshToken.Hash).RevokedAt, now)
-		wantRevoked(t, s, "first access token", g.AccessToken.ID, true)
-		wantRevoked(t, s, "later access token", later.ID, true)
+		wantRevokedAt(t, s, "first access token", g.AccessToken.ID, now)
+		wantRevokedAt(t, s, "later access token", later.ID, now)
 		wantRevoked(t, s, "another grant's access token", other.AccessToken.ID, false)
 		wantRevoked(t, s, "client-credentials token", cc.ID, false)
 		if f := familyOf(t, s, other.RefreshToken.Hash); !f.RevokedAt.IsZero() {
@@ -440,9 +516,8 @@ var revokeFamilyTests = []test{
 		}
 
 		must(t, "RevokeFamily(again)", s.RevokeFamily(ctx, g.Family.ID, at(2*time.Hour)))
-		if f := familyOf(t, s, g.RefreshToken.Hash); f.RevokedAt.IsZero() {
-			t.Errorf("family not revoked after revoking twice")
-		}
+		sameTime(t, "family RevokedAt after revoking twice", familyOf(t, s, g.RefreshToken.Hash).RevokedAt, now)
+		wantRevokedAt(t, s, "access token after revoking twice", g.AccessToken.ID, now)
 	}},
 	{"NoFamilyRow", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -451,11 +526,11 @@ var revokeFamilyTests = []test{
 		a, b := newAccessToken(code, t0), newAccessToken(code, at(time.Minute))
 		cc := newCCToken(c.ID, t0)
 		for _, tok := range []store.AccessToken{a, b, cc} {
-			must(t, "CreateAccessToken", s.CreateAccessToken(ctx, tok))
+			createAccessToken(t, s, tok)
 		}
 		must(t, "RevokeFamily", s.RevokeFamily(ctx, code.GrantID, at(time.Hour)))
-		wantRevoked(t, s, "first token of the grant", a.ID, true)
-		wantRevoked(t, s, "second token of the grant", b.ID, true)
+		wantRevokedAt(t, s, "first token of the grant", a.ID, at(time.Hour))
+		wantRevokedAt(t, s, "second token of the grant", b.ID, at(time.Hour))
 		wantRevoked(t, s, "client-credentials token", cc.ID, false)
 		must(t, "RevokeFamily(unknown ID)", s.RevokeFamily(ctx, newID(), at(time.Hour)))
 	}},
@@ -466,7 +541,7 @@ var accessTokenTests = []test{
 		ctx := t.Context()
 		c := createClient(t, s)
 		cc := newCCToken(c.ID, t0)
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, cc))
+		createAccessToken(t, s, cc)
 		got, err := s.GetAccessToken(ctx, cc.ID)
 		must(t, "GetAccessToken", err)
 		same(t, "GetAccessToken", got, cc)
@@ -474,30 +549,38 @@ var accessTokenTests = []test{
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
 		tok := newAccessToken(g.code, at(time.Minute))
 		tok.Scopes = nil
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, tok))
+		createAccessToken(t, s, tok)
 		got, err = s.GetAccessToken(ctx, tok.ID)
 		must(t, "GetAccessToken", err)
 		same(t, "GetAccessToken", got, tok)
 
+		// A record written revoked (as a copy writes one) reads revoked.
+		rv := newCCToken(c.ID, t0)
+		rv.RevokedAt = at(time.Minute)
+		createAccessToken(t, s, rv)
+		got, err = s.GetAccessToken(ctx, rv.ID)
+		must(t, "GetAccessToken", err)
+		rv.Revoked = true
+		same(t, "GetAccessToken(written revoked)", got, rv)
+
 		_, err = s.GetAccessToken(ctx, newID())
 		wantErr(t, "GetAccessToken(missing)", err, store.ErrNotFound)
-		wantErr(t, "CreateAccessToken(duplicate)", s.CreateAccessToken(ctx, cc), store.ErrConflict)
 	}},
 	{"Revoke", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		a, b := newCCToken(c.ID, t0), newCCToken(c.ID, t0)
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, a))
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, b))
+		createAccessToken(t, s, a)
+		createAccessToken(t, s, b)
 		must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, a, at(time.Minute)))
 		got, err := s.GetAccessToken(ctx, a.ID)
 		must(t, "GetAccessToken", err)
 		want := a
-		want.Revoked = true
+		want.Revoked, want.RevokedAt = true, at(time.Minute)
 		same(t, "revoked token", got, want)
 		wantRevoked(t, s, "the other token", b.ID, false)
 		must(t, "RevokeAccessToken(again)", s.RevokeAccessToken(ctx, a, at(2*time.Minute)))
-		wantRevoked(t, s, "token revoked twice", a.ID, true)
+		wantRevokedAt(t, s, "token revoked twice", a.ID, at(time.Minute))
 	}},
 	{"RevokeInsertsARecord", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -507,7 +590,7 @@ var accessTokenTests = []test{
 		got, err := s.GetAccessToken(ctx, jwt.ID)
 		must(t, "GetAccessToken", err)
 		want := jwt
-		want.Revoked = true
+		want.Revoked, want.RevokedAt = true, at(time.Minute)
 		same(t, "revoked token", got, want)
 	}},
 	{"RevokedByConnectionStatus", func(t *testing.T, s store.Store) {
@@ -521,9 +604,10 @@ var accessTokenTests = []test{
 		}
 		onExpired := newAccessToken(newCode(c.ID, expired.ID), t0)
 		onActive := newAccessToken(newCode(c.ID, active.ID), t0)
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, onExpired))
-		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, onActive))
+		createAccessToken(t, s, onExpired)
+		createAccessToken(t, s, onActive)
 		wantRevoked(t, s, "token of an expired connection", onExpired.ID, true)
+		wantRevokedAt(t, s, "token of an expired connection (not revoked itself)", onExpired.ID, time.Time{})
 		wantRevoked(t, s, "token of an active connection", onActive.ID, false)
 	}},
 }

@@ -15,10 +15,11 @@
 //   - Durations keep at least millisecond precision.
 //   - Slices, maps and byte slices round-trip, where nil and empty are
 //     equal.
-//   - A used refresh token is a reuse whatever its family's state: it gives
-//     ErrRefreshReused even when the family was revoked before (so that
-//     every replay of a stolen token is reported, and so that many
-//     concurrent replays all get ErrRefreshReused).
+//   - The store holds no protocol rule: Decide shows a spent code, a
+//     rotated refresh token or a revoked family as it is, and writes what
+//     decide returns. The races decide with functions that model the grant
+//     core (Redeem, Refresh in models.go): exactly one of many concurrent
+//     decisions on one code or token sees it unused.
 //   - Concurrent callers never see an error other than the documented ones
 //     (for SQLite: never "database is locked").
 //
@@ -27,6 +28,7 @@
 package storetest
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"reflect"
@@ -40,6 +42,7 @@ import (
 
 // Run runs the conformance suite against the backend newStore makes.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
 	groups := []struct {
 		name  string
 		tests []test
@@ -56,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SigningKeys", signingKeyTests},
 		{"DeleteExpired", deleteExpiredTests},
 		{"Ping", pingTests},
+		{"Bulk", bulkTests},
 		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {
@@ -65,11 +69,24 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			}
 		})
 	}
+	t.Run("Copy", func(t *testing.T) {
+		for _, tc := range copyTests {
+			t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
+		}
+	})
 }
 
+// test is one subtest, on a fresh store.
 type test struct {
 	name string
 	fn   func(t *testing.T, s store.Store)
+}
+
+// storesTest is a subtest that makes its own fresh stores (a copy needs
+// two).
+type storesTest struct {
+	name string
+	fn   func(t *testing.T, newStore func(t *testing.T) store.Store)
 }
 
 var pingTests = []test{
@@ -334,11 +351,13 @@ func revokedConn(conn store.Connection, now time.Time) store.Connection {
 	return conn
 }
 
-// newCodeGrant is what redeeming code at now writes: a family with policy,
-// its first refresh token and an access token.
-func newCodeGrant(code store.AuthCode, now time.Time, policy string) store.CodeGrant {
+// newCodeGrant is what redeeming code at now writes: the code spent, a
+// family with policy, its first refresh token and an access token.
+func newCodeGrant(code store.AuthCode, now time.Time, policy string) store.Writes {
 	tok := newAccessToken(code, now)
-	return store.CodeGrant{
+	return store.Writes{
+		At:        now,
+		SpendCode: true,
 		Family: &store.RefreshFamily{
 			ID:           code.GrantID,
 			ClientID:     code.ClientID,
@@ -356,14 +375,14 @@ func newCodeGrant(code store.AuthCode, now time.Time, policy string) store.CodeG
 	}
 }
 
-// grant is a redeemed code and what it wrote.
+// grant is a redeemed code and what redeeming it wrote.
 type grant struct {
 	code store.AuthCode
-	store.CodeGrant
+	store.Writes
 }
 
 // issueGrant creates a code for client (with conn when not nil) and redeems
-// it at t0+10s, writing newCodeGrant with policy. The check must see conn.
+// it at t0+10s, writing newCodeGrant with policy. Decide must show conn.
 func issueGrant(t *testing.T, s store.Store, clientID string, conn *store.Connection, policy string) grant {
 	t.Helper()
 	var connID string
@@ -373,18 +392,48 @@ func issueGrant(t *testing.T, s store.Store, clientID string, conn *store.Connec
 	code := newCode(clientID, connID)
 	must(t, "CreateAuthCode", s.CreateAuthCode(t.Context(), code, conn))
 	g := newCodeGrant(code, at(10*time.Second), policy)
-	var seen *store.Connection
-	_, err := s.RedeemAuthCode(t.Context(), code.Hash, at(10*time.Second),
-		func(_ store.AuthCode, c *store.Connection) (store.CodeGrant, error) {
-			seen = c
-			return g, nil
-		})
-	must(t, "RedeemAuthCode", err)
-	sameConn(t, "the connection the code check saw", seen, conn)
-	return grant{code: code, CodeGrant: g}
+	l := decide(t, s, codeKey(code), g)
+	sameConn(t, "the connection Decide showed for the code", l.Connection, conn)
+	return grant{code: code, Writes: g}
 }
 
-// sameConn compares the connection a check was given with want (nil: none).
+func codeKey(c store.AuthCode) store.GrantKey { return store.GrantKey{CodeHash: c.Hash} }
+func refreshKey(hash []byte) store.GrantKey   { return store.GrantKey{RefreshHash: hash} }
+
+// decide runs Decide on key, writing w whatever it is shown, fails the test
+// if Decide fails, and returns what decide was shown.
+func decide(t *testing.T, s store.Store, key store.GrantKey, w store.Writes) store.Locked {
+	t.Helper()
+	var seen store.Locked
+	must(t, "Decide", s.Decide(t.Context(), key, func(l store.Locked) (store.Writes, error) {
+		seen = l
+		return w, nil
+	}))
+	return seen
+}
+
+// peek returns what Decide locks for key, writing nothing.
+func peek(t *testing.T, s store.Store, key store.GrantKey) store.Locked {
+	t.Helper()
+	l, err := Peek(t.Context(), s, key)
+	must(t, "Decide (peek)", err)
+	return l
+}
+
+// putAccessToken records tok, as a grant that locks nothing does: Decide
+// with the zero key.
+func putAccessToken(ctx context.Context, s store.Store, tok store.AccessToken) error {
+	return s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+		return store.Writes{At: tok.CreatedAt, AccessToken: &tok}, nil
+	})
+}
+
+func createAccessToken(t *testing.T, s store.Store, tok store.AccessToken) {
+	t.Helper()
+	must(t, "Decide(record an access token)", putAccessToken(t.Context(), s, tok))
+}
+
+// sameConn compares the connection Decide showed with want (nil: none).
 func sameConn(t *testing.T, what string, got, want *store.Connection) {
 	t.Helper()
 	switch {
@@ -412,6 +461,18 @@ func wantRevoked(t *testing.T, s store.Store, what, id string, want bool) {
 	}
 }
 
+// wantRevokedAt checks that access token id was itself revoked at when
+// (and so reads as revoked); the zero when: not revoked itself.
+func wantRevokedAt(t *testing.T, s store.Store, what, id string, when time.Time) {
+	t.Helper()
+	tok, err := s.GetAccessToken(t.Context(), id)
+	must(t, "GetAccessToken", err)
+	sameTime(t, what+": access token RevokedAt", tok.RevokedAt, when)
+	if !when.IsZero() && !tok.Revoked {
+		t.Errorf("%s: access token revoked at %v reads as not Revoked", what, tok.RevokedAt)
+	}
+}
+
 // familyOf returns the family of refresh token hash.
 func familyOf(t *testing.T, s store.Store, hash []byte) store.RefreshFamily {
 	t.Helper()
@@ -420,18 +481,10 @@ func familyOf(t *testing.T, s store.Store, hash []byte) store.RefreshFamily {
 	return f
 }
 
-// noCodeCheck is a code check that must not run.
-func noCodeCheck(t *testing.T) func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
-	return func(store.AuthCode, *store.Connection) (store.CodeGrant, error) {
-		t.Error("check called, want not called")
-		return store.CodeGrant{}, errCheck
-	}
-}
-
-// noRefreshCheck is a refresh check that must not run.
-func noRefreshCheck(t *testing.T) func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
-	return func(store.RefreshFamily, store.RefreshToken, *store.Connection) (store.RefreshGrant, error) {
-		t.Error("check called, want not called")
-		return store.RefreshGrant{}, errCheck
+// notCalled is a decide function that must not run.
+func notCalled(t *testing.T) func(store.Locked) (store.Writes, error) {
+	return func(store.Locked) (store.Writes, error) {
+		t.Error("decide called, want not called")
+		return store.Writes{}, errCheck
 	}
 }

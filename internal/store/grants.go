@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// A grant (code redemption, refresh) is decided in the core and written by
+// the store in one transaction: Grants.Decide loads and locks the records
+// the grant decides on (Locked), the core's decide function returns what to
+// write (Writes), and Writes.Apply writes it through the backend's
+// primitives (Writer). RunDecide is that sequence, which every backend runs
+// inside its own transaction (GrantTx). No protocol rule (replay, reuse,
+// rotation) lives in a backend: a backend only knows how to lock, load and
+// write.
+
+// GrantKey names the record a grant decides on: a code (or temp token) by
+// its hash, or a refresh token by its hash. The zero key names nothing.
+type GrantKey struct {
+	CodeHash    []byte
+	RefreshHash []byte
+}
+
+// Locked is what Decide loaded, under lock, for one decision.
+type Locked struct {
+	// Code is the code a code key names; nil otherwise.
+	Code *AuthCode
+	// RefreshToken and Family are the token a refresh key names and its
+	// family; nil otherwise.
+	RefreshToken *RefreshToken
+	Family       *RefreshFamily
+	// Connection is the connection behind the code or the family: nil when
+	// it has none (ConnectionID "") or its row is gone.
+	Connection *Connection
+}
+
+// Writes is what one decision writes, in the transaction that loaded its
+// Locked records. Every change is stamped At, which must not be zero when
+// Writes changes a record (a zero time would read as "never": an unused
+// code, a live family). The zero Writes writes nothing.
+type Writes struct {
+	At time.Time
+	// SpendCode marks the locked code used at At.
+	SpendCode bool
+	// RotateRefreshToken marks the locked refresh token used (rotated) at
+	// At.
+	RotateRefreshToken bool
+	// RevokeGrant, when not "", revokes the family with this ID (if its row
+	// exists) and every access token whose FamilyID it is, keeping first
+	// revocation times (as RevokeFamily does).
+	RevokeGrant string
+	// Family, RefreshToken and AccessToken are inserted when not nil, as
+	// they are (an AccessToken with its RevokedAt; one marked Revoked with
+	// no RevokedAt is recorded as revoked from its CreatedAt).
+	Family       *RefreshFamily
+	RefreshToken *RefreshToken
+	AccessToken  *AccessToken
+	// TouchFamily sets the locked family's LastUsedAt to At.
+	TouchFamily bool
+}
+
+// Empty reports whether w writes nothing.
+func (w Writes) Empty() bool {
+	return !w.SpendCode && !w.RotateRefreshToken && w.RevokeGrant == "" && w.Family == nil &&
+		w.RefreshToken == nil && w.AccessToken == nil && !w.TouchFamily
+}
+
+// Writer is what a backend's transaction offers Writes.Apply: each method
+// is one primitive write inside that transaction.
+type Writer interface {
+	SpendCode(ctx context.Context, hash []byte, at time.Time) error
+	RotateRefreshToken(ctx context.Context, hash []byte, at time.Time) error
+	RevokeGrant(ctx context.Context, familyID string, at time.Time) error
+	TouchFamily(ctx context.Context, familyID string, at time.Time) error
+	// Put inserts a new record as it is (Writes puts refresh families,
+	// refresh tokens and access tokens). It is the Put of the backend's
+	// Loader: one insert path serves Decide and Import.
+	Put(ctx context.Context, r Record) error
+}
+
+// Apply writes w through tx, for the records in l. The order is the lock
+// order every backend keeps (the locked code or token, then families, then
+// refresh tokens, then access tokens), so that concurrent transactions do
+// not deadlock. A Writes that asks for a change to a record l does not hold,
+// or stamps a change at the zero time, is a programming error of the caller
+// and is refused before anything is written.
+func (w Writes) Apply(ctx context.Context, tx Writer, l Locked) error {
+	switch {
+	case w.At.IsZero() && (w.SpendCode || w.RotateRefreshToken || w.RevokeGrant != "" || w.TouchFamily):
+		return errors.New("store: Writes changes a record at the zero time")
+	case w.SpendCode && l.Code == nil:
+		return errNotLocked("code")
+	case w.RotateRefreshToken && l.RefreshToken == nil:
+		return errNotLocked("refresh token")
+	case w.TouchFamily && l.Family == nil:
+		return errNotLocked("family")
+	}
+	if w.SpendCode {
+		if err := tx.SpendCode(ctx, l.Code.Hash, w.At); err != nil {
+			return err
+		}
+	}
+	if w.RotateRefreshToken {
+		if err := tx.RotateRefreshToken(ctx, l.RefreshToken.Hash, w.At); err != nil {
+			return err
+		}
+	}
+	if w.RevokeGrant != "" {
+		if err := tx.RevokeGrant(ctx, w.RevokeGrant, w.At); err != nil {
+			return err
+		}
+	}
+	if w.TouchFamily {
+		if err := tx.TouchFamily(ctx, l.Family.ID, w.At); err != nil {
+			return err
+		}
+	}
+	for _, r := range []Record{{RefreshFamily: w.Family}, {RefreshToken: w.RefreshToken}, {AccessToken: w.AccessToken}} {
+		if r.Kind() == "" {
+			continue
+		}
+		if err := tx.Put(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GrantTx is a backend's write transaction as Decide uses it: the Writer
+// primitives, and Lock.
+type GrantTx interface {
+	Writer
+	// Lock loads what key (not the zero key) names, with the connection
+	// behind it, and holds them against concurrent changes until the
+	// transaction ends; ErrNotFound when key names no record.
+	Lock(ctx context.Context, key GrantKey) (Locked, error)
+}
+
+// RunDecide is the part of Grants.Decide that every backend runs inside its
+// write transaction, so that the contract is kept in one place: lock what
+// key names (nothing for the zero key; ErrNotFound, and decide is not
+// called, when it names no record), call decide, and apply its Writes also
+// when decide refuses. It returns decide's error as refusal, which Decide
+// returns once the transaction has committed, and err, which must roll the
+// transaction back: then nothing is written, and err (a failed write: say
+// ErrMissingParent) is what Decide returns, whatever decide said.
+func RunDecide(ctx context.Context, tx GrantTx, key GrantKey, decide func(Locked) (Writes, error)) (refusal, err error) {
+	var l Locked
+	switch {
+	case len(key.CodeHash) > 0 && len(key.RefreshHash) > 0:
+		return nil, errors.New("store: a GrantKey names a code or a refresh token, not both")
+	case len(key.CodeHash) > 0 || len(key.RefreshHash) > 0:
+		if l, err = tx.Lock(ctx, key); err != nil {
+			return nil, err
+		}
+	}
+	w, refusal := decide(l)
+	if err := w.Apply(ctx, tx, l); err != nil {
+		return nil, err
+	}
+	return refusal, nil
+}
+
+type errNotLocked string
+
+func (e errNotLocked) Error() string {
+	return "store: Writes changes a " + string(e) + " the decision did not lock"
+}
