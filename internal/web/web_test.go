@@ -36,15 +36,6 @@ type envOption func(*oauth.Provider, *Options)
 
 func noCatalogue(p *oauth.Provider, _ *Options) { p.Catalogue = nil }
 
-// changeable wraps the core with one that says no provider is fixed.
-type changeableCore struct{ *oauth.Provider }
-
-func (changeableCore) ProviderFixed(store.AuthRequest) bool { return false }
-
-func withChangeable(p *oauth.Provider, o *Options) {
-	o.Provider, o.Catalogue = changeableCore{p}, p.Catalogue
-}
-
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "grantd.db"))
@@ -470,10 +461,11 @@ func TestAuthorizeDeny(t *testing.T) {
 	}
 }
 
-// TestChooseAnotherProvider: with a core that tells fixed from chosen
-// providers, the sign-in offers the chooser again, marking the current one.
+// TestChooseAnotherProvider: a provider the user chose (not one the connect
+// session fixed) can be changed: the sign-in offers the chooser again,
+// marking the current one.
 func TestChooseAnotherProvider(t *testing.T) {
-	e := newEnv(t, withChangeable)
+	e := newEnv(t)
 	ch := e.connect(e.client(), "", "accounts")
 	b := e.browser()
 	b.get(ch)
