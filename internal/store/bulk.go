@@ -14,13 +14,14 @@ import (
 // Kinds of records, in the order Export yields them and Import needs them:
 // every record after the records it refers to.
 var Kinds = []string{
-	"clients", "auth_requests", "connections", "auth_codes", "refresh_families",
+	"clients", "ledger", "auth_requests", "connections", "auth_codes", "refresh_families",
 	"refresh_tokens", "access_tokens", "signing_keys", "events",
 }
 
 // Record is one stored record of any kind; exactly one field is set.
 type Record struct {
 	Client        *Client
+	LedgerEntry   *LedgerEntry // Seq is kept
 	AuthRequest   *AuthRequest
 	Connection    *Connection
 	AuthCode      *AuthCode
@@ -36,6 +37,8 @@ func (r Record) Kind() string {
 	switch {
 	case r.Client != nil:
 		return "clients"
+	case r.LedgerEntry != nil:
+		return "ledger"
 	case r.AuthRequest != nil:
 		return "auth_requests"
 	case r.Connection != nil:
@@ -63,6 +66,8 @@ func RecordOf(v any) Record {
 	switch v := v.(type) {
 	case *Client:
 		return Record{Client: v}
+	case *LedgerEntry:
+		return Record{LedgerEntry: v}
 	case *AuthRequest:
 		return Record{AuthRequest: v}
 	case *Connection:
@@ -86,16 +91,18 @@ func RecordOf(v any) Record {
 // Bulk reads and writes every record of a store, for copying it.
 type Bulk interface {
 	// Export calls fn with every record of the store, read in one
-	// consistent snapshot, kind by kind in the order of Kinds (signing keys
-	// oldest first, events in Seq order), each record once. It returns how
+	// consistent snapshot, kind by kind in the order of Kinds (ledger
+	// entries and events in Seq order, signing keys oldest first), each
+	// record once. It returns how
 	// many records of each kind the snapshot holds, counted in the same
 	// snapshot. An error from fn stops the export and is returned.
 	Export(ctx context.Context, fn func(Record) error) (map[string]int64, error)
 	// Import runs fn, once, in one write transaction and commits it when
 	// fn returns nil; if anything fails, nothing is written. Records are
 	// written as they are, without events or cascades (an imported
-	// connection gets no connection.created event); events keep their Seq,
-	// and events created later come after them.
+	// connection gets no connection.created event, a client keeps its
+	// Balance); events and ledger entries keep their Seq, and those created
+	// later come after them.
 	Import(ctx context.Context, fn func(Loader) error) error
 }
 

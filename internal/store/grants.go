@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -58,36 +59,69 @@ type Writes struct {
 	AccessToken  *AccessToken
 	// TouchFamily sets the locked family's LastUsedAt to At.
 	TouchFamily bool
+	// Charge, when not nil, is a token's charge as the ledger records it
+	// (Kind LedgerCharge, Amount < 0): it takes -Charge.Amount from the
+	// balance of the metered client Charge.ClientID and appends the entry
+	// to its ledger (ID, Seq and Balance are the store's; its CreatedAt,
+	// like the client's BalanceUpdatedAt, is At). A balance lower than
+	// that is ErrInsufficientBalance and nothing is written: no token
+	// without its charge, no charge without its token. Overdraft does not
+	// apply to charges. A client that is gone is ErrMissingParent, one no
+	// longer metered ErrNotMetered, and then nothing is written either.
+	Charge *LedgerEntry
+	// FirstTokenOf, when not "", sets that client's FirstTokenAt to At if
+	// it is still zero (ErrMissingParent when the client is gone).
+	FirstTokenOf string
 }
 
 // Empty reports whether w writes nothing.
 func (w Writes) Empty() bool {
 	return !w.SpendCode && !w.RotateRefreshToken && w.RevokeGrant == "" && w.Family == nil &&
-		w.RefreshToken == nil && w.AccessToken == nil && !w.TouchFamily
+		w.RefreshToken == nil && w.AccessToken == nil && !w.TouchFamily && w.Charge == nil && w.FirstTokenOf == ""
 }
 
-// Writer is what a backend's transaction offers Writes.Apply: each method
-// is one primitive write inside that transaction.
+// Writer is what a backend's transaction offers Writes.Apply (and
+// RunAdjustBalance): each method is one primitive statement inside that
+// transaction.
 type Writer interface {
 	SpendCode(ctx context.Context, hash []byte, at time.Time) error
 	RotateRefreshToken(ctx context.Context, hash []byte, at time.Time) error
 	RevokeGrant(ctx context.Context, familyID string, at time.Time) error
 	TouchFamily(ctx context.Context, familyID string, at time.Time) error
+	// AddToBalance adds amount to the balance of the metered client
+	// clientID and sets its BalanceUpdatedAt to at, unless the balance
+	// would end below zero and belowZero is false, and returns the new
+	// balance. ok is false, and nothing changed, when no metered client
+	// clientID has balance enough (or none exists at all).
+	AddToBalance(ctx context.Context, clientID string, amount int64, belowZero bool, at time.Time) (balance int64, ok bool, err error)
+	// LockClient loads a client and holds its row against other balance
+	// changes until the transaction ends; ErrNotFound when there is none.
+	LockClient(ctx context.Context, id string) (Client, error)
+	// MarkFirstToken sets the client's FirstTokenAt to at unless it is set
+	// already; ErrMissingParent when there is no such client.
+	MarkFirstToken(ctx context.Context, clientID string, at time.Time) error
 	// Put inserts a new record as it is (Writes puts refresh families,
-	// refresh tokens and access tokens). It is the Put of the backend's
-	// Loader: one insert path serves Decide and Import.
+	// refresh tokens, access tokens and ledger entries). It is the Put of
+	// the backend's Loader: one insert path serves Decide, AdjustBalance
+	// and Import. A ledger entry with Seq 0 gets the next one; Put sets in
+	// the entry its Seq and CreatedAt as stored.
 	Put(ctx context.Context, r Record) error
 }
 
 // Apply writes w through tx, for the records in l. The order is the lock
-// order every backend keeps (the locked code or token, then families, then
-// refresh tokens, then access tokens), so that concurrent transactions do
-// not deadlock. A Writes that asks for a change to a record l does not hold,
-// or stamps a change at the zero time, is a programming error of the caller
-// and is refused before anything is written.
+// order every backend keeps, so that concurrent transactions do not
+// deadlock: after the rows Lock holds (connection, code or family and
+// token), the client's row (the charge first, then the first-token mark),
+// then the locked code or token, then families, then refresh tokens, then
+// access tokens. A charge the balance does not cover therefore fails
+// before anything else is written. A Writes that asks for a change to a
+// record l does not hold, stamps a change at the zero time, or charges
+// something that is no charge, is a programming error of the caller and is
+// refused before anything is written.
 func (w Writes) Apply(ctx context.Context, tx Writer, l Locked) error {
 	switch {
-	case w.At.IsZero() && (w.SpendCode || w.RotateRefreshToken || w.RevokeGrant != "" || w.TouchFamily):
+	case w.At.IsZero() && (w.SpendCode || w.RotateRefreshToken || w.RevokeGrant != "" || w.TouchFamily ||
+		w.Charge != nil || w.FirstTokenOf != ""):
 		return errors.New("store: Writes changes a record at the zero time")
 	case w.SpendCode && l.Code == nil:
 		return errNotLocked("code")
@@ -95,6 +129,21 @@ func (w Writes) Apply(ctx context.Context, tx Writer, l Locked) error {
 		return errNotLocked("refresh token")
 	case w.TouchFamily && l.Family == nil:
 		return errNotLocked("family")
+	case w.Charge != nil && (w.Charge.Kind != LedgerCharge || w.Charge.Amount >= 0 || w.Charge.ClientID == ""):
+		return fmt.Errorf("store: Writes charges a %q of %d to client %q: want a %q with an amount below 0",
+			w.Charge.Kind, w.Charge.Amount, w.Charge.ClientID, LedgerCharge)
+	}
+	if w.Charge != nil {
+		e := *w.Charge
+		e.CreatedAt = w.At
+		if _, err := post(ctx, tx, e, false); err != nil {
+			return err
+		}
+	}
+	if w.FirstTokenOf != "" {
+		if err := tx.MarkFirstToken(ctx, w.FirstTokenOf, w.At); err != nil {
+			return err
+		}
 	}
 	if w.SpendCode {
 		if err := tx.SpendCode(ctx, l.Code.Hash, w.At); err != nil {

@@ -9,12 +9,18 @@ import (
 	"time"
 )
 
-// recorder is a GrantTx that records the calls made to it.
+// recorder is a GrantTx (and a BalanceTx) that records the calls made to
+// it.
 type recorder struct {
 	calls   []string
 	fail    string // the call that fails
 	locked  Locked
 	lockErr error
+	// The client LockClient loads (ErrNotFound when nil), the balance
+	// AddToBalance starts from, the ledger LedgerEntryByKey reads.
+	client  *Client
+	balance int64
+	ledger  []LedgerEntry
 }
 
 var errWrite = errors.New("write failed")
@@ -43,7 +49,53 @@ func (r *recorder) TouchFamily(_ context.Context, id string, _ time.Time) error 
 	return r.call("TouchFamily " + id)
 }
 
-func (r *recorder) Put(_ context.Context, rec Record) error { return r.call("Put " + rec.Kind()) }
+func (r *recorder) AddToBalance(_ context.Context, id string, amount int64, belowZero bool, _ time.Time) (int64, bool, error) {
+	if err := r.call(fmt.Sprintf("AddToBalance %s %+d", id, amount)); err != nil {
+		return 0, false, err
+	}
+	if r.client == nil || r.client.ID != id || !r.client.Metered || (!belowZero && r.balance+amount < 0) {
+		return 0, false, nil
+	}
+	r.balance += amount
+	return r.balance, true, nil
+}
+
+func (r *recorder) LockClient(_ context.Context, id string) (Client, error) {
+	if err := r.call("LockClient " + id); err != nil {
+		return Client{}, err
+	}
+	if r.client == nil || r.client.ID != id {
+		return Client{}, ErrNotFound
+	}
+	c := *r.client
+	c.Balance = r.balance
+	return c, nil
+}
+
+func (r *recorder) MarkFirstToken(_ context.Context, id string, _ time.Time) error {
+	return r.call("MarkFirstToken " + id)
+}
+
+func (r *recorder) LedgerEntryByKey(_ context.Context, clientID, key string) (LedgerEntry, error) {
+	r.calls = append(r.calls, "LedgerEntryByKey "+key)
+	for _, e := range r.ledger {
+		if e.ClientID == clientID && e.IdempotencyKey == key {
+			return e, nil
+		}
+	}
+	return LedgerEntry{}, ErrNotFound
+}
+
+func (r *recorder) Put(_ context.Context, rec Record) error {
+	if err := r.call("Put " + rec.Kind()); err != nil {
+		return err
+	}
+	if e := rec.LedgerEntry; e != nil {
+		e.Seq = int64(len(r.ledger) + 1)
+		r.ledger = append(r.ledger, *e)
+	}
+	return nil
+}
 
 func (r *recorder) Lock(_ context.Context, key GrantKey) (Locked, error) {
 	r.calls = append(r.calls, fmt.Sprintf("Lock %s%s", key.CodeHash, key.RefreshHash))
@@ -55,18 +107,25 @@ var (
 	locked = Locked{Code: &AuthCode{Hash: []byte("c")}, RefreshToken: &RefreshToken{Hash: []byte("t")},
 		Family: &RefreshFamily{ID: "f"}}
 	everything = Writes{At: t0, SpendCode: true, RotateRefreshToken: true, RevokeGrant: "g", TouchFamily: true,
-		Family: &RefreshFamily{}, RefreshToken: &RefreshToken{}, AccessToken: &AccessToken{}}
+		Family: &RefreshFamily{}, RefreshToken: &RefreshToken{}, AccessToken: &AccessToken{},
+		Charge: &LedgerEntry{ClientID: "m", Kind: LedgerCharge, Amount: -2}, FirstTokenOf: "m"}
+	metered = Client{ID: "m", Metered: true}
 )
 
 func TestApplyOrder(t *testing.T) {
-	var r recorder
+	r := recorder{client: &metered, balance: 5}
 	if err := everything.Apply(t.Context(), &r, locked); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"SpendCode c", "RotateRefreshToken t", "RevokeGrant g", "TouchFamily f",
-		"Put refresh_families", "Put refresh_tokens", "Put access_tokens"}
+	// The client's row first: the charge, then the first-token mark.
+	want := []string{"AddToBalance m -2", "Put ledger", "MarkFirstToken m", "SpendCode c", "RotateRefreshToken t",
+		"RevokeGrant g", "TouchFamily f", "Put refresh_families", "Put refresh_tokens", "Put access_tokens"}
 	if !slices.Equal(r.calls, want) {
 		t.Errorf("Apply called\n %q\nwant\n %q", r.calls, want)
+	}
+	if len(r.ledger) != 1 || r.ledger[0].Balance != 3 || r.ledger[0].ID == "" || !r.ledger[0].CreatedAt.Equal(t0) ||
+		r.ledger[0].Kind != LedgerCharge || r.ledger[0].Amount != -2 {
+		t.Errorf("the charge's ledger entry: %+v, want balance 3, an ID, stamped At", r.ledger)
 	}
 
 	r = recorder{}
@@ -78,9 +137,27 @@ func TestApplyOrder(t *testing.T) {
 	}
 
 	// A failed write stops the ones after it.
-	r = recorder{fail: "Put refresh_families"}
-	if err := everything.Apply(t.Context(), &r, locked); !errors.Is(err, errWrite) || len(r.calls) != 5 {
+	r = recorder{fail: "Put refresh_families", client: &metered, balance: 5}
+	if err := everything.Apply(t.Context(), &r, locked); !errors.Is(err, errWrite) || len(r.calls) != 8 {
 		t.Errorf("Apply with a failing write: %v after %q", err, r.calls)
+	}
+
+	// A charge the balance does not cover: nothing else is written, and
+	// the error says why.
+	for name, tc := range map[string]struct {
+		client  *Client
+		balance int64
+		want    error
+	}{
+		"insufficient": {&metered, 1, ErrInsufficientBalance},
+		"not metered":  {&Client{ID: "m"}, 5, ErrNotMetered},
+		"client gone":  {nil, 0, ErrMissingParent},
+	} {
+		r = recorder{client: tc.client, balance: tc.balance}
+		err := everything.Apply(t.Context(), &r, locked)
+		if !errors.Is(err, tc.want) || !slices.Equal(r.calls, []string{"AddToBalance m -2", "LockClient m"}) {
+			t.Errorf("%s: Apply = %v after %q, want %v after the charge", name, err, r.calls, tc.want)
+		}
 	}
 }
 
@@ -97,6 +174,12 @@ func TestApplyRefuses(t *testing.T) {
 		"touch at zero time":     {Writes{TouchFamily: true}, locked},
 		"rotate at zero time":    {Writes{RotateRefreshToken: true}, locked},
 		"a later write unlocked": {Writes{At: t0, SpendCode: true, TouchFamily: true, AccessToken: &AccessToken{}}, Locked{Code: locked.Code}},
+		"charge at zero time":    {Writes{Charge: &LedgerEntry{ClientID: "m", Kind: LedgerCharge, Amount: -1}}, locked},
+		"first token, zero time": {Writes{FirstTokenOf: "m"}, locked},
+		"a charge that adds":     {Writes{At: t0, Charge: &LedgerEntry{ClientID: "m", Kind: LedgerCharge, Amount: 1}}, locked},
+		"a charge of nothing":    {Writes{At: t0, Charge: &LedgerEntry{ClientID: "m", Kind: LedgerCharge}}, locked},
+		"a top-up as a charge":   {Writes{At: t0, Charge: &LedgerEntry{ClientID: "m", Kind: LedgerTopUp, Amount: -1}}, locked},
+		"a charge of no client":  {Writes{At: t0, Charge: &LedgerEntry{Kind: LedgerCharge, Amount: -1}}, locked},
 	} {
 		var r recorder
 		if err := tc.w.Apply(t.Context(), &r, tc.l); err == nil || len(r.calls) != 0 {
@@ -169,8 +252,8 @@ func TestRunDecide(t *testing.T) {
 }
 
 func TestRecordKind(t *testing.T) {
-	values := []any{&Client{}, &AuthRequest{}, &Connection{}, &AuthCode{}, &RefreshFamily{}, &RefreshToken{},
-		&AccessToken{}, &SigningKey{}, &Event{}}
+	values := []any{&Client{}, &LedgerEntry{}, &AuthRequest{}, &Connection{}, &AuthCode{}, &RefreshFamily{},
+		&RefreshToken{}, &AccessToken{}, &SigningKey{}, &Event{}}
 	if len(values) != len(Kinds) {
 		t.Fatalf("%d record types, %d kinds", len(values), len(Kinds))
 	}

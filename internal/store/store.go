@@ -35,6 +35,16 @@ var (
 	ErrMissingParent = errors.New("store: the record a write refers to does not exist")
 	// ErrNotEmpty: Import was asked to load into a store that holds records.
 	ErrNotEmpty = errors.New("store: not empty")
+	// ErrInsufficientBalance: a charge or debit would take a metered
+	// client's balance below what it allows; nothing was written.
+	ErrInsufficientBalance = errors.New("store: insufficient balance")
+	// ErrNotMetered: a balance operation on a client that is not metered.
+	ErrNotMetered = errors.New("store: client is not metered")
+	// ErrTooMany: a bounded collection (a client's pending authorization
+	// requests) is full; nothing was written.
+	ErrTooMany = errors.New("store: too many")
+	// ErrInvalidCursor: a Page's After is no cursor the list gave.
+	ErrInvalidCursor = errors.New("store: invalid page cursor")
 )
 
 // Hash is the digest under which a secret (code, refresh token, opaque access
@@ -104,6 +114,27 @@ type Client struct {
 	Metadata     map[string]string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+
+	// StateReason says why the client is in its State (an operator's words,
+	// shown in the admin API); StateChangedAt is when it got there.
+	StateReason    string
+	StateChangedAt time.Time
+	// OperatingHours, when set, is when the client may obtain tokens; nil =
+	// always (or its provider's hours, for grants with a connection).
+	OperatingHours *Schedule
+	// Metered clients have a prepaid balance of credits that token grants
+	// are charged against. Balance and BalanceUpdatedAt are kept by the
+	// store: only AdjustBalance and Writes.Charge change them, and
+	// UpdateClient keeps them whatever its fn sets. Overdraft lets debits
+	// reported through AdjustBalance take the balance below zero (token
+	// charges never do).
+	Metered          bool
+	Balance          int64
+	BalanceUpdatedAt time.Time
+	Overdraft        bool
+	// FirstTokenAt is when the client first obtained a token; zero = never.
+	// Set once, by Writes.FirstTokenOf.
+	FirstTokenAt time.Time
 }
 
 // IsPublic reports whether the client authenticates with no secret.
@@ -337,6 +368,7 @@ type Store interface {
 	Connections
 	SigningKeys
 	Events
+	Balances
 	Bulk
 
 	// Ping checks the backend is reachable (readiness).
@@ -344,10 +376,68 @@ type Store interface {
 	Close() error
 }
 
+// Page asks for one page of a list: at most Limit items after the cursor
+// After ("" = from the start), which is what the list returned with the
+// page before (ErrInvalidCursor for anything else that cannot be read).
+type Page struct {
+	After string
+	Limit int
+}
+
+// Ledger entry kinds.
+const (
+	LedgerTopUp  = "topup"  // credits added by the operator
+	LedgerDebit  = "debit"  // credits taken by a resource server's metering
+	LedgerCharge = "charge" // a token grant's cost
+)
+
+// LedgerEntry is one change of a metered client's balance.
+type LedgerEntry struct {
+	Seq      int64 // order of insertion, also the list cursor
+	ID       string
+	ClientID string
+	Kind     string // Ledger*
+	Amount   int64  // > 0 adds, < 0 takes
+	Balance  int64  // the balance after the change
+	Reason   string
+	// IdempotencyKey makes a top-up or debit apply once: AdjustBalance
+	// with a key seen before for the client changes nothing and returns
+	// the first entry. Empty for charges.
+	IdempotencyKey string
+	GrantType      string // for charges
+	CreatedAt      time.Time
+}
+
+// Balances keeps metered clients' balances and their ledger.
+type Balances interface {
+	// AdjustBalance applies e.Amount (e.Kind LedgerTopUp or LedgerDebit)
+	// to the client's balance and appends e to its ledger, in one
+	// transaction, and returns the entry as stored (Seq, ID, Balance set).
+	// A key seen before for the client returns that first entry with
+	// replayed true and changes nothing (ErrConflict when its amount or
+	// kind differs). A debit that would take the balance below zero is
+	// ErrInsufficientBalance unless the client allows overdraft.
+	// ErrNotFound for no client, ErrNotMetered for one not metered.
+	AdjustBalance(ctx context.Context, clientID string, e LedgerEntry) (stored LedgerEntry, replayed bool, err error)
+	// ListLedger lists a client's ledger, newest first, at most p.Limit
+	// entries (all when <= 0) older than the cursor p.After; it returns the
+	// next cursor ("" when none).
+	ListLedger(ctx context.Context, clientID string, p Page) ([]LedgerEntry, string, error)
+}
+
 type Clients interface {
 	CreateClient(ctx context.Context, c Client) error // ErrConflict on duplicate ID
 	GetClient(ctx context.Context, id string) (Client, error)
-	ListClients(ctx context.Context) ([]Client, error)
+	// ListClients lists clients in ID order (UUIDv7: creation order), at
+	// most p.Limit of them (all when p.Limit <= 0) after the cursor p.After,
+	// and returns the cursor of the next page ("" when there is none).
+	ListClients(ctx context.Context, p Page) ([]Client, string, error)
+	// DeleteUnusedClients deletes at most limit clients whose Metadata[key]
+	// is value, that never obtained a token (FirstTokenAt zero) and were
+	// created before createdBefore, with everything issued to them, and
+	// returns how many it deleted (the janitor's cleanup of dynamically
+	// registered clients).
+	DeleteUnusedClients(ctx context.Context, key, value string, createdBefore time.Time, limit int) (int, error)
 	// UpdateClient loads the client, calls fn, and stores the result, in one
 	// transaction. fn may not change the ID.
 	UpdateClient(ctx context.Context, id string, fn func(*Client) error) (Client, error)
@@ -356,7 +446,11 @@ type Clients interface {
 }
 
 type AuthRequests interface {
-	CreateAuthRequest(ctx context.Context, r AuthRequest) error
+	// CreateAuthRequest stores a pending request. With maxPending > 0 it
+	// first counts the client's pending, unexpired requests (at
+	// r.CreatedAt), in the same transaction, and gives ErrTooMany when
+	// there are maxPending already.
+	CreateAuthRequest(ctx context.Context, r AuthRequest, maxPending int) error
 	// GetAuthRequest returns a pending request; ErrNotFound once consumed or
 	// expired (now is compared with ExpiresAt).
 	GetAuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
@@ -423,9 +517,11 @@ type Grants interface {
 
 type Connections interface {
 	GetConnection(ctx context.Context, id string) (Connection, error)
-	// ListConnections lists a client's connections, newest first; clientID ""
-	// lists all.
-	ListConnections(ctx context.Context, clientID string) ([]Connection, error)
+	// ListConnections lists a client's connections (clientID "" = every
+	// client's), newest first, at most p.Limit (all when p.Limit <= 0) after
+	// the cursor p.After, and returns the next page's cursor ("" when none).
+	// Cursors are opaque text.
+	ListConnections(ctx context.Context, clientID string, p Page) ([]Connection, string, error)
 	// RevokeConnection marks a connection revoked and revokes its families
 	// and access tokens, in one transaction, with a connection.revoked event.
 	// Revocation ends the consent, so DataRetentionUntil moves to now plus

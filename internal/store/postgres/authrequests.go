@@ -33,10 +33,39 @@ func authRequestArgs(r *store.AuthRequest) []any {
 const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 
-// CreateAuthRequest stores a pending authorization request.
-func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest) error {
-	_, err := s.exec(ctx, insertAuthRequest, authRequestArgs(&r)...)
-	return err
+// CreateAuthRequest stores a pending authorization request. With
+// maxPending > 0 it first locks the client's row FOR NO KEY UPDATE, then
+// counts the client's pending requests unexpired at r.CreatedAt (at most
+// maxPending of them) and inserts, in one transaction: concurrent creations
+// for one client, from any instance, queue on the row lock, and each counts
+// after the one before it committed (READ COMMITTED reads anew with each
+// statement). The lock does not block the client's token requests (their
+// inserts take FOR KEY SHARE), only its other row locks: balance changes
+// and updates. No client: ErrMissingParent, as the insert would say.
+func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest, maxPending int) error {
+	if maxPending <= 0 {
+		_, err := s.exec(ctx, insertAuthRequest, authRequestArgs(&r)...)
+		return err
+	}
+	return s.writeTx(ctx, func(tx pgx.Tx) error {
+		n, err := exec(ctx, tx, `SELECT 1 FROM clients WHERE id = $1 FOR NO KEY UPDATE`, r.ClientID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: no client %s", store.ErrMissingParent, r.ClientID)
+		}
+		var pending int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM auth_requests
+			WHERE client_id = $1 AND expires_at > $2 LIMIT $3) p`, r.ClientID, r.CreatedAt.UTC(), maxPending).Scan(&pending); err != nil {
+			return mapErr(err)
+		}
+		if pending >= maxPending {
+			return fmt.Errorf("%w: client %s has %d pending authorization requests", store.ErrTooMany, r.ClientID, pending)
+		}
+		_, err = exec(ctx, tx, insertAuthRequest, authRequestArgs(&r)...)
+		return err
+	})
 }
 
 // GetAuthRequest returns a pending request not yet expired at now.

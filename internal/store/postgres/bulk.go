@@ -20,10 +20,14 @@ import (
 // values.
 const resetEventSeq = `SELECT setval(pg_get_serial_sequence('events', 'seq'), COALESCE(MAX(seq), 0) + 1, false) FROM events`
 
+// resetLedgerSeq does the same for ledger.seq.
+const resetLedgerSeq = `SELECT setval(pg_get_serial_sequence('ledger', 'seq'), COALESCE(MAX(seq), 0) + 1, false) FROM ledger`
+
 // exportQueries reads each kind of record, by kind (the tables are named
 // after the kinds); Export runs them in the order of store.Kinds.
 var exportQueries = map[string]string{
 	"clients":          `SELECT ` + clientCols + ` FROM clients ORDER BY id`,
+	"ledger":           `SELECT ` + ledgerCols + ` FROM ledger ORDER BY seq`,
 	"auth_requests":    `SELECT ` + authRequestCols + ` FROM auth_requests ORDER BY id`,
 	"connections":      `SELECT ` + connectionCols + ` FROM connections ORDER BY id`,
 	"auth_codes":       `SELECT ` + authCodeCols + ` FROM auth_codes ORDER BY hash`,
@@ -44,6 +48,8 @@ func scanRecord(kind string, row scanner) (store.Record, error) {
 	switch kind {
 	case "clients":
 		v, err = ptr(scanClient(row))
+	case "ledger":
+		v, err = ptr(scanLedgerEntry(row))
 	case "auth_requests":
 		v, err = ptr(scanAuthRequest(row))
 	case "connections":
@@ -131,15 +137,19 @@ func countKinds(ctx context.Context, q querier) (map[string]int64, error) {
 }
 
 // Import runs fn in one READ COMMITTED transaction, then moves the events'
-// sequence past the loaded rows and commits. It is not retried (fn would
-// run again).
+// and the ledger's sequences past the loaded rows and commits. It is not
+// retried (fn would run again).
 func (s *Store) Import(ctx context.Context, fn func(store.Loader) error) error {
 	return s.txOnce(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if err := fn(lockTx{tx}); err != nil {
 			return err
 		}
-		_, err := exec(ctx, tx, resetEventSeq)
-		return err
+		for _, q := range []string{resetEventSeq, resetLedgerSeq} {
+			if _, err := exec(ctx, tx, q); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -150,6 +160,8 @@ func (l lockTx) Put(ctx context.Context, r store.Record) error {
 	switch {
 	case r.Client != nil:
 		return l.exec(ctx, insertClient, clientArgs(r.Client)...)
+	case r.LedgerEntry != nil:
+		return insertLedgerEntry(ctx, l.tx, r.LedgerEntry)
 	case r.AuthRequest != nil:
 		return l.exec(ctx, insertAuthRequest, authRequestArgs(r.AuthRequest)...)
 	case r.Connection != nil:

@@ -1,11 +1,15 @@
 package postgres
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/grantd/grantd/internal/store"
 )
 
 // Times are timestamptz (microseconds); the zero time is NULL, and every
@@ -70,6 +74,43 @@ func fromJSON(b []byte, v any) error {
 		return fmt.Errorf("postgres: decode stored JSON %q: %w", b, err)
 	}
 	return nil
+}
+
+// Schedules (operating hours) are jsonb; nil is NULL.
+func scheduleJSON(s *store.Schedule) any {
+	if s == nil {
+		return nil
+	}
+	return toJSON(s)
+}
+
+func scheduleOf(b []byte) (*store.Schedule, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var s store.Schedule
+	return &s, fromJSON(b, &s)
+}
+
+// limit is the LIMIT of a query that reads rows rows (0 = all: NULL,
+// none).
+func limit(rows int) any {
+	if rows > 0 {
+		return rows
+	}
+	return nil
+}
+
+// queryRows runs query and scans every row with scan. (The driver's
+// errors come from Query and the rows' Err, and are mapped; scan's are
+// mapped already, and mapErr leaves them as they are.)
+func queryRows[T any](ctx context.Context, q querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.AppendRows([]T(nil), rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+	return out, mapErr(err)
 }
 
 // scanner is what pgx.Row and pgx.Rows share.

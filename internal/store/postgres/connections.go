@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/grantd/grantd/internal/store"
 )
@@ -38,11 +39,23 @@ func (s *Store) GetConnection(ctx context.Context, id string) (store.Connection,
 	return scanConnection(s.pool.QueryRow(ctx, `SELECT `+connectionCols+` FROM connections WHERE id = $1`, id))
 }
 
-// ListConnections lists a client's connections (all when clientID is ""),
-// newest first.
-func (s *Store) ListConnections(ctx context.Context, clientID string) ([]store.Connection, error) {
-	return queryConnections(ctx, s.pool, `SELECT `+connectionCols+` FROM connections
-		WHERE $1 = '' OR client_id = $1 ORDER BY created_at DESC, id DESC`, clientID)
+// ListConnections lists a page of a client's connections (all clients'
+// when clientID is ""), newest first (by creation time, then ID); the
+// cursor is the last one's time and ID (store.TimeIDCursor). A connection
+// with no creation time (NULL) sorts as the oldest, as SQLite's 0 does.
+func (s *Store) ListConnections(ctx context.Context, clientID string, p store.Page) ([]store.Connection, string, error) {
+	return store.ReadConnectionPage(p, func(first bool, before time.Time, id string, rows int) ([]store.Connection, error) {
+		bound := pgtype.Timestamptz{Time: before, Valid: true}
+		switch {
+		case first: // before every time
+			bound = pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+		case before.IsZero(): // NULL sorts as -infinity
+			bound = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+		}
+		return queryConnections(ctx, s.pool, `SELECT `+connectionCols+` FROM connections
+			WHERE ($1 = '' OR client_id = $1) AND (COALESCE(created_at, '-infinity'), id) < ($2, $3::text)
+			ORDER BY COALESCE(created_at, '-infinity') DESC, id DESC LIMIT $4`, clientID, bound, id, limit(rows))
+	})
 }
 
 // lockConnection loads, inside tx, the connection whose ID the SQL
@@ -181,18 +194,5 @@ func (s *Store) PurgeConnections(ctx context.Context, now time.Time, limit int) 
 }
 
 func queryConnections(ctx context.Context, q querier, query string, args ...any) ([]store.Connection, error) {
-	rows, err := q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Connection
-	for rows.Next() {
-		c, err := scanConnection(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, mapErr(rows.Err())
+	return queryRows(ctx, q, scanConnection, query, args...)
 }

@@ -82,6 +82,8 @@ var (
 // then its token FOR UPDATE. The family goes before its token because the
 // janitor deletes families (SKIP LOCKED) and the delete cascades to their
 // tokens: taking the token first could deadlock with it.
+// The client's row comes next, with the decision's first write (a charge,
+// or the first-token mark: store.Writes.Apply puts them first).
 func (l lockTx) Lock(ctx context.Context, key store.GrantKey) (store.Locked, error) {
 	if len(key.CodeHash) > 0 {
 		return lockCode(ctx, l.tx, key.CodeHash)

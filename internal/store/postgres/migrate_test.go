@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -133,41 +134,56 @@ type upgrade struct {
 	check func(t *testing.T, s *Store)
 }
 
+// seedSQL is a seed that runs the statements of each list, in order.
+func seedSQL(lists ...[]string) func(ctx context.Context, tx pgx.Tx) error {
+	return func(ctx context.Context, tx pgx.Tx) error {
+		for _, q := range slices.Concat(lists...) {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// grantRows0001 are rows of every table but clients (and ledger), as
+// versions 1 and 2 store them, for client c1.
+var grantRows0001 = []string{
+	`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '{company}',
+		'chal', 'S256', 'csrf', 'u1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', 'cust', 'Acme',
+		'gusto', true)`,
+	`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '{company}', '{}',
+		'provider', 'sandbox', 'active', '2023-11-14 22:13:20Z', '2024-11-13 22:13:20Z',
+		'2024-12-18 22:13:20Z', NULL)`,
+	`INSERT INTO auth_codes VALUES ('\xcc', 'code', 'c1', 'https://a.example/cb', '{company}', 'u1',
+		'conn1', 'chal', 'S256', 'grant1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL)`,
+	`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '{company}', 'rotating', 0,
+		'2023-11-14 22:13:20Z', NULL, '2023-11-14 22:13:20Z', NULL)`,
+	`INSERT INTO refresh_tokens VALUES ('\xaa', 'fam1', '2023-11-14 22:13:20Z', NULL)`,
+	`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '{company}', 'opaque',
+		'2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL)`,
+	`INSERT INTO signing_keys VALUES ('k1', 'ES256', '\x00', 'current', '2023-11-14 22:13:20Z', 1)`,
+	`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', '{"id":"evt_1"}',
+		'2023-11-14 22:13:20Z', 2, '2023-11-14 22:14:20Z', 'HTTP 500', NULL, false)`,
+}
+
 // upgrades has one entry per schema version. Adding migration N+1 means
 // adding upgrades[N+1]: the test fails until it exists.
 var upgrades = map[int]upgrade{
 	1: {
-		seed: func(ctx context.Context, tx pgx.Tx) error {
-			for _, q := range []string{
-				`INSERT INTO clients VALUES ('c1', 'one', '\x0102', 'client_secret_basic', '{authorization_code}',
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', '\x0102', 'client_secret_basic', '{authorization_code}',
 					'{code}', '{https://a.example/cb}', '{company}', 'sandbox', 'gold', 'active', 'rotating',
 					3600000000000, 0, 900000000000, 'opaque', '', true, '{"k":"v"}', '2023-11-14 22:13:20.123Z',
 					'2023-11-14 22:13:20.456Z', 'https://hooks.example/c1', '\x0a0b', 86400000000000, 172800000000000)`,
-				`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '{company}',
-					'chal', 'S256', 'csrf', 'u1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', 'cust', 'Acme',
-					'gusto', true)`,
-				`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '{company}', '{}',
-					'provider', 'sandbox', 'active', '2023-11-14 22:13:20Z', '2024-11-13 22:13:20Z',
-					'2024-12-18 22:13:20Z', NULL)`,
-				`INSERT INTO auth_codes VALUES ('\xcc', 'code', 'c1', 'https://a.example/cb', '{company}', 'u1',
-					'conn1', 'chal', 'S256', 'grant1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL)`,
-				`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '{company}', 'rotating', 0,
-					'2023-11-14 22:13:20Z', NULL, '2023-11-14 22:13:20Z', NULL)`,
-				`INSERT INTO refresh_tokens VALUES ('\xaa', 'fam1', '2023-11-14 22:13:20Z', NULL)`,
-				`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '{company}', 'opaque',
-					'2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL)`,
-				`INSERT INTO signing_keys VALUES ('k1', 'ES256', '\x00', 'current', '2023-11-14 22:13:20Z', 1)`,
-				`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', '{"id":"evt_1"}',
-					'2023-11-14 22:13:20Z', 2, '2023-11-14 22:14:20Z', 'HTTP 500', NULL, false)`,
-				// As Import does: new events come after.
-				resetEventSeq,
-			} {
-				if _, err := tx.Exec(ctx, q); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+			// A client with nothing issued.
+			`INSERT INTO clients VALUES ('c2', 'two', NULL, 'none', '{}', '{}', '{}', '{}', 'sandbox', 'free', 'active',
+					'rotating', 0, 0, 0, 'jwt', '', false, 'null', '2023-11-14 22:13:20.999Z', '2023-11-14 22:13:20.999Z',
+					'', NULL, 0, 0)`,
+		}, grantRows0001, []string{
+			// As Import does: new events come after.
+			resetEventSeq,
+		}),
 		check: func(t *testing.T, s *Store) {
 			ctx := t.Context()
 			c, err := s.GetClient(ctx, "c1")
@@ -177,6 +193,12 @@ var upgrades = map[int]upgrade{
 				c.ConsentTTL != 24*time.Hour || c.RetentionTTL != 48*time.Hour {
 				t.Errorf("client: %+v, %v", c, err)
 			}
+			storetest.CheckClientBeforeBalances(t, s, c, 1700000000000)
+			c2, err := s.GetClient(ctx, "c2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			storetest.CheckClientBeforeBalances(t, s, c2, 1700000000999) // nothing issued: its creation
 			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
 			if err != nil || r.ClientID != "c1" || r.CSRFToken != "csrf" || r.Subject != "u1" || len(r.Scopes) != 1 ||
 				r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" || !r.ProviderFixed {
@@ -222,6 +244,25 @@ var upgrades = map[int]upgrade{
 			if err != nil || len(es) != 2 || es[1].Seq <= 7 || es[1].Type != store.EventConnectionRevoked {
 				t.Errorf("events after RevokeConnection: %+v, %v", es, err)
 			}
+		},
+	},
+	2: {
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', '\x0102', 'client_secret_basic', '{authorization_code}',
+					'{code}', '{https://a.example/cb}', '{company}', 'sandbox', 'gold', 'suspended', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', true, '{"k":"v"}', '2023-11-14 22:13:20.123Z',
+					'2023-11-14 22:13:20.456Z', 'https://hooks.example/c1', '\x0a0b', 86400000000000, 172800000000000,
+					'unpaid', '2023-11-14 22:13:21Z', '{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', true, true,
+					42, '2023-11-14 22:13:22Z', NULL)`,
+			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '',
+					'2023-11-14 22:13:22Z')`,
+		}, grantRows0001, []string{
+			// As Import does: new events and ledger entries come after.
+			resetEventSeq,
+			resetLedgerSeq,
+		}),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
 }
@@ -336,7 +377,7 @@ func TestMapErr(t *testing.T) {
 		t.Errorf("duplicate primary key: %v, want ErrConflict with the cause", err)
 	}
 	// A record that refers to a missing client.
-	err := s.CreateAuthRequest(ctx, store.AuthRequest{ID: "r1", ClientID: "nobody", ExpiresAt: time.Now()})
+	err := s.CreateAuthRequest(ctx, store.AuthRequest{ID: "r1", ClientID: "nobody", ExpiresAt: time.Now()}, 0)
 	if !errors.Is(err, store.ErrMissingParent) || errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "23503") {
 		t.Errorf("missing foreign key: %v, want ErrMissingParent with the cause", err)
 	}

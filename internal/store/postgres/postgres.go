@@ -12,10 +12,26 @@
 //     rotated). No read-then-write race, and no serialization failures to
 //     retry on the hot paths.
 //   - Locks are taken in one order everywhere: connection, then code or
-//     refresh family and then its token, then access tokens. A decision on
-//     a code or a refresh token (Decide) holds its connection FOR SHARE, so
-//     a revocation of that connection waits for it (and then revokes what it
+//     refresh family and then its token, then the client's row, then
+//     families, refresh tokens and access tokens. A decision on a code or a
+//     refresh token (Decide) holds its connection FOR SHARE, so a
+//     revocation of that connection waits for it (and then revokes what it
 //     issued) or runs first (and the decision sees the connection revoked).
+//     The client's row is the parent of every grant row; Decide takes it
+//     (FOR NO KEY UPDATE, by an UPDATE) after the rows its key names are
+//     loaded, as the first write of store.Writes.Apply: the charge of a
+//     metered client (UPDATE clients … WHERE id = $1 AND balance >= $2),
+//     then the first-token mark, before any grant row is written. So a
+//     charge the balance does not cover fails before anything is written,
+//     and concurrent charges queue on the client's row and each sees the
+//     balance the one before left (EvalPlanQual): the last credit goes to
+//     one. AdjustBalance and a capped CreateAuthRequest lock the client's
+//     row FOR NO KEY UPDATE first, then write its ledger or requests; that
+//     lock does not conflict with the FOR KEY SHARE that inserts of the
+//     client's token rows take. DeleteClient and DeleteUnusedClients (FOR
+//     UPDATE SKIP LOCKED) lock the client, then cascade to its rows; against
+//     a decision on one of those rows that is the one cycle, which the
+//     deadlock detector and the retry resolve.
 //   - AddSigningKey keeps an invariant over several rows (one current, one
 //     previous key); it runs SERIALIZABLE, which is cheap for a rare
 //     operation.

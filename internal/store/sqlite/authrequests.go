@@ -37,10 +37,26 @@ func authRequestArgs(r *store.AuthRequest) []any {
 		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed}
 }
 
-// CreateAuthRequest stores a pending authorization request.
-func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest) error {
-	_, err := s.writeExec(ctx, insertAuthRequest, authRequestArgs(&r)...)
-	return err
+// CreateAuthRequest stores a pending authorization request. With
+// maxPending > 0 the same write transaction first counts the client's
+// pending requests unexpired at r.CreatedAt (at most maxPending of them):
+// the write lock it holds from its start keeps the count true until the
+// insert commits.
+func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest, maxPending int) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		if maxPending > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM auth_requests
+				WHERE client_id = ? AND expires_at > ? LIMIT ?)`, r.ClientID, toMS(r.CreatedAt), maxPending).Scan(&n); err != nil {
+				return mapErr(err)
+			}
+			if n >= maxPending {
+				return fmt.Errorf("%w: client %s has %d pending authorization requests", store.ErrTooMany, r.ClientID, n)
+			}
+		}
+		_, err := exec(ctx, tx, insertAuthRequest, authRequestArgs(&r)...)
+		return err
+	})
 }
 
 // GetAuthRequest returns a pending request not yet expired at now.

@@ -21,6 +21,7 @@ type exported struct {
 
 var exports = []exported{
 	{"clients", `SELECT ` + clientCols + ` FROM clients ORDER BY id`, asRecord(scanClient)},
+	{"ledger", `SELECT ` + ledgerCols + ` FROM ledger ORDER BY seq`, asRecord(scanLedgerEntry)},
 	{"auth_requests", `SELECT ` + authRequestCols + ` FROM auth_requests ORDER BY id`, asRecord(scanAuthRequest)},
 	{"connections", `SELECT ` + connectionCols + ` FROM connections ORDER BY id`, asRecord(scanConnection)},
 	{"auth_codes", `SELECT ` + authCodeCols + ` FROM auth_codes ORDER BY hash`, asRecord(scanAuthCode)},
@@ -99,7 +100,8 @@ func countKinds(ctx context.Context, db execer) (map[string]int64, error) {
 }
 
 // Import runs fn in one BEGIN IMMEDIATE transaction on the writer. Events
-// keep their seq; AUTOINCREMENT then numbers new ones after the largest.
+// and ledger entries keep their seq; AUTOINCREMENT then numbers new ones
+// after the largest.
 func (s *Store) Import(ctx context.Context, fn func(store.Loader) error) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error { return fn(grantTx{tx}) })
 }
@@ -112,6 +114,8 @@ func (l grantTx) Put(ctx context.Context, r store.Record) error {
 	switch {
 	case r.Client != nil:
 		_, err = exec(ctx, l.tx, insertClient, clientArgs(r.Client)...)
+	case r.LedgerEntry != nil:
+		err = insertLedgerEntry(ctx, l.tx, r.LedgerEntry)
 	case r.AuthRequest != nil:
 		_, err = exec(ctx, l.tx, insertAuthRequest, authRequestArgs(r.AuthRequest)...)
 	case r.Connection != nil:

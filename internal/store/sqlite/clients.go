@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/grantd/grantd/internal/store"
 )
@@ -12,14 +13,22 @@ import (
 const clientCols = `id, name, secret_hash, auth_method, grant_types, response_types, redirect_uris,
 	scopes, environment, tier, state, refresh_policy, refresh_idle_timeout, refresh_ttl,
 	access_token_ttl, token_format, consent_url, resource_server, metadata, created_at, updated_at,
-	webhook_url, webhook_secret, consent_ttl, retention_ttl`
+	webhook_url, webhook_secret, consent_ttl, retention_ttl, state_reason, state_changed_at, operating_hours,
+	metered, overdraft, balance, balance_updated_at, first_token_at`
+
+// storeKept is how many of clientCols, the last ones, only the store
+// changes (balance, balance_updated_at, first_token_at): UpdateClient
+// leaves them as they are.
+const storeKept = 3
 
 func clientArgs(c *store.Client) []any {
 	return []any{c.ID, c.Name, c.SecretHash, c.AuthMethod, toJSON(c.GrantTypes), toJSON(c.ResponseTypes),
 		toJSON(c.RedirectURIs), toJSON(c.Scopes), c.Environment, c.Tier, c.State, c.RefreshPolicy,
 		toNS(c.RefreshIdleTimeout), toNS(c.RefreshTTL), toNS(c.AccessTokenTTL), c.TokenFormat,
 		c.ConsentURL, c.ResourceServer, toJSON(c.Metadata), toMS(c.CreatedAt), toMS(c.UpdatedAt),
-		c.WebhookURL, c.WebhookSecret, toNS(c.ConsentTTL), toNS(c.RetentionTTL)}
+		c.WebhookURL, c.WebhookSecret, toNS(c.ConsentTTL), toNS(c.RetentionTTL), c.StateReason,
+		toMS(c.StateChangedAt), scheduleJSON(c.OperatingHours), c.Metered, c.Overdraft,
+		c.Balance, toMS(c.BalanceUpdatedAt), toMS(c.FirstTokenAt)}
 }
 
 func scanClient(row scanner) (store.Client, error) {
@@ -27,29 +36,37 @@ func scanClient(row scanner) (store.Client, error) {
 		c                                    store.Client
 		grantTypes, responseTypes, redirects string
 		scopes, metadata                     string
+		hours                                *string
 		idle, ttl, accessTTL                 int64
 		consentTTL, retentionTTL             int64
-		created, updated                     int64
+		created, updated, stateChanged       int64
+		balanceUpdated, firstToken           int64
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &grantTypes, &responseTypes, &redirects,
 		&scopes, &c.Environment, &c.Tier, &c.State, &c.RefreshPolicy, &idle, &ttl,
 		&accessTTL, &c.TokenFormat, &c.ConsentURL, &c.ResourceServer, &metadata, &created, &updated,
-		&c.WebhookURL, &c.WebhookSecret, &consentTTL, &retentionTTL)
+		&c.WebhookURL, &c.WebhookSecret, &consentTTL, &retentionTTL, &c.StateReason, &stateChanged, &hours,
+		&c.Metered, &c.Overdraft, &c.Balance, &balanceUpdated, &firstToken)
 	if err != nil {
 		return store.Client{}, mapErr(err)
 	}
 	c.RefreshIdleTimeout, c.RefreshTTL, c.AccessTokenTTL = fromNS(idle), fromNS(ttl), fromNS(accessTTL)
 	c.ConsentTTL, c.RetentionTTL = fromNS(consentTTL), fromNS(retentionTTL)
-	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
-	err = errors.Join(fromJSON(grantTypes, &c.GrantTypes), fromJSON(responseTypes, &c.ResponseTypes),
+	c.CreatedAt, c.UpdatedAt, c.StateChangedAt = fromMS(created), fromMS(updated), fromMS(stateChanged)
+	c.BalanceUpdatedAt, c.FirstTokenAt = fromMS(balanceUpdated), fromMS(firstToken)
+	c.OperatingHours, err = scheduleOf(hours)
+	err = errors.Join(err, fromJSON(grantTypes, &c.GrantTypes), fromJSON(responseTypes, &c.ResponseTypes),
 		fromJSON(redirects, &c.RedirectURIs), fromJSON(scopes, &c.Scopes), fromJSON(metadata, &c.Metadata))
 	return c, err
 }
 
 const insertClient = `INSERT INTO clients (` + clientCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// CreateClient stores a new client; ErrConflict if the ID is taken.
+const selectClient = `SELECT ` + clientCols + ` FROM clients WHERE id = ?`
+
+// CreateClient stores a new client, with its balance as given; ErrConflict
+// if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.writeExec(ctx, insertClient, clientArgs(&c)...)
 	return err
@@ -57,33 +74,27 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 
 // GetClient returns a client by ID.
 func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
-	return scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+	return scanClient(s.r.QueryRowContext(ctx, selectClient, id))
 }
 
-// ListClients returns every client, oldest first.
-func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+clientCols+` FROM clients ORDER BY created_at, id`)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Client
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, mapErr(rows.Err())
+// ListClients returns a page of clients in ID order; the cursor is the
+// last ID.
+func (s *Store) ListClients(ctx context.Context, p store.Page) ([]store.Client, string, error) {
+	return store.ReadClientPage(p, func(after string, rows int) ([]store.Client, error) {
+		// A range from after, without after itself unless it is the
+		// first page's "" (every ID is >= "").
+		return queryRows(ctx, s.r, scanClient, `SELECT `+clientCols+` FROM clients
+			WHERE id >= ? AND (? OR id != ?) ORDER BY id LIMIT ?`, after, after == "", after, limit(rows))
+	})
 }
 
 // UpdateClient loads, changes and stores a client in one write transaction.
+// The columns only the store changes (storeKept) are not written.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Client) error) (store.Client, error) {
 	var c store.Client
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		c, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+		c, err = scanClient(tx.QueryRowContext(ctx, selectClient, id))
 		if err != nil {
 			return err
 		}
@@ -98,13 +109,15 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 			response_types = ?, redirect_uris = ?, scopes = ?, environment = ?, tier = ?, state = ?,
 			refresh_policy = ?, refresh_idle_timeout = ?, refresh_ttl = ?, access_token_ttl = ?,
 			token_format = ?, consent_url = ?, resource_server = ?, metadata = ?, created_at = ?, updated_at = ?,
-			webhook_url = ?, webhook_secret = ?, consent_ttl = ?, retention_ttl = ?
-			WHERE id = ?`, append(args[1:], id)...)
+			webhook_url = ?, webhook_secret = ?, consent_ttl = ?, retention_ttl = ?, state_reason = ?,
+			state_changed_at = ?, operating_hours = ?, metered = ?, overdraft = ?
+			WHERE id = ?`, append(args[1:len(args)-storeKept], id)...)
 		if err != nil {
 			return err
 		}
-		// Return what is stored (times in UTC, to the millisecond).
-		c, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+		// Return what is stored (times in UTC, to the millisecond; the
+		// balance and first-token time as they were).
+		c, err = scanClient(tx.QueryRowContext(ctx, selectClient, id))
 		return err
 	})
 	if err != nil {
@@ -125,4 +138,20 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		return store.ErrNotFound
 	}
 	return nil
+}
+
+// DeleteUnusedClients deletes, in one statement, at most limit clients
+// with metadata[key] = value that never obtained a token and were created
+// before createdBefore (a client with no creation time is kept), oldest
+// first. The foreign keys cascade as in DeleteClient, and as there no event
+// is written.
+func (s *Store) DeleteUnusedClients(ctx context.Context, key, value string, createdBefore time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n, err := s.writeExec(ctx, `DELETE FROM clients WHERE id IN (SELECT id FROM clients
+		WHERE first_token_at = 0 AND created_at != 0 AND created_at < ?
+		AND EXISTS (SELECT 1 FROM json_each(clients.metadata) m WHERE m.key = ? AND m.type = 'text' AND m.value = ?)
+		ORDER BY created_at LIMIT ?)`, toMS(createdBefore), key, value, limit)
+	return int(n), err
 }

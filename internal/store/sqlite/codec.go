@@ -1,9 +1,12 @@
 package sqlite
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/grantd/grantd/internal/store"
 )
 
 // Times are INTEGER Unix milliseconds UTC; the zero time is 0.
@@ -44,6 +47,48 @@ func fromJSON(s string, v any) error {
 		return fmt.Errorf("sqlite: decode stored JSON %q: %w", s, err)
 	}
 	return nil
+}
+
+// Schedules (operating hours) are JSON text; nil is NULL.
+func scheduleJSON(s *store.Schedule) any {
+	if s == nil {
+		return nil
+	}
+	return toJSON(s)
+}
+
+func scheduleOf(text *string) (*store.Schedule, error) {
+	if text == nil {
+		return nil, nil
+	}
+	var s store.Schedule
+	return &s, fromJSON(*text, &s)
+}
+
+// limit is the LIMIT of a query that reads rows rows (0 = all: -1, none).
+func limit(rows int) int {
+	if rows > 0 {
+		return rows
+	}
+	return -1
+}
+
+// queryRows runs q and scans every row with scan.
+func queryRows[T any](ctx context.Context, db execer, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, mapErr(rows.Err())
 }
 
 // scanner is what *sql.Row and *sql.Rows share.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/grantd/grantd/internal/store"
@@ -45,11 +46,19 @@ func (s *Store) GetConnection(ctx context.Context, id string) (store.Connection,
 	return scanConnection(s.r.QueryRowContext(ctx, `SELECT `+connectionCols+` FROM connections WHERE id = ?`, id))
 }
 
-// ListConnections lists a client's connections (all when clientID is ""),
-// newest first.
-func (s *Store) ListConnections(ctx context.Context, clientID string) ([]store.Connection, error) {
-	return queryConnections(ctx, s.r, `SELECT `+connectionCols+` FROM connections
-		WHERE ? = '' OR client_id = ? ORDER BY created_at DESC, id DESC`, clientID, clientID)
+// ListConnections lists a page of a client's connections (all clients'
+// when clientID is ""), newest first (by creation time, then ID); the
+// cursor is the last one's time and ID (store.TimeIDCursor).
+func (s *Store) ListConnections(ctx context.Context, clientID string, p store.Page) ([]store.Connection, string, error) {
+	return store.ReadConnectionPage(p, func(first bool, before time.Time, id string, rows int) ([]store.Connection, error) {
+		ms := toMS(before) // the zero time is 0, the oldest
+		if first {
+			ms = math.MaxInt64 // before every time
+		}
+		return queryConnections(ctx, s.r, `SELECT `+connectionCols+` FROM connections
+			WHERE (? = '' OR client_id = ?) AND (created_at, id) < (?, ?)
+			ORDER BY created_at DESC, id DESC LIMIT ?`, clientID, clientID, ms, id, limit(rows))
+	})
 }
 
 // RevokeConnection marks a connection revoked and revokes its families and
@@ -180,18 +189,5 @@ func (s *Store) PurgeConnections(ctx context.Context, now time.Time, limit int) 
 }
 
 func queryConnections(ctx context.Context, db execer, q string, args ...any) ([]store.Connection, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Connection
-	for rows.Next() {
-		c, err := scanConnection(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, mapErr(rows.Err())
+	return queryRows(ctx, db, scanConnection, q, args...)
 }

@@ -45,20 +45,7 @@ func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]store
 }
 
 func queryEvents(ctx context.Context, db execer, q string, args ...any) ([]store.Event, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, mapErr(rows.Err())
+	return queryRows(ctx, db, scanEvent, q, args...)
 }
 
 // ClaimEvents claims the due head of each connection's queue: an event is

@@ -9,21 +9,8 @@ import (
 
 // ListSigningKeys returns the current and previous keys, newest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+signingKeyCols+`
+	return queryRows(ctx, s.r, scanSigningKey, `SELECT `+signingKeyCols+`
 		FROM signing_keys WHERE state != 'retired' ORDER BY seq DESC`)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.SigningKey
-	for rows.Next() {
-		k, err := scanSigningKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, mapErr(rows.Err())
 }
 
 const signingKeyCols = `id, algorithm, encrypted_key, state, created_at`

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -83,34 +84,53 @@ type upgrade struct {
 	check func(t *testing.T, s *Store)
 }
 
+// seedSQL is a seed that runs the statements of each list, in order.
+func seedSQL(lists ...[]string) func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		for _, q := range slices.Concat(lists...) {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// grantRows0001 are rows of the tables that have not changed since
+// version 1, for client c1.
+var grantRows0001 = []string{
+	`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
+		'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
+	`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
+		'conn1', 'chal', 'S256', 'grant1', 1700000000000, 4102444800000, 0)`,
+	`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
+		1700000000000, 0, 1700000000000, 0)`,
+	`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
+	`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
+		1700000000000, 4102444800000, 0)`,
+	`INSERT INTO signing_keys VALUES ('k1', 'ES256', X'00', 'current', 1700000000000, 1)`,
+}
+
+// grantRows0002 are rows of every table but clients (and ledger), as
+// versions 2 and 3 store them, for client c1.
+var grantRows0002 = append([]string{
+	`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
+		'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto', 1)`,
+	`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', CAST('{"id":"evt_1"}' AS BLOB),
+		1700000000000, 2, 1700000060000, 'HTTP 500', 0, 0)`,
+}, grantRows0001...)
+
 // upgrades has one entry per schema version. Adding migration N+1 means
 // adding upgrades[N+1]: the test fails until it exists.
 var upgrades = map[int]upgrade{
 	1: {
-		seed: func(ctx context.Context, tx *sql.Tx) error {
-			for _, q := range []string{
-				`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
 					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'active', 'rotating',
 					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456)`,
-				`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
+			`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
 					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000)`,
-				`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
-					'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
-				`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
-					'conn1', 'chal', 'S256', 'grant1', 1700000000000, 4102444800000, 0)`,
-				`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
-					1700000000000, 0, 1700000000000, 0)`,
-				`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
-				`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
-					1700000000000, 4102444800000, 0)`,
-				`INSERT INTO signing_keys VALUES ('k1', 'ES256', X'00', 'current', 1700000000000, 1)`,
-			} {
-				if _, err := tx.ExecContext(ctx, q); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+		}, grantRows0001),
 		check: func(t *testing.T, s *Store) {
 			ctx := t.Context()
 			c, err := s.GetClient(ctx, "c1")
@@ -122,6 +142,7 @@ var upgrades = map[int]upgrade{
 			if c.WebhookURL != "" || c.WebhookSecret != nil || c.ConsentTTL != 0 || c.RetentionTTL != 0 {
 				t.Errorf("client's new fields: %q %x %v %v, want zero", c.WebhookURL, c.WebhookSecret, c.ConsentTTL, c.RetentionTTL)
 			}
+			storetest.CheckClientBeforeBalances(t, s, c, 1700000000000)
 			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
 			if err != nil || r.ClientID != "c1" || r.CSRFToken != "csrf" || r.Subject != "u1" || len(r.Scopes) != 1 ||
 				r.CustomerID != "" || r.CustomerName != "" || r.ProviderID != "" {
@@ -170,33 +191,15 @@ var upgrades = map[int]upgrade{
 		},
 	},
 	2: {
-		seed: func(ctx context.Context, tx *sql.Tx) error {
-			for _, q := range []string{
-				`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
 					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'active', 'rotating',
 					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456,
 					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000)`,
-				`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
-					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto', 1)`,
-				`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
-					'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
-				`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
-					'conn1', 'chal', 'S256', 'grant1', 1700000000000, 4102444800000, 0)`,
-				`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
-					1700000000000, 0, 1700000000000, 0)`,
-				`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
-				`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
-					1700000000000, 4102444800000, 0)`,
-				`INSERT INTO signing_keys VALUES ('k1', 'ES256', X'00', 'current', 1700000000000, 1)`,
-				`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', CAST('{"id":"evt_1"}' AS BLOB),
-					1700000000000, 2, 1700000060000, 'HTTP 500', 0, 0)`,
-			} {
-				if _, err := tx.ExecContext(ctx, q); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+			// A client with nothing issued.
+			`INSERT INTO clients VALUES ('c2', 'two', NULL, 'none', '[]', '[]', '[]', '[]', 'sandbox', 'free', 'active',
+					'rotating', 0, 0, 0, 'jwt', '', 0, 'null', 1700000000999, 1700000000999, '', NULL, 0, 0)`,
+		}, grantRows0002),
 		check: func(t *testing.T, s *Store) {
 			ctx := t.Context()
 			c, err := s.GetClient(ctx, "c1")
@@ -204,6 +207,12 @@ var upgrades = map[int]upgrade{
 				c.ConsentTTL != 24*time.Hour || c.RetentionTTL != 48*time.Hour {
 				t.Errorf("client: %+v, %v", c, err)
 			}
+			storetest.CheckClientBeforeBalances(t, s, c, 1700000000000)
+			c2, err := s.GetClient(ctx, "c2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			storetest.CheckClientBeforeBalances(t, s, c2, 1700000000999) // nothing issued: its creation
 			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
 			if err != nil || r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" || !r.ProviderFixed {
 				t.Errorf("auth request: %+v, %v", r, err)
@@ -223,6 +232,19 @@ var upgrades = map[int]upgrade{
 			if err != nil || len(es) != 2 || es[1].Seq <= 7 || es[1].Type != store.EventConnectionRevoked {
 				t.Errorf("events after RevokeConnection: %+v, %v", es, err)
 			}
+		},
+	},
+	3: {
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
+					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'suspended', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456,
+					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000, 'unpaid', 1700000001000,
+					'{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', 1, 1, 42, 1700000002000, 0)`,
+			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '', 1700000002000)`,
+		}, grantRows0002),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
 }
@@ -390,7 +412,7 @@ func TestMapErr(t *testing.T) {
 		t.Errorf("duplicate primary key: %v, want ErrConflict with the cause", err)
 	}
 	// A record that refers to a missing client.
-	err := s.CreateAuthRequest(ctx, store.AuthRequest{ID: "r1", ClientID: "nobody"})
+	err := s.CreateAuthRequest(ctx, store.AuthRequest{ID: "r1", ClientID: "nobody"}, 0)
 	if !errors.Is(err, store.ErrMissingParent) || errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "FOREIGN KEY") {
 		t.Errorf("missing foreign key: %v, want ErrMissingParent with the cause", err)
 	}

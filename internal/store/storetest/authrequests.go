@@ -12,7 +12,7 @@ var authRequestTests = []test{
 		ctx := t.Context()
 		c := createClient(t, s)
 		r := newAuthRequest(c.ID)
-		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r))
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
 		got, err := s.GetAuthRequest(ctx, r.ID, at(time.Minute))
 		must(t, "GetAuthRequest", err)
 		same(t, "GetAuthRequest", got, r)
@@ -22,17 +22,54 @@ var authRequestTests = []test{
 		_, err = s.GetAuthRequest(ctx, r.ID, r.ExpiresAt.Add(time.Second))
 		wantErr(t, "GetAuthRequest(expired)", err, store.ErrNotFound)
 	}},
+	{"CreateCapped", func(t *testing.T, s store.Store) {
+		// With maxPending, a client has at most that many pending requests
+		// unexpired when the new one is created; expired, consumed and other
+		// clients' requests do not count.
+		ctx := t.Context()
+		c, other := createClient(t, s), createClient(t, s)
+		now := at(time.Hour)
+		request := func(clientID string, created, expires time.Time) store.AuthRequest {
+			r := newAuthRequest(clientID)
+			r.CreatedAt, r.ExpiresAt = created, expires
+			return r
+		}
+		// Expired at now (ExpiresAt not after it): not pending.
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, request(c.ID, t0, now), 2))
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, request(other.ID, now, now.Add(time.Hour)), 2))
+		first := request(c.ID, now, now.Add(10*time.Minute))
+		must(t, "CreateAuthRequest(1 of 2)", s.CreateAuthRequest(ctx, first, 2))
+		must(t, "CreateAuthRequest(2 of 2)", s.CreateAuthRequest(ctx, request(c.ID, now, now.Add(time.Minute)), 2))
+		over := request(c.ID, now.In(elsewhere), now.Add(10*time.Minute))
+		wantErr(t, "CreateAuthRequest(3 of 2)", s.CreateAuthRequest(ctx, over, 2), store.ErrTooMany)
+		_, err := s.GetAuthRequest(ctx, over.ID, now)
+		wantErr(t, "GetAuthRequest(refused)", err, store.ErrNotFound)
+		must(t, "CreateAuthRequest(3 of 3)", s.CreateAuthRequest(ctx, request(c.ID, now, now.Add(time.Minute)), 3))
+		must(t, "CreateAuthRequest(no cap)", s.CreateAuthRequest(ctx, request(c.ID, now, now.Add(time.Minute)), 0))
+		wantErr(t, "CreateAuthRequest(5 of 4)", s.CreateAuthRequest(ctx, over, 4), store.ErrTooMany)
+		// A minute later two have expired, and a consumed one frees its slot.
+		later := now.Add(time.Minute)
+		_, err = s.ConsumeAuthRequest(ctx, first.ID, later)
+		must(t, "ConsumeAuthRequest", err)
+		over.CreatedAt = later
+		must(t, "CreateAuthRequest(1 of 1, later)", s.CreateAuthRequest(ctx, over, 1))
+		wantErr(t, "CreateAuthRequest(2 of 1, later)", s.CreateAuthRequest(ctx, request(c.ID, later, later.Add(time.Minute)), 1),
+			store.ErrTooMany)
+		// No client: the insert's answer.
+		wantErr(t, "CreateAuthRequest(no client, capped)", s.CreateAuthRequest(ctx, newAuthRequest(newUUID()), 1),
+			store.ErrMissingParent)
+	}},
 	{"CreateDuplicate", func(t *testing.T, s store.Store) {
 		c := createClient(t, s)
 		r := newAuthRequest(c.ID)
-		must(t, "CreateAuthRequest", s.CreateAuthRequest(t.Context(), r))
-		wantErr(t, "CreateAuthRequest(duplicate)", s.CreateAuthRequest(t.Context(), r), store.ErrConflict)
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(t.Context(), r, 0))
+		wantErr(t, "CreateAuthRequest(duplicate)", s.CreateAuthRequest(t.Context(), r, 0), store.ErrConflict)
 	}},
 	{"Update", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		r := newAuthRequest(c.ID)
-		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r))
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
 		want := r
 		want.Subject = "user-1"
 		got, err := s.UpdateAuthRequest(ctx, r.ID, at(time.Minute), func(cur *store.AuthRequest) error {
@@ -60,7 +97,7 @@ var authRequestTests = []test{
 		ctx := t.Context()
 		c := createClient(t, s)
 		r := newAuthRequest(c.ID)
-		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r))
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
 		fn := func(*store.AuthRequest) error {
 			t.Error("fn called, want not called")
 			return nil
@@ -74,7 +111,7 @@ var authRequestTests = []test{
 		ctx := t.Context()
 		c := createClient(t, s)
 		r := newAuthRequest(c.ID)
-		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r))
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
 		got, err := s.ConsumeAuthRequest(ctx, r.ID, at(time.Minute))
 		must(t, "ConsumeAuthRequest", err)
 		same(t, "ConsumeAuthRequest", got, r)
@@ -90,7 +127,7 @@ var authRequestTests = []test{
 		ctx := t.Context()
 		c := createClient(t, s)
 		r := newAuthRequest(c.ID)
-		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r))
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
 		_, err := s.ConsumeAuthRequest(ctx, r.ID, r.ExpiresAt.Add(time.Second))
 		wantErr(t, "ConsumeAuthRequest(expired)", err, store.ErrNotFound)
 		_, err = s.ConsumeAuthRequest(ctx, newID(), at(time.Minute))

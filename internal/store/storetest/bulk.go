@@ -15,13 +15,16 @@ import (
 func fill(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := t.Context()
-	c := createClient(t, s) // with a webhook URL: its connections have events
+	c := createClient(t, s) // with a webhook URL: its connections have events; metered
 	bare := store.Client{ID: newUUID(), Name: "public", AuthMethod: store.AuthMethodNone, State: store.ClientPending,
 		CreatedAt: at(time.Second)}
 	must(t, "CreateClient", s.CreateClient(ctx, bare))
+	// Ledger entries: a top-up with its key, a token's charge.
+	adjust(t, s, c.ID, topUp(20, "order-1", at(time.Minute)))
+	decide(t, s, store.GrantKey{}, store.Writes{At: at(2 * time.Minute), Charge: newCharge(c.ID, 3)})
 	r := newAuthRequest(c.ID)
 	r.Subject = "user-1"
-	must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r))
+	must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
 
 	conn := newConnection(c.ID, t0)
 	g := issueGrant(t, s, c.ID, &conn, store.RefreshRotating)
@@ -138,8 +141,10 @@ func views(t *testing.T, s store.Store, recs records) []any {
 		must(t, "read a copied record", err)
 		out = append(out, v)
 	}
-	add(s.ListClients(ctx))
-	add(s.ListConnections(ctx, ""))
+	out = append(out, listClients(t, s), listConnections(t, s, ""))
+	for _, r := range recs["clients"] {
+		out = append(out, listLedger(t, s, r.(store.Client).ID))
+	}
 	add(s.ListSigningKeys(ctx))
 	for _, r := range recs["auth_requests"] {
 		add(s.GetAuthRequest(ctx, r.(store.AuthRequest).ID, t0))
@@ -194,13 +199,22 @@ var copyTests = []storesTest{
 			same(t, "a getter on the copy", gotViews[i], wantViews[i])
 		}
 
-		// New events come after the copied ones; a new key after the
-		// copied keys, in their order.
-		var maxSeq int64
+		// New events and ledger entries come after the copied ones; a new
+		// key after the copied keys, in their order.
+		var maxSeq, maxLedger int64
 		for _, e := range want["events"] {
 			maxSeq = max(maxSeq, e.(store.Event).Seq)
 		}
+		for _, e := range want["ledger"] {
+			maxLedger = max(maxLedger, e.(store.LedgerEntry).Seq)
+		}
 		c := want["clients"][slices.IndexFunc(want["clients"], func(c any) bool { return c.(store.Client).WebhookURL != "" })].(store.Client)
+		if e, _ := adjust(t, dst, c.ID, topUp(1, "after the copy", at(5*time.Hour))); e.Seq <= maxLedger {
+			t.Errorf("a new ledger entry on the copy: seq %d, want > %d", e.Seq, maxLedger)
+		}
+		if e, replayed := adjust(t, dst, c.ID, topUp(20, "order-1", at(5*time.Hour))); !replayed || e.Seq > maxLedger {
+			t.Errorf("a copied idempotency key on the copy: %+v, replayed %v; want the copied entry", e, replayed)
+		}
 		conn := newConnection(c.ID, at(5*time.Hour))
 		createConnection(t, dst, conn)
 		if es := eventsOf(t, dst, conn.ID); len(es) != 1 || es[0].Seq <= maxSeq {
@@ -262,9 +276,7 @@ var bulkTests = []test{
 		if n != 3 || counts["clients"] != 3 {
 			t.Errorf("Export during a write: %d clients, counted %d; want 3", n, counts["clients"])
 		}
-		clients, err := s.ListClients(ctx)
-		must(t, "ListClients", err)
-		if len(clients) != 4 {
+		if clients := listClients(t, s); len(clients) != 4 {
 			t.Errorf("ListClients after the export: %d, want 4", len(clients))
 		}
 	}},
@@ -309,9 +321,12 @@ var bulkTests = []test{
 	{"ImportWritesAsIs", func(t *testing.T, s store.Store) {
 		// Records as they are: a connection with no connection.created
 		// event, an event with its seq, keys in their states and order, a
-		// revoked access token.
+		// revoked access token, a ledger entry with its seq and a client
+		// with its balance (which the entry does not change).
 		ctx := t.Context()
 		c := newClient()
+		entry := store.LedgerEntry{Seq: 42, ID: "led_1", ClientID: c.ID, Kind: store.LedgerTopUp, Amount: 7, Balance: 7,
+			Reason: "prepaid", IdempotencyKey: "order-1", CreatedAt: at(time.Minute)}
 		conn := newConnection(c.ID, t0)
 		e := store.NewEvent(store.EventConnectionRevoked, conn, at(time.Minute))
 		e.Seq, e.Attempts, e.LastError = 42, 2, "HTTP 500"
@@ -321,7 +336,7 @@ var bulkTests = []test{
 		err := s.Import(ctx, func(l store.Loader) error {
 			counts, err := l.Count(ctx)
 			must(t, "Count", err)
-			for _, r := range []store.Record{{Client: &c}, {Connection: &conn}, {AccessToken: &tok}, {SigningKey: &old},
+			for _, r := range []store.Record{{Client: &c}, {LedgerEntry: &entry}, {Connection: &conn}, {AccessToken: &tok}, {SigningKey: &old},
 				{SigningKey: &cur}, {Event: &e}} {
 				must(t, "Put("+r.Kind()+")", l.Put(ctx, r))
 				counts[r.Kind()]--
@@ -357,6 +372,11 @@ var bulkTests = []test{
 		createConnection(t, s, conn2)
 		if es := eventsOf(t, s, conn2.ID); len(es) != 1 || es[0].Seq <= 42 {
 			t.Errorf("a new event after the import: %+v, want one with seq > 42", es)
+		}
+		wantBalance(t, s, "the imported client", c.ID, c.Balance, c.BalanceUpdatedAt)
+		same(t, "the imported ledger", listLedger(t, s, c.ID), []store.LedgerEntry{entry})
+		if e, _ := adjust(t, s, c.ID, topUp(1, "order-2", at(time.Hour))); e.Seq <= 42 || e.Balance != c.Balance+1 {
+			t.Errorf("a new ledger entry after the import: %+v, want seq > 42 and balance %d", e, c.Balance+1)
 		}
 	}},
 }

@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,8 +13,7 @@ import (
 var clientTests = []test{
 	{"CreateGetList", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
-		clients, err := s.ListClients(ctx)
-		must(t, "ListClients", err)
+		clients := listClients(t, s)
 		if len(clients) != 0 {
 			t.Fatalf("ListClients on an empty store: %d clients", len(clients))
 		}
@@ -32,8 +34,7 @@ var clientTests = []test{
 			t.Errorf("public client SecretHash = %x, want none", got.SecretHash)
 		}
 
-		clients, err = s.ListClients(ctx)
-		must(t, "ListClients", err)
+		clients = listClients(t, s)
 		byID := map[string]store.Client{}
 		for _, c := range clients {
 			byID[c.ID] = c
@@ -74,16 +75,145 @@ var clientTests = []test{
 		want.ConsentTTL = 0
 		want.RetentionTTL = 30 * 24 * time.Hour
 		want.UpdatedAt = at(time.Hour)
+		want.State, want.StateReason, want.StateChangedAt = store.ClientSuspended, "unpaid invoice", at(time.Hour)
+		want.OperatingHours = nil
+		want.Metered, want.Overdraft = false, false
+		update := func(what string, from, want store.Client) {
+			t.Helper()
+			got, err := s.UpdateClient(ctx, c.ID, func(cur *store.Client) error {
+				same(t, what+": UpdateClient's fn argument", *cur, from)
+				*cur = want
+				return nil
+			})
+			must(t, "UpdateClient", err)
+			same(t, what+": UpdateClient", got, want)
+			got, err = s.GetClient(ctx, c.ID)
+			must(t, "GetClient", err)
+			same(t, what+": GetClient after UpdateClient", got, want)
+		}
+		update("update", c, want)
+		// And back: operating hours from none, metered again.
+		back := want
+		back.OperatingHours = &store.Schedule{TimeZone: "UTC", Weekly: map[string][]string{"sun": {"00:00-23:59"}}}
+		back.Metered, back.Overdraft, back.StateReason = true, true, ""
+		update("back", want, back)
+	}},
+	{"UpdateKeepsTheStoresFields", func(t *testing.T, s store.Store) {
+		// Only AdjustBalance and charges change the balance, only
+		// FirstTokenOf the first-token time: whatever fn sets is not kept.
+		ctx := t.Context()
+		c := createClient(t, s)
 		got, err := s.UpdateClient(ctx, c.ID, func(cur *store.Client) error {
-			same(t, "UpdateClient's fn argument", *cur, c)
-			*cur = want
+			cur.Name = "renamed"
+			cur.Balance, cur.BalanceUpdatedAt, cur.FirstTokenAt = 1_000_000, at(time.Hour), time.Time{}
 			return nil
 		})
 		must(t, "UpdateClient", err)
+		want := c
+		want.Name = "renamed"
 		same(t, "UpdateClient", got, want)
 		got, err = s.GetClient(ctx, c.ID)
 		must(t, "GetClient", err)
 		same(t, "GetClient after UpdateClient", got, want)
+	}},
+	{"ListPages", func(t *testing.T, s store.Store) {
+		// In ID order, limit at a time; the cursor is the last ID. A client
+		// created after the page it would fall in shows on a later one only
+		// if its ID sorts after the cursor.
+		var ids []string
+		for range 5 {
+			ids = append(ids, createClient(t, s).ID)
+		}
+		slices.Sort(ids)
+		same(t, "ListClients IDs", clientIDs(listClients(t, s)), ids)
+		list := func(p store.Page) ([]store.Client, string, error) { return s.ListClients(t.Context(), p) }
+		for _, limit := range []int{1, 2, 5, 6} {
+			var got []string
+			for _, page := range walk(t, "ListClients", limit, list) {
+				got = append(got, clientIDs(page)...)
+			}
+			same(t, fmt.Sprintf("ListClients in pages of %d", limit), got, ids)
+		}
+		first, next, err := s.ListClients(t.Context(), store.Page{Limit: 2})
+		must(t, "ListClients", err)
+		if next != ids[1] {
+			t.Errorf("ListClients cursor %q, want the last ID %q", next, ids[1])
+		}
+		same(t, "the first page", clientIDs(first), ids[:2])
+		// The cursor is a position: a deleted client does not break it.
+		must(t, "DeleteClient", s.DeleteClient(t.Context(), ids[1]))
+		rest, _, err := s.ListClients(t.Context(), store.Page{After: next})
+		must(t, "ListClients after a deleted cursor", err)
+		same(t, "ListClients after a deleted cursor", clientIDs(rest), ids[2:])
+	}},
+	{"DeleteUnused", func(t *testing.T, s store.Store) {
+		// The janitor's cleanup of dynamically registered clients: only
+		// those with the metadata, no first token, created before the
+		// cutoff, at most limit, oldest first, with everything issued to
+		// them, and no event.
+		ctx := t.Context()
+		cutoff := at(24 * time.Hour)
+		add := func(meta map[string]string, created time.Time, used bool) store.Client {
+			c := newClient()
+			c.Metadata, c.CreatedAt = meta, created
+			if !used {
+				c.FirstTokenAt = time.Time{}
+			}
+			must(t, "CreateClient", s.CreateClient(ctx, c))
+			return c
+		}
+		dyn := map[string]string{"registration": "dynamic", "team": "x"}
+		oldest := add(dyn, at(time.Second), false)
+		old := add(dyn, at(time.Minute), false)
+		kept := []store.Client{
+			add(dyn, at(time.Second), true),                              // obtained a token
+			add(map[string]string{"registration": "admin"}, t0, false),   // another value
+			add(map[string]string{"Registration": "dynamic"}, t0, false), // another key
+			add(nil, t0, false),                    // no metadata
+			add(dyn, cutoff, false),                // not before the cutoff
+			add(dyn, cutoff.Add(time.Hour), false), // after it
+			add(map[string]string{"x": "registration", "y": "dynamic"}, t0, false),
+		}
+		// One that obtains its first token now is no longer unused.
+		marked := add(dyn, at(time.Second), false)
+		decide(t, s, store.GrantKey{}, store.Writes{At: at(time.Hour), FirstTokenOf: marked.ID})
+		kept = append(kept, marked)
+
+		// Records of the old one: they go with it, events included.
+		req := newAuthRequest(old.ID)
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, req, 0))
+		conn := newConnection(old.ID, t0)
+		createConnection(t, s, conn)
+		adjust(t, s, old.ID, topUp(5, "", t0))
+		wantTypes(t, s, "events before the cleanup", conn.ID, store.EventConnectionCreated)
+
+		n, err := s.DeleteUnusedClients(ctx, "registration", "dynamic", cutoff, 0)
+		count(t, "DeleteUnusedClients(limit 0)", n, err, 0)
+		n, err = s.DeleteUnusedClients(ctx, "registration", "dynamic", cutoff.In(elsewhere), 1)
+		count(t, "DeleteUnusedClients(limit 1)", n, err, 1)
+		if _, err := s.GetClient(ctx, oldest.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the oldest unused client is not the first deleted: %v", err)
+		}
+		n, err = s.DeleteUnusedClients(ctx, "registration", "dynamic", cutoff, 10)
+		count(t, "DeleteUnusedClients(limit 10)", n, err, 1)
+		n, err = s.DeleteUnusedClients(ctx, "registration", "dynamic", cutoff, 10)
+		count(t, "DeleteUnusedClients(nothing left)", n, err, 0)
+
+		_, err = s.GetClient(ctx, old.ID)
+		wantErr(t, "GetClient(deleted)", err, store.ErrNotFound)
+		_, err = s.GetAuthRequest(ctx, req.ID, t0)
+		wantErr(t, "GetAuthRequest(of a deleted client)", err, store.ErrNotFound)
+		_, err = s.GetConnection(ctx, conn.ID)
+		wantErr(t, "GetConnection(of a deleted client)", err, store.ErrNotFound)
+		wantTypes(t, s, "events of a deleted client", conn.ID)
+		if es := listLedger(t, s, old.ID); len(es) != 0 {
+			t.Errorf("ledger of a deleted client: %+v", es)
+		}
+		for _, c := range kept {
+			if _, err := s.GetClient(ctx, c.ID); err != nil {
+				t.Errorf("client %+v: %v, want it kept", c.Metadata, err)
+			}
+		}
 	}},
 	{"UpdateMissing", func(t *testing.T, s store.Store) {
 		_, err := s.UpdateClient(t.Context(), newUUID(), func(*store.Client) error {
@@ -112,8 +242,7 @@ var clientTests = []test{
 		_, err := s.GetClient(ctx, c.ID)
 		wantErr(t, "GetClient after DeleteClient", err, store.ErrNotFound)
 		wantErr(t, "DeleteClient again", s.DeleteClient(ctx, c.ID), store.ErrNotFound)
-		clients, err := s.ListClients(ctx)
-		must(t, "ListClients", err)
+		clients := listClients(t, s)
 		if len(clients) != 1 || clients[0].ID != other.ID {
 			t.Errorf("ListClients after DeleteClient: %v, want only %s", clients, other.ID)
 		}
@@ -132,7 +261,7 @@ var clientTests = []test{
 			var is issued
 			is.client = createClient(t, s)
 			is.req = newAuthRequest(is.client.ID)
-			must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, is.req))
+			must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, is.req, 0))
 			is.conn = newConnection(is.client.ID, t0)
 			is.grant = issueGrant(t, s, is.client.ID, &is.conn, store.RefreshRotating)
 			is.code = newCode(is.client.ID, is.conn.ID)
@@ -150,9 +279,7 @@ var clientTests = []test{
 		wantErr(t, "GetAuthRequest", err, store.ErrNotFound)
 		_, err = s.GetConnection(ctx, gone.conn.ID)
 		wantErr(t, "GetConnection", err, store.ErrNotFound)
-		conns, err := s.ListConnections(ctx, gone.client.ID)
-		must(t, "ListConnections", err)
-		if len(conns) != 0 {
+		if conns := listConnections(t, s, gone.client.ID); len(conns) != 0 {
 			t.Errorf("ListConnections of a deleted client: %d connections", len(conns))
 		}
 		_, _, err = s.GetRefreshToken(ctx, gone.grant.RefreshToken.Hash)
@@ -194,7 +321,7 @@ var clientTests = []test{
 		}
 
 		r := newAuthRequest(c.ID)
-		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), store.ErrMissingParent)
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0), store.ErrMissingParent)
 		_, err = s.GetAuthRequest(ctx, r.ID, t0)
 		wantErr(t, "GetAuthRequest", err, store.ErrNotFound)
 
@@ -212,4 +339,12 @@ var clientTests = []test{
 		_, err = s.GetAccessToken(ctx, g.AccessToken.ID)
 		wantErr(t, "GetAccessToken", err, store.ErrNotFound)
 	}},
+}
+
+func clientIDs(cs []store.Client) []string {
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	return ids
 }

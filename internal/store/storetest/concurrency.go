@@ -192,11 +192,129 @@ var concurrencyTests = []test{
 			wantErr(t, "GetAccessToken after DeleteClient", err, store.ErrNotFound)
 		}
 	}},
+	{"ChargeTheLastCredit", func(t *testing.T, s store.Store) {
+		// 100 client-credentials tokens (the zero key) race for the last
+		// credit: one is charged and recorded, every other gets
+		// ErrInsufficientBalance and writes nothing.
+		ctx := t.Context()
+		c := createMetered(t, s, 1)
+		const n = 100
+		toks := make([]store.AccessToken, n)
+		for i := range toks {
+			toks[i] = newCCToken(c.ID, at(time.Second))
+		}
+		errs := race(n, func(i int) error {
+			return s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+				return store.Writes{At: at(time.Second), Charge: newCharge(c.ID, 1), AccessToken: &toks[i],
+					FirstTokenOf: c.ID}, nil
+			})
+		})
+		tally(t, "Decide(charge the last credit)", errs, store.ErrInsufficientBalance)
+		wantBalance(t, s, "after the race", c.ID, 0, at(time.Second))
+		if es := listLedger(t, s, c.ID); len(es) != 1 || es[0].Kind != store.LedgerCharge || es[0].Balance != 0 {
+			t.Errorf("ledger after the race: %+v, want one charge", es)
+		}
+		recorded := 0
+		for i, tok := range toks {
+			_, err := s.GetAccessToken(ctx, tok.ID)
+			switch {
+			case err == nil:
+				recorded++
+				if errs[i] != nil {
+					t.Errorf("the token of a refused charge is recorded")
+				}
+			case !errors.Is(err, store.ErrNotFound):
+				t.Errorf("GetAccessToken: %v", err)
+			}
+		}
+		if recorded != 1 {
+			t.Errorf("%d access-token records, want 1", recorded)
+		}
+	}},
+	{"RedeemForTheLastCredit", func(t *testing.T, s store.Store) {
+		// Redemptions of different codes of one metered client race for its
+		// last credit: one is charged and spends its code; every other gets
+		// ErrInsufficientBalance, its code stays unspent and nothing of its
+		// grant is written.
+		ctx := t.Context()
+		c := createMetered(t, s, 1)
+		grants := make([]store.Writes, goroutines)
+		codes := make([]store.AuthCode, goroutines)
+		for i := range codes {
+			codes[i] = newCode(c.ID, "")
+			must(t, "CreateAuthCode", s.CreateAuthCode(ctx, codes[i], nil))
+			grants[i] = newCodeGrant(codes[i], at(time.Second), store.RefreshRotating)
+			grants[i].Charge = newCharge(c.ID, 1)
+		}
+		errs := race(goroutines, func(i int) error {
+			return s.Decide(ctx, codeKey(codes[i]), Redeem(grants[i]))
+		})
+		tally(t, "Decide(redeem for the last credit)", errs, store.ErrInsufficientBalance)
+		wantBalance(t, s, "after the race", c.ID, 0, at(time.Second))
+		if es := listLedger(t, s, c.ID); len(es) != 1 {
+			t.Errorf("ledger after the race: %+v, want one charge", es)
+		}
+		for i, err := range errs {
+			spent := !peek(t, s, codeKey(codes[i])).Code.UsedAt.IsZero()
+			_, _, rerr := s.GetRefreshToken(ctx, grants[i].RefreshToken.Hash)
+			_, aerr := s.GetAccessToken(ctx, grants[i].AccessToken.ID)
+			if won := err == nil; spent != won || (rerr == nil) != won || (aerr == nil) != won {
+				t.Errorf("redemption %d (error %v): code spent %v, refresh token %v, access token %v", i, err, spent, rerr, aerr)
+			}
+		}
+	}},
+	{"AdjustBalanceOnce", func(t *testing.T, s store.Store) {
+		// One top-up posted many times at once with one idempotency key
+		// applies once; every caller gets the same entry.
+		ctx := t.Context()
+		c := createMetered(t, s, 0)
+		const n = 20
+		got := make([]store.LedgerEntry, n)
+		var fresh atomic.Int32
+		errs := race(n, func(i int) error {
+			e, replayed, err := s.AdjustBalance(ctx, c.ID, topUp(5, "order-1", at(time.Second)))
+			if err == nil && !replayed {
+				fresh.Add(1)
+			}
+			got[i] = e
+			return err
+		})
+		for _, err := range errs {
+			must(t, "AdjustBalance", err)
+		}
+		if fresh.Load() != 1 {
+			t.Errorf("%d top-ups applied, want 1", fresh.Load())
+		}
+		for _, e := range got {
+			same(t, "the entry each caller got", e, got[0])
+		}
+		wantBalance(t, s, "after the top-ups", c.ID, 5, at(time.Second))
+	}},
+	{"CreateAuthRequestsCapped", func(t *testing.T, s store.Store) {
+		// Many requests of one client at once, with a cap of 5: 5 are
+		// stored, every other gets ErrTooMany.
+		ctx := t.Context()
+		c := createClient(t, s)
+		const n, maxPending = 20, 5
+		errs := race(n, func(int) error { return s.CreateAuthRequest(ctx, newAuthRequest(c.ID), maxPending) })
+		stored := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				stored++
+			case !errors.Is(err, store.ErrTooMany):
+				t.Errorf("CreateAuthRequest: %v", err)
+			}
+		}
+		if stored != maxPending {
+			t.Errorf("%d requests stored, want %d", stored, maxPending)
+		}
+	}},
 	{"ConsumeOneAuthRequest", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
 		r := newAuthRequest(c.ID)
-		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r))
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
 		errs := race(goroutines, func(int) error {
 			_, err := s.ConsumeAuthRequest(ctx, r.ID, at(time.Minute))
 			return err

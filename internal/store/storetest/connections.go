@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +45,6 @@ var connectionTests = []test{
 		wantErr(t, "GetConnection(missing)", err, store.ErrNotFound)
 	}},
 	{"ListNewestFirst", func(t *testing.T, s store.Store) {
-		ctx := t.Context()
 		a, b := createClient(t, s), createClient(t, s)
 		a1 := newConnection(a.ID, at(time.Second))
 		b1 := newConnection(b.ID, at(time.Minute))
@@ -51,19 +52,69 @@ var connectionTests = []test{
 		for _, conn := range []store.Connection{a1, b1, a2} {
 			createConnection(t, s, conn)
 		}
-		all, err := s.ListConnections(ctx, "")
-		must(t, "ListConnections(all)", err)
-		same(t, "ListConnections(all)", all, []store.Connection{a2, b1, a1})
-		ofA, err := s.ListConnections(ctx, a.ID)
-		must(t, "ListConnections(a)", err)
-		same(t, "ListConnections(a) IDs", connectionIDs(ofA), []string{a2.ID, a1.ID})
-		ofB, err := s.ListConnections(ctx, b.ID)
-		must(t, "ListConnections(b)", err)
-		same(t, "ListConnections(b) IDs", connectionIDs(ofB), []string{b1.ID})
-		none, err := s.ListConnections(ctx, newUUID())
-		must(t, "ListConnections(unknown client)", err)
-		if len(none) != 0 {
+		same(t, "ListConnections(all)", listConnections(t, s, ""), []store.Connection{a2, b1, a1})
+		same(t, "ListConnections(a) IDs", connectionIDs(listConnections(t, s, a.ID)), []string{a2.ID, a1.ID})
+		same(t, "ListConnections(b) IDs", connectionIDs(listConnections(t, s, b.ID)), []string{b1.ID})
+		if none := listConnections(t, s, newUUID()); len(none) != 0 {
 			t.Errorf("ListConnections(unknown client): %d connections", len(none))
+		}
+	}},
+	{"ListPages", func(t *testing.T, s store.Store) {
+		// Newest first, limit at a time, for one client and for all; ties
+		// in time are ordered by ID. The cursor is opaque and refused when
+		// it is not one the list gave.
+		ctx := t.Context()
+		a, b := createClient(t, s), createClient(t, s)
+		var conns []store.Connection
+		for i, d := range []time.Duration{time.Second, time.Minute, time.Minute, time.Minute, time.Hour, 2 * time.Hour, 0} {
+			client := a
+			if i%3 == 2 {
+				client = b
+			}
+			conn := newConnection(client.ID, at(d))
+			createConnection(t, s, conn)
+			conns = append(conns, conn)
+		}
+		// Two with no creation time (a client with no webhook: no event,
+		// which would need a time): the oldest.
+		quiet := newClient()
+		quiet.WebhookURL = ""
+		must(t, "CreateClient", s.CreateClient(ctx, quiet))
+		for range 2 {
+			conn := store.Connection{ID: newUUID(), ClientID: quiet.ID, Status: store.ConnectionActive}
+			createConnection(t, s, conn)
+			conns = append(conns, conn)
+		}
+		newestFirst := func(clientID string) []string {
+			var want []store.Connection
+			for _, c := range conns {
+				if clientID == "" || c.ClientID == clientID {
+					want = append(want, c)
+				}
+			}
+			slices.SortFunc(want, func(x, y store.Connection) int {
+				if c := y.CreatedAt.Compare(x.CreatedAt); c != 0 {
+					return c
+				}
+				return strings.Compare(y.ID, x.ID)
+			})
+			return connectionIDs(want)
+		}
+		for _, clientID := range []string{"", a.ID, b.ID, quiet.ID} {
+			want := newestFirst(clientID)
+			same(t, "ListConnections IDs", connectionIDs(listConnections(t, s, clientID)), want)
+			list := func(p store.Page) ([]store.Connection, string, error) { return s.ListConnections(ctx, clientID, p) }
+			for _, limit := range []int{1, 2, 3, len(want), len(want) + 1} {
+				var got []string
+				for _, page := range walk(t, "ListConnections", limit, list) {
+					got = append(got, connectionIDs(page)...)
+				}
+				same(t, fmt.Sprintf("ListConnections(%q) in pages of %d", clientID, limit), got, want)
+			}
+		}
+		for _, bad := range []string{"not a cursor", "!!!"} {
+			_, _, err := s.ListConnections(ctx, "", store.Page{After: bad, Limit: 2})
+			wantErr(t, "ListConnections(a bad cursor)", err, store.ErrInvalidCursor)
 		}
 	}},
 	{"Revoke", func(t *testing.T, s store.Store) {
@@ -307,9 +358,7 @@ var connectionLifecycleTests = []test{
 			wantOnly(t, "Decide(kept code)", peek(t, s, codeKey(is.unused)), store.Locked{Code: &is.unused, Connection: &is.conn})
 			wantTypes(t, s, "events of a kept connection", is.conn.ID, store.EventConnectionCreated)
 		}
-		conns, err := s.ListConnections(ctx, c.ID)
-		must(t, "ListConnections", err)
-		got := connectionIDs(conns)
+		got := connectionIDs(listConnections(t, s, c.ID))
 		slices.Sort(got)
 		slices.Sort(keptIDs)
 		same(t, "ListConnections after PurgeConnections", got, keptIDs)

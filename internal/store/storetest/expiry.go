@@ -86,7 +86,7 @@ var deleteExpiredTests = []test{
 			}
 			r := newAuthRequest(c.ID)
 			r.ExpiresAt = exp
-			must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r))
+			must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
 			reqs = append(reqs, r)
 			tok := newCCToken(c.ID, t0)
 			tok.ExpiresAt = exp

@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		tests []test
 	}{
 		{"Clients", clientTests},
+		{"Balances", balanceTests},
 		{"AuthRequests", authRequestTests},
 		{"Codes", codeTests},
 		{"Refresh", refreshTests},
@@ -242,8 +243,84 @@ func newClient() store.Client {
 		RetentionTTL:  7 * 365 * 24 * time.Hour,
 		Metadata:      map[string]string{"team": "payroll", "contact": "ops@example.com"},
 		// Not in UTC on the way in: it comes back in UTC.
-		CreatedAt: t0.In(elsewhere),
-		UpdatedAt: t0.Add(time.Minute),
+		CreatedAt:      t0.In(elsewhere),
+		UpdatedAt:      t0.Add(time.Minute),
+		StateReason:    "contract signed",
+		StateChangedAt: t0.Add(30 * time.Second),
+		OperatingHours: &store.Schedule{TimeZone: "Europe/Bucharest",
+			Weekly:      map[string][]string{"mon": {"09:00-17:00"}, "sat": {"22:00-02:00", "10:00-12:00"}},
+			ClosedDates: []string{"2031-12-25"}},
+		Metered:          true,
+		Balance:          1000,
+		BalanceUpdatedAt: t0.Add(20 * time.Second),
+		Overdraft:        true,
+		FirstTokenAt:     t0.Add(40 * time.Second),
+	}
+}
+
+// newMetered is a metered client with balance and no overdraft, that never
+// obtained a token.
+func newMetered(balance int64) store.Client {
+	c := newClient()
+	c.Metered, c.Balance, c.Overdraft, c.FirstTokenAt = true, balance, false, time.Time{}
+	return c
+}
+
+// listAll lists everything list lists: one page, with no limit (and no
+// next cursor).
+func listAll[T any](t *testing.T, what string, list func(store.Page) ([]T, string, error)) []T {
+	t.Helper()
+	items, next, err := list(store.Page{})
+	must(t, what, err)
+	if next != "" {
+		t.Errorf("%s with no limit: next cursor %q, want none", what, next)
+	}
+	return items
+}
+
+// listClients lists every client.
+func listClients(t *testing.T, s store.Store) []store.Client {
+	t.Helper()
+	return listAll(t, "ListClients", func(p store.Page) ([]store.Client, string, error) { return s.ListClients(t.Context(), p) })
+}
+
+// listConnections lists every connection of clientID ("" = all).
+func listConnections(t *testing.T, s store.Store, clientID string) []store.Connection {
+	t.Helper()
+	return listAll(t, "ListConnections", func(p store.Page) ([]store.Connection, string, error) {
+		return s.ListConnections(t.Context(), clientID, p)
+	})
+}
+
+// listLedger lists a client's whole ledger.
+func listLedger(t *testing.T, s store.Store, clientID string) []store.LedgerEntry {
+	t.Helper()
+	return listAll(t, "ListLedger", func(p store.Page) ([]store.LedgerEntry, string, error) {
+		return s.ListLedger(t.Context(), clientID, p)
+	})
+}
+
+// walk lists every page of list with at most limit items each, and
+// returns the pages. Every page but the last is full and has a cursor.
+func walk[T any](t *testing.T, what string, limit int, list func(store.Page) ([]T, string, error)) [][]T {
+	t.Helper()
+	var pages [][]T
+	p := store.Page{Limit: limit}
+	for {
+		items, next, err := list(p)
+		must(t, what, err)
+		if len(items) > limit || (next != "" && len(items) != limit) {
+			t.Fatalf("%s(%+v): %d items, next %q; want at most %d, and %d when a page follows", what, p, len(items), next,
+				limit, limit)
+		}
+		pages = append(pages, items)
+		if next == "" {
+			return pages
+		}
+		if len(pages) > 100 {
+			t.Fatalf("%s: more than 100 pages", what)
+		}
+		p.After = next
 	}
 }
 

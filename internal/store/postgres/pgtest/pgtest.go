@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,8 +74,14 @@ func CreateSchema(ctx context.Context, base string) (string, error) {
 	return name, nil
 }
 
-// DropSchemas drops the named schemas and everything in them, in one
-// statement.
+// dropBatch is how many schemas DropSchemas drops in one statement: a
+// statement locks every object of every schema it drops, and a few dozen
+// schemas' worth exceed the server's lock table (max_locks_per_transaction,
+// "out of shared memory").
+const dropBatch = 16
+
+// DropSchemas drops the named schemas and everything in them, dropBatch
+// schemas a statement.
 func DropSchemas(ctx context.Context, base string, names ...string) error {
 	if len(names) == 0 {
 		return nil
@@ -84,12 +91,14 @@ func DropSchemas(ctx context.Context, base string, names ...string) error {
 		return fmt.Errorf("pgtest: drop schemas: connect to %s: %w", Env, err)
 	}
 	defer conn.Close(ctx)
-	ids := make([]string, len(names))
-	for i, n := range names {
-		ids[i] = pgx.Identifier{n}.Sanitize()
-	}
-	if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+strings.Join(ids, ", ")+` CASCADE`); err != nil {
-		return fmt.Errorf("pgtest: drop schemas %s: %w", strings.Join(names, ", "), err)
+	for batch := range slices.Chunk(names, dropBatch) {
+		ids := make([]string, len(batch))
+		for i, n := range batch {
+			ids[i] = pgx.Identifier{n}.Sanitize()
+		}
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+strings.Join(ids, ", ")+` CASCADE`); err != nil {
+			return fmt.Errorf("pgtest: drop schemas %s: %w", strings.Join(batch, ", "), err)
+		}
 	}
 	return nil
 }
