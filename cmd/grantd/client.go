@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/config"
+	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -21,34 +25,55 @@ const clientUsage = `Usage: grantd client <command> [flags] [arguments]
 Manage clients directly in the store (no running server needed).
 
 Commands:
-  create    register a client and print its id and, once only, its secret
-  list      list clients
-  get ID    show a client
-  delete ID delete a client and everything issued to it
+  create        register a client and print its id and, once only, its secret
+  list          list clients
+  get ID        show a client
+  delete ID     delete a client and everything issued to it
+  balance get ID
+                show a metered client's balance
+  balance add ID --amount N --reason R [--idempotency-key K]
+                top up (N > 0) or debit (N < 0) a metered client's balance
+  ledger ID     list a client's balance changes, newest first
 `
 
 func (c *cli) client(ctx context.Context, args []string) error {
+	return c.subcommand(ctx, "client", clientUsage, args, map[string]func(context.Context, []string) error{
+		"create": c.clientCreate, "list": c.clientList, "get": c.clientGet, "delete": c.clientDelete,
+		"balance": c.clientBalance, "ledger": c.clientLedger,
+	})
+}
+
+// subcommand runs the command of group that args name, or answers help or a
+// usage error with usage.
+func (c *cli) subcommand(ctx context.Context, group, usage string, args []string, cmds map[string]func(context.Context, []string) error) error {
 	if len(args) == 0 {
-		return c.usageError(clientUsage, "client: missing command")
+		return c.usageError(usage, "%s: missing command", group)
+	}
+	if run, ok := cmds[args[0]]; ok {
+		return run(ctx, args[1:])
 	}
 	switch args[0] {
-	case "create":
-		return c.clientCreate(ctx, args[1:])
-	case "list":
-		return c.clientList(ctx, args[1:])
-	case "get":
-		return c.clientGet(ctx, args[1:])
-	case "delete":
-		return c.clientDelete(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(c.stdout, clientUsage)
+		fmt.Fprint(c.stdout, usage)
 		return nil
 	}
-	return c.usageError(clientUsage, "client: unknown command %q", args[0])
+	return c.usageError(usage, "%s: unknown command %q", group, args[0])
 }
 
 // withStore loads the configuration and opens the store for fn.
 func (c *cli) withStore(ctx context.Context, cf *config.Flags, fn func(st store.Store) error) error {
+	return c.withConfigStore(ctx, cf, func(_ *config.Config, st store.Store) error { return fn(st) })
+}
+
+// withManager is withStore with the clients manager of the store, which
+// knows the configuration's tiers, as the server's does.
+func (c *cli) withManager(ctx context.Context, cf *config.Flags, fn func(m *clients.Manager) error) error {
+	return c.withConfigStore(ctx, cf, func(cfg *config.Config, st store.Store) error {
+		return fn(&clients.Manager{Store: st, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier()})
+	})
+}
+
+func (c *cli) withConfigStore(ctx context.Context, cf *config.Flags, fn func(cfg *config.Config, st store.Store) error) error {
 	cfg, err := c.loadConfig(cf)
 	if err != nil {
 		return err
@@ -58,7 +83,7 @@ func (c *cli) withStore(ctx context.Context, cf *config.Flags, fn func(st store.
 		return err
 	}
 	defer st.Close()
-	return fn(st)
+	return fn(&cfg, st)
 }
 
 func (c *cli) clientCreate(ctx context.Context, args []string) error {
@@ -80,6 +105,10 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	fs.StringVar(&p.Environment, "environment", "", "`environment`: development, production, sandbox (default)")
 	fs.StringVar(&p.Tier, "tier", "", "commercial `tier` (rate limits)")
 	fs.StringVar(&p.State, "state", "", "client `state`: active (default), suspended, pending")
+	fs.StringVar(&p.StateReason, "state-reason", "", "why the client is in its state (`text`)")
+	fs.BoolVar(&p.Metered, "metered", false, "the client has a prepaid balance that token grants are charged against")
+	fs.BoolVar(&p.Overdraft, "overdraft", false, "debits may take a metered client's balance below zero")
+	fs.Var(scheduleFlag{&p.OperatingHours}, "operating-hours", `when the client may obtain tokens, as JSON: {"time_zone":"Europe/Bucharest","weekly":{"mon":["09:00-17:00"]}}`)
 	fs.StringVar(&p.RefreshPolicy, "refresh-policy", "", "refresh token `policy`: rotating (default) or fixed")
 	fs.Var(&refreshIdle, "refresh-idle-timeout", "refresh token idle `timeout` (720h or seconds)")
 	fs.Var(&refreshTTL, "refresh-token-ttl", "absolute `lifetime` of a rotating refresh token family (720h or seconds)")
@@ -101,8 +130,8 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	if len(metadata) > 0 {
 		p.Metadata = metadata
 	}
-	return c.withStore(ctx, cf, func(st store.Store) error {
-		cl, secret, err := (&clients.Manager{Store: st}).Create(ctx, p)
+	return c.withManager(ctx, cf, func(m *clients.Manager) error {
+		cl, secret, err := m.Create(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -127,22 +156,17 @@ func (c *cli) clientList(ctx context.Context, args []string) error {
 		return err
 	}
 	return c.withStore(ctx, cf, func(st store.Store) error {
-		list, err := st.ListClients(ctx)
+		list, _, err := st.ListClients(ctx, store.Page{})
 		if err != nil {
 			return err
 		}
-		views := make([]clients.View, 0, len(list))
-		for _, cl := range list {
-			views = append(views, clients.NewView(cl))
-		}
-		if *out == "json" { // as GET /admin/clients
-			return writeJSON(c.stdout, struct {
-				Clients []clients.View `json:"clients"`
-			}{views})
+		lv := clients.NewListView(list, "")
+		if *out == "json" { // as GET /admin/clients, all on one page
+			return writeJSON(c.stdout, lv)
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CLIENT ID\tNAME\tAUTH METHOD\tGRANT TYPES\tENVIRONMENT\tSTATE")
-		for _, v := range views {
+		for _, v := range lv.Clients {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ClientID, orDash(v.Name), v.TokenEndpointAuthMethod,
 				strings.Join(v.GrantTypes, ","), v.Environment, v.State)
 		}
@@ -213,6 +237,17 @@ func printClient(w io.Writer, v clients.View) {
 	row("environment", v.Environment)
 	row("tier", v.Tier)
 	row("state", v.State)
+	row("state_reason", v.StateReason)
+	row("state_changed_at", v.StateChangedAt)
+	row("metered", fmt.Sprint(v.Metered))
+	row("balance", fmt.Sprint(v.Balance))
+	row("overdraft", fmt.Sprint(v.Overdraft))
+	if v.OperatingHours != nil {
+		b, _ := json.Marshal(v.OperatingHours)
+		row("operating_hours", string(b))
+	} else {
+		row("operating_hours", "")
+	}
 	row("refresh_policy", v.RefreshPolicy)
 	row("refresh_idle_timeout", seconds(v.RefreshIdleTimeout))
 	row("refresh_token_ttl", seconds(v.RefreshTokenTTL))
@@ -225,6 +260,7 @@ func printClient(w io.Writer, v clients.View) {
 	for _, k := range slices.Sorted(maps.Keys(v.Metadata)) {
 		row("metadata."+k, v.Metadata[k])
 	}
+	row("first_token_at", v.FirstTokenAt)
 	row("created_at", v.CreatedAt)
 	row("updated_at", v.UpdatedAt)
 	tw.Flush()
@@ -253,4 +289,235 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+const clientBalanceUsage = `Usage: grantd client balance <command> [flags] CLIENT_ID
+
+Show or change a metered client's prepaid balance, directly in the store.
+
+Commands:
+  get ID    show the balance
+  add ID    top up (--amount N > 0) or debit (--amount N < 0) the balance
+`
+
+func (c *cli) clientBalance(ctx context.Context, args []string) error {
+	return c.subcommand(ctx, "client balance", clientBalanceUsage, args, map[string]func(context.Context, []string) error{
+		"get": c.clientBalanceGet, "add": c.clientBalanceAdd,
+	})
+}
+
+func (c *cli) clientBalanceGet(ctx context.Context, args []string) error {
+	fs := c.flagSet("client balance get", "[flags] CLIENT_ID", "Show a client's balance.")
+	out := addOutputFlag(fs)
+	cf := config.AddFlags(fs, config.StoreFlags...)
+	if err := c.parse(fs, flagsFirst(fs, args), 1, "CLIENT_ID"); err != nil {
+		return err
+	}
+	id := fs.Arg(0)
+	return c.withManager(ctx, cf, func(m *clients.Manager) error {
+		cl, err := m.Get(ctx, id)
+		if err != nil {
+			return balanceError(id, err)
+		}
+		v := clients.NewBalanceView(cl)
+		if *out == "json" { // as GET /admin/clients/{id}/balance
+			return writeJSON(c.stdout, v)
+		}
+		printRows(c.stdout, [][2]string{
+			{"client_id", v.ClientID}, {"metered", fmt.Sprint(v.Metered)},
+			{"balance", fmt.Sprint(v.Balance)}, {"updated_at", v.UpdatedAt},
+		})
+		return nil
+	})
+}
+
+func (c *cli) clientBalanceAdd(ctx context.Context, args []string) error {
+	fs := c.flagSet("client balance add", "[flags] CLIENT_ID",
+		"Top up (a positive amount) or debit (a negative amount) a metered client's balance. The same\n"+
+			"idempotency key again changes nothing and prints the first change; one is made when absent.")
+	var ch clients.BalanceChange
+	fs.Var((*amountFlag)(&ch.Amount), "amount", "credits to add (`N` > 0) or take (N < 0)")
+	fs.StringVar(&ch.Reason, "reason", "", "why (`text`), kept in the ledger")
+	fs.StringVar(&ch.IdempotencyKey, "idempotency-key", "", "`key` that makes the change apply once (default: a new one, printed)")
+	out := addOutputFlag(fs)
+	cf := config.AddFlags(fs, config.StoreFlags...)
+	if err := c.parse(fs, flagsFirst(fs, args), 1, "CLIENT_ID"); err != nil {
+		return err
+	}
+	id := fs.Arg(0)
+	if ch.IdempotencyKey == "" {
+		ch.IdempotencyKey = clients.NewIdempotencyKey()
+		fmt.Fprintf(c.stderr, "idempotency key: %s (give it with --idempotency-key to retry without applying twice)\n", ch.IdempotencyKey)
+	}
+	return c.withManager(ctx, cf, func(m *clients.Manager) error {
+		e, replayed, err := m.AdjustBalance(ctx, id, ch)
+		if err != nil {
+			return balanceError(id, err)
+		}
+		v := clients.NewAdjustmentView(id, e)
+		if *out == "json" { // as POST /admin/clients/{id}/balance
+			return writeJSON(c.stdout, v)
+		}
+		printRows(c.stdout, [][2]string{
+			{"client_id", v.ClientID}, {"entry_id", v.Entry.ID}, {"kind", v.Entry.Kind},
+			{"amount", fmt.Sprint(v.Entry.Amount)}, {"balance", fmt.Sprint(v.Balance)}, {"reason", v.Entry.Reason},
+			{"idempotency_key", v.Entry.IdempotencyKey}, {"created_at", v.Entry.CreatedAt},
+		})
+		if replayed {
+			fmt.Fprintln(c.stdout, "\nThe idempotency key was used before: nothing changed; this is the first change.")
+		}
+		return nil
+	})
+}
+
+func (c *cli) clientLedger(ctx context.Context, args []string) error {
+	fs := c.flagSet("client ledger", "[flags] CLIENT_ID",
+		"List a client's balance changes (top-ups, debits, token charges), newest first.")
+	limit := fs.Int("limit", clients.DefaultPageLimit, fmt.Sprintf("at most `N` entries (1 to %d)", clients.MaxPageLimit))
+	cursor := fs.String("cursor", "", "start after this `cursor` (the next page's, as printed)")
+	out := addOutputFlag(fs)
+	cf := config.AddFlags(fs, config.StoreFlags...)
+	if err := c.parse(fs, flagsFirst(fs, args), 1, "CLIENT_ID"); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > clients.MaxPageLimit {
+		msg := fmt.Sprintf("--limit must be from 1 to %d", clients.MaxPageLimit)
+		fmt.Fprintf(fs.Output(), "%s: %s\n", fs.Name(), msg)
+		fs.Usage()
+		return &usageError{msg}
+	}
+	id := fs.Arg(0)
+	return c.withManager(ctx, cf, func(m *clients.Manager) error {
+		es, next, err := m.Ledger(ctx, id, store.Page{Limit: *limit, After: *cursor})
+		if err != nil {
+			return balanceError(id, err)
+		}
+		lp := clients.NewLedgerPage(es, next)
+		if *out == "json" { // as GET /admin/clients/{id}/ledger
+			return writeJSON(c.stdout, lp)
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CREATED\tKIND\tAMOUNT\tBALANCE\tREASON\tKEY OR GRANT")
+		for _, e := range lp.Entries {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", e.CreatedAt, e.Kind, e.Amount, e.Balance, orDash(e.Reason),
+				orDash(e.IdempotencyKey+e.GrantType))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if next != "" {
+			fmt.Fprintf(c.stdout, "\nMore entries: --cursor %s\n", next)
+		}
+		return nil
+	})
+}
+
+// balanceError says what a store refusal of a balance command means.
+func balanceError(id string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("client %q not found", id)
+	case errors.Is(err, store.ErrNotMetered):
+		return fmt.Errorf("client %q is not metered (register it with --metered, or PATCH metered true)", id)
+	case errors.Is(err, store.ErrInsufficientBalance):
+		return fmt.Errorf("the debit would take the balance of client %q below zero, and it does not allow overdraft", id)
+	case errors.Is(err, store.ErrConflict):
+		return errors.New("the idempotency key was used before for this client with another amount")
+	case errors.Is(err, store.ErrInvalidCursor):
+		return errors.New("--cursor is not a cursor this command printed")
+	}
+	var oe *oauth.Error
+	if errors.As(err, &oe) && oe.Status == http.StatusBadRequest {
+		return errors.New(oe.Description)
+	}
+	return err
+}
+
+// printRows shows "field: value" lines, aligned.
+func printRows(w io.Writer, rows [][2]string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], orDash(r[1]))
+	}
+	tw.Flush()
+}
+
+// scheduleFlag reads --operating-hours as a JSON schedule, refusing unknown
+// members as the admin API does.
+type scheduleFlag struct{ s **store.Schedule }
+
+func (f scheduleFlag) String() string {
+	if f.s == nil || *f.s == nil {
+		return ""
+	}
+	b, _ := json.Marshal(*f.s)
+	return string(b)
+}
+
+func (f scheduleFlag) Set(v string) error {
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	var s store.Schedule
+	if err := dec.Decode(&s); err != nil {
+		return fmt.Errorf("want a JSON schedule such as {\"time_zone\":\"UTC\",\"weekly\":{\"mon\":[\"09:00-17:00\"]}}: %v", err)
+	}
+	*f.s = &s
+	return nil
+}
+
+func (f scheduleFlag) ArgName() string { return "JSON" }
+
+// flagsFirst moves the arguments that are not flags after the flags, so
+// that "balance add ID --amount 5" parses as "balance add --amount 5 ID"
+// (the flag package stops at the first argument that is not a flag). A
+// flag's value is never moved, even one that starts with a dash
+// ("--amount -5").
+func flagsFirst(fs *flag.FlagSet, args []string) []string {
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			rest = append(rest, args[i+1:]...)
+			i = len(args)
+			continue
+		case len(a) < 2 || a[0] != '-':
+			rest = append(rest, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil && i+1 < len(args) {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	if len(rest) == 0 {
+		return flags
+	}
+	return append(append(flags, "--"), rest...)
+}
+
+// amountFlag is --amount: an integer with no default shown (0 is refused).
+type amountFlag int64
+
+func (a *amountFlag) String() string {
+	if a == nil || *a == 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(*a), 10)
+}
+
+func (a *amountFlag) Set(v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return errors.New("want an integer")
+	}
+	*a = amountFlag(n)
+	return nil
 }

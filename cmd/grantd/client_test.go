@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/grantd/grantd/internal/admin"
 	"github.com/grantd/grantd/internal/clients"
+	"github.com/grantd/grantd/internal/config"
 	"github.com/grantd/grantd/internal/store/sqlite"
 )
 
@@ -23,6 +26,9 @@ var createArgs = []string{
 	"--refresh-policy", "fixed", "--refresh-idle-timeout", "720h",
 	"--access-token-ttl", "900",
 	"--metadata", "team=payments",
+	"--state", "suspended", "--state-reason", "awaiting contract",
+	"--metered", "--overdraft",
+	"--operating-hours", `{"time_zone":"Europe/Bucharest","weekly":{"mon":["09:00-17:00"]}}`,
 }
 
 func TestClientCreateJSON(t *testing.T) {
@@ -45,10 +51,12 @@ func TestClientCreateJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h := admin.New(admin.Options{Token: "t0ken", Clients: &clients.Manager{Store: st}, Store: st})
+	h := admin.New(admin.Options{Token: "t0ken", Clients: configManager(st), Store: st})
 	body := `{"name":"Budget app","grant_types":["authorization_code","refresh_token"],` +
 		`"redirect_uris":["https://app.example.com/callback"],"scope":"accounts balances","environment":"production",` +
-		`"refresh_policy":"fixed","refresh_idle_timeout":"720h","access_token_ttl":900,"metadata":{"team":"payments"}}`
+		`"refresh_policy":"fixed","refresh_idle_timeout":"720h","access_token_ttl":900,"metadata":{"team":"payments"},` +
+		`"state":"suspended","state_reason":"awaiting contract","metered":true,"overdraft":true,` +
+		`"operating_hours":{"time_zone":"Europe/Bucharest","weekly":{"mon":["09:00-17:00"]}}}`
 	req := httptest.NewRequest("POST", "/admin/clients", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer t0ken")
 	req.Header.Set("Content-Type", "application/json")
@@ -69,7 +77,7 @@ func TestClientCommands(t *testing.T) {
 	golden(t, "client-create-text.golden", normalize(out))
 	mustRun(t, env, "client", "create", "--name", "CLI tool", "--auth-method", "none",
 		"--grant-type", "authorization_code,refresh_token", "--redirect-uri", "http://127.0.0.1/cb")
-	mustRun(t, env, "client", "create", "--name", "Reporting job", "--grant-type", "client_credentials", "--token-format", "opaque", "--tier", "gold")
+	mustRun(t, env, "client", "create", "--name", "Reporting job", "--grant-type", "client_credentials", "--token-format", "opaque", "--tier", "enterprise")
 
 	list := mustRun(t, env, "client", "list")
 	golden(t, "client-list.golden", normalize(list))
@@ -145,5 +153,144 @@ func TestMigrate(t *testing.T) {
 		if want := "sqlite:" + filepath.Join(dir, "sub", "g.db") + ": schema version"; !strings.HasPrefix(got, want) {
 			t.Errorf("migrate: %q, want prefix %q", got, want)
 		}
+	}
+}
+
+var (
+	entryIDRE = regexp.MustCompile(`led_[0-9a-f]+`)
+	madeKeyRE = regexp.MustCompile(regexp.QuoteMeta(clients.PrefixIdempotencyKey) + `[A-Za-z0-9_-]{22}`)
+)
+
+// normalizeLedger is normalize, and ledger entry ids and made idempotency
+// keys replaced by placeholders of the same width.
+func normalizeLedger(s string) string {
+	s = entryIDRE.ReplaceAllStringFunc(normalize(s), func(id string) string { return "led_" + strings.Repeat("0", len(id)-4) })
+	return madeKeyRE.ReplaceAllString(s, clients.PrefixIdempotencyKey+"MADE_KEY_XXXXXXXXXXXXX")
+}
+
+// configManager is the clients manager serve makes with the default
+// configuration: the built-in tiers, free by default.
+func configManager(st clients.Store) *clients.Manager {
+	var cfg config.Config
+	return &clients.Manager{Store: st, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier()}
+}
+
+// adminCall answers path from the admin API on the store file db, for
+// comparing the CLI's --output json with it.
+func adminCall(t *testing.T, db, method, path, body string) (int, string) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := admin.New(admin.Options{Token: "t0ken", Clients: configManager(st), Store: st})
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.Header.Set("Authorization", "Bearer t0ken")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
+}
+
+func TestClientBalanceCommands(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "grantd.db")
+	env := map[string]string{"GRANTD_DATA_DIR": dir}
+	created := func(args ...string) string {
+		var v clients.View
+		if err := json.Unmarshal([]byte(mustRun(t, env, append([]string{"client", "create", "--output", "json"}, args...)...)), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v.ClientID
+	}
+	id := created("--name", "Metered", "--metered", "--tier", "pro")
+	plain := created("--name", "Plain")
+
+	golden(t, "client-balance-get-text.golden", normalizeLedger(mustRun(t, env, "client", "balance", "get", id)))
+	topUp := []string{"client", "balance", "add", id, "--amount", "500", "--reason", "invoice 2026-03", "--idempotency-key", "inv-2026-03"}
+	golden(t, "client-balance-add-text.golden", normalizeLedger(mustRun(t, env, topUp...)))
+	golden(t, "client-balance-add-replay-text.golden", normalizeLedger(mustRun(t, env, topUp...)))
+
+	// Without a key, one is made and printed (on stderr: stdout stays the
+	// answer).
+	r := runCLI(t, env, "client", "balance", "add", id, "--amount", "-200", "--reason", "api calls", "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("debit: %+v", r)
+	}
+	var debit clients.AdjustmentView
+	if err := json.Unmarshal([]byte(r.stdout), &debit); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(debit.Entry.IdempotencyKey, clients.PrefixIdempotencyKey) || debit.Balance != 300 ||
+		!strings.Contains(r.stderr, "idempotency key: "+debit.Entry.IdempotencyKey+" ") {
+		t.Errorf("debit with a made key: %+v, stderr %q", debit, r.stderr)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"below zero", []string{"balance", "add", id, "--amount", "-301", "--reason", "api calls", "--idempotency-key", "k2"}, "below zero"},
+		{"not metered", []string{"balance", "add", plain, "--amount", "1", "--reason", "r", "--idempotency-key", "k3"}, "is not metered"},
+		{"key with another amount", []string{"balance", "add", id, "--amount", "499", "--reason", "r", "--idempotency-key", "inv-2026-03"}, "used before"},
+		{"invalid", []string{"balance", "add", id, "--idempotency-key", "k4"}, "amount is required"},
+		{"unknown client", []string{"balance", "get", "no-such-client"}, `client "no-such-client" not found`},
+		{"unknown client's ledger", []string{"ledger", "no-such-client"}, `client "no-such-client" not found`},
+		{"create with a tier the config lacks", []string{"create", "--name", "x", "--tier", "gold"}, `tier "gold" is not one of enterprise, free, pro`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, env, append([]string{"client"}, tt.args...)...)
+			if r.code != 1 || !strings.Contains(r.stderr, tt.want) || r.stdout != "" {
+				t.Errorf("%+v, want exit 1 and %q", r, tt.want)
+			}
+		})
+	}
+	for _, args := range [][]string{{"balance"}, {"balance", "set", id}, {"balance", "get"}, {"ledger", id, "--limit", "0"}} {
+		if r := runCLI(t, env, append([]string{"client"}, args...)...); r.code != 2 {
+			t.Errorf("%q: %+v, want a usage error", args, r)
+		}
+	}
+
+	golden(t, "client-ledger-text.golden", normalizeLedger(mustRun(t, env, "client", "ledger", id)))
+	page := mustRun(t, env, "client", "ledger", id, "--limit", "1")
+	i := strings.Index(page, "More entries: --cursor ")
+	if i < 0 {
+		t.Fatalf("ledger --limit 1:\n%s", page)
+	}
+	cursor := strings.TrimSpace(page[i+len("More entries: --cursor "):])
+	rest := mustRun(t, env, "client", "ledger", id, "--limit", "5", "--cursor", cursor)
+	if strings.Count(rest, "\n") != 2 || !strings.Contains(rest, "topup") || strings.Contains(rest, "More entries") {
+		t.Errorf("second page:\n%s", rest)
+	}
+
+	// --output json prints what the admin API answers.
+	for _, tt := range []struct {
+		args []string
+		path string
+	}{
+		{[]string{"balance", "get", id}, "/admin/clients/" + id + "/balance"},
+		{[]string{"ledger", id}, "/admin/clients/" + id + "/ledger"},
+		{[]string{"ledger", id, "--limit", "1"}, "/admin/clients/" + id + "/ledger?limit=1"},
+		{[]string{"list"}, "/admin/clients"},
+	} {
+		cli := mustRun(t, env, append(append([]string{"client"}, tt.args...), "--output", "json")...)
+		status, api := adminCall(t, db, "GET", tt.path, "")
+		if status != http.StatusOK || cli != api {
+			t.Errorf("%q\ncli:   %s\nadmin: %d %s", tt.args, cli, status, api)
+		}
+	}
+	cli := mustRun(t, env, append(topUp, "--output", "json")...)
+	status, api := adminCall(t, db, "POST", "/admin/clients/"+id+"/balance",
+		`{"amount":500,"reason":"invoice 2026-03","idempotency_key":"inv-2026-03"}`)
+	if status != http.StatusOK || cli != api {
+		t.Errorf("replayed top-up\ncli:   %s\nadmin: %d %s", cli, status, api)
 	}
 }

@@ -1,7 +1,8 @@
 // Package admin is grantd's admin API: an http.Handler for its own listener
 // (--admin-addr). It registers clients, decides authorization requests for
-// an integrator's external consent app, lists and revokes connections, and
-// rotates signing keys. Every request needs the admin bearer token.
+// an integrator's external consent app, keeps metered clients' balances,
+// lists and revokes connections, and rotates signing keys. Every request
+// needs the admin bearer token.
 //
 // Handlers return errors; writeError is the one place that turns them into
 // JSON answers ({"error", "error_description"}).
@@ -97,6 +98,9 @@ func (a *api) routes() {
 		h("PATCH /admin/clients/{id}", a.patchClient)
 		h("DELETE /admin/clients/{id}", a.deleteClient)
 		h("POST /admin/clients/{id}/webhook-secret", a.rotateWebhookSecret)
+		h("GET /admin/clients/{id}/balance", a.getBalance)
+		h("POST /admin/clients/{id}/balance", a.adjustBalance)
+		h("GET /admin/clients/{id}/ledger", a.listLedger)
 	}
 	if a.provider != nil {
 		h("GET /admin/authorizations/{challenge}", a.getAuthorization)

@@ -49,6 +49,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with a change to the clients manager (its tiers).
+func newEnvWith(t *testing.T, manager func(*clients.Manager)) *env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "grantd.db"))
 	if err != nil {
@@ -64,9 +70,13 @@ func newEnv(t *testing.T) *env {
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := &oauth.Provider{Store: st, Signer: sg, Issuer: issuer, Now: clk.Now, Logger: logger,
 		ConsentURL: "https://consent.example/decide"}
+	m := &clients.Manager{Store: st, Now: clk.Now}
+	if manager != nil {
+		manager(m)
+	}
 	h := admin.New(admin.Options{
 		Token:    adminToken,
-		Clients:  &clients.Manager{Store: st, Now: clk.Now},
+		Clients:  m,
 		Store:    st,
 		Provider: p,
 		Keys:     sg,
@@ -581,8 +591,8 @@ var errDB = errors.New("db down: password=hunter2")
 func (failingStore) GetConnection(context.Context, string) (store.Connection, error) {
 	return store.Connection{}, errDB
 }
-func (failingStore) ListConnections(context.Context, string) ([]store.Connection, error) {
-	return nil, errDB
+func (failingStore) ListConnections(context.Context, string, store.Page) ([]store.Connection, string, error) {
+	return nil, "", errDB
 }
 func (failingStore) RevokeConnection(context.Context, string, time.Time) (store.Connection, error) {
 	return store.Connection{}, errDB

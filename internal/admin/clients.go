@@ -28,6 +28,9 @@ func (a *api) createClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.InfoContext(r.Context(), "admin: client created", "client_id", c.ID, "auth_method", c.AuthMethod,
 		"webhook", c.WebhookURL != "")
+	if c.State != store.ClientActive {
+		a.stateChanged(r, c, "")
+	}
 	v := clients.NewView(c)
 	v.ClientSecret, v.WebhookSecret = secret, webhookSecret
 	w.Header().Set("Location", "/admin/clients/"+url.PathEscape(c.ID))
@@ -35,19 +38,18 @@ func (a *api) createClient(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listClients: GET /admin/clients.
+// listClients: GET /admin/clients[?limit=&cursor=], oldest first, a page at
+// a time.
 func (a *api) listClients(w http.ResponseWriter, r *http.Request) error {
-	cs, err := a.clients.List(r.Context())
+	p, err := page(r)
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Clients []clients.View `json:"clients"`
-	}{Clients: make([]clients.View, 0, len(cs))}
-	for _, c := range cs {
-		out.Clients = append(out.Clients, clients.NewView(c))
+	cs, next, err := a.clients.ListPage(r.Context(), p)
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, clients.NewListView(cs, next))
 	return nil
 }
 
@@ -69,15 +71,25 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, webhookSecret, err := a.clients.Patch(r.Context(), r.PathValue("id"), body)
+	p, err := a.clients.Change(r.Context(), r.PathValue("id"), body)
 	if err != nil {
 		return clientErr(err)
 	}
-	a.log.InfoContext(r.Context(), "admin: client updated", "client_id", c.ID, "new_webhook_secret", webhookSecret != "")
-	v := clients.NewView(c)
-	v.WebhookSecret = webhookSecret
+	a.log.InfoContext(r.Context(), "admin: client updated", "client_id", p.Client.ID, "new_webhook_secret", p.WebhookSecret != "")
+	if p.StateChanged() {
+		a.stateChanged(r, p.Client, p.PreviousState)
+	}
+	v := clients.NewView(p.Client)
+	v.WebhookSecret = p.WebhookSecret
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// stateChanged is the audit line of a change of a client's state: from is
+// "" when the client was just created.
+func (a *api) stateChanged(r *http.Request, c store.Client, from string) {
+	a.log.InfoContext(r.Context(), "client state changed", "client_id", c.ID, "from", from, "to", c.State,
+		"reason", c.StateReason)
 }
 
 // rotateWebhookSecret: POST /admin/clients/{id}/webhook-secret. 200 with the

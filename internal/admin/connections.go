@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/internal/clients"
-	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -62,24 +61,26 @@ func newConnectionView(c store.Connection, now time.Time) connectionView {
 	}
 }
 
-// listConnections: GET /admin/connections[?client_id=…], newest first.
+// listConnections: GET /admin/connections[?client_id=…&limit=&cursor=],
+// newest first, a page at a time.
 func (a *api) listConnections(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	if len(q["client_id"]) > 1 {
-		return oauth.InvalidRequest("The client_id parameter is repeated.")
+	clientID, err := queryParam(r, "client_id", maxIDLen)
+	if err != nil {
+		return err
 	}
-	clientID := q.Get("client_id")
-	if len(clientID) > maxIDLen {
-		return oauth.InvalidRequest("The client_id parameter is too long.")
+	p, err := page(r)
+	if err != nil {
+		return err
 	}
-	cs, err := a.conns.ListConnections(r.Context(), clientID)
+	cs, next, err := a.conns.ListConnections(r.Context(), clientID, p)
 	if err != nil {
 		return err
 	}
 	now := a.now()
 	out := struct {
 		Connections []connectionView `json:"connections"`
-	}{Connections: make([]connectionView, 0, len(cs))}
+		NextCursor  string           `json:"next_cursor,omitempty"`
+	}{Connections: make([]connectionView, 0, len(cs)), NextCursor: next}
 	for _, c := range cs {
 		out.Connections = append(out.Connections, newConnectionView(c, now))
 	}

@@ -76,6 +76,9 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not_found", Description: "No such resource."})
 		return
+	case errors.Is(err, store.ErrInvalidCursor):
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: oauth.ErrCodeInvalidRequest, Description: errBadCursor})
+		return
 	}
 	status := http.StatusInternalServerError
 	if errors.As(err, &oe) && oe.Status >= 500 {

@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,10 +18,23 @@ import (
 // PrefixWebhookSecret starts every webhook signing secret.
 const PrefixWebhookSecret = "whsec_"
 
-// Manager registers and changes clients in the store.
+// Store is what the Manager keeps clients in: the clients and their
+// balances.
+type Store interface {
+	store.Clients
+	store.Balances
+}
+
+// Manager registers and changes clients in the store, and their balances.
 type Manager struct {
-	Store store.Clients
+	Store Store
 	Now   func() time.Time // nil = time.Now
+	// Tiers are the tier names a client may have (the policy's tiers);
+	// nil accepts any name of tier characters.
+	Tiers []string
+	// DefaultTier is the tier of a client registered without one (and of
+	// one whose tier is reset with null); "" leaves it empty.
+	DefaultTier string
 	// Seal encrypts a new webhook secret for the client clientID before it is
 	// stored (internal/seal under the server's key-encryption key). nil means
 	// webhooks are not available: a webhook_url is refused.
@@ -38,7 +52,7 @@ func (m *Manager) now() time.Time {
 // refuses a webhook_url, whose secret it could not show.
 func (m *Manager) Create(ctx context.Context, p Params) (store.Client, string, error) {
 	if p.WebhookURL != "" {
-		_, err := toClient(p)
+		_, err := m.toClient(p)
 		return store.Client{}, "", addProblem(err, "webhook_url cannot be set here, where the webhook secret cannot be shown; set it through the admin API")
 	}
 	c, secret, _, err := m.Register(ctx, p)
@@ -49,9 +63,10 @@ func (m *Manager) Create(ctx context.Context, p Params) (store.Client, string, e
 // fresh UUID. For a confidential client it returns the plaintext client
 // secret, which exists nowhere else (the store keeps only store.Hash of it);
 // for a public client clientSecret is "". With a webhook_url it also returns
-// the new webhook secret, which the store keeps only sealed.
+// the new webhook secret, which the store keeps only sealed. The client
+// enters its state now (StateChangedAt), with a balance of 0.
 func (m *Manager) Register(ctx context.Context, p Params) (c store.Client, clientSecret, webhookSecret string, err error) {
-	c, err = toClient(p)
+	c, err = m.toClient(p)
 	if p.WebhookURL != "" && m.Seal == nil {
 		err = addProblem(err, errNoWebhooks)
 	}
@@ -73,12 +88,26 @@ func (m *Manager) Register(ctx context.Context, p Params) (c store.Client, clien
 		}
 	}
 	now := m.now()
-	c.CreatedAt, c.UpdatedAt = now, now
+	c.CreatedAt, c.UpdatedAt, c.StateChangedAt = now, now, now
 	if err := m.Store.CreateClient(ctx, c); err != nil {
 		return store.Client{}, "", "", err
 	}
 	return c, clientSecret, webhookSecret, nil
 }
+
+// Patched is the outcome of Change.
+type Patched struct {
+	Client store.Client
+	// PreviousState is the client's state before the patch; it differs
+	// from Client.State when the patch changed the state.
+	PreviousState string
+	// WebhookSecret is the plaintext of a webhook secret the patch made,
+	// shown this once; "" when it made none.
+	WebhookSecret string
+}
+
+// StateChanged reports whether the patch changed the client's state.
+func (p Patched) StateChanged() bool { return p.PreviousState != p.Client.State }
 
 // Patch changes the fields present in body, a JSON object with the names of
 // Params; a field given as null returns to its default. The whole result is
@@ -90,30 +119,53 @@ func (m *Manager) Register(ctx context.Context, p Params) (c store.Client, clien
 // Patch: a public client has no secret to authenticate with, and a
 // confidential one would silently lose its secret.
 //
+// A change of state sets StateChangedAt to now. The state_reason given
+// with it is kept; when none is given, a client that becomes active loses
+// its reason (the reason was for the state it left), and one that becomes
+// suspended or pending keeps it. The balance, its time and FirstTokenAt are
+// kept: only AdjustBalance and the core's charges change them.
+//
 // A client that gets a webhook_url and has no webhook secret gets one:
 // webhookSecret is then its plaintext, shown this once. A changed URL keeps
 // the secret; a removed URL drops it.
 func (m *Manager) Patch(ctx context.Context, id string, body []byte) (c store.Client, webhookSecret string, err error) {
+	p, err := m.Change(ctx, id, body)
+	return p.Client, p.WebhookSecret, err
+}
+
+// Change is Patch that also reports the state the client had before, for
+// the callers that audit changes of state (the admin API).
+func (m *Manager) Change(ctx context.Context, id string, body []byte) (Patched, error) {
 	// Refuse a malformed body before opening a transaction.
 	if _, err := DecodeParams(body); err != nil {
-		return store.Client{}, "", err
+		return Patched{}, err
 	}
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(body, &fields) // DecodeParams checked it
+	_, reasonGiven := fields["state_reason"]
 	// A webhook secret is made (and sealed) outside the transaction, in case
 	// the patch gives the client its first webhook URL.
-	var sealed []byte
+	var (
+		webhookSecret string
+		sealed        []byte
+		err           error
+	)
 	if m.Seal != nil {
 		if webhookSecret, sealed, err = m.newWebhookSecret(id); err != nil {
-			return store.Client{}, "", err
+			return Patched{}, err
 		}
 	}
-	var newSecret bool
-	c, err = m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
-		newSecret = false
+	var (
+		newSecret bool
+		previous  string
+	)
+	c, err := m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
+		newSecret, previous = false, c.State
 		p := ParamsOf(*c)
 		if err := applyJSON(&p, body); err != nil {
 			return err
 		}
-		next, err := toClient(p)
+		next, err := m.toClient(p)
 		if p.WebhookURL != "" && len(c.WebhookSecret) == 0 && sealed == nil {
 			err = addProblem(err, errNoWebhooks)
 		}
@@ -125,7 +177,16 @@ func (m *Manager) Patch(ctx context.Context, id string, body []byte) (c store.Cl
 				"token_endpoint_auth_method cannot change between none (public) and a secret method (confidential); register a new client instead",
 			}}
 		}
+		now := m.now()
 		next.ID, next.SecretHash, next.CreatedAt = c.ID, c.SecretHash, c.CreatedAt
+		next.Balance, next.BalanceUpdatedAt, next.FirstTokenAt = c.Balance, c.BalanceUpdatedAt, c.FirstTokenAt
+		next.StateChangedAt = c.StateChangedAt
+		if next.State != c.State {
+			next.StateChangedAt = now
+			if next.State == store.ClientActive && !reasonGiven {
+				next.StateReason = ""
+			}
+		}
 		switch {
 		case next.WebhookURL == "":
 			next.WebhookSecret = nil
@@ -134,14 +195,18 @@ func (m *Manager) Patch(ctx context.Context, id string, body []byte) (c store.Cl
 		default:
 			next.WebhookSecret, newSecret = sealed, true
 		}
-		next.UpdatedAt = m.now()
+		next.UpdatedAt = now
 		*c = next
 		return nil
 	})
-	if err != nil || !newSecret {
-		return c, "", err
+	if err != nil {
+		return Patched{}, err
 	}
-	return c, webhookSecret, nil
+	out := Patched{Client: c, PreviousState: previous}
+	if newSecret {
+		out.WebhookSecret = webhookSecret
+	}
+	return out, nil
 }
 
 // RotateWebhookSecret replaces a client's webhook secret and returns the new
@@ -201,9 +266,16 @@ func (m *Manager) Get(ctx context.Context, id string) (store.Client, error) {
 	return m.Store.GetClient(ctx, id)
 }
 
-// List returns every client.
+// List returns every client, oldest first.
 func (m *Manager) List(ctx context.Context) ([]store.Client, error) {
-	return m.Store.ListClients(ctx)
+	cs, _, err := m.Store.ListClients(ctx, store.Page{})
+	return cs, err
+}
+
+// ListPage returns one page of clients, oldest first, and the cursor of the
+// next page ("" after the last).
+func (m *Manager) ListPage(ctx context.Context, p store.Page) ([]store.Client, string, error) {
+	return m.Store.ListClients(ctx, p)
 }
 
 // Delete removes a client and everything issued to it; store.ErrNotFound if
@@ -225,6 +297,10 @@ func ParamsOf(c store.Client) Params {
 		Environment:             c.Environment,
 		Tier:                    c.Tier,
 		State:                   c.State,
+		StateReason:             c.StateReason,
+		Metered:                 c.Metered,
+		Overdraft:               c.Overdraft,
+		OperatingHours:          cloneSchedule(c.OperatingHours),
 		RefreshPolicy:           c.RefreshPolicy,
 		RefreshIdleTimeout:      Duration(c.RefreshIdleTimeout),
 		RefreshTokenTTL:         Duration(c.RefreshTTL),

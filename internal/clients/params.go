@@ -18,11 +18,14 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/store"
 )
 
 // Params are the registration parameters of a client: the JSON body of
 // POST /admin/clients. PATCH uses the same names; only the fields present
-// change. A zero value means "the default".
+// change. A zero value means "the default". A client's balance is not a
+// parameter: it starts at 0 and changes only through Manager.AdjustBalance
+// (and the token charges of the core).
 type Params struct {
 	Name                    string            `json:"name"`
 	GrantTypes              []string          `json:"grant_types"`
@@ -33,6 +36,10 @@ type Params struct {
 	Environment             string            `json:"environment"`
 	Tier                    string            `json:"tier"`
 	State                   string            `json:"state"`
+	StateReason             string            `json:"state_reason"`
+	Metered                 bool              `json:"metered"`
+	Overdraft               bool              `json:"overdraft"`
+	OperatingHours          *store.Schedule   `json:"operating_hours"`
 	RefreshPolicy           string            `json:"refresh_policy"`
 	RefreshIdleTimeout      Duration          `json:"refresh_idle_timeout"`
 	RefreshTokenTTL         Duration          `json:"refresh_token_ttl"`
@@ -133,7 +140,11 @@ func applyJSON(p *Params, body []byte) error {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return oauth.InvalidRequest("Unknown field(s): %s.", strings.Join(unknown, ", "))
+		hint := ""
+		if _, ok := raw["balance"]; ok {
+			hint = " The balance changes only through POST /admin/clients/{id}/balance."
+		}
+		return oauth.InvalidRequest("Unknown field(s): %s.%s", strings.Join(unknown, ", "), hint)
 	}
 	v := reflect.ValueOf(p).Elem()
 	for k, msg := range raw {
@@ -143,8 +154,12 @@ func applyJSON(p *Params, body []byte) error {
 			continue
 		}
 		// Decode into a fresh value, so that a map is replaced, not merged.
+		// Objects (operating_hours) refuse unknown members, as the body
+		// does.
 		nv := reflect.New(f.Type())
-		if err := json.Unmarshal(msg, nv.Interface()); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(msg))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(nv.Interface()); err != nil {
 			return oauth.InvalidRequest("The field %s is invalid: %s.", k, jsonProblem(err))
 		}
 		f.Set(nv.Elem())
@@ -162,7 +177,7 @@ func jsonProblem(err error) string {
 	case errors.As(err, &se):
 		return fmt.Sprintf("malformed JSON at offset %d", se.Offset)
 	}
-	return strings.TrimPrefix(err.Error(), "json: ")
+	return truncate(strings.TrimPrefix(err.Error(), "json: "), 128)
 }
 
 func truncate(s string, n int) string {

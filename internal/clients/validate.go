@@ -23,6 +23,7 @@ const (
 	MaxConsentURLLen      = 2048
 	MaxWebhookURLLen      = 2048
 	MaxTierLen            = 64
+	MaxStateReasonLen     = 256 // characters
 	MaxMetadataKeys       = 20
 	MaxMetadataKeyLen     = 64
 	MaxMetadataValueLen   = 256
@@ -80,15 +81,20 @@ func (ps *problems) add(format string, args ...any) { *ps = append(*ps, fmt.Spri
 func quote(s string) string { return strconv.Quote(truncate(s, 64)) }
 
 // toClient validates p and returns the client it describes, with defaults
-// filled in. ID, secret and timestamps are left for the caller.
-func toClient(p Params) (store.Client, error) {
+// filled in. ID, secret, timestamps (StateChangedAt too) and the balance
+// are left for the caller.
+func (m *Manager) toClient(p Params) (store.Client, error) {
 	var ps problems
 	c := store.Client{
 		Name:           p.Name,
 		Tier:           p.Tier,
+		StateReason:    p.StateReason,
 		ConsentURL:     p.ConsentURL,
 		ResourceServer: p.ResourceServer,
 		WebhookURL:     p.WebhookURL,
+		Metered:        p.Metered,
+		Overdraft:      p.Overdraft,
+		OperatingHours: cloneSchedule(p.OperatingHours),
 	}
 
 	switch n := utf8.RuneCountInString(p.Name); {
@@ -103,6 +109,12 @@ func toClient(p Params) (store.Client, error) {
 	c.AuthMethod = enum(&ps, "token_endpoint_auth_method", p.TokenEndpointAuthMethod, DefaultAuthMethod, authMethods)
 	c.Environment = enum(&ps, "environment", p.Environment, DefaultEnvironment, environments)
 	c.State = enum(&ps, "state", p.State, DefaultState, states)
+	switch {
+	case utf8.RuneCountInString(p.StateReason) > MaxStateReasonLen:
+		ps.add("state_reason is longer than %d characters", MaxStateReasonLen)
+	case !printable(p.StateReason):
+		ps.add("state_reason must be valid UTF-8 without control characters, bidi controls or invisible characters")
+	}
 	c.RefreshPolicy = enum(&ps, "refresh_policy", p.RefreshPolicy, DefaultRefreshPolicy, refreshPols)
 	c.TokenFormat = enum(&ps, "access_token_format", p.AccessTokenFormat, DefaultAccessTokenFormat, tokenFormats)
 
@@ -166,12 +178,28 @@ func toClient(p Params) (store.Client, error) {
 		ps.add("scope must be space-delimited values of printable ASCII without quotes or backslashes (at most %d values of 128 characters)", oauth.MaxScopes)
 	}
 
-	// Tier.
+	// Tier: the server's default when absent; one of its tiers when it
+	// names them.
+	if c.Tier == "" {
+		c.Tier = m.DefaultTier
+	}
 	switch {
-	case len(p.Tier) > MaxTierLen:
+	case len(c.Tier) > MaxTierLen:
 		ps.add("tier is longer than %d characters", MaxTierLen)
-	case strings.IndexFunc(p.Tier, func(r rune) bool { return !tierChar(r) }) >= 0:
+	case strings.IndexFunc(c.Tier, func(r rune) bool { return !tierChar(r) }) >= 0:
 		ps.add("tier may only hold letters, digits, '.', '_' and '-'")
+	case m.Tiers != nil && c.Tier != "" && !slices.Contains(m.Tiers, c.Tier):
+		ps.add("tier %s is not one of %s", quote(c.Tier), strings.Join(m.Tiers, ", "))
+	}
+
+	// Metering and operating hours.
+	if c.Overdraft && !c.Metered {
+		ps.add("overdraft applies only to metered clients: set metered true, or overdraft false")
+	}
+	if c.OperatingHours != nil {
+		for _, msg := range c.OperatingHours.Validate() {
+			ps.add("operating_hours: %s", msg)
+		}
 	}
 
 	// Lifetimes.
@@ -226,6 +254,23 @@ func toClient(p Params) (store.Client, error) {
 		return store.Client{}, &ValidationError{Problems: ps}
 	}
 	return c, nil
+}
+
+// cloneSchedule copies s deeply, so that a client never shares a schedule's
+// map or slices with its parameters.
+func cloneSchedule(s *store.Schedule) *store.Schedule {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	if s.Weekly != nil {
+		c.Weekly = make(map[string][]string, len(s.Weekly))
+		for d, iv := range s.Weekly {
+			c.Weekly[d] = slices.Clone(iv)
+		}
+	}
+	c.ClosedDates = slices.Clone(s.ClosedDates)
+	return &c
 }
 
 // enum checks a single enumerated value; "" is the default.

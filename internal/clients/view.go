@@ -24,6 +24,12 @@ type View struct {
 	Environment             string            `json:"environment"`
 	Tier                    string            `json:"tier"`
 	State                   string            `json:"state"`
+	StateReason             string            `json:"state_reason"`
+	StateChangedAt          string            `json:"state_changed_at,omitempty"`
+	Metered                 bool              `json:"metered"`
+	Balance                 int64             `json:"balance"`
+	Overdraft               bool              `json:"overdraft"`
+	OperatingHours          *store.Schedule   `json:"operating_hours"`
 	RefreshPolicy           string            `json:"refresh_policy"`
 	RefreshIdleTimeout      Duration          `json:"refresh_idle_timeout"`
 	RefreshTokenTTL         Duration          `json:"refresh_token_ttl"`
@@ -36,11 +42,15 @@ type View struct {
 	WebhookURL              string            `json:"webhook_url"`
 	WebhookSecret           string            `json:"webhook_secret,omitempty"`
 	Metadata                map[string]string `json:"metadata"`
+	FirstTokenAt            string            `json:"first_token_at,omitempty"`
 	CreatedAt               string            `json:"created_at"`
 	UpdatedAt               string            `json:"updated_at"`
 }
 
-// NewView shows a stored client. Lists are never null in the JSON.
+// NewView shows a stored client. Lists are never null in the JSON; times
+// that are unset (state_changed_at of a client older than it, first_token_at
+// of a client that never obtained a token) are left out; operating_hours is
+// null when the client has none.
 func NewView(c store.Client) View {
 	md := maps.Clone(c.Metadata)
 	if md == nil {
@@ -57,6 +67,12 @@ func NewView(c store.Client) View {
 		Environment:             c.Environment,
 		Tier:                    c.Tier,
 		State:                   c.State,
+		StateReason:             c.StateReason,
+		StateChangedAt:          FormatTime(c.StateChangedAt),
+		Metered:                 c.Metered,
+		Balance:                 c.Balance,
+		Overdraft:               c.Overdraft,
+		OperatingHours:          cloneSchedule(c.OperatingHours),
 		RefreshPolicy:           c.RefreshPolicy,
 		RefreshIdleTimeout:      Duration(c.RefreshIdleTimeout),
 		RefreshTokenTTL:         Duration(c.RefreshTTL),
@@ -68,6 +84,7 @@ func NewView(c store.Client) View {
 		ResourceServer:          c.ResourceServer,
 		WebhookURL:              c.WebhookURL,
 		Metadata:                md,
+		FirstTokenAt:            FormatTime(c.FirstTokenAt),
 		CreatedAt:               FormatTime(c.CreatedAt),
 		UpdatedAt:               FormatTime(c.UpdatedAt),
 	}
@@ -80,4 +97,25 @@ func FormatTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// ListView is the JSON of GET /admin/clients: one page of clients and the
+// cursor of the next page, left out after the last.
+type ListView struct {
+	Clients    []View `json:"clients"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// NewListView shows a page of clients; Clients is never null.
+func NewListView(cs []store.Client, next string) ListView {
+	return ListView{Clients: views(cs, NewView), NextCursor: next}
+}
+
+// views shows each of xs with view; never nil.
+func views[T, V any](xs []T, view func(T) V) []V {
+	out := make([]V, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, view(x))
+	}
+	return out
 }
