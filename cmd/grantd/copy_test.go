@@ -62,7 +62,7 @@ func runFlow(t *testing.T, s store.Store) flow {
 	f.req = store.AuthRequest{ID: "req-" + uuid.NewString(), ClientID: f.client.ID, ResponseType: "code",
 		RedirectURI: "https://app.example/cb", Scopes: []string{"accounts"}, CSRFToken: "csrf", ProviderID: "gusto",
 		ProviderFixed: true, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	must("CreateAuthRequest", s.CreateAuthRequest(ctx, f.req))
+	must("CreateAuthRequest", s.CreateAuthRequest(ctx, f.req, 0))
 
 	f.conn = store.Connection{ID: uuid.NewString(), ClientID: f.client.ID, CustomerID: "cust", ProviderID: "gusto",
 		Subject: "user-1", Products: []string{"accounts"}, Status: store.ConnectionActive, CreatedAt: now,
@@ -131,11 +131,11 @@ func snapshot(t *testing.T, s store.Store, f flow) string {
 	add := func(what string, v any, err error) {
 		fmt.Fprintf(&b, "%s: %+v (%v)\n", what, v, err)
 	}
-	cs, err := s.ListClients(ctx)
+	cs, _, err := s.ListClients(ctx, store.Page{})
 	add("clients", cs, err)
 	r, err := s.GetAuthRequest(ctx, f.req.ID, f.req.CreatedAt)
 	add("auth request", r, err)
-	conns, err := s.ListConnections(ctx, "")
+	conns, _, err := s.ListConnections(ctx, "", store.Page{})
 	add("connections", conns, err)
 	stored := map[int64]store.Event{}
 	for _, c := range conns {

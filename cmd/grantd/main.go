@@ -11,6 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Operating hours name IANA time zones: the binary carries the zone
+	// database, so that it works where the system has none (containers).
+	_ "time/tzdata"
 
 	"github.com/grantd/grantd/internal/config"
 	"github.com/grantd/grantd/internal/dialect/all"

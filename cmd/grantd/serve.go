@@ -85,16 +85,28 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		issuer = config.DefaultIssuer(pubLn.Addr().String(), tlsConf != nil) // the port the system chose
 	}
 
+	pol, err := newPolicies(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pol.close()
+	proxies, err := cfg.TrustedProxyPrefixes() // validated
+	if err != nil {
+		return err
+	}
 	provider := &oauth.Provider{
-		Store:             st,
-		Signer:            keys,
-		Issuer:            issuer,
-		ConsentURL:        cfg.ConsentURL,
-		HostedConsentPath: web.Path,
-		CodeTTL:           cfg.CodeTTL,
-		AuthRequestTTL:    cfg.AuthRequestTTL,
-		Catalogue:         cfg.Catalogue(),
-		Logger:            log,
+		Policy:                 pol.policy,
+		Guard:                  pol.guard,
+		MaxPendingAuthRequests: cfg.Policy.MaxPendingAuthorizations,
+		Store:                  st,
+		Signer:                 keys,
+		Issuer:                 issuer,
+		ConsentURL:             cfg.ConsentURL,
+		HostedConsentPath:      web.Path,
+		CodeTTL:                cfg.CodeTTL,
+		AuthRequestTTL:         cfg.AuthRequestTTL,
+		Catalogue:              cfg.Catalogue(),
+		Logger:                 log,
 	}
 	pages, err := web.New(web.Options{Provider: provider, Logger: log})
 	if err != nil {
@@ -115,7 +127,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	manager := &clients.Manager{Store: st, Seal: webhookSeal.Seal}
+	manager := &clients.Manager{Store: st, Seal: webhookSeal.Seal, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier()}
 	var registrar server.Registrar
 	if cfg.DynamicRegistration {
 		registrar = &clients.Registration{Manager: manager, Scope: registrationScope(cfg), Catalogue: provider.Catalogue}
@@ -124,6 +136,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Provider: provider, Keys: keys, Store: st, Pages: pages, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		Dialects: dialects, Mounts: cfg.DialectMounts(), Registrar: registrar,
+		TrustedProxies: proxies, AddressLimiter: pol.address,
 	}).Handler()
 	hooks := &events.Worker{Store: st, Open: webhookSeal.Open, Logger: log}
 	adminAPI := server.Wrap(admin.New(admin.Options{
@@ -147,7 +160,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer stopBG()
 	var wg sync.WaitGroup
 	wg.Go(func() { keys.Run(bg, cfg.KeyReloadInterval) })
-	jan := &janitor.Janitor{Store: st, Logger: log}
+	jan := &janitor.Janitor{Store: st, Logger: log, UnusedDynamicClientTTL: cfg.Policy.UnusedDynamicClientTTL}
 	wg.Go(func() { jan.Run(bg, cfg.JanitorInterval) })
 	wg.Go(func() { hooks.Run(bg, 2*time.Second) })
 	servers := []*http.Server{httpServer(cfg, public, tlsConf, log), httpServer(cfg, adminAPI, tlsConf, log)}

@@ -90,6 +90,15 @@ type Config struct {
 	// Dialects turns token-endpoint dialects on or off and moves their paths
 	// (config file only); every dialect is on by default.
 	Dialects map[string]Dialect `yaml:"dialects"`
+
+	// Redis (redis://…) shares rate limits and brute-force counts between
+	// instances; "" = each instance keeps its own, in process.
+	Redis string `yaml:"redis"`
+	// TrustedProxies are the peers (comma-separated CIDRs or addresses)
+	// whose X-Forwarded-For or Forwarded headers name the client's address.
+	TrustedProxies string `yaml:"trusted_proxies"`
+	// Policy is the commercial policy (docs/policy.md).
+	Policy Policy `yaml:"policy"`
 }
 
 // TLS configures HTTPS on both listeners. Both files or neither.
@@ -164,6 +173,10 @@ func Default() Config {
 		ShutdownTimeout:     DefaultShutdownTimeout,
 		JanitorInterval:     DefaultJanitorInterval,
 		DynamicRegistration: true,
+		Policy: Policy{
+			MaxPendingAuthorizations: DefaultMaxPendingAuthorizations,
+			UnusedDynamicClientTTL:   DefaultUnusedDynamicClientTTL,
+		},
 	}
 }
 
@@ -347,6 +360,7 @@ func (c *Config) Validate() error {
 		bad("max_header_bytes: must be positive, got %d", c.MaxHeaderBytes)
 	}
 	c.validatePostgres(bad)
+	c.validatePolicy(bad)
 	return errors.Join(errs...)
 }
 

@@ -376,7 +376,8 @@ func TestEverySettingHasAnEnvVar(t *testing.T) {
 				continue
 			}
 			// Lists of structured entries live only in the file.
-			if key == "providers" || key == "dialects" {
+			if key == "providers" || key == "dialects" || key == "policy.tiers" || key == "policy.grant_costs" ||
+				key == "policy.address_limits" || strings.HasPrefix(key, "policy.brute_force.") {
 				continue
 			}
 			if !seenYAML[key] {
@@ -401,7 +402,7 @@ func TestEachEnvVarApplies(t *testing.T) {
 			v = "false" // a default-on switch
 		case s.isBool:
 			v = "true"
-		case strings.Contains(s.Flag, "bytes") || strings.Contains(s.Flag, "conns"):
+		case strings.Contains(s.Flag, "bytes") || strings.Contains(s.Flag, "conns") || strings.Contains(s.Flag, "pending"):
 			v = "12345"
 		case strings.Contains(s.Flag, "interval") || strings.Contains(s.Flag, "ttl") || strings.Contains(s.Flag, "timeout") ||
 			strings.Contains(s.Flag, "lifetime"):
@@ -483,5 +484,33 @@ func TestDialectsConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v, want %q", err, want)
 		}
+	}
+}
+
+// A provider's operating hours come from the file, validated.
+func TestProviderOperatingHours(t *testing.T) {
+	path := writeFile(t, `providers:
+  - id: acme-bank
+    name: Acme Bank
+    products: [accounts]
+    operating_hours:
+      time_zone: Europe/Bucharest
+      weekly: {mon: ["09:00-17:00"], tue: ["09:00-17:00"]}
+      closed_dates: ["2026-12-25"]
+`)
+	c, err := Load([]string{"--config", path}, envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h := c.Catalogue()[0].OperatingHours
+	if h == nil || h.TimeZone != "Europe/Bucharest" || len(h.Weekly["mon"]) != 1 || h.ClosedDates[0] != "2026-12-25" {
+		t.Fatalf("hours %+v", h)
+	}
+	c.Providers[0].OperatingHours.Weekly = map[string][]string{"mon": {"17:00-09:00x"}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "providers[0].operating_hours") {
+		t.Fatalf("Validate: %v", err)
 	}
 }

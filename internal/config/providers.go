@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/store"
 )
 
 // DataProvider is an entry of the provider catalogue in the config file
@@ -18,6 +19,9 @@ type DataProvider struct {
 	ConnectionType string        `yaml:"connection_type"` // provider (default) | finch
 	ConsentTTL     time.Duration `yaml:"consent_ttl"`     // 0 = 90 days
 	RetentionTTL   time.Duration `yaml:"retention_ttl"`   // 0 = 30 days after consent ends
+	// OperatingHours, when set, is when grants on this provider's
+	// connections may be made (a client's own hours win; docs/policy.md).
+	OperatingHours *store.Schedule `yaml:"operating_hours"`
 }
 
 // Catalogue is the provider catalogue the server uses.
@@ -30,6 +34,7 @@ func (c *Config) Catalogue() []oauth.DataProvider {
 		out = append(out, oauth.DataProvider{
 			ID: p.ID, Name: p.Name, Products: p.Products, EntityIDs: p.EntityIDs,
 			ConnectionType: p.ConnectionType, ConsentTTL: p.ConsentTTL, RetentionTTL: p.RetentionTTL,
+			OperatingHours: p.OperatingHours,
 		})
 	}
 	return out
@@ -62,6 +67,11 @@ func (c *Config) validateProviders(bad func(string, ...any)) {
 		}
 		if p.ConsentTTL < 0 || p.RetentionTTL < 0 {
 			bad("%s: consent_ttl and retention_ttl must not be negative", at)
+		}
+		if p.OperatingHours != nil {
+			for _, problem := range p.OperatingHours.Validate() {
+				bad("%s.operating_hours: %s", at, problem)
+			}
 		}
 	}
 }

@@ -37,6 +37,13 @@ type instance struct {
 // issuer (as behind a load balancer), with the same key-encryption key.
 func startInstances(t *testing.T, n int) []*instance {
 	t.Helper()
+	return startInstancesWith(t, n, nil)
+}
+
+// startInstancesWith is startInstances with each instance's policy made by
+// policyOf (nil: the default state policy).
+func startInstancesWith(t *testing.T, n int, policyOf func(i int) oauth.Policy) []*instance {
+	t.Helper()
 	schema, _ := pgtest.Schema(t)
 	base := pgtest.BaseDSN(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -61,6 +68,9 @@ func startInstances(t *testing.T, n int) []*instance {
 		// Each instance re-reads the keys often, as key_reload_interval says.
 		go sg.Run(ctx, 100*time.Millisecond)
 		p := &oauth.Provider{Store: st, Signer: sg, Issuer: issuer, Logger: logger, Catalogue: oauth.SandboxCatalogue()}
+		if policyOf != nil {
+			p.Policy = policyOf(i)
+		}
 		srv := httptest.NewServer(server.New(server.Options{Provider: p, Keys: sg, Store: st, Logger: logger,
 			Dialects: all.Dialects()}).Handler())
 		t.Cleanup(srv.Close)

@@ -1,13 +1,16 @@
 // Package janitor runs the lifecycle chores of grantd's store in bounded
 // batches: it marks connections whose consent ended as expired, purges
 // connections (and every token record of theirs) whose data-retention
-// deadline passed, and deletes spent codes and expired records.
+// deadline passed, deletes spent codes and expired records, and deletes
+// dynamically registered clients that never obtained a token.
 package janitor
 
 import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/grantd/grantd/internal/clients"
 )
 
 // Store is the part of the store the janitor uses.
@@ -15,6 +18,7 @@ type Store interface {
 	ExpireConsents(ctx context.Context, now time.Time, limit int) (int, error)
 	PurgeConnections(ctx context.Context, now time.Time, limit int) (int, error)
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+	DeleteUnusedClients(ctx context.Context, key, value string, createdBefore time.Time, limit int) (int, error)
 }
 
 // Janitor does one kind of chore per batch, so that no write transaction
@@ -27,11 +31,15 @@ type Janitor struct {
 	// MaxBatches bounds one pass per chore, so that a large backlog is
 	// worked off over several passes; 0 = 100.
 	MaxBatches int
+	// UnusedDynamicClientTTL is how long a client registered through RFC
+	// 7591 may go without obtaining a token before it is deleted; 0 =
+	// never deleted.
+	UnusedDynamicClientTTL time.Duration
 }
 
 // Result counts what one pass did.
 type Result struct {
-	Expired, Purged, Deleted int
+	Expired, Purged, Deleted, UnusedClients int
 }
 
 // RunOnce does every chore until each has nothing left (or MaxBatches).
@@ -58,6 +66,7 @@ func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
 		{j.Store.ExpireConsents, &res.Expired},
 		{j.Store.PurgeConnections, &res.Purged},
 		{j.Store.DeleteExpired, &res.Deleted},
+		{j.deleteUnusedClients, &res.UnusedClients},
 	} {
 		for range maxBatches {
 			n, err := chore.fn(ctx, now, batch)
@@ -75,6 +84,16 @@ func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
+// deleteUnusedClients deletes dynamically registered clients older than
+// UnusedDynamicClientTTL that never obtained a token: open registration
+// must not grow the client table for ever.
+func (j *Janitor) deleteUnusedClients(ctx context.Context, now time.Time, limit int) (int, error) {
+	if j.UnusedDynamicClientTTL <= 0 {
+		return 0, nil
+	}
+	return j.Store.DeleteUnusedClients(ctx, clients.MetadataRegistration, clients.MetadataDynamic, now.Add(-j.UnusedDynamicClientTTL), limit)
+}
+
 // Run calls RunOnce every interval until ctx is done.
 func (j *Janitor) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
@@ -84,8 +103,9 @@ func (j *Janitor) Run(ctx context.Context, every time.Duration) {
 		if err != nil && ctx.Err() == nil && j.Logger != nil {
 			j.Logger.Error("janitor pass failed", "cause", err.Error())
 		}
-		if j.Logger != nil && (res.Expired > 0 || res.Purged > 0 || res.Deleted > 0) {
-			j.Logger.Info("janitor pass", "consents_expired", res.Expired, "connections_purged", res.Purged, "records_deleted", res.Deleted)
+		if j.Logger != nil && (res.Expired > 0 || res.Purged > 0 || res.Deleted > 0 || res.UnusedClients > 0) {
+			j.Logger.Info("janitor pass", "consents_expired", res.Expired, "connections_purged", res.Purged,
+				"records_deleted", res.Deleted, "unused_clients_deleted", res.UnusedClients)
 		}
 		select {
 		case <-ctx.Done():

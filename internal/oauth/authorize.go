@@ -115,7 +115,7 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 		return back(&Error{Code: "request_uri_not_supported", Status: http.StatusBadRequest,
 			Description: "Request objects are not supported."})
 	}
-	if err := p.policy().Check(ctx, &client, GrantAuthorizationCode); err != nil {
+	if _, err := p.policy().Check(ctx, PolicyRequest{Client: &client, Action: ActionAuthorize, Now: p.now()}); err != nil {
 		return back(AsError(err))
 	}
 	if err := p.hostedPagesAllowed(&client); err != nil {
@@ -157,7 +157,10 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(p.authRequestTTL()),
 	}
-	if err := p.Store.CreateAuthRequest(ctx, ar); err != nil {
+	if err := p.Store.CreateAuthRequest(ctx, ar, p.MaxPendingAuthRequests); err != nil {
+		if errors.Is(err, store.ErrTooMany) {
+			return back(tooManyPending(err))
+		}
 		if errors.Is(err, store.ErrMissingParent) {
 			// The client was deleted meanwhile: as for an unknown client.
 			return page(&Error{Code: ErrCodeInvalidClient, Status: http.StatusBadRequest, Description: "The client is unknown.", Cause: err})

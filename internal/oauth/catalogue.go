@@ -37,6 +37,9 @@ type DataProvider struct {
 	// retention period after consent ends; 0 = the defaults.
 	ConsentTTL   time.Duration
 	RetentionTTL time.Duration
+	// OperatingHours, when set, is when grants on its connections may be
+	// made; a client's own OperatingHours win.
+	OperatingHours *store.Schedule
 }
 
 // Offers reports whether the provider offers every product in products.
@@ -78,6 +81,41 @@ func (p *Provider) DataProvider(id string) (DataProvider, bool) {
 		}
 	}
 	return DataProvider{}, false
+}
+
+// providerOpen checks the operating hours of the provider behind a grant's
+// connection, for a client that has none of its own (the policy checks
+// those): 503 with Retry-After until it opens.
+func (p *Provider) providerOpen(c *store.Client, conn *store.Connection, now time.Time) error {
+	if c.OperatingHours != nil || conn == nil {
+		return nil
+	}
+	d, ok := p.DataProvider(conn.ProviderID)
+	if !ok || d.OperatingHours == nil {
+		return nil
+	}
+	return Closed(d.OperatingHours, now)
+}
+
+// Schedule is what the hours rule asks of a store.Schedule.
+type Schedule interface {
+	OpenAt(t time.Time) (open bool, next time.Time)
+}
+
+// Closed is the refusal outside operating hours at now (503 with
+// Retry-After until the next opening), nil while s is open. The policy's
+// rule for a client's own hours and the core's for a provider's are this
+// one.
+func Closed(s Schedule, now time.Time) *Error {
+	open, next := s.OpenAt(now)
+	if open {
+		return nil
+	}
+	var wait time.Duration
+	if !next.IsZero() {
+		wait = next.Sub(now)
+	}
+	return OutsideHours(wait)
 }
 
 // lifetimes returns the consent lifetime and the retention period of a new

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/grantd/grantd/internal/store"
 )
@@ -22,29 +23,89 @@ type ClientCredentials struct {
 	ID        string
 	Secret    string
 	Presented string // Presented*
+	// Address is where the request came from (set by the server, not the
+	// wire): brute-force protection counts failures per address.
+	Address string
 }
 
-// Policy is the commercial-policy hook run after client authentication and
-// before any grant: client states, operating hours, balances, rate limits. It
-// returns an *Error (e.g. 409, 402, 429, 503) to refuse the request.
+// Policy is the commercial policy: run after client authentication and
+// before every grant, connect session and authorization request, so that no
+// endpoint and no dialect can skip it. Each rule is one check with its own
+// refusal Reason (ReasonClientState, ReasonRateLimited,
+// ReasonInsufficientFunds, ReasonOutsideHours), which every dialect maps to
+// its shape. internal/policy implements it; StatePolicy is the default.
 type Policy interface {
-	Check(ctx context.Context, c *store.Client, grantType string) error
+	// Check judges r. It returns an *Error to refuse (409, 402, 429, 503,
+	// with RetryAfter and RateLimit where they apply), else what the
+	// request may do.
+	Check(ctx context.Context, r PolicyRequest) (PolicyResult, error)
+}
+
+// Actions a policy judges besides the grant types.
+const (
+	ActionConnectSession = "connect_session"
+	ActionAuthorize      = "authorize"
+)
+
+// PolicyRequest is one request of an authenticated client.
+type PolicyRequest struct {
+	Client *store.Client
+	// Action is the grant type of a token request, or ActionAuthorize or
+	// ActionConnectSession.
+	Action string
+	// Address is where the request came from (the peer, or the client
+	// address trusted proxies forwarded); "" when unknown.
+	Address string
+	Now     time.Time
+}
+
+// PolicyResult is what the policy lets a request do.
+type PolicyResult struct {
+	// RateLimit is the client's rate limit after this request, for the
+	// RateLimit-* headers of the answer; nil when the client has none.
+	RateLimit *RateLimit
+	// Cost is what the grant costs a metered client, charged in the
+	// transaction that issues; 0 = free.
+	Cost int64
+}
+
+// RateLimit is a client's rate-limit window as the answer shows it
+// (draft-ietf-httpapi-ratelimit-headers): the quota, what is left of it,
+// and when it is whole again.
+type RateLimit struct {
+	Limit     int64
+	Remaining int64
+	Reset     time.Duration
 }
 
 // StatePolicy refuses clients that are not active (suspended, pending) with
-// 409; it is the default policy. Balances (402), rate limits (429) and
-// operating hours (503) come with the commercial policy.
+// 409; it is the default policy, and the first rule of internal/policy.
 type StatePolicy struct{}
 
 // Check implements Policy.
-func (StatePolicy) Check(_ context.Context, c *store.Client, _ string) error {
+func (StatePolicy) Check(_ context.Context, r PolicyRequest) (PolicyResult, error) {
+	return PolicyResult{}, ClientStateError(r.Client)
+}
+
+// ClientStateError is the refusal of a client whose state forbids tokens
+// (nil for an active client): 409, the client's state conflicts with the
+// request (PRODUCT.md's "suspended clients (409)").
+func ClientStateError(c *store.Client) error {
 	if clientActive(c) {
 		return nil
 	}
-	// 409: the client's state conflicts with the request (PRODUCT.md's
-	// "suspended clients (409)").
 	return &Error{Code: ErrCodeUnauthorizedClient, Status: http.StatusConflict, Reason: ReasonClientState,
 		Description: "The client is " + c.State + " and may not obtain tokens."}
+}
+
+// AuthGuard protects client authentication against brute force: Allow is
+// asked before the secret is checked (an *Error, 429 with RetryAfter,
+// refuses; it may also delay), Failed is told of every failed
+// authentication, and Succeeded of every successful one.
+type AuthGuard interface {
+	Allow(ctx context.Context, clientID, address string) error
+	Failed(ctx context.Context, clientID, address string)
+	Succeeded(ctx context.Context, clientID, address string)
 }
 
 // clientActive reports whether a client's state lets it obtain and use
@@ -83,24 +144,35 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 	if len(cr.ID) > 255 || len(cr.Secret) > 512 {
 		return fail(ReasonUnknownClient, "client credentials too long")
 	}
+	if p.Guard != nil {
+		if err := p.Guard.Allow(ctx, cr.ID, cr.Address); err != nil {
+			return store.Client{}, err
+		}
+	}
+	failed := func(reason, why string) (store.Client, error) {
+		if p.Guard != nil {
+			p.Guard.Failed(ctx, cr.ID, cr.Address)
+		}
+		return fail(reason, why)
+	}
 	c, err := p.Store.GetClient(ctx, cr.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return fail(ReasonUnknownClient, "unknown client")
+		return failed(ReasonUnknownClient, "unknown client")
 	}
 	if err != nil {
 		return store.Client{}, ServerError(err)
 	}
-	if c.IsPublic() {
-		if cr.Secret != "" || cr.Presented == PresentedBasic {
-			return fail(ReasonWrongSecret, "public client presented a secret")
-		}
-		return c, nil
-	}
-	if cr.Presented != PresentedBasic && cr.Presented != PresentedPost {
+	switch {
+	case c.IsPublic() && (cr.Secret != "" || cr.Presented == PresentedBasic):
+		return failed(ReasonWrongSecret, "public client presented a secret")
+	case c.IsPublic():
+	case cr.Presented != PresentedBasic && cr.Presented != PresentedPost:
 		return fail(ReasonNoCredentials, "confidential client presented no secret")
+	case len(c.SecretHash) == 0 || subtle.ConstantTimeCompare(store.Hash(cr.Secret), c.SecretHash) != 1:
+		return failed(ReasonWrongSecret, "wrong client secret")
 	}
-	if len(c.SecretHash) == 0 || subtle.ConstantTimeCompare(store.Hash(cr.Secret), c.SecretHash) != 1 {
-		return fail(ReasonWrongSecret, "wrong client secret")
+	if p.Guard != nil {
+		p.Guard.Succeeded(ctx, cr.ID, cr.Address)
 	}
 	return c, nil
 }

@@ -47,6 +47,9 @@ func authorizationCode(p *Provider, c *store.Client, pr Profile, req TokenReques
 		if err := connectionLive(l.Connection, code.ConnectionID, now); err != nil {
 			return decision{}, err
 		}
+		if err := p.providerOpen(c, l.Connection, now); err != nil {
+			return decision{}, err
+		}
 		d := decision{access: p.newAccessToken(c, code.Subject, l.Connection, code.GrantID, code.Scopes, pr.UntilConsentEnd, now), conn: l.Connection}
 		d.writes = store.Writes{At: now, SpendCode: true, AccessToken: &d.access.rec}
 		if pr.RefreshTokens && slices.Contains(c.GrantTypes, GrantRefreshToken) {

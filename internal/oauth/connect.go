@@ -42,7 +42,7 @@ func (p *Provider) CreateConnectSession(ctx context.Context, cr ClientCredential
 	if c.IsPublic() {
 		return nil, UnauthorizedClient("Public clients may not create connect sessions.")
 	}
-	if err := p.policy().Check(ctx, c, "connect_session"); err != nil {
+	if _, err := p.policy().Check(ctx, PolicyRequest{Client: c, Action: ActionConnectSession, Address: cr.Address, Now: p.now()}); err != nil {
 		return nil, err
 	}
 	rt := CodeKindCode
@@ -109,7 +109,10 @@ func (p *Provider) CreateConnectSession(ctx context.Context, cr ClientCredential
 		ProviderFixed: r.ProviderID != "",
 		ExpiresAt:     now.Add(ConnectSessionTTL),
 	}
-	if err := p.Store.CreateAuthRequest(ctx, ar); err != nil {
+	if err := p.Store.CreateAuthRequest(ctx, ar, p.MaxPendingAuthRequests); err != nil {
+		if errors.Is(err, store.ErrTooMany) {
+			return nil, tooManyPending(err)
+		}
 		if errors.Is(err, store.ErrMissingParent) {
 			return nil, clientGone(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // RFC 6749 §5.2 and RFC 6749 §4.1.2.1 error codes, plus the ones grantd's
@@ -40,6 +41,9 @@ type Error struct {
 	Basic bool
 	// RetryAfter, in seconds, for 429 and 503 answers; 0 = none.
 	RetryAfter int
+	// RateLimit is the client's rate-limit window, for the RateLimit-*
+	// headers of a refused token request; nil = none.
+	RateLimit *RateLimit
 	// Reason is a finer, stable cause (Reason*) that dialects map to their
 	// own error codes; "" = none more precise than Code.
 	Reason string
@@ -71,6 +75,8 @@ const (
 	ReasonOutsideHours      = "outside_operating_hours"
 	ReasonRateLimited       = "rate_limited"
 	ReasonInsufficientFunds = "insufficient_balance"
+	ReasonTooManyAttempts   = "too_many_failed_authentications"
+	ReasonTooManyPending    = "too_many_pending_requests"
 )
 
 // With returns a copy of e with a reason and, if not "", the parameter.
@@ -142,6 +148,59 @@ func ServerError(cause error) *Error {
 	e := newError(http.StatusInternalServerError, ErrCodeServerError, "An unexpected error occurred on the server.")
 	e.Cause = cause
 	return e
+}
+
+// RateLimited is a 429 rate_limit_exceeded: the client's tier allows no
+// more requests until retryAfter has passed.
+func RateLimited(retryAfter time.Duration, rl *RateLimit) *Error {
+	e := newError(http.StatusTooManyRequests, ErrCodeRateLimitExceeded, "Rate limit exceeded for your tier; retry after the time in Retry-After.")
+	e.Reason, e.RetryAfter, e.RateLimit = ReasonRateLimited, seconds(retryAfter), rl
+	return e
+}
+
+// TooManyAttempts is a 429 after too many failed client authentications:
+// the credentials are not checked until retryAfter has passed.
+func TooManyAttempts(retryAfter time.Duration) *Error {
+	e := newError(http.StatusTooManyRequests, ErrCodeRateLimitExceeded, "Too many failed authentications; retry after the time in Retry-After.")
+	e.Reason, e.RetryAfter = ReasonTooManyAttempts, seconds(retryAfter)
+	return e
+}
+
+// InsufficientBalance is a 402 insufficient_balance: a metered client's
+// balance does not cover the grant.
+func InsufficientBalance() *Error {
+	e := newError(http.StatusPaymentRequired, ErrCodeInsufficientBalance, "Insufficient token balance for this call; top up the balance.")
+	e.Reason = ReasonInsufficientFunds
+	return e
+}
+
+// OutsideHours is a 503 temporarily_unavailable outside operating hours,
+// with Retry-After until the next opening (none when it never opens).
+func OutsideHours(retryAfter time.Duration) *Error {
+	e := newError(http.StatusServiceUnavailable, ErrCodeTemporarilyUnavailable, "The service is unavailable outside operating hours; retry after the time in Retry-After.")
+	e.Reason = ReasonOutsideHours
+	if retryAfter > 0 {
+		e.RetryAfter = seconds(retryAfter)
+	}
+	return e
+}
+
+// tooManyPending is the refusal of an authorization request or connect
+// session of a client that has Provider.MaxPendingAuthRequests pending
+// already: 429 temporarily_unavailable, until some are decided or expire.
+func tooManyPending(cause error) *Error {
+	e := newError(http.StatusTooManyRequests, ErrCodeTemporarilyUnavailable,
+		"The client has too many pending authorization requests; retry after the time in Retry-After.")
+	e.Reason, e.RetryAfter, e.Cause = ReasonTooManyPending, 60, cause
+	return e
+}
+
+// seconds rounds a wait up to whole seconds, at least 1 (Retry-After).
+func seconds(d time.Duration) int {
+	if d <= 0 {
+		return 1
+	}
+	return int((d + time.Second - 1) / time.Second)
 }
 
 // AsError converts any error into an *Error; unknown errors become

@@ -54,9 +54,15 @@ type Provider struct {
 	// SandboxCatalogue).
 	Catalogue []DataProvider
 
-	// Policy runs after client authentication and before every grant; nil
-	// means StatePolicy.
+	// Policy runs after client authentication and before every grant,
+	// connect session and authorization request; nil means StatePolicy.
 	Policy Policy
+	// Guard protects client authentication against brute force; nil =
+	// none.
+	Guard AuthGuard
+	// MaxPendingAuthRequests caps a client's pending authorization
+	// requests (and connect sessions); 0 = no cap.
+	MaxPendingAuthRequests int
 
 	CodeTTL        time.Duration
 	AuthRequestTTL time.Duration

@@ -43,6 +43,9 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 		if err := connectionLive(l.Connection, fam.ConnectionID, now); err != nil {
 			return decision{}, err
 		}
+		if err := p.providerOpen(c, l.Connection, now); err != nil {
+			return decision{}, err
+		}
 		// RFC 6749 §6: narrowing is allowed, widening is not; the family
 		// keeps its original scope.
 		scopes, ok := NarrowScope(asked, fam.Scopes)

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"time"
 
@@ -49,6 +50,9 @@ type TokenResult struct {
 	// Connection is the connection behind a code or refresh grant; nil for
 	// client_credentials.
 	Connection *ConnectionInfo
+	// RateLimit is the client's rate-limit window after this request, for
+	// the RateLimit-* headers; nil when the policy set none.
+	RateLimit *RateLimit
 }
 
 // ConnectionInfo is what a token endpoint may show of a connection.
@@ -145,21 +149,55 @@ func (p *Provider) Token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	if err != nil {
 		return nil, err
 	}
-	if err := p.policy().Check(ctx, &client, req.GrantType); err != nil {
+	now := p.now()
+	verdict, err := p.policy().Check(ctx, PolicyRequest{Client: &client, Action: req.GrantType, Address: req.Client.Address, Now: now})
+	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(client.GrantTypes, req.GrantType) {
 		return nil, UnauthorizedClient("The client is not allowed to use the %s grant.", req.GrantType).With(ReasonGrantNotAllowed, "grant_type")
 	}
-	pl, err := g(p, &client, pr, req, p.now())
+	pl, err := g(p, &client, pr, req, now)
 	if err != nil {
 		return nil, err
 	}
+	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, pl.decide)
 	d, err := p.run(ctx, pl)
 	if err != nil {
+		if e, ok := err.(*Error); ok && e.RateLimit == nil && verdict.RateLimit != nil {
+			e.RateLimit = verdict.RateLimit
+		}
 		return nil, err
 	}
-	return p.issue(&client, req.GrantType, d)
+	res, err := p.issue(&client, req.GrantType, d)
+	if res != nil {
+		res.RateLimit = verdict.RateLimit
+	}
+	return res, err
+}
+
+// account adds to a grant's decision what every issued token writes beside
+// the grant's own records: a metered client's charge for it, in the same
+// transaction (no token without its charge), and the client's first-token
+// mark. A refusal writes neither.
+func (p *Provider) account(c *store.Client, grantType string, cost int64, now time.Time, decide func(store.Locked) (decision, error)) func(store.Locked) (decision, error) {
+	return func(l store.Locked) (decision, error) {
+		d, err := decide(l)
+		if err != nil {
+			return d, err
+		}
+		if c.Metered && cost > 0 {
+			d.writes.Charge = &store.LedgerEntry{ClientID: c.ID, Kind: store.LedgerCharge, Amount: -cost,
+				GrantType: grantType, Reason: grantType + " token", CreatedAt: now}
+		}
+		if c.FirstTokenAt.IsZero() {
+			d.writes.FirstTokenOf = c.ID
+		}
+		if !d.writes.Empty() {
+			d.writes.At = now
+		}
+		return d, nil
+	}
 }
 
 // run writes a plan's decision in one store operation. A plan with no key
@@ -192,6 +230,15 @@ func (p *Provider) run(ctx context.Context, pl plan) (decision, error) {
 	case errors.Is(err, store.ErrMissingParent):
 		// The client was deleted while its request was under way.
 		return d, clientGone(err)
+	case errors.Is(err, store.ErrInsufficientBalance):
+		// The last credits went to a concurrent request.
+		return d, InsufficientBalance().WithCause(err)
+	case errors.Is(err, store.ErrNotMetered):
+		// The client stopped being metered while its request was under way:
+		// nothing was issued; the retry is judged afresh.
+		e := newError(http.StatusServiceUnavailable, ErrCodeTemporarilyUnavailable, "The client's billing changed during the request; retry it.")
+		e.RetryAfter, e.Cause = 1, err
+		return d, e
 	}
 	return d, ServerError(err)
 }

@@ -42,6 +42,7 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) error {
 	if cerr != nil {
 		return cerr
 	}
+	cred.Address = s.clientAddress(r)
 	sess, err := s.o.Provider.CreateConnectSession(r.Context(), cred, oauth.ConnectSessionRequest{
 		CustomerID: p["customer_id"], CustomerName: p["customer_name"], Products: products,
 		RedirectURI: p["redirect_uri"], ProviderID: p["provider_id"], State: p["state"],

@@ -185,7 +185,7 @@ func TestRegisterErrors(t *testing.T) {
 			}
 		})
 	}
-	clients, err := e.Store.ListClients(context.Background())
+	clients, _, err := e.Store.ListClients(context.Background(), store.Page{})
 	if err != nil || len(clients) != 0 {
 		t.Errorf("refused registrations stored %d clients (%v)", len(clients), err)
 	}

@@ -42,9 +42,9 @@ func (s *Server) routes() http.Handler {
 	api(http.MethodPost, "/oauth/introspect", standard, s.handle(standard, s.introspect))
 	api(http.MethodPost, "/oauth/revoke", standard, s.handle(standard, s.revoke))
 	if s.o.Registrar != nil {
-		api(http.MethodPost, "/oauth/register", standard, s.handle(standard, s.register))
+		api(http.MethodPost, "/oauth/register", standard, s.handle(standard, s.limited(RouteRegister, s.register)))
 	}
-	api(http.MethodPost, "/connect/sessions", standard, s.handle(standard, s.connectSession))
+	api(http.MethodPost, "/connect/sessions", standard, s.handle(standard, s.limited(RouteConnectSessions, s.connectSession)))
 	api(http.MethodDelete, "/connections/current", bearerErrors{standard}, s.handle(bearerErrors{standard}, s.disconnect))
 	handle("GET /oauth/authorize", http.HandlerFunc(s.authorize))
 	handle("POST /oauth/authorize", http.HandlerFunc(s.authorize))
@@ -151,12 +151,14 @@ func (s *Server) tokenEndpoint(d dialect.Dialect) http.Handler {
 			s.fail(w, r, d, d.Name(), err)
 			return
 		}
+		req.Client.Address = s.clientAddress(r)
 		res, err := s.o.Provider.Token(r.Context(), profile, req)
 		if err != nil {
 			s.fail(w, r, d, d.Name(), err)
 			return
 		}
 		wire.NoStore(w)
+		rateLimitHeaders(w, res.RateLimit)
 		d.Encode(w, r, res)
 	})
 }
@@ -207,7 +209,33 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, enc dialect.ErrorE
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
+	rateLimitHeaders(w, e.RateLimit)
 	enc.EncodeError(w, r, e, id)
+}
+
+// rateLimitHeaders writes a client's rate-limit window
+// (draft-ietf-httpapi-ratelimit-headers): the quota, what is left, and the
+// seconds until it is whole again.
+func rateLimitHeaders(w http.ResponseWriter, rl *oauth.RateLimit) {
+	if rl == nil {
+		return
+	}
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.FormatInt(rl.Limit, 10))
+	h.Set("RateLimit-Remaining", strconv.FormatInt(max(rl.Remaining, 0), 10))
+	h.Set("RateLimit-Reset", strconv.FormatInt(int64((rl.Reset+time.Second-1)/time.Second), 10))
+}
+
+// limited asks the address limiter before an open endpoint's handler runs.
+func (s *Server) limited(route string, h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.o.AddressLimiter != nil {
+			if err := s.o.AddressLimiter.Allow(r.Context(), route, s.clientAddress(r)); err != nil {
+				return err
+			}
+		}
+		return h(w, r)
+	}
 }
 
 // methodNotAllowed answers an API path's other methods with 405 and Allow,
@@ -236,7 +264,7 @@ func (b bearerErrors) EncodeError(w http.ResponseWriter, r *http.Request, e *oau
 }
 
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
-	p, cred, err := credentials(r)
+	p, cred, err := s.credentials(r)
 	if err != nil {
 		return err
 	}
@@ -250,7 +278,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
-	p, cred, err := credentials(r)
+	p, cred, err := s.credentials(r)
 	if err != nil {
 		return err
 	}
@@ -263,8 +291,8 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 }
 
 // credentials decodes a body and the client credentials it and the Basic
-// header carry.
-func credentials(r *http.Request) (wire.Params, oauth.ClientCredentials, error) {
+// header carry, with the address they came from.
+func (s *Server) credentials(r *http.Request) (wire.Params, oauth.ClientCredentials, error) {
 	p, perr := wire.DecodeBody(r)
 	if perr != nil {
 		return nil, oauth.ClientCredentials{}, perr
@@ -273,6 +301,7 @@ func credentials(r *http.Request) (wire.Params, oauth.ClientCredentials, error) 
 	if cerr != nil {
 		return nil, oauth.ClientCredentials{}, cerr
 	}
+	cred.Address = s.clientAddress(r)
 	return p, cred, nil
 }
 
@@ -280,6 +309,16 @@ func credentials(r *http.Request) (wire.Params, oauth.ClientCredentials, error) 
 // or back to the client with an error, or shows an error page when the
 // redirect URI cannot be trusted.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	if s.o.AddressLimiter != nil {
+		if err := s.o.AddressLimiter.Allow(r.Context(), RouteAuthorize, s.clientAddress(r)); err != nil {
+			e := oauth.AsError(err)
+			if e.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+			}
+			s.authorizePage(w, r, e.Status, e.Code, e.Description)
+			return
+		}
+	}
 	q := r.URL.Query()
 	if r.Method == http.MethodPost {
 		if err := r.ParseForm(); err != nil {

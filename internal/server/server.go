@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -79,7 +80,29 @@ type Options struct {
 	// Registrar serves RFC 7591 dynamic registration (POST /oauth/register);
 	// nil = the route is not served.
 	Registrar Registrar
+	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
+	// headers name the client's address; from any other peer those headers
+	// are ignored.
+	TrustedProxies []netip.Prefix
+	// AddressLimiter limits requests per source address on the open
+	// endpoints (registration, authorization, connect sessions); nil =
+	// none.
+	AddressLimiter AddressLimiter
 }
+
+// AddressLimiter takes one request of a source address at one of the open
+// endpoints (RouteRegister, RouteAuthorize, RouteConnectSessions). A refusal
+// is an *oauth.Error: 429 with Retry-After.
+type AddressLimiter interface {
+	Allow(ctx context.Context, route, address string) error
+}
+
+// Routes an AddressLimiter is asked about.
+const (
+	RouteRegister        = "register"
+	RouteAuthorize       = "authorize"
+	RouteConnectSessions = "connect_sessions"
+)
 
 // Server holds the public handlers.
 type Server struct {

@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -75,7 +76,11 @@ type Options struct {
 	Dialects []dialect.Dialect
 	Mounts   map[string]string
 	Policy   oauth.Policy
-	Log      io.Writer // nil = discard
+	Guard    oauth.AuthGuard
+	// AddressLimiter and TrustedProxies are the server's (internal/server).
+	AddressLimiter server.AddressLimiter
+	TrustedProxies []netip.Prefix
+	Log            io.Writer // nil = discard
 }
 
 // New starts a grantd for the test; it stops when the test ends.
@@ -102,7 +107,7 @@ func New(t testing.TB, o Options) *Env {
 	t.Cleanup(srv.Close)
 	p := &oauth.Provider{
 		Store: st, Signer: sg, Issuer: srv.URL, Now: clk.Now, Logger: logger,
-		HostedConsentPath: web.Path, Catalogue: oauth.SandboxCatalogue(), Policy: o.Policy,
+		HostedConsentPath: web.Path, Catalogue: oauth.SandboxCatalogue(), Policy: o.Policy, Guard: o.Guard,
 	}
 	pages, err := web.New(web.Options{Provider: p, Logger: logger})
 	if err != nil {
@@ -111,7 +116,8 @@ func New(t testing.TB, o Options) *Env {
 	srv.Config.Handler = server.New(server.Options{
 		Provider: p, Keys: sg, Store: st, Pages: pages, Logger: logger,
 		Dialects: o.Dialects, Mounts: o.Mounts,
-		Registrar: &clients.Registration{Manager: &clients.Manager{Store: st, Now: clk.Now}, Catalogue: p.Catalogue},
+		Registrar:      &clients.Registration{Manager: &clients.Manager{Store: st, Now: clk.Now}, Catalogue: p.Catalogue},
+		AddressLimiter: o.AddressLimiter, TrustedProxies: o.TrustedProxies,
 	}).Handler()
 	return &Env{URL: srv.URL, Server: srv, Store: st, Signer: sg, Provider: p, Clock: clk}
 }

@@ -490,7 +490,7 @@ func TestEmptyCatalogue(t *testing.T) {
 	wantText(t, p, "consent", "Step 2 of 2")
 	p = b.post(form("action", "approve"))
 	wantStatus(t, p, http.StatusSeeOther, "approve")
-	conns, err := e.store.ListConnections(context.Background(), "")
+	conns, _, err := e.store.ListConnections(context.Background(), "", store.Page{})
 	if err != nil || len(conns) != 1 || conns[0].ProviderID != "sandbox" {
 		t.Fatalf("connections %+v %v", conns, err)
 	}

@@ -41,6 +41,9 @@ const (
 	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"     // 405, another method than POST
 )
 
+// SeedOutsideHoursText is the seed's text of its 503 answer.
+const SeedOutsideHoursText = "The server is currently unavailable due to non-working hours. Please try again later."
+
 // maxEchoLen bounds a parameter_value echoed back; longer values give null.
 const maxEchoLen = 255
 
@@ -239,8 +242,8 @@ func classify(e *oauth.Error) (status int, code, text string) {
 	case oauth.ReasonRateLimited:
 		return http.StatusTooManyRequests, CodeRateLimited, orDefault(e.Description, "Too many requests; retry after the time in Retry-After.")
 	case oauth.ReasonOutsideHours:
-		return http.StatusServiceUnavailable, CodeOutsideWorkingHours,
-			orDefault(e.Description, "The server is unavailable outside working hours; retry after the time in Retry-After.")
+		// The seed's own text.
+		return http.StatusServiceUnavailable, CodeOutsideWorkingHours, SeedOutsideHoursText
 	}
 	// No reason this dialect knows: classify by code and status (a policy
 	// may refuse with any status).

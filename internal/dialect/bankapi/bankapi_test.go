@@ -109,18 +109,19 @@ func TestDecode(t *testing.T) {
 // policy refuses clients by name, as the commercial policies will.
 type policy struct{}
 
-func (policy) Check(ctx context.Context, c *store.Client, grant string) error {
+func (policy) Check(ctx context.Context, r oauth.PolicyRequest) (oauth.PolicyResult, error) {
+	c := r.Client
 	switch c.Name {
 	case "closed":
-		return &oauth.Error{Status: 503, Code: "temporarily_unavailable", Reason: oauth.ReasonOutsideHours, RetryAfter: 600}
+		return oauth.PolicyResult{}, &oauth.Error{Status: 503, Code: "temporarily_unavailable", Reason: oauth.ReasonOutsideHours, RetryAfter: 600}
 	case "busy":
-		return &oauth.Error{Status: 429, Code: "rate_limited", Reason: oauth.ReasonRateLimited, RetryAfter: 30,
+		return oauth.PolicyResult{}, &oauth.Error{Status: 429, Code: "rate_limited", Reason: oauth.ReasonRateLimited, RetryAfter: 30,
 			Description: "The rate limit of the client's tier is exceeded."}
 	case "broke":
-		return &oauth.Error{Status: 402, Code: "insufficient_balance", Reason: oauth.ReasonInsufficientFunds,
+		return oauth.PolicyResult{}, &oauth.Error{Status: 402, Code: "insufficient_balance", Reason: oauth.ReasonInsufficientFunds,
 			Description: "The client's prepaid balance is exhausted."}
 	}
-	return oauth.StatePolicy{}.Check(ctx, c, grant)
+	return oauth.StatePolicy{}.Check(ctx, r)
 }
 
 func named(n string) func(*store.Client) { return func(c *store.Client) { c.Name = n } }

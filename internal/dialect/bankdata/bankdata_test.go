@@ -42,13 +42,13 @@ type policy struct {
 
 func (p *policy) set(err error) { p.mu.Lock(); p.err = err; p.mu.Unlock() }
 
-func (p *policy) Check(ctx context.Context, c *store.Client, grantType string) error {
+func (p *policy) Check(ctx context.Context, r oauth.PolicyRequest) (oauth.PolicyResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil {
-		return p.err
+		return oauth.PolicyResult{}, p.err
 	}
-	return oauth.StatePolicy{}.Check(ctx, c, grantType)
+	return oauth.StatePolicy{}.Check(ctx, r)
 }
 
 // fixture is a grantd with the bankdata dialect and one confidential client.

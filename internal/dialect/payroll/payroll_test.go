@@ -363,14 +363,15 @@ func (p *policy) set(clientID string, err error) {
 	p.errs[clientID] = err
 }
 
-func (p *policy) Check(ctx context.Context, c *store.Client, grantType string) error {
+func (p *policy) Check(ctx context.Context, r oauth.PolicyRequest) (oauth.PolicyResult, error) {
+	c := r.Client
 	p.mu.Lock()
 	err := p.errs[c.ID]
 	p.mu.Unlock()
 	if err != nil {
-		return err
+		return oauth.PolicyResult{}, err
 	}
-	return oauth.StatePolicy{}.Check(ctx, c, grantType)
+	return oauth.StatePolicy{}.Check(ctx, r)
 }
 
 // TestErrors: one row per documented error (docs/dialects.md (payroll)), each
@@ -452,7 +453,7 @@ func TestErrors(t *testing.T) {
 		}, 400, "invalid_grant_error", ""},
 		{"connection_revoked", func(t *testing.T) request {
 			g := e.Code(t, revoked, seedConsent(), false)
-			conns, err := e.Store.ListConnections(context.Background(), revoked.ID)
+			conns, _, err := e.Store.ListConnections(context.Background(), revoked.ID, store.Page{})
 			if err != nil || len(conns) != 1 {
 				t.Fatalf("connections: %v %v", conns, err)
 			}

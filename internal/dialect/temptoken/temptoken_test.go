@@ -156,19 +156,20 @@ func TestDecode(t *testing.T) {
 // policy refuses clients by name, as the commercial policies will.
 type policy struct{}
 
-func (policy) Check(ctx context.Context, c *store.Client, grant string) error {
+func (policy) Check(ctx context.Context, r oauth.PolicyRequest) (oauth.PolicyResult, error) {
+	c := r.Client
 	switch c.Name {
 	case "closed":
-		return &oauth.Error{Status: 503, Code: oauth.ErrCodeTemporarilyUnavailable, Reason: oauth.ReasonOutsideHours, RetryAfter: 600,
+		return oauth.PolicyResult{}, &oauth.Error{Status: 503, Code: oauth.ErrCodeTemporarilyUnavailable, Reason: oauth.ReasonOutsideHours, RetryAfter: 600,
 			Description: "The service is closed outside operating hours (09:00-17:00 Europe/Bucharest)."}
 	case "busy":
-		return &oauth.Error{Status: 429, Code: "rate_limited", Reason: oauth.ReasonRateLimited, RetryAfter: 30,
+		return oauth.PolicyResult{}, &oauth.Error{Status: 429, Code: "rate_limited", Reason: oauth.ReasonRateLimited, RetryAfter: 30,
 			Description: "The rate limit of the app's tier is exceeded."}
 	case "broke":
-		return &oauth.Error{Status: 402, Code: "insufficient_balance", Reason: oauth.ReasonInsufficientFunds,
+		return oauth.PolicyResult{}, &oauth.Error{Status: 402, Code: "insufficient_balance", Reason: oauth.ReasonInsufficientFunds,
 			Description: "The app's prepaid balance is exhausted."}
 	}
-	return oauth.StatePolicy{}.Check(ctx, c, grant)
+	return oauth.StatePolicy{}.Check(ctx, r)
 }
 
 // errCase is one documented error: a request and what it must get.
@@ -276,7 +277,7 @@ var errCases = []errCase{
 	{"inactive_credentials", 401, "unauthorized", "inactive_credentials", func(t *testing.T, f *fixture) (string, string, http.Header, []string) {
 		c, s := f.client(t)
 		tt := f.tempToken(t, c, false)
-		conns, err := f.e.Store.ListConnections(context.Background(), c.ID)
+		conns, _, err := f.e.Store.ListConnections(context.Background(), c.ID, store.Page{})
 		if err != nil || len(conns) != 1 {
 			t.Fatalf("connections %v %v", conns, err)
 		}
