@@ -98,14 +98,18 @@ func ClientStateError(c *store.Client) error {
 		Description: "The client is " + c.State + " and may not obtain tokens."}
 }
 
-// AuthGuard protects client authentication against brute force: Allow is
-// asked before the secret is checked (an *Error, 429 with RetryAfter,
-// refuses; it may also delay), Failed is told of every failed
-// authentication, and Succeeded of every successful one.
+// AuthGuard protects client authentication against brute force: Attempt
+// is asked before the secret is checked (an *Error, 429 with RetryAfter,
+// refuses; it may also delay), and the attempt it returns is told whether
+// the authentication failed or succeeded.
 type AuthGuard interface {
-	Allow(ctx context.Context, clientID, address string) error
-	Failed(ctx context.Context, clientID, address string)
-	Succeeded(ctx context.Context, clientID, address string)
+	Attempt(ctx context.Context, clientID, address string) (AuthAttempt, error)
+}
+
+// AuthAttempt is one client authentication under a guard.
+type AuthAttempt interface {
+	Failed(ctx context.Context)
+	Succeeded(ctx context.Context)
 }
 
 // clientActive reports whether a client's state lets it obtain and use
@@ -144,14 +148,16 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 	if len(cr.ID) > 255 || len(cr.Secret) > 512 {
 		return fail(ReasonUnknownClient, "client credentials too long")
 	}
+	var attempt AuthAttempt
 	if p.Guard != nil {
-		if err := p.Guard.Allow(ctx, cr.ID, cr.Address); err != nil {
+		var err error
+		if attempt, err = p.Guard.Attempt(ctx, cr.ID, cr.Address); err != nil {
 			return store.Client{}, err
 		}
 	}
 	failed := func(reason, why string) (store.Client, error) {
-		if p.Guard != nil {
-			p.Guard.Failed(ctx, cr.ID, cr.Address)
+		if attempt != nil {
+			attempt.Failed(ctx)
 		}
 		return fail(reason, why)
 	}
@@ -171,8 +177,8 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 	case len(c.SecretHash) == 0 || subtle.ConstantTimeCompare(store.Hash(cr.Secret), c.SecretHash) != 1:
 		return failed(ReasonWrongSecret, "wrong client secret")
 	}
-	if p.Guard != nil {
-		p.Guard.Succeeded(ctx, cr.ID, cr.Address)
+	if attempt != nil {
+		attempt.Succeeded(ctx)
 	}
 	return c, nil
 }

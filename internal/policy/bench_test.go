@@ -89,10 +89,11 @@ func benchmarkGuard(b *testing.B, a Attempts) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := g.Allow(ctx, "0197c0de-0000-7000-8000-000000000001", home); err != nil {
+		at, err := g.Attempt(ctx, "0197c0de-0000-7000-8000-000000000001", home)
+		if err != nil {
 			b.Fatal(err)
 		}
-		g.Succeeded(ctx, "0197c0de-0000-7000-8000-000000000001", home)
+		at.Succeeded(ctx)
 	}
 }
 

@@ -319,3 +319,48 @@ func TestRedisGuardTwoInstances(t *testing.T) {
 	one.want(client, attacker, 0, 60)
 	two.want("another-client", attacker, 0, 60)
 }
+
+// countingAttempts counts the Clear calls of an Attempts.
+type countingAttempts struct {
+	Attempts
+	clears int
+}
+
+func (c *countingAttempts) Clear(ctx context.Context, clientID, address string) error {
+	c.clears++
+	return c.Attempts.Clear(ctx, clientID, address)
+}
+
+// TestAttemptClearsOnlyAfterFailures: an ordinary successful authentication
+// reads the counts once and writes nothing; after a failure of the pair,
+// the success clears it.
+func TestAttemptClearsOnlyAfterFailures(t *testing.T) {
+	a := &countingAttempts{Attempts: NewMemoryAttempts(0)}
+	g, err := NewGuard(GuardOptions{Attempts: a, Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	at, err := g.Attempt(ctx, "c", "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at.Succeeded(ctx)
+	if a.clears != 0 {
+		t.Fatalf("a clean success cleared %d times", a.clears)
+	}
+	at, _ = g.Attempt(ctx, "c", "192.0.2.1")
+	at.Failed(ctx)
+	at, err = g.Attempt(ctx, "c", "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at.Succeeded(ctx)
+	if a.clears != 1 {
+		t.Fatalf("a success after a failure cleared %d times, want 1", a.clears)
+	}
+	s, _ := a.Standing(ctx, "c", "192.0.2.1", time.Now())
+	if s.Failed {
+		t.Fatal("the pair still failed after the success")
+	}
+}
