@@ -323,9 +323,13 @@ func (c *cli) clientBalanceGet(ctx context.Context, args []string) error {
 		if *out == "json" { // as GET /admin/clients/{id}/balance
 			return writeJSON(c.stdout, v)
 		}
+		updated := ""
+		if v.UpdatedAt != nil {
+			updated = *v.UpdatedAt
+		}
 		printRows(c.stdout, [][2]string{
 			{"client_id", v.ClientID}, {"metered", fmt.Sprint(v.Metered)},
-			{"balance", fmt.Sprint(v.Balance)}, {"updated_at", v.UpdatedAt},
+			{"balance", fmt.Sprint(v.Balance)}, {"updated_at", updated},
 		})
 		return nil
 	})

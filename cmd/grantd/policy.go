@@ -42,7 +42,7 @@ func newPolicies(ctx context.Context, cfg config.Config, log *slog.Logger) (*pol
 				"fail_closed", cfg.Policy.FailClosed, "cause", err.Error())
 		}
 		cancel()
-		limiter, attempts = policy.NewRedisLimiter(rc, "grantd:"), policy.NewRedisAttempts(rc, "grantd:")
+		limiter, attempts = policy.NewRedisLimiter(rc, ""), policy.NewRedisAttempts(rc, "") // grantd:rl:, grantd:bf:
 	}
 	po := cfg.PolicyOptions()
 	po.Limiter, po.Counters, po.Logger = limiter, ps.counters, log

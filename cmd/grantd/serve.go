@@ -95,18 +95,19 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	provider := &oauth.Provider{
-		Policy:                 pol.policy,
-		Guard:                  pol.guard,
-		MaxPendingAuthRequests: cfg.Policy.MaxPendingAuthorizations,
-		Store:                  st,
-		Signer:                 keys,
-		Issuer:                 issuer,
-		ConsentURL:             cfg.ConsentURL,
-		HostedConsentPath:      web.Path,
-		CodeTTL:                cfg.CodeTTL,
-		AuthRequestTTL:         cfg.AuthRequestTTL,
-		Catalogue:              cfg.Catalogue(),
-		Logger:                 log,
+		Policy:                    pol.policy,
+		Guard:                     pol.guard,
+		MaxPendingAuthRequests:    cfg.Policy.MaxPendingAuthorizations,
+		MaxPendingConnectSessions: cfg.Policy.MaxPendingConnectSessions,
+		Store:                     st,
+		Signer:                    keys,
+		Issuer:                    issuer,
+		ConsentURL:                cfg.ConsentURL,
+		HostedConsentPath:         web.Path,
+		CodeTTL:                   cfg.CodeTTL,
+		AuthRequestTTL:            cfg.AuthRequestTTL,
+		Catalogue:                 cfg.Catalogue(),
+		Logger:                    log,
 	}
 	pages, err := web.New(web.Options{Provider: provider, Logger: log})
 	if err != nil {
@@ -136,7 +137,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Provider: provider, Keys: keys, Store: st, Pages: pages, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		Dialects: dialects, Mounts: cfg.DialectMounts(), Registrar: registrar,
-		TrustedProxies: proxies, AddressLimiter: pol.address,
+		TrustedProxies: proxies, ForwardedHeader: strings.ToLower(cfg.ForwardedHeader), AddressLimiter: pol.address,
 	}).Handler()
 	hooks := &events.Worker{Store: st, Open: webhookSeal.Open, Logger: log}
 	adminAPI := server.Wrap(admin.New(admin.Options{

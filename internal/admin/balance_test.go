@@ -29,9 +29,10 @@ func TestBalance(t *testing.T) {
 	plain := e.createClient(`{"name":"Plain"}`).str("client_id")
 	od := e.createClient(`{"name":"Overdraft","metered":true,"overdraft":true}`).str("client_id")
 
-	// Before any change: balance 0, no updated_at.
+	// Before any change: balance 0, updated_at null (the issue's four
+	// fields are always there).
 	g := e.call("GET", "/admin/clients/"+id+"/balance", "")
-	if g.status != 200 || string(g.raw) != `{"client_id":"`+id+`","metered":true,"balance":0}`+"\n" {
+	if g.status != 200 || string(g.raw) != `{"client_id":"`+id+`","metered":true,"balance":0,"updated_at":null}`+"\n" {
 		t.Fatalf("balance: %d %s", g.status, g.raw)
 	}
 	if g := e.call("GET", "/admin/clients/"+plain+"/balance", ""); g.status != 200 || g.body["metered"] != false {

@@ -107,15 +107,20 @@ func (m *Manager) Ledger(ctx context.Context, id string, p store.Page) ([]store.
 
 // BalanceView is the JSON of GET /admin/clients/{id}/balance.
 type BalanceView struct {
-	ClientID  string `json:"client_id"`
-	Metered   bool   `json:"metered"`
-	Balance   int64  `json:"balance"`
-	UpdatedAt string `json:"updated_at,omitempty"` // unset before the first change
+	ClientID  string  `json:"client_id"`
+	Metered   bool    `json:"metered"`
+	Balance   int64   `json:"balance"`
+	UpdatedAt *string `json:"updated_at"` // null before the first change
 }
 
 // NewBalanceView shows a client's balance.
 func NewBalanceView(c store.Client) BalanceView {
-	return BalanceView{ClientID: c.ID, Metered: c.Metered, Balance: c.Balance, UpdatedAt: FormatTime(c.BalanceUpdatedAt)}
+	v := BalanceView{ClientID: c.ID, Metered: c.Metered, Balance: c.Balance}
+	if !c.BalanceUpdatedAt.IsZero() {
+		t := FormatTime(c.BalanceUpdatedAt)
+		v.UpdatedAt = &t
+	}
+	return v
 }
 
 // LedgerEntryView is the JSON of one ledger entry.

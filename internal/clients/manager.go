@@ -165,7 +165,17 @@ func (m *Manager) Change(ctx context.Context, id string, body []byte) (Patched, 
 		if err := applyJSON(&p, body); err != nil {
 			return err
 		}
-		next, err := m.toClient(p)
+		// A tier is checked against the configured ones only when the
+		// change sets it: a client whose tier the configuration no longer
+		// has (the policy serves it the default tier) stays changeable —
+		// it can still be suspended.
+		check := m
+		if _, ok := fields["tier"]; !ok {
+			unchecked := *m
+			unchecked.Tiers = nil
+			check = &unchecked
+		}
+		next, err := check.toClient(p)
 		if p.WebhookURL != "" && len(c.WebhookSecret) == 0 && sealed == nil {
 			err = addProblem(err, errNoWebhooks)
 		}

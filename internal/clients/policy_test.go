@@ -32,8 +32,9 @@ func TestTiers(t *testing.T) {
 	m, _, _ := newManager(t)
 
 	// No tiers configured: any name of tier characters.
-	if c, _, err := m.Create(ctx, clients.Params{Name: "x", Tier: "gold"}); err != nil || c.Tier != "gold" {
-		t.Fatalf("free-form tier: %+v, %v", c.Tier, err)
+	gold, _, err := m.Create(ctx, clients.Params{Name: "x", Tier: "gold"})
+	if err != nil || gold.Tier != "gold" {
+		t.Fatalf("free-form tier: %+v, %v", gold.Tier, err)
 	}
 	if c, _, err := m.Create(ctx, clients.Params{Name: "x"}); err != nil || c.Tier != "" {
 		t.Fatalf("no tier, no default: %q, %v", c.Tier, err)
@@ -66,6 +67,14 @@ func TestTiers(t *testing.T) {
 	}
 	if pd, err := m.Change(ctx, c.ID, []byte(`{"tier":null}`)); err != nil || pd.Client.Tier != "free" {
 		t.Errorf("tier null: %q, %v; want free", pd.Client.Tier, err)
+	}
+	// A client whose tier the configuration no longer has can still be
+	// changed (suspended) without naming a tier; naming it is checked.
+	if pd, err := m.Change(ctx, gold.ID, []byte(`{"state":"suspended"}`)); err != nil || pd.Client.Tier != "gold" || pd.Client.State != "suspended" {
+		t.Errorf("suspend a client of a retired tier: %+v, %v", pd.Client, err)
+	}
+	if _, err := m.Change(ctx, gold.ID, []byte(`{"tier":"gold"}`)); !strings.Contains(fmt.Sprint(err), `tier "gold" is not one of`) {
+		t.Errorf("naming the retired tier: %v", err)
 	}
 }
 

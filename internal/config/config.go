@@ -97,6 +97,9 @@ type Config struct {
 	// TrustedProxies are the peers (comma-separated CIDRs or addresses)
 	// whose X-Forwarded-For or Forwarded headers name the client's address.
 	TrustedProxies string `yaml:"trusted_proxies"`
+	// ForwardedHeader is the header the trusted proxies set:
+	// x-forwarded-for (the default) or forwarded (RFC 7239).
+	ForwardedHeader string `yaml:"forwarded_header"`
 	// Policy is the commercial policy (docs/policy.md).
 	Policy Policy `yaml:"policy"`
 }
@@ -173,9 +176,11 @@ func Default() Config {
 		ShutdownTimeout:     DefaultShutdownTimeout,
 		JanitorInterval:     DefaultJanitorInterval,
 		DynamicRegistration: true,
+		ForwardedHeader:     "x-forwarded-for",
 		Policy: Policy{
-			MaxPendingAuthorizations: DefaultMaxPendingAuthorizations,
-			UnusedDynamicClientTTL:   DefaultUnusedDynamicClientTTL,
+			MaxPendingAuthorizations:  DefaultMaxPendingAuthorizations,
+			MaxPendingConnectSessions: DefaultMaxPendingConnectSessions,
+			UnusedDynamicClientTTL:    DefaultUnusedDynamicClientTTL,
 		},
 	}
 }

@@ -63,9 +63,11 @@ var settings = []Setting{
 	integer("postgres-min-conns", "postgres.min_conns", "PostgreSQL pool: `connections` kept open (0 = the DSN's pool_min_conns, else none)", func(c *Config) *int { return &c.Postgres.MinConns }),
 	str("redis", "redis", "Redis `URL` (redis://[user:password@]host:6379/0) sharing rate limits and brute-force counts between instances (default: in process)", func(c *Config) *string { return &c.Redis }),
 	str("trusted-proxies", "trusted_proxies", "comma-separated `CIDRs` of proxies whose X-Forwarded-For / Forwarded headers name the client address", func(c *Config) *string { return &c.TrustedProxies }),
+	str("forwarded-header", "forwarded_header", "the `header` the trusted proxies set: x-forwarded-for or forwarded (RFC 7239); only that one is read", func(c *Config) *string { return &c.ForwardedHeader }),
 	str("default-tier", "policy.default_tier", "rate-limit `tier` of clients registered without one (built in: free, pro, enterprise)", func(c *Config) *string { return &c.Policy.DefaultTier }),
 	boolean("policy-fail-closed", "policy.fail_closed", "refuse requests (503) while the rate limiter (Redis) fails, instead of letting them through", func(c *Config) *bool { return &c.Policy.FailClosed }),
-	integer("max-pending-authorizations", "policy.max_pending_authorizations", "most pending authorization requests and connect sessions per `client` (0 = no cap)", func(c *Config) *int { return &c.Policy.MaxPendingAuthorizations }),
+	integer("max-pending-authorizations", "policy.max_pending_authorizations", "most pending authorization requests per client and browser `address` (0 = no cap)", func(c *Config) *int { return &c.Policy.MaxPendingAuthorizations }),
+	integer("max-pending-connect-sessions", "policy.max_pending_connect_sessions", "most pending connect sessions per `client` (0 = no cap)", func(c *Config) *int { return &c.Policy.MaxPendingConnectSessions }),
 	dur("unused-dynamic-client-ttl", "policy.unused_dynamic_client_ttl", "delete a dynamically registered client that obtained no token within this long (0 = never)", func(c *Config) *time.Duration { return &c.Policy.UnusedDynamicClientTTL }),
 	dur("postgres-max-conn-lifetime", "postgres.max_conn_lifetime", "PostgreSQL pool: a connection is closed after this long (0 = the DSN's pool_max_conn_lifetime, else 1h)", func(c *Config) *time.Duration { return &c.Postgres.MaxConnLifetime }),
 }

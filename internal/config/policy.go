@@ -35,8 +35,11 @@ type Policy struct {
 	// source address and per client (config file only).
 	BruteForce BruteForce `yaml:"brute_force"`
 	// MaxPendingAuthorizations caps a client's pending authorization
-	// requests and connect sessions; 0 = no cap.
+	// requests from one browser address; 0 = no cap.
 	MaxPendingAuthorizations int `yaml:"max_pending_authorizations"`
+	// MaxPendingConnectSessions caps a client's pending connect sessions;
+	// 0 = no cap.
+	MaxPendingConnectSessions int `yaml:"max_pending_connect_sessions"`
 	// UnusedDynamicClientTTL: a client registered through RFC 7591 that
 	// has not obtained a token within it is deleted by the janitor; 0 =
 	// never.
@@ -52,8 +55,9 @@ type BruteForce struct {
 
 // Defaults of the policy settings.
 const (
-	DefaultMaxPendingAuthorizations = 100
-	DefaultUnusedDynamicClientTTL   = 30 * 24 * time.Hour
+	DefaultMaxPendingAuthorizations  = 100
+	DefaultMaxPendingConnectSessions = 10000
+	DefaultUnusedDynamicClientTTL    = 30 * 24 * time.Hour
 )
 
 // PolicyOptions are the policy settings as internal/policy takes them (the
@@ -132,11 +136,19 @@ func (c *Config) validatePolicy(bad func(string, ...any)) {
 	if c.Policy.MaxPendingAuthorizations < 0 {
 		bad("policy.max_pending_authorizations: must be 0 (no cap) or more, got %d", c.Policy.MaxPendingAuthorizations)
 	}
+	if c.Policy.MaxPendingConnectSessions < 0 {
+		bad("policy.max_pending_connect_sessions: must be 0 (no cap) or more, got %d", c.Policy.MaxPendingConnectSessions)
+	}
 	if c.Policy.UnusedDynamicClientTTL < 0 {
 		bad("policy.unused_dynamic_client_ttl: must be 0 (never) or more, got %s", c.Policy.UnusedDynamicClientTTL)
 	}
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		bad("%v", err)
+	}
+	switch strings.ToLower(c.ForwardedHeader) {
+	case "x-forwarded-for", "forwarded":
+	default:
+		bad("forwarded_header: %q is not x-forwarded-for or forwarded", c.ForwardedHeader)
 	}
 	if c.Redis != "" && !hasScheme(c.Redis, "redis") && !hasScheme(c.Redis, "rediss") && !hasScheme(c.Redis, "unix") {
 		bad("redis: want a redis:// or rediss:// URL")

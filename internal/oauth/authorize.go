@@ -49,6 +49,13 @@ type AuthorizeResult struct {
 // Authorize validates an authorization request (RFC 6749 §4.1.1, RFC 7636,
 // OAuth 2.1) and stores it under a fresh challenge.
 func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResult, error) {
+	return p.AuthorizeFrom(ctx, q, "")
+}
+
+// AuthorizeFrom is Authorize for a browser at address: the cap on pending
+// requests (MaxPendingAuthRequests) counts per client and address, so that
+// nobody can fill a client's requests for everyone else.
+func (p *Provider) AuthorizeFrom(ctx context.Context, q url.Values, address string) (*AuthorizeResult, error) {
 	page := func(e *Error) (*AuthorizeResult, error) { return nil, &AuthorizeError{Err: e} }
 	for k, v := range q {
 		if len(v) > 1 {
@@ -154,12 +161,15 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 		CodeChallenge:       challenge,
 		CodeChallengeMethod: method,
 		CSRFToken:           RandomToken(32),
+		SourceAddress:       address,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(p.authRequestTTL()),
 	}
 	if err := p.Store.CreateAuthRequest(ctx, ar, p.MaxPendingAuthRequests); err != nil {
 		if errors.Is(err, store.ErrTooMany) {
-			return back(tooManyPending(err))
+			e := tooManyPending(err)
+			p.refused(ctx, PolicyRequest{Client: &client, Action: ActionAuthorize, Address: address, Now: now}, e)
+			return back(e)
 		}
 		if errors.Is(err, store.ErrMissingParent) {
 			// The client was deleted meanwhile: as for an unknown client.

@@ -47,6 +47,22 @@ const (
 	ActionAuthorize      = "authorize"
 )
 
+// RefusalObserver is an optional interface of a Policy: it is told of the
+// refusals the core makes itself beside the policy stage (a provider's
+// operating hours, a charge that lost the last credit, the cap on pending
+// requests), so that every refusal is counted and logged in one place.
+type RefusalObserver interface {
+	Refused(ctx context.Context, r PolicyRequest, e *Error)
+}
+
+// refused tells the policy, when it observes, of a refusal of the core's.
+func (p *Provider) refused(ctx context.Context, r PolicyRequest, err error) {
+	var e *Error
+	if o, ok := p.policy().(RefusalObserver); ok && errors.As(err, &e) {
+		o.Refused(ctx, r, e)
+	}
+}
+
 // PolicyRequest is one request of an authenticated client.
 type PolicyRequest struct {
 	Client *store.Client

@@ -109,9 +109,11 @@ func (p *Provider) CreateConnectSession(ctx context.Context, cr ClientCredential
 		ProviderFixed: r.ProviderID != "",
 		ExpiresAt:     now.Add(ConnectSessionTTL),
 	}
-	if err := p.Store.CreateAuthRequest(ctx, ar, p.MaxPendingAuthRequests); err != nil {
+	if err := p.Store.CreateAuthRequest(ctx, ar, p.MaxPendingConnectSessions); err != nil {
 		if errors.Is(err, store.ErrTooMany) {
-			return nil, tooManyPending(err)
+			e := tooManyPending(err)
+			p.refused(ctx, PolicyRequest{Client: c, Action: ActionConnectSession, Address: cr.Address, Now: now}, e)
+			return nil, e
 		}
 		if errors.Is(err, store.ErrMissingParent) {
 			return nil, clientGone(err)

@@ -186,8 +186,9 @@ func OutsideHours(retryAfter time.Duration) *Error {
 }
 
 // tooManyPending is the refusal of an authorization request or connect
-// session of a client that has Provider.MaxPendingAuthRequests pending
-// already: 429 temporarily_unavailable, until some are decided or expire.
+// session over its cap (Provider.MaxPendingAuthRequests per client and
+// address, MaxPendingConnectSessions per client): 429
+// temporarily_unavailable, until some are decided or expire.
 func tooManyPending(cause error) *Error {
 	e := newError(http.StatusTooManyRequests, ErrCodeTemporarilyUnavailable,
 		"The client has too many pending authorization requests; retry after the time in Retry-After.")

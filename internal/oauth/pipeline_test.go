@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -99,5 +100,56 @@ func TestDecideRunsTwice(t *testing.T) {
 	}
 	if s.runs == 0 {
 		t.Fatal("Decide never ran")
+	}
+}
+
+// failingSigner signs nothing.
+type failingSigner struct{ oauth.Signer }
+
+func (failingSigner) Sign(any) (string, error) { return "", errSign }
+
+var errSign = errors.New("the key is gone")
+
+// costs charges every grant one credit, after the state rule.
+type costs struct{}
+
+func (costs) Check(ctx context.Context, r oauth.PolicyRequest) (oauth.PolicyResult, error) {
+	if _, err := (oauth.StatePolicy{}).Check(ctx, r); err != nil {
+		return oauth.PolicyResult{}, err
+	}
+	return oauth.PolicyResult{Cost: 1}, nil
+}
+
+// TestChargeRefundedWhenSigningFails: a charge committed with its grant
+// comes back when the token cannot be signed: no charge without its token.
+func TestChargeRefundedWhenSigningFails(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "grantd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := &oauth.Provider{Store: st, Signer: failingSigner{}, Issuer: "https://grantd.test", Policy: costs{}}
+	secret := oauth.PrefixClientSecret + oauth.RandomToken(32)
+	c := store.Client{ID: uuid.NewString(), Name: "Metered", SecretHash: store.Hash(secret), AuthMethod: store.AuthMethodBasic,
+		GrantTypes: []string{oauth.GrantClientCredentials}, Scopes: []string{"accounts"}, State: store.ClientActive,
+		TokenFormat: store.TokenFormatJWT, Metered: true, CreatedAt: time.Now()}
+	if err := st.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.AdjustBalance(ctx, c.ID, store.LedgerEntry{Kind: store.LedgerTopUp, Amount: 1, Reason: "t",
+		IdempotencyKey: "k", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	pr := oauth.Profile{Grants: []string{oauth.GrantClientCredentials}, Clients: oauth.ClientsAll}
+	_, err = p.Token(ctx, pr, oauth.TokenRequest{GrantType: oauth.GrantClientCredentials,
+		Client: oauth.ClientCredentials{ID: c.ID, Secret: secret, Presented: oauth.PresentedBasic}})
+	if e := oauth.AsError(err); e.Status != 500 || !errors.Is(err, errSign) {
+		t.Fatalf("Token: %v, want a server error from the signer", err)
+	}
+	got, _ := st.GetClient(ctx, c.ID)
+	ledger, _, _ := st.ListLedger(ctx, c.ID, store.Page{})
+	if got.Balance != 1 || len(ledger) != 3 || ledger[0].Kind != store.LedgerTopUp || ledger[0].Amount != 1 || ledger[1].Kind != store.LedgerCharge {
+		t.Fatalf("balance %d, ledger %+v: want the charge refunded", got.Balance, ledger)
 	}
 }

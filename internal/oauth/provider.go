@@ -21,6 +21,7 @@ type Store interface {
 	store.AuthRequests
 	store.Grants
 	store.Connections
+	store.Balances
 }
 
 // Signer signs and verifies JWT access tokens (package signer).
@@ -60,9 +61,12 @@ type Provider struct {
 	// Guard protects client authentication against brute force; nil =
 	// none.
 	Guard AuthGuard
-	// MaxPendingAuthRequests caps a client's pending authorization
-	// requests (and connect sessions); 0 = no cap.
+	// MaxPendingAuthRequests caps a client's pending authorization requests
+	// from one browser address; 0 = no cap.
 	MaxPendingAuthRequests int
+	// MaxPendingConnectSessions caps a client's pending connect sessions
+	// (its backend authenticated to create them); 0 = no cap.
+	MaxPendingConnectSessions int
 
 	CodeTTL        time.Duration
 	AuthRequestTTL time.Duration

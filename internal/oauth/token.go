@@ -149,31 +149,42 @@ func (p *Provider) Token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	if err != nil {
 		return nil, err
 	}
+	// A grant the client may not use is refused before the policy: it
+	// costs no rate and no round trip to a shared limiter.
+	if !slices.Contains(client.GrantTypes, req.GrantType) {
+		return nil, UnauthorizedClient("The client is not allowed to use the %s grant.", req.GrantType).With(ReasonGrantNotAllowed, "grant_type")
+	}
 	now := p.now()
 	verdict, err := p.policy().Check(ctx, PolicyRequest{Client: &client, Action: req.GrantType, Address: req.Client.Address, Now: now})
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(client.GrantTypes, req.GrantType) {
-		return nil, UnauthorizedClient("The client is not allowed to use the %s grant.", req.GrantType).With(ReasonGrantNotAllowed, "grant_type")
+	// From here on the request took from the client's rate: every answer
+	// shows the window.
+	withWindow := func(err error) error {
+		if e, ok := err.(*Error); ok && e.RateLimit == nil && verdict.RateLimit != nil {
+			e.RateLimit = verdict.RateLimit
+		}
+		return err
 	}
 	pl, err := g(p, &client, pr, req, now)
 	if err != nil {
-		return nil, err
+		return nil, withWindow(err)
 	}
 	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, pl.decide)
 	d, err := p.run(ctx, pl)
 	if err != nil {
-		if e, ok := err.(*Error); ok && e.RateLimit == nil && verdict.RateLimit != nil {
-			e.RateLimit = verdict.RateLimit
+		if e, ok := err.(*Error); ok && (e.Reason == ReasonOutsideHours || e.Reason == ReasonInsufficientFunds) {
+			p.refused(ctx, PolicyRequest{Client: &client, Action: req.GrantType, Address: req.Client.Address, Now: now}, e)
 		}
-		return nil, err
+		return nil, withWindow(err)
 	}
-	res, err := p.issue(&client, req.GrantType, d)
-	if res != nil {
-		res.RateLimit = verdict.RateLimit
+	res, err := p.issue(ctx, &client, req.GrantType, d)
+	if err != nil {
+		return nil, withWindow(err)
 	}
-	return res, err
+	res.RateLimit = verdict.RateLimit
+	return res, nil
 }
 
 // account adds to a grant's decision what every issued token writes beside
@@ -243,6 +254,23 @@ func (p *Provider) run(ctx context.Context, pl plan) (decision, error) {
 	return d, ServerError(err)
 }
 
+// refund gives back the charge of a token whose signature failed after the
+// charge committed (no charge without its token), once: the refund's
+// idempotency key is the token's id. A refund that fails is logged: the
+// ledger then shows a charge for a token that was never delivered.
+func (p *Provider) refund(ctx context.Context, d decision) {
+	ch := d.writes.Charge
+	if ch == nil {
+		return
+	}
+	_, _, err := p.Store.AdjustBalance(context.WithoutCancel(ctx), ch.ClientID, store.LedgerEntry{Kind: store.LedgerTopUp,
+		Amount: -ch.Amount, Reason: "refund: " + ch.GrantType + " token not issued", IdempotencyKey: "refund:" + d.access.rec.ID,
+		CreatedAt: p.now()})
+	if err != nil {
+		p.logger().ErrorContext(ctx, "refund of a token not issued failed", "client_id", ch.ClientID, "amount", -ch.Amount, "cause", err.Error())
+	}
+}
+
 // clientGone is the answer to a request whose client was deleted after it
 // authenticated: the same 401 as for an unknown client.
 func clientGone(cause error) *Error {
@@ -253,11 +281,12 @@ func clientGone(cause error) *Error {
 
 // issue signs what a decision issues, now that it is written, and builds
 // the result. No lock is held while signing.
-func (p *Provider) issue(c *store.Client, grantType string, d decision) (*TokenResult, error) {
+func (p *Provider) issue(ctx context.Context, c *store.Client, grantType string, d decision) (*TokenResult, error) {
 	tok := d.access.opaque
 	if d.access.claims != nil {
 		jwt, err := p.Signer.Sign(*d.access.claims)
 		if err != nil {
+			p.refund(ctx, d)
 			return nil, ServerError(err)
 		}
 		tok = jwt

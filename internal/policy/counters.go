@@ -25,10 +25,11 @@ const (
 	RuleBruteForce               // 429: too many failed authentications
 	RuleAddress                  // 429: an address at an open endpoint
 	RuleLimiterError             // the limiter or attempts store failed
+	RulePending                  // 429: too many pending authorization requests
 	numRules
 )
 
-var ruleNames = [numRules]string{"state", "hours", "rate", "balance", "brute_force", "address", "limiter_error"}
+var ruleNames = [numRules]string{"state", "hours", "rate", "balance", "brute_force", "address", "limiter_error", "pending"}
 
 func (r Rule) String() string {
 	if r < numRules {

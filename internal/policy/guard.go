@@ -248,7 +248,7 @@ func (g *Guard) Attempt(ctx context.Context, clientID, address string) (oauth.Au
 type attempt struct {
 	g                 *Guard
 	clientID, address string
-	pairFailed        bool // the pair had failures (or its standing was unknown)
+	pairFailed        bool // the pair had failures
 }
 
 func (a attempt) Failed(ctx context.Context) { a.g.Failed(ctx, a.clientID, a.address) }
@@ -264,7 +264,9 @@ func (g *Guard) allow(ctx context.Context, clientID, address string) (pairFailed
 	now := g.o.Now()
 	s, err := g.o.Attempts.Standing(ctx, clientID, AddressKey(address), now)
 	if err != nil {
-		return true, g.rec.storeFailed(ctx, now, err, slog.String("client_id", clientID))
+		// Unknown standing: nothing to clear on success (a dead store
+		// would cost that request a second timeout).
+		return false, g.rec.storeFailed(ctx, now, err, slog.String("client_id", clientID))
 	}
 	pairFailed = s.Failed
 	wait := s.Address.BlockedUntil.Sub(now)

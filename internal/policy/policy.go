@@ -90,6 +90,28 @@ func New(o Options) (*Policy, error) {
 		limiter: o.Limiter, now: o.Now, rec: newRecorder(o.Counters, o.Logger, o.FailClosed)}, nil
 }
 
+// Refused implements the core's refusal observer: the refusals the core
+// makes itself (a provider's hours, the last credit lost to a concurrent
+// request, the cap on pending requests) are counted and logged with the
+// policy's own, in one place.
+func (p *Policy) Refused(ctx context.Context, r oauth.PolicyRequest, e *oauth.Error) {
+	rule := RuleHours
+	switch e.Reason {
+	case oauth.ReasonInsufficientFunds:
+		rule = RuleBalance
+	case oauth.ReasonTooManyPending:
+		rule = RulePending
+	case oauth.ReasonOutsideHours:
+	default:
+		return
+	}
+	var id string
+	if r.Client != nil {
+		id = r.Client.ID
+	}
+	p.rec.refused(ctx, rule, e, slog.String("client_id", id), slog.String("action", r.Action), slog.String("address", r.Address))
+}
+
 // Check implements oauth.Policy.
 func (p *Policy) Check(ctx context.Context, r oauth.PolicyRequest) (oauth.PolicyResult, error) {
 	if r.Now.IsZero() {

@@ -367,7 +367,7 @@ func TestCountersSnapshot(t *testing.T) {
 	c.add(RuleAddress)
 	c.add(RuleAddress)
 	got := c.Snapshot()
-	want := map[string]int64{"state": 0, "hours": 0, "rate": 0, "balance": 0, "brute_force": 0, "address": 2, "limiter_error": 0}
+	want := map[string]int64{"state": 0, "hours": 0, "rate": 0, "balance": 0, "brute_force": 0, "address": 2, "limiter_error": 0, "pending": 0}
 	if len(got) != len(want) {
 		t.Fatalf("Snapshot() = %v, want %v", got, want)
 	}

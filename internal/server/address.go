@@ -8,8 +8,9 @@ import (
 )
 
 // clientAddress is where a request came from: the peer, unless the peer is
-// a trusted proxy, in which case the forwarded chain (Forwarded, RFC 7239,
-// else X-Forwarded-For) is read from the right and the first address that
+// a trusted proxy, in which case the forwarded chain (X-Forwarded-For, or
+// Forwarded per RFC 7239, whichever Options.ForwardedHeader names) is read
+// from the right and the first address that
 // is not a trusted proxy is the client. A chain that cannot be read gives
 // the last trusted hop: a client may write anything into the left of the
 // chain, so nothing left of an untrusted hop is believed.
@@ -21,7 +22,7 @@ func (s *Server) clientAddress(r *http.Request) string {
 	if !s.trusted(peer) {
 		return peer.String()
 	}
-	chain := forwardedFor(r.Header)
+	chain := forwardedFor(r.Header, s.o.ForwardedHeader)
 	client := peer
 	for i := len(chain) - 1; i >= 0; i-- {
 		a, ok := parseHost(chain[i])
@@ -46,11 +47,11 @@ func (s *Server) trusted(a netip.Addr) bool {
 }
 
 // forwardedFor lists the hops a request passed, leftmost first: the for=
-// parameters of Forwarded when the request has one, else X-Forwarded-For.
-func forwardedFor(h http.Header) []string {
+// parameters of Forwarded, or X-Forwarded-For (the default).
+func forwardedFor(h http.Header, header string) []string {
 	var out []string
-	if fw := h.Values("Forwarded"); len(fw) > 0 {
-		for _, line := range fw {
+	if header == HeaderForwarded {
+		for _, line := range h.Values("Forwarded") {
 			for _, elem := range strings.Split(line, ",") {
 				for _, pair := range strings.Split(elem, ";") {
 					k, v, _ := strings.Cut(strings.TrimSpace(pair), "=")

@@ -71,9 +71,15 @@ func payrollScopes(c *store.Client) { c.Scopes = []string{"company", "directory"
 // env's fake clock; tiers add to the built-in ones.
 func policyEnv(t *testing.T, tiers map[string]policy.Tier, costs map[string]int64) *testenv.Env {
 	t.Helper()
+	return policyEnvCounting(t, tiers, costs, nil)
+}
+
+// policyEnvCounting is policyEnv with the policy's refusals counted.
+func policyEnvCounting(t *testing.T, tiers map[string]policy.Tier, costs map[string]int64, counters *policy.Counters) *testenv.Env {
+	t.Helper()
 	var e *testenv.Env
 	pol, err := policy.New(policy.Options{Tiers: tiers, GrantCosts: costs, DefaultTier: policy.TierEnterprise,
-		Now: func() time.Time { return e.Clock.Now() }})
+		Now: func() time.Time { return e.Clock.Now() }, Counters: counters})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +192,8 @@ func TestOperatingHoursEveryDialect(t *testing.T) {
 // TestLastCreditRace: 60 requests race for a metered client's last credit:
 // exactly one token is issued and charged.
 func TestLastCreditRace(t *testing.T) {
-	e := policyEnv(t, nil, map[string]int64{oauth.GrantClientCredentials: 1})
+	counters := &policy.Counters{}
+	e := policyEnvCounting(t, nil, map[string]int64{oauth.GrantClientCredentials: 1}, counters)
 	ep := endpoints[0]
 	c, secret := ep.newClient(t, e, func(c *store.Client) { c.Metered = true })
 	topUp(t, e, c.ID, 1)
@@ -207,11 +214,17 @@ func TestLastCreditRace(t *testing.T) {
 	if got, _ := e.Store.GetClient(t.Context(), c.ID); got.Balance != 0 {
 		t.Fatalf("balance %d", got.Balance)
 	}
+	// Every 402 is counted, whether the policy's pre-check or the charge
+	// refused it.
+	if n := counters.Get(policy.RuleBalance); n != 59 {
+		t.Errorf("balance refusals counted: %d, want 59", n)
+	}
 }
 
 // TestBruteForceLockout: failed secrets from one address are slowed, then
-// refused with 429 and a growing Retry-After; the client's own address is
-// not locked out, and a forwarded address counts only from a trusted proxy.
+// refused with 429 and a growing, capped Retry-After; the client's own
+// address is not locked out. The addresses come through a trusted proxy
+// (TestClientAddress tests which forwarded addresses are believed).
 func TestBruteForceLockout(t *testing.T) {
 	var e *testenv.Env
 	guard, err := policy.NewGuard(policy.GuardOptions{
@@ -314,15 +327,42 @@ func TestOpenEndpointsLimitedPerAddress(t *testing.T) {
 	t.Fatal("authorize was never limited (default 30 at once per address)")
 }
 
-// TestPendingAuthorizationsCapped: a client may leave only so many
-// authorization requests pending.
+// TestPendingAuthorizationsCapped: one browser address may leave only so
+// many authorization requests pending for a client, without holding back
+// other addresses or the client's own connect sessions, which have their
+// own, per-client cap.
 func TestPendingAuthorizationsCapped(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
-	e.Provider.MaxPendingAuthRequests = 2
+	e := testenv.New(t, testenv.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	e.Provider.MaxPendingAuthRequests, e.Provider.MaxPendingConnectSessions = 2, 2
 	c, secret := e.Client(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	authorize := func(from string) (int, string) {
+		q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {testenv.RedirectURI}, "state": {"s"}}
+		req, _ := http.NewRequest(http.MethodGet, e.URL+"/oauth/authorize?"+q.Encode(), nil)
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	for i := range 2 {
+		if st, loc := authorize("198.51.100.1"); st != http.StatusFound || !strings.Contains(loc, "/oauth/consent?") {
+			t.Fatalf("authorize %d: %d %s", i+1, st, loc)
+		}
+	}
+	if st, loc := authorize("198.51.100.1"); st != http.StatusFound || !strings.Contains(loc, "error=temporarily_unavailable") {
+		t.Fatalf("authorize over the cap: %d %s", st, loc)
+	}
+	if st, loc := authorize("198.51.100.2"); st != http.StatusFound || !strings.Contains(loc, "/oauth/consent?") {
+		t.Fatalf("another address: %d %s", st, loc)
+	}
+	session := func() testenv.Result {
+		return testenv.Post(t, e.URL+"/connect/sessions", "application/json", `{"customer_id":"c"}`, basicAuth(c.ID, secret))
+	}
 	for i := range 3 {
-		h := basicAuth(c.ID, secret)
-		r := testenv.Post(t, e.URL+"/connect/sessions", "application/json", `{"customer_id":"c"}`, h)
+		r := session()
 		switch {
 		case i < 2 && r.Status != 200:
 			t.Fatalf("session %d: %d %s", i+1, r.Status, r.Body)
@@ -332,7 +372,7 @@ func TestPendingAuthorizationsCapped(t *testing.T) {
 	}
 	// Expired ones do not count.
 	e.Clock.Advance(25 * time.Hour)
-	if r := testenv.Post(t, e.URL+"/connect/sessions", "application/json", `{"customer_id":"c"}`, basicAuth(c.ID, secret)); r.Status != 200 {
+	if r := session(); r.Status != 200 {
 		t.Fatalf("after expiry: %d %s", r.Status, r.Body)
 	}
 }
@@ -341,7 +381,8 @@ func TestPendingAuthorizationsCapped(t *testing.T) {
 // connections, for clients with no hours of their own; a client's own
 // hours win; client_credentials has no provider.
 func TestProviderOperatingHours(t *testing.T) {
-	e := policyEnv(t, nil, nil)
+	counters := &policy.Counters{}
+	e := policyEnvCounting(t, nil, nil, counters)
 	now := e.Clock.Now()
 	monday := time.Date(now.Year(), now.Month(), now.Day(), 10, 0, 0, 0, time.UTC).AddDate(0, 0, (8-int(now.Weekday()))%7+7)
 	e.Clock.Advance(monday.Sub(now))
@@ -356,6 +397,9 @@ func TestProviderOperatingHours(t *testing.T) {
 	wantRefused(t, ep, r, http.StatusServiceUnavailable, ep.hours)
 	if r.Header.Get("Retry-After") != strconv.Itoa(23*3600) {
 		t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	if n := counters.Get(policy.RuleHours); n != 1 {
+		t.Errorf("hours refusals counted: %d, want 1", n)
 	}
 	always := &store.Schedule{TimeZone: "UTC", Weekly: map[string][]string{
 		"mon": {"00:00-24:00"}, "tue": {"00:00-24:00"}, "wed": {"00:00-24:00"}, "thu": {"00:00-24:00"},

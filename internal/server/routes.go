@@ -193,7 +193,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, enc dialect.ErrorE
 	e := oauth.AsError(err)
 	id := uuid.NewString()
 	level := slog.LevelInfo
-	if e.Status >= 500 {
+	if e.Status >= 500 && e.Reason == "" {
+		// A server error; a 503 with a reason (outside operating hours, a
+		// limiter failing closed) is the policy answering.
 		level = slog.LevelError
 	}
 	msg, args := "request failed", []any{"path", r.URL.Path}
@@ -327,7 +329,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		q = r.PostForm
 	}
-	res, err := s.o.Provider.Authorize(r.Context(), q)
+	res, err := s.o.Provider.AuthorizeFrom(r.Context(), q, s.clientAddress(r))
 	if err != nil {
 		var ae *oauth.AuthorizeError
 		if !errors.As(err, &ae) {

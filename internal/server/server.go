@@ -23,7 +23,7 @@ type Core interface {
 	Token(ctx context.Context, pr oauth.Profile, req oauth.TokenRequest) (*oauth.TokenResult, error)
 	Introspect(ctx context.Context, cr oauth.ClientCredentials, token string) (*oauth.Introspection, error)
 	Revoke(ctx context.Context, cr oauth.ClientCredentials, token, hint string) error
-	Authorize(ctx context.Context, q url.Values) (*oauth.AuthorizeResult, error)
+	AuthorizeFrom(ctx context.Context, q url.Values, address string) (*oauth.AuthorizeResult, error)
 	CreateConnectSession(ctx context.Context, cr oauth.ClientCredentials, r oauth.ConnectSessionRequest) (*oauth.ConnectSession, error)
 	DisconnectByToken(ctx context.Context, token string) (*oauth.ConnectionInfo, error)
 	IssuerURL() string
@@ -84,6 +84,11 @@ type Options struct {
 	// headers name the client's address; from any other peer those headers
 	// are ignored.
 	TrustedProxies []netip.Prefix
+	// ForwardedHeader is the header the trusted proxies set:
+	// HeaderXForwardedFor (the default) or HeaderForwarded (RFC 7239). Only
+	// that one is read: a proxy passes the other through as the client
+	// wrote it.
+	ForwardedHeader string
 	// AddressLimiter limits requests per source address on the open
 	// endpoints (registration, authorization, connect sessions); nil =
 	// none.
@@ -96,6 +101,12 @@ type Options struct {
 type AddressLimiter interface {
 	Allow(ctx context.Context, route, address string) error
 }
+
+// Headers that carry a client's address through proxies.
+const (
+	HeaderXForwardedFor = "x-forwarded-for"
+	HeaderForwarded     = "forwarded"
+)
 
 // Routes an AddressLimiter is asked about.
 const (

@@ -161,6 +161,11 @@ type AuthRequest struct {
 	// ProviderFixed: the connect session fixed the provider; the user may
 	// not choose another.
 	ProviderFixed bool
+	// SourceAddress is where the request came from: the browser's address
+	// for /oauth/authorize; "" for a connect session (its creator
+	// authenticated). The pending-request cap counts per client and
+	// source address.
+	SourceAddress string
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 }
@@ -433,8 +438,9 @@ type Clients interface {
 	// and returns the cursor of the next page ("" when there is none).
 	ListClients(ctx context.Context, p Page) ([]Client, string, error)
 	// DeleteUnusedClients deletes at most limit clients whose Metadata[key]
-	// is value, that never obtained a token (FirstTokenAt zero) and were
-	// created before createdBefore, with everything issued to them, and
+	// is value, that never obtained a token (FirstTokenAt zero), are not
+	// metered (a prepaid balance and its ledger are never thrown away) and
+	// were created before createdBefore, with everything issued to them, and
 	// returns how many it deleted (the janitor's cleanup of dynamically
 	// registered clients).
 	DeleteUnusedClients(ctx context.Context, key, value string, createdBefore time.Time, limit int) (int, error)
@@ -448,8 +454,9 @@ type Clients interface {
 type AuthRequests interface {
 	// CreateAuthRequest stores a pending request. With maxPending > 0 it
 	// first counts the client's pending, unexpired requests (at
-	// r.CreatedAt), in the same transaction, and gives ErrTooMany when
-	// there are maxPending already.
+	// r.CreatedAt) from the same SourceAddress, in the same transaction,
+	// and gives ErrTooMany when there are maxPending already: one address
+	// cannot fill a client's requests for everyone else.
 	CreateAuthRequest(ctx context.Context, r AuthRequest, maxPending int) error
 	// GetAuthRequest returns a pending request; ErrNotFound once consumed or
 	// expired (now is compared with ExpiresAt).

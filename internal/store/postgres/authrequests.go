@@ -11,13 +11,13 @@ import (
 )
 
 const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
-	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed`
+	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed, source_address`
 
 func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	var r store.AuthRequest
 	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &r.Scopes, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, tm(&r.CreatedAt), tm(&r.ExpiresAt),
-		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed)
+		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress)
 	if err != nil {
 		return store.AuthRequest{}, mapErr(err)
 	}
@@ -27,43 +27,42 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 func authRequestArgs(r *store.AuthRequest) []any {
 	return []any{r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, list(r.Scopes), r.CodeChallenge,
 		r.CodeChallengeMethod, r.CSRFToken, r.Subject, ts(r.CreatedAt), ts(r.ExpiresAt),
-		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed}
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress}
 }
 
 const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 
 // CreateAuthRequest stores a pending authorization request. With
-// maxPending > 0 it first locks the client's row FOR NO KEY UPDATE, then
-// counts the client's pending requests unexpired at r.CreatedAt (at most
-// maxPending of them) and inserts, in one transaction: concurrent creations
-// for one client, from any instance, queue on the row lock, and each counts
-// after the one before it committed (READ COMMITTED reads anew with each
-// statement). The lock does not block the client's token requests (their
-// inserts take FOR KEY SHARE), only its other row locks: balance changes
-// and updates. No client: ErrMissingParent, as the insert would say.
+// maxPending > 0 it first takes a transaction-scoped advisory lock on the
+// (client, source address) pair, then counts that pair's pending requests
+// unexpired at r.CreatedAt (at most maxPending of them) and inserts, in one
+// transaction: concurrent creations for one pair, from any instance, queue
+// on the advisory lock, and each counts after the one before it committed
+// (READ COMMITTED reads anew with each statement). No row is locked, so a
+// client's authorizations from different addresses, its token requests and
+// its charges never wait for each other. No client: ErrMissingParent, as
+// the insert says.
 func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest, maxPending int) error {
 	if maxPending <= 0 {
 		_, err := s.exec(ctx, insertAuthRequest, authRequestArgs(&r)...)
 		return err
 	}
 	return s.writeTx(ctx, func(tx pgx.Tx) error {
-		n, err := exec(ctx, tx, `SELECT 1 FROM clients WHERE id = $1 FOR NO KEY UPDATE`, r.ClientID)
-		if err != nil {
+		if _, err := exec(ctx, tx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(10) || $2, 0))`,
+			r.ClientID, r.SourceAddress); err != nil {
 			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("%w: no client %s", store.ErrMissingParent, r.ClientID)
 		}
 		var pending int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM auth_requests
-			WHERE client_id = $1 AND expires_at > $2 LIMIT $3) p`, r.ClientID, r.CreatedAt.UTC(), maxPending).Scan(&pending); err != nil {
+			WHERE client_id = $1 AND source_address = $2 AND expires_at > $3 LIMIT $4) p`,
+			r.ClientID, r.SourceAddress, r.CreatedAt.UTC(), maxPending).Scan(&pending); err != nil {
 			return mapErr(err)
 		}
 		if pending >= maxPending {
 			return fmt.Errorf("%w: client %s has %d pending authorization requests", store.ErrTooMany, r.ClientID, pending)
 		}
-		_, err = exec(ctx, tx, insertAuthRequest, authRequestArgs(&r)...)
+		_, err := exec(ctx, tx, insertAuthRequest, authRequestArgs(&r)...)
 		return err
 	})
 }
@@ -95,7 +94,7 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time,
 		r, err = scanAuthRequest(tx.QueryRow(ctx, `UPDATE auth_requests SET client_id = $2, response_type = $3,
 			redirect_uri = $4, state = $5, scopes = $6, code_challenge = $7, code_challenge_method = $8,
 			csrf_token = $9, subject = $10, created_at = $11, expires_at = $12, customer_id = $13,
-			customer_name = $14, provider_id = $15, provider_fixed = $16
+			customer_name = $14, provider_id = $15, provider_fixed = $16, source_address = $17
 			WHERE id = $1 RETURNING `+authRequestCols, authRequestArgs(&r)...))
 		return err
 	})

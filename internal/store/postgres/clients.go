@@ -146,7 +146,7 @@ func (s *Store) DeleteUnusedClients(ctx context.Context, key, value string, crea
 		return 0, nil
 	}
 	n, err := s.exec(ctx, `DELETE FROM clients WHERE id IN (SELECT id FROM clients
-		WHERE first_token_at IS NULL AND created_at < $3 AND metadata ->> $1::text = $2::text
+		WHERE first_token_at IS NULL AND NOT metered AND created_at < $3 AND metadata ->> $1::text = $2::text
 		ORDER BY created_at LIMIT $4 FOR UPDATE SKIP LOCKED)`, key, value, createdBefore.UTC(), limit)
 	return int(n), err
 }

@@ -10,7 +10,7 @@ import (
 )
 
 const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
-	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed`
+	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed, source_address`
 
 func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	var (
@@ -20,7 +20,7 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	)
 	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &scopes, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, &created, &expires,
-		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed)
+		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress)
 	if err != nil {
 		return store.AuthRequest{}, mapErr(err)
 	}
@@ -29,17 +29,18 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 }
 
 const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func authRequestArgs(r *store.AuthRequest) []any {
 	return []any{r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed}
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress}
 }
 
 // CreateAuthRequest stores a pending authorization request. With
 // maxPending > 0 the same write transaction first counts the client's
-// pending requests unexpired at r.CreatedAt (at most maxPending of them):
+// pending requests from r.SourceAddress unexpired at r.CreatedAt (at most
+// maxPending of them):
 // the write lock it holds from its start keeps the count true until the
 // insert commits.
 func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest, maxPending int) error {
@@ -47,7 +48,8 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest, maxP
 		if maxPending > 0 {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM auth_requests
-				WHERE client_id = ? AND expires_at > ? LIMIT ?)`, r.ClientID, toMS(r.CreatedAt), maxPending).Scan(&n); err != nil {
+				WHERE client_id = ? AND source_address = ? AND expires_at > ? LIMIT ?)`,
+				r.ClientID, r.SourceAddress, toMS(r.CreatedAt), maxPending).Scan(&n); err != nil {
 				return mapErr(err)
 			}
 			if n >= maxPending {
@@ -83,10 +85,11 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time,
 		}
 		_, err = exec(ctx, tx, `UPDATE auth_requests SET client_id = ?, response_type = ?, redirect_uri = ?,
 			state = ?, scopes = ?, code_challenge = ?, code_challenge_method = ?, csrf_token = ?, subject = ?,
-			created_at = ?, expires_at = ?, customer_id = ?, customer_name = ?, provider_id = ?, provider_fixed = ? WHERE id = ?`,
+			created_at = ?, expires_at = ?, customer_id = ?, customer_name = ?, provider_id = ?, provider_fixed = ?,
+			source_address = ? WHERE id = ?`,
 			r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 			r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-			r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, id)
+			r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, id)
 		if err != nil {
 			return err
 		}

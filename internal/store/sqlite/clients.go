@@ -150,7 +150,7 @@ func (s *Store) DeleteUnusedClients(ctx context.Context, key, value string, crea
 		return 0, nil
 	}
 	n, err := s.writeExec(ctx, `DELETE FROM clients WHERE id IN (SELECT id FROM clients
-		WHERE first_token_at = 0 AND created_at != 0 AND created_at < ?
+		WHERE first_token_at = 0 AND metered = 0 AND created_at != 0 AND created_at < ?
 		AND EXISTS (SELECT 1 FROM json_each(clients.metadata) m WHERE m.key = ? AND m.type = 'text' AND m.value = ?)
 		ORDER BY created_at LIMIT ?)`, toMS(createdBefore), key, value, limit)
 	return int(n), err

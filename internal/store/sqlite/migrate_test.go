@@ -120,6 +120,13 @@ var grantRows0002 = append([]string{
 		1700000000000, 2, 1700000060000, 'HTTP 500', 0, 0)`,
 }, grantRows0001...)
 
+// grantRows0003 are grantRows0002 as version 3 stores them: auth requests
+// have a source address.
+var grantRows0003 = append([]string{
+	`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
+		'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto', 1, '203.0.113.7')`,
+}, grantRows0002[1:]...)
+
 // upgrades has one entry per schema version. Adding migration N+1 means
 // adding upgrades[N+1]: the test fails until it exists.
 var upgrades = map[int]upgrade{
@@ -242,7 +249,7 @@ var upgrades = map[int]upgrade{
 					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000, 'unpaid', 1700000001000,
 					'{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', 1, 1, 42, 1700000002000, 0)`,
 			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '', 1700000002000)`,
-		}, grantRows0002),
+		}, grantRows0003),
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},

@@ -55,6 +55,14 @@ var authRequestTests = []test{
 		must(t, "CreateAuthRequest(1 of 1, later)", s.CreateAuthRequest(ctx, over, 1))
 		wantErr(t, "CreateAuthRequest(2 of 1, later)", s.CreateAuthRequest(ctx, request(c.ID, later, later.Add(time.Minute)), 1),
 			store.ErrTooMany)
+		// The cap is per source address: another address (and a connect
+		// session, which has none) is not held back by this one's.
+		from := request(c.ID, later, later.Add(time.Minute))
+		from.SourceAddress = "198.51.100.9"
+		must(t, "CreateAuthRequest(another address)", s.CreateAuthRequest(ctx, from, 1))
+		session := request(c.ID, later, later.Add(time.Minute))
+		session.SourceAddress = ""
+		must(t, "CreateAuthRequest(a connect session)", s.CreateAuthRequest(ctx, session, 1))
 		// No client: the insert's answer.
 		wantErr(t, "CreateAuthRequest(no client, capped)", s.CreateAuthRequest(ctx, newAuthRequest(newUUID()), 1),
 			store.ErrMissingParent)

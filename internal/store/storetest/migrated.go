@@ -42,6 +42,14 @@ func CheckMigratedBalance(t *testing.T, s store.Store, stateChangedMS, balanceMS
 		e.Seq <= ledgerSeq || e.Balance != -8 {
 		t.Errorf("a new entry: %+v, %v; want seq > %d, balance -8 (overdraft)", e, err, ledgerSeq)
 	}
+	// Metered, c1 is kept by the cleanup of unused clients (its
+	// balance and ledger are an operator's); once not metered, it goes.
+	if n, err := s.DeleteUnusedClients(ctx, "k", "v", at, 10); err != nil || n != 0 {
+		t.Errorf("DeleteUnusedClients: %d, %v; want the metered c1 kept", n, err)
+	}
+	if _, err := s.UpdateClient(ctx, "c1", func(c *store.Client) error { c.Metered = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := s.DeleteUnusedClients(ctx, "k", "v", at, 10); err != nil || n != 1 {
 		t.Errorf("DeleteUnusedClients: %d, %v; want c1 (no first token) deleted", n, err)
 	}

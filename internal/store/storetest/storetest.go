@@ -346,6 +346,7 @@ func newAuthRequest(clientID string) store.AuthRequest {
 		CustomerName:        "Acme Inc.",
 		ProviderID:          "gusto",
 		ProviderFixed:       true,
+		SourceAddress:       "203.0.113.7",
 		CreatedAt:           t0,
 		ExpiresAt:           at(10 * time.Minute),
 	}

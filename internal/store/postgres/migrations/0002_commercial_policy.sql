@@ -24,6 +24,10 @@ UPDATE clients c SET first_token_at = COALESCE(LEAST(
     c.created_at, now());
 CREATE INDEX clients_unused ON clients (created_at) WHERE first_token_at IS NULL;
 
+-- The pending-request cap counts per client and source address.
+ALTER TABLE auth_requests ADD COLUMN source_address text NOT NULL DEFAULT '';
+CREATE INDEX auth_requests_pending ON auth_requests (client_id, source_address, expires_at);
+
 -- Every change of a metered client's balance: top-ups, debits, token
 -- charges, with the balance after it. seq is the order (and the list
 -- cursor): an identity, moved past the largest after a bulk load, as

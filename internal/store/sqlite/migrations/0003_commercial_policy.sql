@@ -26,6 +26,10 @@ UPDATE clients SET first_token_at = COALESCE(
     unixepoch() * 1000);
 CREATE INDEX clients_unused ON clients (created_at) WHERE first_token_at = 0;
 
+-- The pending-request cap counts per client and source address.
+ALTER TABLE auth_requests ADD COLUMN source_address TEXT NOT NULL DEFAULT '';
+CREATE INDEX auth_requests_pending ON auth_requests (client_id, source_address, expires_at);
+
 -- Every change of a metered client's balance: top-ups, debits, token
 -- charges, with the balance after it. seq is the order (and the list
 -- cursor); an idempotency key applies once per client.
