@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -31,8 +32,8 @@ type endpoint struct {
 	// request builds one token request for c.
 	request func(t *testing.T, e *testenv.Env, c store.Client, secret string) testenv.Result
 	// field is where the answer names the error, and the value per rule.
-	field                        string
-	rate, balance, hours, stateV string
+	field                      string
+	rate, balance, hours, down string
 }
 
 func basicAuth(id, secret string) http.Header {
@@ -43,26 +44,26 @@ var endpoints = []endpoint{
 	{name: "oauth2", client: func(*store.Client) {},
 		request: func(t *testing.T, e *testenv.Env, c store.Client, secret string) testenv.Result {
 			return testenv.Post(t, e.URL+"/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", basicAuth(c.ID, secret))
-		}, field: "error", rate: "rate_limit_exceeded", balance: "insufficient_balance", hours: "temporarily_unavailable"},
+		}, field: "error", rate: "rate_limit_exceeded", balance: "insufficient_balance", hours: "temporarily_unavailable", down: "temporarily_unavailable"},
 	{name: "bankdata", client: func(*store.Client) {},
 		request: func(t *testing.T, e *testenv.Env, c store.Client, secret string) testenv.Result {
 			return testenv.Post(t, e.URL+"/api/v1/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", basicAuth(c.ID, secret))
-		}, field: "error", rate: "rate_limit_exceeded", balance: "insufficient_balance", hours: "temporarily_unavailable"},
+		}, field: "error", rate: "rate_limit_exceeded", balance: "insufficient_balance", hours: "temporarily_unavailable", down: "temporarily_unavailable"},
 	{name: "bankapi", client: func(*store.Client) {},
 		request: func(t *testing.T, e *testenv.Env, c store.Client, secret string) testenv.Result {
 			return testenv.Post(t, e.URL+"/v1/oauth/token", "application/json", testenv.JSONBody("client_id", c.ID, "client_secret", secret), nil)
-		}, field: "code", rate: "RATE_LIMITED", balance: "INSUFFICIENT_BALANCE", hours: "OUTSIDE_WORKING_HOURS"},
+		}, field: "code", rate: "RATE_LIMITED", balance: "INSUFFICIENT_BALANCE", hours: "OUTSIDE_WORKING_HOURS", down: "SERVICE_UNAVAILABLE"},
 	{name: "temptoken", client: func(c *store.Client) { c.ResponseTypes = []string{oauth.CodeKindTempToken} },
 		request: func(t *testing.T, e *testenv.Env, c store.Client, secret string) testenv.Result {
 			g := e.Code(t, c, oauth.Consent{}, false)
 			return testenv.Post(t, e.URL+"/v1/tokens", "application/json", testenv.JSONBody("client_id", c.ID, "client_secret", secret, "temp_token", g.Code), nil)
-		}, field: "code", rate: "too_many_requests", balance: "insufficient_balance", hours: "outside_operating_hours"},
+		}, field: "code", rate: "too_many_requests", balance: "insufficient_balance", hours: "outside_operating_hours", down: "temporarily_unavailable"},
 	{name: "payroll", client: func(*store.Client) {},
 		request: func(t *testing.T, e *testenv.Env, c store.Client, secret string) testenv.Result {
 			g := e.Code(t, c, oauth.Consent{ProviderID: "sandbox-payroll"}, false)
 			return testenv.Post(t, e.URL+"/auth/token", "application/json", testenv.JSONBody("client_id", c.ID, "client_secret", secret,
 				"code", g.Code, "redirect_uri", g.RedirectURI), nil)
-		}, field: "name", rate: "rate_limit_error", balance: "payment_required", hours: "service_unavailable_error"},
+		}, field: "name", rate: "rate_limit_error", balance: "payment_required", hours: "service_unavailable_error", down: "service_unavailable_error"},
 }
 
 func payrollScopes(c *store.Client) { c.Scopes = []string{"company", "directory", "pay_statement"} }
@@ -456,5 +457,48 @@ func TestJanitorDeletesUnusedDynamicClients(t *testing.T) {
 		if _, err := e.Store.GetClient(t.Context(), id); err != nil {
 			t.Errorf("client %s: %v", id, err)
 		}
+	}
+}
+
+// TestBruteForceAndFailClosedEveryDialect: the guard's 429 and a failing
+// limiter's 503 (fail closed) in each dialect's shape.
+func TestBruteForceAndFailClosedEveryDialect(t *testing.T) {
+	for _, ep := range endpoints {
+		t.Run(ep.name, func(t *testing.T) {
+			guard, err := policy.NewGuard(policy.GuardOptions{
+				Address: policy.Lockout{SlowAfter: 1, BlockAfter: 2, Block: time.Minute, MaxBlock: time.Hour, Window: time.Hour},
+				Sleep:   func(context.Context, time.Duration) error { return nil },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := testenv.New(t, testenv.Options{Dialects: all.Dialects(), Guard: guard})
+			c, _ := ep.newClient(t, e)
+			for range 2 {
+				ep.request(t, e, c, "gcs_wrong")
+			}
+			r := ep.request(t, e, c, "gcs_wrong")
+			wantRefused(t, ep, r, http.StatusTooManyRequests, ep.rate)
+			if r.Header.Get("Retry-After") != "60" {
+				t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
+			}
+
+			rc, err := policy.OpenRedis("redis://127.0.0.1:1/0") // nothing listens there
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			pol, err := policy.New(policy.Options{Limiter: policy.NewRedisLimiter(rc, ""), FailClosed: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed := testenv.New(t, testenv.Options{Dialects: all.Dialects(), Policy: pol})
+			c, secret := ep.newClient(t, closed)
+			r = ep.request(t, closed, c, secret)
+			wantRefused(t, ep, r, http.StatusServiceUnavailable, ep.down)
+			if r.Header.Get("Retry-After") != "5" {
+				t.Errorf("fail closed: Retry-After %q", r.Header.Get("Retry-After"))
+			}
+		})
 	}
 }
