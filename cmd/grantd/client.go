@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/config"
@@ -29,6 +30,9 @@ Commands:
   list          list clients
   get ID        show a client
   delete ID     delete a client and everything issued to it
+  rotate-secret ID [--grace D]
+                give a confidential client a new secret, printed once; the old
+                one still works for the grace (default 24h; 0 = at once)
   balance get ID
                 show a metered client's balance
   balance add ID --amount N --reason R [--idempotency-key K]
@@ -39,7 +43,7 @@ Commands:
 func (c *cli) client(ctx context.Context, args []string) error {
 	return c.subcommand(ctx, "client", clientUsage, args, map[string]func(context.Context, []string) error{
 		"create": c.clientCreate, "list": c.clientList, "get": c.clientGet, "delete": c.clientDelete,
-		"balance": c.clientBalance, "ledger": c.clientLedger,
+		"rotate-secret": c.clientRotateSecret, "balance": c.clientBalance, "ledger": c.clientLedger,
 	})
 }
 
@@ -69,7 +73,8 @@ func (c *cli) withStore(ctx context.Context, cf *config.Flags, fn func(st store.
 // knows the configuration's tiers, as the server's does.
 func (c *cli) withManager(ctx context.Context, cf *config.Flags, fn func(m *clients.Manager) error) error {
 	return c.withConfigStore(ctx, cf, func(cfg *config.Config, st store.Store) error {
-		return fn(&clients.Manager{Store: st, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier()})
+		return fn(&clients.Manager{Store: st, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier(),
+			SigningAlgorithms: cfg.SigningAlgorithmList()})
 	})
 }
 
@@ -116,6 +121,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	fs.Var(&consentTTL, "consent-ttl", "consent `lifetime` of this client's connections, overriding the provider catalogue (2160h or seconds)")
 	fs.Var(&retentionTTL, "retention-ttl", "data-retention `period` after a consent ends, overriding the catalogue (720h or seconds)")
 	fs.StringVar(&p.AccessTokenFormat, "token-format", "", "access token `format`: jwt (default) or opaque")
+	fs.StringVar(&p.AccessTokenSigningAlg, "access-token-signing-alg", "", "`algorithm` of the client's JWT access tokens: RS256, PS256, ES256 or EdDSA (default: the server's signing_algorithm)")
 	fs.StringVar(&p.ConsentURL, "consent-url", "", "this client's external consent app `URL`")
 	fs.BoolVar(&p.ResourceServer, "resource-server", false, "the client may introspect tokens of any client")
 	fs.Var(metadata, "metadata", "metadata `key=value` (repeatable)")
@@ -220,6 +226,49 @@ func (c *cli) clientDelete(ctx context.Context, args []string) error {
 	})
 }
 
+func (c *cli) clientRotateSecret(ctx context.Context, args []string) error {
+	fs := c.flagSet("client rotate-secret", "[flags] CLIENT_ID",
+		"Give a confidential client a new secret, printed once, here, and never again. The secret it\n"+
+			"replaces still authenticates for the grace, then no more; a rotation during a grace ends the\n"+
+			"older secret at once (only one replaced secret is kept).")
+	var grace durationFlag
+	fs.Var(&grace, "grace", fmt.Sprintf("how long the replaced secret still works (`D`: 24h or seconds; 0 = at once; at most %dh; default %dh)",
+		clients.MaxSecretGrace/time.Hour, clients.DefaultSecretGrace/time.Hour))
+	out := addOutputFlag(fs)
+	cf := config.AddFlags(fs, config.StoreFlags...)
+	if err := c.parse(fs, flagsFirst(fs, args), 1, "CLIENT_ID"); err != nil {
+		return err
+	}
+	var rot clients.SecretRotation
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "grace" {
+			rot.Grace = (*clients.Duration)(&grace)
+		}
+	})
+	id := fs.Arg(0)
+	return c.withManager(ctx, cf, func(m *clients.Manager) error {
+		r, err := m.RotateSecret(ctx, id, rot)
+		if err != nil {
+			return clientError(id, err)
+		}
+		v := clients.NewSecretView(r)
+		if *out == "json" { // as POST /admin/clients/{id}/secret
+			return writeJSON(c.stdout, v)
+		}
+		until := orEmpty(v.PreviousSecretExpiresAt)
+		printRows(c.stdout, [][2]string{
+			{"client_id", v.ClientID}, {"client_secret", v.ClientSecret}, {"previous_secret_expires_at", until},
+		})
+		fmt.Fprintln(c.stdout, "\nThe client secret is shown only this once: store it now.")
+		if until != "" {
+			fmt.Fprintf(c.stdout, "The previous secret still works until %s.\n", until)
+		} else {
+			fmt.Fprintln(c.stdout, "The previous secret no longer works.")
+		}
+		return nil
+	})
+}
+
 // printClient shows a client as aligned "field: value" lines.
 func printClient(w io.Writer, v clients.View) {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
@@ -227,6 +276,9 @@ func printClient(w io.Writer, v clients.View) {
 	row("client_id", v.ClientID)
 	if v.ClientSecret != "" {
 		row("client_secret", v.ClientSecret)
+	}
+	if v.PreviousSecretExpiresAt != "" {
+		row("previous_secret_expires_at", v.PreviousSecretExpiresAt)
 	}
 	row("name", v.Name)
 	row("token_endpoint_auth_method", v.TokenEndpointAuthMethod)
@@ -255,6 +307,7 @@ func printClient(w io.Writer, v clients.View) {
 	row("retention_ttl", seconds(v.RetentionTTL))
 	row("access_token_ttl", seconds(v.AccessTokenTTL))
 	row("access_token_format", v.AccessTokenFormat)
+	row("access_token_signing_alg", v.AccessTokenSigningAlg)
 	row("consent_url", v.ConsentURL)
 	row("resource_server", fmt.Sprint(v.ResourceServer))
 	for _, k := range slices.Sorted(maps.Keys(v.Metadata)) {
@@ -317,19 +370,15 @@ func (c *cli) clientBalanceGet(ctx context.Context, args []string) error {
 	return c.withManager(ctx, cf, func(m *clients.Manager) error {
 		cl, err := m.Get(ctx, id)
 		if err != nil {
-			return balanceError(id, err)
+			return clientError(id, err)
 		}
 		v := clients.NewBalanceView(cl)
 		if *out == "json" { // as GET /admin/clients/{id}/balance
 			return writeJSON(c.stdout, v)
 		}
-		updated := ""
-		if v.UpdatedAt != nil {
-			updated = *v.UpdatedAt
-		}
 		printRows(c.stdout, [][2]string{
 			{"client_id", v.ClientID}, {"metered", fmt.Sprint(v.Metered)},
-			{"balance", fmt.Sprint(v.Balance)}, {"updated_at", updated},
+			{"balance", fmt.Sprint(v.Balance)}, {"updated_at", orEmpty(v.UpdatedAt)},
 		})
 		return nil
 	})
@@ -356,7 +405,7 @@ func (c *cli) clientBalanceAdd(ctx context.Context, args []string) error {
 	return c.withManager(ctx, cf, func(m *clients.Manager) error {
 		e, replayed, err := m.AdjustBalance(ctx, id, ch)
 		if err != nil {
-			return balanceError(id, err)
+			return clientError(id, err)
 		}
 		v := clients.NewAdjustmentView(id, e)
 		if *out == "json" { // as POST /admin/clients/{id}/balance
@@ -394,7 +443,7 @@ func (c *cli) clientLedger(ctx context.Context, args []string) error {
 	return c.withManager(ctx, cf, func(m *clients.Manager) error {
 		es, next, err := m.Ledger(ctx, id, store.Page{Limit: *limit, After: *cursor})
 		if err != nil {
-			return balanceError(id, err)
+			return clientError(id, err)
 		}
 		lp := clients.NewLedgerPage(es, next)
 		if *out == "json" { // as GET /admin/clients/{id}/ledger
@@ -416,11 +465,14 @@ func (c *cli) clientLedger(ctx context.Context, args []string) error {
 	})
 }
 
-// balanceError says what a store refusal of a balance command means.
-func balanceError(id string, err error) error {
+// clientError says what a refusal of a client command (a balance change, a
+// secret rotation) means.
+func clientError(id string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("client %q not found", id)
+	case errors.Is(err, clients.ErrPublicClient):
+		return fmt.Errorf("client %q is public (token_endpoint_auth_method none): it has no secret to rotate", id)
 	case errors.Is(err, store.ErrNotMetered):
 		return fmt.Errorf("client %q is not metered (register it with --metered, or PATCH metered true)", id)
 	case errors.Is(err, store.ErrInsufficientBalance):
@@ -435,6 +487,14 @@ func balanceError(id string, err error) error {
 		return errors.New(oe.Description)
 	}
 	return err
+}
+
+// orEmpty is *s, or "" for nil (a time the JSON shows as null).
+func orEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // printRows shows "field: value" lines, aligned.

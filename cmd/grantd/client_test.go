@@ -118,33 +118,6 @@ func TestClientCommands(t *testing.T) {
 	}
 }
 
-func TestKeysCommands(t *testing.T) {
-	env := map[string]string{"GRANTD_DATA_DIR": t.TempDir(), "GRANTD_SIGNING_ALGORITHM": "ES256"}
-	if got := mustRun(t, env, "keys", "list"); got != "KID  ALG  STATE  CREATED\n" {
-		t.Errorf("keys list on an empty store: %q", got)
-	}
-	if got := mustRun(t, env, "keys", "rotate"); !strings.HasPrefix(got, "first signing key ") {
-		t.Errorf("first rotate: %q", got)
-	}
-	if got := mustRun(t, env, "keys", "rotate"); !strings.HasPrefix(got, "new current key ") {
-		t.Errorf("second rotate: %q", got)
-	}
-	var keys struct {
-		Keys []struct{ KID, Alg, State string } `json:"keys"`
-	}
-	if err := json.Unmarshal([]byte(mustRun(t, env, "keys", "list", "--output", "json")), &keys); err != nil {
-		t.Fatal(err)
-	}
-	if len(keys.Keys) != 2 || keys.Keys[0].State != "current" || keys.Keys[1].State != "previous" || keys.Keys[0].Alg != "ES256" {
-		t.Errorf("keys: %+v", keys.Keys)
-	}
-	// A store with keys and no key-encryption key: refuse to make a new one.
-	r := runCLI(t, map[string]string{"GRANTD_DATA_DIR": t.TempDir(), "GRANTD_STORE": filepath.Join(env["GRANTD_DATA_DIR"], "grantd.db")}, "keys", "rotate")
-	if r.code != 1 || !strings.Contains(r.stderr, "GRANTD_KEY_ENCRYPTION_KEY") {
-		t.Errorf("rotate without the KEK: %+v", r)
-	}
-}
-
 func TestMigrate(t *testing.T) {
 	dir := t.TempDir()
 	store := "sqlite://" + filepath.Join(dir, "sub", "g.db") // sqlite:///abs
@@ -292,5 +265,92 @@ func TestClientBalanceCommands(t *testing.T) {
 		`{"amount":500,"reason":"invoice 2026-03","idempotency_key":"inv-2026-03"}`)
 	if status != http.StatusOK || cli != api {
 		t.Errorf("replayed top-up\ncli:   %s\nadmin: %d %s", cli, status, api)
+	}
+}
+
+func TestClientRotateSecret(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "grantd.db")
+	env := map[string]string{"GRANTD_DATA_DIR": dir}
+	var created clients.View
+	if err := json.Unmarshal([]byte(mustRun(t, env, "client", "create", "--name", "Job", "--output", "json")), &created); err != nil {
+		t.Fatal(err)
+	}
+	id := created.ClientID
+
+	out := mustRun(t, env, "client", "rotate-secret", id)
+	golden(t, "client-rotate-secret-text.golden", normalize(out))
+	secrets := secretRE.FindAllString(out, -1)
+	if len(secrets) != 1 || secrets[0] == created.ClientSecret {
+		t.Fatalf("rotate-secret printed %v (created with %s)", secrets, created.ClientSecret)
+	}
+	get := mustRun(t, env, "client", "get", id)
+	if !strings.Contains(get, "previous_secret_expires_at:") || strings.Contains(get, "gcs_") {
+		t.Errorf("client get after a rotation:\n%s", get)
+	}
+
+	var v clients.SecretView
+	if err := json.Unmarshal([]byte(mustRun(t, env, "client", "rotate-secret", "--grace", "0", "--output", "json", id)), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.ClientID != id || !strings.HasPrefix(v.ClientSecret, "gcs_") || v.PreviousSecretExpiresAt != nil {
+		t.Errorf("rotate-secret --grace 0: %+v", v)
+	}
+	if get := mustRun(t, env, "client", "get", id); strings.Contains(get, "previous_secret_expires_at") {
+		t.Errorf("client get after a rotation at once:\n%s", get)
+	}
+	// The flags may follow the id, and --grace takes seconds.
+	if err := json.Unmarshal([]byte(mustRun(t, env, "client", "rotate-secret", id, "--grace", "3600", "--output", "json")), &v); err != nil || v.PreviousSecretExpiresAt == nil {
+		t.Errorf("rotate-secret ID --grace 3600: %+v, %v", v, err)
+	}
+
+	// --output json has the fields of POST /admin/clients/{id}/secret.
+	status, api := adminCall(t, db, "POST", "/admin/clients/"+id+"/secret", `{"grace":"1h"}`)
+	cli := mustRun(t, env, "client", "rotate-secret", id, "--grace", "1h", "--output", "json")
+	if status != http.StatusCreated || normalize(cli) != normalize(api) {
+		t.Errorf("rotate-secret --output json\ncli:   %s\nadmin: %d %s", cli, status, api)
+	}
+
+	pub := mustRun(t, env, "client", "create", "--name", "CLI tool", "--auth-method", "none", "--redirect-uri", "http://127.0.0.1/cb", "--output", "json")
+	var pv clients.View
+	if err := json.Unmarshal([]byte(pub), &pv); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{pv.ClientID}, "is public"},
+		{[]string{"no-such-client"}, `client "no-such-client" not found`},
+		{[]string{id, "--grace", "721h"}, "grace must be at most"},
+		{[]string{id, "--grace", "-1s"}, "grace must not be negative"},
+	} {
+		r := runCLI(t, env, append([]string{"client", "rotate-secret"}, tt.args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, tt.want) || r.stdout != "" {
+			t.Errorf("%q: %+v, want exit 1 and %q", tt.args, r, tt.want)
+		}
+	}
+	for _, args := range [][]string{{}, {id, "extra"}, {id, "--grace", "a day"}} {
+		if r := runCLI(t, env, append([]string{"client", "rotate-secret"}, args...)...); r.code != 2 {
+			t.Errorf("%q: %+v, want a usage error", args, r)
+		}
+	}
+}
+
+func TestClientCreateSigningAlg(t *testing.T) {
+	env := map[string]string{"GRANTD_DATA_DIR": t.TempDir()}
+	var v clients.View
+	if err := json.Unmarshal([]byte(mustRun(t, env, "client", "create", "--name", "FAPI", "--access-token-signing-alg", "PS256", "--output", "json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.AccessTokenSigningAlg != "PS256" {
+		t.Errorf("access_token_signing_alg %q", v.AccessTokenSigningAlg)
+	}
+	// The configuration's algorithms bound it.
+	env["GRANTD_SIGNING_ALGORITHMS"] = "RS256,ES256"
+	env["GRANTD_SIGNING_ALGORITHM"] = "RS256"
+	r := runCLI(t, env, "client", "create", "--name", "FAPI", "--access-token-signing-alg", "PS256")
+	if r.code != 1 || !strings.Contains(r.stderr, `access_token_signing_alg "PS256" is not one of RS256, ES256`) {
+		t.Errorf("an algorithm the server does not sign with: %+v", r)
 	}
 }

@@ -104,9 +104,17 @@ func runFlow(t *testing.T, s store.Store) flow {
 	must("RevokeAccessToken", s.RevokeAccessToken(ctx, cc, now.Add(2*time.Minute)))
 	f.accessIDs = []string{at.ID, at2.ID, cc.ID}
 
+	var since time.Time
 	for i := range 3 {
-		must("AddSigningKey", s.AddSigningKey(ctx, store.SigningKey{ID: fmt.Sprintf("kid-%d", i), Algorithm: "RS256",
-			EncryptedKey: []byte{byte(i), 0xFF}, CreatedAt: now.Add(time.Duration(i) * time.Hour)}))
+		k := store.SigningKey{ID: fmt.Sprintf("kid-%d", i), Algorithm: "RS256", EncryptedKey: []byte{byte(i), 0xFF},
+			CreatedAt: now.Add(time.Duration(i) * time.Hour), ActivatesAt: now.Add(time.Duration(i)*time.Hour + 3*time.Minute),
+			KeepUntil: now.Add(48 * time.Hour)}
+		added, err := s.AddSigningKey(ctx, k, since)
+		must("AddSigningKey", err)
+		if !added {
+			t.Fatalf("AddSigningKey(%s) added nothing", k.ID)
+		}
+		since = k.CreatedAt
 	}
 
 	es, err := s.ListEvents(ctx, f.conn.ID)
@@ -254,10 +262,11 @@ func TestMigrateCopySQLiteToPostgres(t *testing.T) {
 	if err != nil || len(es) != 2 || es[1].Seq <= es[0].Seq || es[1].Type != store.EventConnectionRevoked {
 		t.Errorf("a new event after the copied ones: %+v, %v", es, err)
 	}
-	if err := pg.AddSigningKey(ctx, store.SigningKey{ID: "kid-new", Algorithm: "ES256", EncryptedKey: []byte{9}, CreatedAt: now}); err != nil {
-		t.Fatal(err)
+	if added, err := pg.AddSigningKey(ctx, store.SigningKey{ID: "kid-new", Algorithm: "RS256", EncryptedKey: []byte{9},
+		CreatedAt: now.Add(3 * time.Hour)}, now.Add(2*time.Hour)); err != nil || !added {
+		t.Fatalf("a rotation after the copied keys: %v, %v", added, err)
 	}
-	if keys, err := pg.ListSigningKeys(ctx); err != nil || len(keys) != 2 || keys[0].ID != "kid-new" || keys[1].ID != "kid-2" {
+	if keys, err := pg.ListSigningKeys(ctx); err != nil || len(keys) != 4 || keys[0].ID != "kid-new" || keys[1].ID != "kid-2" {
 		t.Errorf("keys after a rotation on the copy: %+v, %v", keys, err)
 	}
 

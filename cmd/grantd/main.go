@@ -60,8 +60,8 @@ const usageText = `Usage: grantd <command> [arguments]
 Commands:
   serve     run the authorization server (public API and admin API)
   migrate   create or upgrade the database schema
-  client    manage clients: create, list, get, delete
-  keys      manage signing keys: list, rotate
+  client    manage clients: create, list, get, delete, rotate-secret, balance, ledger
+  keys      manage signing keys: list, rotate, rotate-kek
   version   print the version
 
 Run 'grantd <command> -h' for a command's flags. Every flag also has a

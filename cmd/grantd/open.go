@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/grantd/grantd/internal/config"
+	"github.com/grantd/grantd/internal/secretfile"
 	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/store"
@@ -100,6 +101,8 @@ func redactDSN(dsn string) string {
 // use for SQLite. It refuses to generate one for a store that already holds
 // keys (they were sealed with another key, which the operator has to
 // provide), and for PostgreSQL, which several instances share.
+//
+// What opens sealed data needs the previous keys too: see loadKEKs.
 func loadKEK(ctx context.Context, cfg config.Config, st store.SigningKeys) ([]byte, error) {
 	if cfg.KeyEncryptionKey != "" {
 		return signer.ParseKEK(cfg.KeyEncryptionKey)
@@ -123,6 +126,76 @@ func loadKEK(ctx context.Context, cfg config.Config, st store.SigningKeys) ([]by
 		}
 	}
 	return signer.LoadOrCreateKEK(path)
+}
+
+// kekLockFile is the lock a process that seals under DATA_DIR/kek holds
+// (shared: serve, keys rotate) and `grantd keys rotate-kek` takes
+// exclusively, so that no key is sealed under a KEK that the rotation is
+// replacing.
+const kekLockFile = config.KEKFile + ".lock"
+
+// lockKEKFile takes the data dir's KEK lock when the key comes from
+// DATA_DIR/kek: shared for a process that seals under it, exclusive for
+// the rotation. With GRANTD_KEY_ENCRYPTION_KEY there is no file to guard
+// and it locks nothing.
+func lockKEKFile(cfg config.Config, exclusive bool) (unlock func(), err error) {
+	if cfg.KeyEncryptionKey != "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, kekLockFile)
+	unlock, err = secretfile.Lock(path, exclusive)
+	switch {
+	case errors.Is(err, secretfile.ErrLocked) && exclusive:
+		return nil, fmt.Errorf("another grantd uses the key-encryption key in %s (grantd serve, keys rotate or keys rotate-kek, "+
+			"holding %s): stop grantd serve first; see docs/keys.md", filepath.Join(cfg.DataDir, config.KEKFile), path)
+	case errors.Is(err, secretfile.ErrLocked):
+		return nil, fmt.Errorf("grantd keys rotate-kek is replacing the key-encryption key in %s (it holds %s): "+
+			"start again when it has finished", filepath.Join(cfg.DataDir, config.KEKFile), path)
+	}
+	return unlock, err
+}
+
+// loadKEKs returns the key-encryption key (as loadKEK), which seals, and
+// the previous keys being rotated out, which only open (see previousKEKs).
+// Everything that opens sealed data (the signer, the webhook secrets) takes
+// both.
+func loadKEKs(ctx context.Context, cfg config.Config, st store.SigningKeys) (kek []byte, previous [][]byte, err error) {
+	if kek, err = loadKEK(ctx, cfg, st); err != nil {
+		return nil, nil, err
+	}
+	if previous, err = previousKEKs(cfg); err != nil {
+		return nil, nil, err
+	}
+	return kek, previous, nil
+}
+
+// previousKEKFile is where `grantd keys rotate-kek` keeps the key it
+// replaces in DATA_DIR/kek until it has re-sealed everything (kek.go).
+const previousKEKFile = config.KEKFile + ".previous"
+
+// previousKEKs returns the key-encryption keys being rotated out:
+// GRANTD_PREVIOUS_KEY_ENCRYPTION_KEYS, then, when the key comes from
+// DATA_DIR/kek, DATA_DIR/kek.previous if an interrupted rotate-kek left
+// it, so that grantd opens what is sealed at any point of a rotation.
+func previousKEKs(cfg config.Config) ([][]byte, error) {
+	previous, err := signer.ParseKEKs(cfg.PreviousKEKList())
+	if err != nil {
+		return nil, fmt.Errorf("GRANTD_PREVIOUS_KEY_ENCRYPTION_KEYS: %w", err)
+	}
+	if cfg.KeyEncryptionKey != "" {
+		return previous, nil
+	}
+	k, err := signer.ReadKEK(filepath.Join(cfg.DataDir, previousKEKFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return previous, nil
+	case err != nil:
+		return nil, err
+	}
+	return append(previous, k), nil
 }
 
 // newLogger is the structured log on w (stderr).

@@ -52,12 +52,25 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	log.Info("store open", "store", where)
+	if skew, shared, err := clockSkew(ctx, st); err != nil {
+		return err
+	} else if shared && (skew > maxClockSkew || skew < -maxClockSkew) {
+		// Key activation and deletion times come from each instance's
+		// clock; the publication delay covers only a small skew.
+		log.Warn("this machine's clock is "+describeSkew(skew)+" the database's: fix it (NTP); "+
+			"other instances may meet keys before this one publishes them", "skew", skew.String(), "max", maxClockSkew.String())
+	}
 
-	kek, err := loadKEK(ctx, cfg, st)
+	unlockKEK, err := lockKEKFile(cfg, false) // no rotate-kek while this server seals under the key
 	if err != nil {
 		return err
 	}
-	keys, err := signer.New(ctx, signer.Options{Store: st, KEK: kek, Algorithm: cfg.SigningAlgorithm, Logger: log})
+	defer unlockKEK()
+	kek, previousKEKs, err := loadKEKs(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	keys, err := signer.New(ctx, signerOptions(cfg, st, kek, previousKEKs, log))
 	if err != nil {
 		return err
 	}
@@ -124,11 +137,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	// One sealer for webhook secrets, so that what the admin API seals the
 	// delivery worker can open.
-	webhookSeal, err := seal.New(kek, "webhook-secret")
+	webhookSeal, err := seal.New(kek, webhookSealLabel, previousKEKs...)
 	if err != nil {
 		return err
 	}
-	manager := &clients.Manager{Store: st, Seal: webhookSeal.Seal, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier()}
+	manager := &clients.Manager{Store: st, Seal: webhookSeal.Seal, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier(),
+		SigningAlgorithms: cfg.SigningAlgorithmList()}
 	var registrar server.Registrar
 	if cfg.DynamicRegistration {
 		registrar = &clients.Registration{Manager: manager, Scope: registrationScope(cfg), Catalogue: provider.Catalogue}
@@ -138,6 +152,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		Dialects: dialects, Mounts: cfg.DialectMounts(), Registrar: registrar,
 		TrustedProxies: proxies, ForwardedHeader: strings.ToLower(cfg.ForwardedHeader), AddressLimiter: pol.address,
+		SigningAlgorithms: cfg.SigningAlgorithmList(),
 	}).Handler()
 	hooks := &events.Worker{Store: st, Open: webhookSeal.Open, Logger: log}
 	adminAPI := server.Wrap(admin.New(admin.Options{
@@ -160,7 +175,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	var wg sync.WaitGroup
-	wg.Go(func() { keys.Run(bg, cfg.KeyReloadInterval) })
+	wg.Go(func() { keys.Run(bg) }) // reloads, rotates on schedule, deletes what no token needs
 	jan := &janitor.Janitor{Store: st, Logger: log, UnusedDynamicClientTTL: cfg.Policy.UnusedDynamicClientTTL}
 	wg.Go(func() { jan.Run(bg, cfg.JanitorInterval) })
 	wg.Go(func() { hooks.Run(bg, 2*time.Second) })

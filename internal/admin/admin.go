@@ -1,8 +1,8 @@
 // Package admin is grantd's admin API: an http.Handler for its own listener
-// (--admin-addr). It registers clients, decides authorization requests for
-// an integrator's external consent app, keeps metered clients' balances,
-// lists and revokes connections, and rotates signing keys. Every request
-// needs the admin bearer token.
+// (--admin-addr). It registers clients and rotates their secrets, decides
+// authorization requests for an integrator's external consent app, keeps
+// metered clients' balances, lists and revokes connections, and rotates
+// signing keys. Every request needs the admin bearer token.
 //
 // Handlers return errors; writeError is the one place that turns them into
 // JSON answers ({"error", "error_description"}).
@@ -25,8 +25,9 @@ import (
 
 // KeyManager is the part of the signer the admin API uses.
 type KeyManager interface {
-	Rotate(ctx context.Context) (string, error)
+	Rotate(ctx context.Context, alg string) ([]signer.KeyInfo, error)
 	Keys() []signer.KeyInfo
+	Algorithms() []string
 }
 
 var _ KeyManager = (*signer.Signer)(nil)
@@ -97,6 +98,7 @@ func (a *api) routes() {
 		h("GET /admin/clients/{id}", a.getClient)
 		h("PATCH /admin/clients/{id}", a.patchClient)
 		h("DELETE /admin/clients/{id}", a.deleteClient)
+		h("POST /admin/clients/{id}/secret", a.rotateSecret)
 		h("POST /admin/clients/{id}/webhook-secret", a.rotateWebhookSecret)
 		h("GET /admin/clients/{id}/balance", a.getBalance)
 		h("POST /admin/clients/{id}/balance", a.adjustBalance)

@@ -564,22 +564,42 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("keys: %d %s", l.status, l.raw)
 	}
 	old := keys[0].(map[string]any)
-	if old["state"] != store.KeyCurrent || old["alg"] != "ES256" || old["kid"] == "" || old["created_at"] != "2026-03-01T12:00:00Z" {
+	if old["state"] != store.KeyCurrent || old["alg"] != "ES256" || old["kid"] == "" || old["created_at"] != "2026-03-01T12:00:00Z" ||
+		old["activates_at"] != "2026-03-01T12:00:00Z" || old["keep_until"] != nil {
 		t.Errorf("key %v", old)
 	}
 	r := e.call("POST", "/admin/keys/rotate", "")
 	keys, _ = r.body["keys"].([]any)
-	if r.status != 200 || len(keys) != 2 || r.str("kid") == "" || r.str("kid") == old["kid"] {
+	rotated, _ := r.body["rotated"].([]any)
+	if r.status != 200 || len(keys) != 2 || len(rotated) != 1 {
 		t.Fatalf("rotate: %d %s", r.status, r.raw)
 	}
-	states := map[string]string{}
-	for _, k := range keys {
-		m := k.(map[string]any)
-		states[m["kid"].(string)] = m["state"].(string)
+	next := rotated[0].(map[string]any)
+	// Published at once, signing after the default publication delay.
+	if next["state"] != store.KeyNext || next["kid"] == old["kid"] || next["activates_at"] != "2026-03-01T12:03:00Z" {
+		t.Errorf("rotated %v", next)
 	}
-	if states[r.str("kid")] != store.KeyCurrent || states[old["kid"].(string)] != store.KeyPrevious {
-		t.Errorf("states after rotation: %v", states)
+	states := func(keys []any) map[string]string {
+		out := map[string]string{}
+		for _, k := range keys {
+			m := k.(map[string]any)
+			out[m["kid"].(string)] = m["state"].(string)
+		}
+		return out
 	}
+	if got := states(keys); got[next["kid"].(string)] != store.KeyNext || got[old["kid"].(string)] != store.KeyCurrent {
+		t.Errorf("states after rotation: %v", got)
+	}
+	e.clock.Advance(3 * time.Minute)
+	keys, _ = e.call("GET", "/admin/keys", "").body["keys"].([]any)
+	if got := states(keys); got[next["kid"].(string)] != store.KeyCurrent || got[old["kid"].(string)] != store.KeyRetired {
+		t.Errorf("states after the publication delay: %v", got)
+	}
+	if r := e.call("POST", "/admin/keys/rotate", `{"alg":"ES256"}`); r.status != 200 {
+		t.Errorf("rotate ES256: %d %s", r.status, r.raw)
+	}
+	wantError(t, e.call("POST", "/admin/keys/rotate", `{"alg":"RS256"}`), 400, "invalid_request")
+	wantError(t, e.call("POST", "/admin/keys/rotate", `{"algorithm":"ES256"}`), 400, "invalid_request")
 	wantError(t, e.call("GET", "/admin/keys/rotate", ""), 405, "method_not_allowed")
 }
 

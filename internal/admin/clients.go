@@ -109,6 +109,33 @@ func (a *api) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// rotateSecret: POST /admin/clients/{id}/secret, with an optional body
+// {"grace": …}. 201 with the new secret, shown this once, and until when the
+// replaced one still authenticates.
+func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) error {
+	var body clients.SecretRotation
+	if err := decodeBody(w, r, &body, false); err != nil {
+		return err
+	}
+	rot, err := a.clients.RotateSecret(r.Context(), r.PathValue("id"), body)
+	if errors.Is(err, clients.ErrPublicClient) {
+		return apiError(http.StatusConflict, "public_client",
+			"The client is public (token_endpoint_auth_method none): it has no secret to rotate.")
+	}
+	if err != nil {
+		return clientErr(err)
+	}
+	v := clients.NewSecretView(rot)
+	until := ""
+	if v.PreviousSecretExpiresAt != nil {
+		until = *v.PreviousSecretExpiresAt
+	}
+	a.log.InfoContext(r.Context(), "admin: client secret rotated", "client_id", rot.Client.ID,
+		"previous_secret_expires_at", until)
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
 // deleteClient: DELETE /admin/clients/{id}. 204.
 func (a *api) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")

@@ -2,48 +2,49 @@ package admin
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
-	"github.com/grantd/grantd/internal/clients"
+	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/signer"
 )
 
-type keyView struct {
-	KID       string `json:"kid"`
-	Algorithm string `json:"alg"`
-	State     string `json:"state"`
-	CreatedAt string `json:"created_at"`
-}
-
+// keysBody is what the keys routes answer: each key as signer.KeyInfo
+// marshals it (kid, alg, state, created_at, activates_at, keep_until).
 type keysBody struct {
-	KID  string    `json:"kid,omitempty"` // the new current key, after a rotation
-	Keys []keyView `json:"keys"`
+	Rotated []signer.KeyInfo `json:"rotated,omitempty"` // the new next keys, after a rotation
+	Keys    []signer.KeyInfo `json:"keys"`
 }
 
-func keyViews(ks []signer.KeyInfo) []keyView {
-	out := make([]keyView, 0, len(ks))
-	for _, k := range ks {
-		out = append(out, keyView{KID: k.KID, Algorithm: k.Algorithm, State: k.State, CreatedAt: clients.FormatTime(k.CreatedAt)})
-	}
-	return out
-}
-
-// listKeys: GET /admin/keys, the published signing keys, current first.
+// listKeys: GET /admin/keys, every stored (so published) signing key:
+// current keys first, then next, then retired.
 func (a *api) listKeys(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, keysBody{Keys: keyViews(a.keys.Keys())})
+	writeJSON(w, http.StatusOK, keysBody{Keys: a.keys.Keys()})
 	return nil
 }
 
-// rotateKey: POST /admin/keys/rotate. Makes a new current key; the old one
-// stays published as previous.
+// rotateKey: POST /admin/keys/rotate, optionally {"alg": "…"}. Adds a next
+// key of the algorithm (of every algorithm the server signs with, by
+// default), published at once and signing after the publication delay; the
+// current key signs until then, and stays published as long as its tokens
+// need.
 func (a *api) rotateKey(w http.ResponseWriter, r *http.Request) error {
-	if err := decodeBody(w, r, &struct{}{}, false); err != nil {
+	var body struct {
+		Alg string `json:"alg"`
+	}
+	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
 	}
-	kid, err := a.keys.Rotate(r.Context())
+	if algs := a.keys.Algorithms(); body.Alg != "" && !slices.Contains(algs, body.Alg) {
+		return oauth.InvalidRequest("alg: the server signs with %s only.", strings.Join(algs, ", "))
+	}
+	rotated, err := a.keys.Rotate(r.Context(), body.Alg)
 	if err != nil {
 		return err
 	}
-	a.log.InfoContext(r.Context(), "admin: signing key rotated", "kid", kid)
-	writeJSON(w, http.StatusOK, keysBody{KID: kid, Keys: keyViews(a.keys.Keys())})
+	for _, k := range rotated {
+		a.log.InfoContext(r.Context(), "admin: signing key rotated", "kid", k.KID, "alg", k.Algorithm, "activates_at", k.ActivatesAt)
+	}
+	writeJSON(w, http.StatusOK, keysBody{Rotated: rotated, Keys: a.keys.Keys()})
 	return nil
 }

@@ -48,6 +48,14 @@ type DynamicMetadata struct {
 	ResponseTypes           []string // nil = absent
 	ClientName              string
 	Scope                   string
+	// AccessTokenSigningAlg is grantd's own member: the algorithm of the
+	// client's access tokens; "" = the server's default.
+	AccessTokenSigningAlg string
+	// ClientID and ClientSecret are what an RFC 7592 update carries (§2.2):
+	// the client's id, which must be the one it updates, and its secret,
+	// which a public client does not have. Registration ignores them.
+	ClientID     string
+	ClientSecret string
 	// Text holds the other human-readable members sent (client_uri,
 	// logo_uri, tos_uri, policy_uri, software_id, software_version, and
 	// each contact), by member name. grantd keeps none of them, but
@@ -56,7 +64,9 @@ type DynamicMetadata struct {
 	Text map[string][]string
 }
 
-// Registration is the policy of dynamic registration.
+// Registration is the policy of dynamic registration (RFC 7591) and of the
+// management of such a registration by its client (RFC 7592,
+// configure.go).
 type Registration struct {
 	Manager *Manager
 	// Scope is what a dynamic client may register with, and gets when it
@@ -76,28 +86,50 @@ func metadataError(format string, args ...any) *oauth.Error {
 	return registrationError(oauth.ErrCodeInvalidClientMetadata, format, args...)
 }
 
+// Registered is a dynamically registered client and its RFC 7592
+// registration access token, whose plaintext exists nowhere else (the store
+// keeps only store.Hash of it): shown this once.
+type Registered struct {
+	Client            store.Client
+	RegistrationToken string
+}
+
 // RegisterDynamic checks m against what only dynamic registration allows (a
 // public client, native redirects, the code flow, the dynamic scope, plain
-// text), fills in RFC 7591's defaults and registers the client. Its errors
-// are *oauth.Error with the RFC 7591 codes, safe to show.
-func (g *Registration) RegisterDynamic(ctx context.Context, m DynamicMetadata) (store.Client, error) {
+// text), fills in RFC 7591's defaults and registers the client with a new
+// registration access token. Its errors are *oauth.Error with the RFC 7591
+// codes, safe to show.
+func (g *Registration) RegisterDynamic(ctx context.Context, m DynamicMetadata) (Registered, error) {
 	p, perr := g.params(m)
 	if perr != nil {
-		return store.Client{}, perr
+		return Registered{}, perr
 	}
-	c, _, _, err := g.Manager.Register(ctx, p)
-	var ve *ValidationError
+	token := newRegistrationToken()
+	c, _, _, err := g.Manager.register(ctx, p, func(c *store.Client) { c.RegistrationTokenHash = store.Hash(token) })
+	if err != nil {
+		return Registered{}, dynamicError(err)
+	}
+	return Registered{Client: c, RegistrationToken: token}, nil
+}
+
+// dynamicError is the RFC 7591 §3.2.2 answer to a registration the Manager
+// refused; a store failure is a server error.
+func dynamicError(err error) error {
+	var (
+		ve *ValidationError
+		oe *oauth.Error
+	)
 	switch {
 	case errors.As(err, &ve):
 		code := oauth.ErrCodeInvalidClientMetadata
 		if slices.ContainsFunc(ve.Problems, func(p string) bool { return strings.HasPrefix(p, "redirect_uris") }) {
 			code = oauth.ErrCodeInvalidRedirectURI
 		}
-		return store.Client{}, registrationError(code, "%s.", strings.Join(ve.Problems, "; "))
-	case err != nil:
-		return store.Client{}, oauth.ServerError(err)
+		return registrationError(code, "%s.", strings.Join(ve.Problems, "; "))
+	case errors.As(err, &oe):
+		return oe
 	}
-	return c, nil
+	return oauth.ServerError(err)
 }
 
 func (g *Registration) params(m DynamicMetadata) (Params, *oauth.Error) {
@@ -166,6 +198,7 @@ func (g *Registration) params(m DynamicMetadata) (Params, *oauth.Error) {
 		RedirectURIs:            m.RedirectURIs,
 		TokenEndpointAuthMethod: store.AuthMethodNone,
 		Scope:                   oauth.JoinScope(scopes),
+		AccessTokenSigningAlg:   m.AccessTokenSigningAlg,
 		Metadata:                map[string]string{MetadataRegistration: MetadataDynamic},
 	}, nil
 }

@@ -39,6 +39,18 @@ type Manager struct {
 	// stored (internal/seal under the server's key-encryption key). nil means
 	// webhooks are not available: a webhook_url is refused.
 	Seal func(secret []byte, clientID string) ([]byte, error)
+	// SigningAlgorithms are the algorithms a client's access tokens may be
+	// signed with (access_token_signing_alg): the algorithms the server
+	// keeps keys for. nil accepts every one grantd supports
+	// (SigningAlgorithms).
+	SigningAlgorithms []string
+}
+
+func (m *Manager) signingAlgorithms() []string {
+	if m.SigningAlgorithms != nil {
+		return m.SigningAlgorithms
+	}
+	return SigningAlgorithms
 }
 
 func (m *Manager) now() time.Time {
@@ -66,6 +78,12 @@ func (m *Manager) Create(ctx context.Context, p Params) (store.Client, string, e
 // the new webhook secret, which the store keeps only sealed. The client
 // enters its state now (StateChangedAt), with a balance of 0.
 func (m *Manager) Register(ctx context.Context, p Params) (c store.Client, clientSecret, webhookSecret string, err error) {
+	return m.register(ctx, p, nil)
+}
+
+// register is Register; prepare, when not nil, completes the client (its id
+// set) before it is stored.
+func (m *Manager) register(ctx context.Context, p Params, prepare func(*store.Client)) (c store.Client, clientSecret, webhookSecret string, err error) {
 	c, err = m.toClient(p)
 	if p.WebhookURL != "" && m.Seal == nil {
 		err = addProblem(err, errNoWebhooks)
@@ -86,6 +104,9 @@ func (m *Manager) Register(ctx context.Context, p Params) (c store.Client, clien
 		if webhookSecret, c.WebhookSecret, err = m.newWebhookSecret(c.ID); err != nil {
 			return store.Client{}, "", "", err
 		}
+	}
+	if prepare != nil {
+		prepare(&c)
 	}
 	now := m.now()
 	c.CreatedAt, c.UpdatedAt, c.StateChangedAt = now, now, now
@@ -165,17 +186,7 @@ func (m *Manager) Change(ctx context.Context, id string, body []byte) (Patched, 
 		if err := applyJSON(&p, body); err != nil {
 			return err
 		}
-		// A tier is checked against the configured ones only when the
-		// change sets it: a client whose tier the configuration no longer
-		// has (the policy serves it the default tier) stays changeable —
-		// it can still be suspended.
-		check := m
-		if _, ok := fields["tier"]; !ok {
-			unchecked := *m
-			unchecked.Tiers = nil
-			check = &unchecked
-		}
-		next, err := check.toClient(p)
+		next, err := m.lenient(fields).toClient(p)
 		if p.WebhookURL != "" && len(c.WebhookSecret) == 0 && sealed == nil {
 			err = addProblem(err, errNoWebhooks)
 		}
@@ -188,9 +199,7 @@ func (m *Manager) Change(ctx context.Context, id string, body []byte) (Patched, 
 			}}
 		}
 		now := m.now()
-		next.ID, next.SecretHash, next.CreatedAt = c.ID, c.SecretHash, c.CreatedAt
-		next.Balance, next.BalanceUpdatedAt, next.FirstTokenAt = c.Balance, c.BalanceUpdatedAt, c.FirstTokenAt
-		next.StateChangedAt = c.StateChangedAt
+		keepStored(&next, c)
 		if next.State != c.State {
 			next.StateChangedAt = now
 			if next.State == store.ClientActive && !reasonGiven {
@@ -200,9 +209,7 @@ func (m *Manager) Change(ctx context.Context, id string, body []byte) (Patched, 
 		switch {
 		case next.WebhookURL == "":
 			next.WebhookSecret = nil
-		case len(c.WebhookSecret) > 0:
-			next.WebhookSecret = c.WebhookSecret
-		default:
+		case len(c.WebhookSecret) == 0:
 			next.WebhookSecret, newSecret = sealed, true
 		}
 		next.UpdatedAt = now
@@ -217,6 +224,34 @@ func (m *Manager) Change(ctx context.Context, id string, body []byte) (Patched, 
 		out.WebhookSecret = webhookSecret
 	}
 	return out, nil
+}
+
+// lenient is m for validating a change that sets the given fields: a tier
+// and a signing algorithm are checked against the configured ones only when
+// the change sets them, so that a client whose tier or algorithm the
+// configuration no longer has (the policy serves it the default tier, the
+// signer its default algorithm) stays changeable — it can still be
+// suspended.
+func (m *Manager) lenient(fields map[string]json.RawMessage) *Manager {
+	l := *m
+	if _, ok := fields["tier"]; !ok {
+		l.Tiers = nil
+	}
+	if _, ok := fields["access_token_signing_alg"]; !ok {
+		l.SigningAlgorithms = SigningAlgorithms
+	}
+	return &l
+}
+
+// keepStored copies into next, a client built from parameters, what only
+// the store and the operations of their own keep: the id, the secrets (the
+// current, the previous one and its grace, the registration access token,
+// the sealed webhook secret), the balance, and the times.
+func keepStored(next *store.Client, c *store.Client) {
+	next.ID, next.CreatedAt, next.StateChangedAt, next.FirstTokenAt = c.ID, c.CreatedAt, c.StateChangedAt, c.FirstTokenAt
+	next.SecretHash, next.PreviousSecretHash, next.PreviousSecretExpiresAt = c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpiresAt
+	next.RegistrationTokenHash, next.WebhookSecret = c.RegistrationTokenHash, c.WebhookSecret
+	next.Balance, next.BalanceUpdatedAt = c.Balance, c.BalanceUpdatedAt
 }
 
 // RotateWebhookSecret replaces a client's webhook secret and returns the new
@@ -316,6 +351,7 @@ func ParamsOf(c store.Client) Params {
 		RefreshTokenTTL:         Duration(c.RefreshTTL),
 		AccessTokenTTL:          Duration(c.AccessTokenTTL),
 		AccessTokenFormat:       c.TokenFormat,
+		AccessTokenSigningAlg:   c.AccessTokenSigningAlg,
 		ConsentTTL:              Duration(c.ConsentTTL),
 		RetentionTTL:            Duration(c.RetentionTTL),
 		ConsentURL:              c.ConsentURL,

@@ -1,7 +1,8 @@
 // Package clients holds client registration: the parameters a client is
 // registered with, their validation and defaults, and the Manager that
-// creates, patches, lists and deletes clients in the store. The admin API,
-// the CLI and (later) RFC 7591 dynamic registration share it.
+// creates, patches, lists and deletes clients in the store and rotates their
+// secrets. The admin API, the CLI and RFC 7591/7592 dynamic registration
+// share it.
 package clients
 
 import (
@@ -45,6 +46,7 @@ type Params struct {
 	RefreshTokenTTL         Duration          `json:"refresh_token_ttl"`
 	AccessTokenTTL          Duration          `json:"access_token_ttl"`
 	AccessTokenFormat       string            `json:"access_token_format"`
+	AccessTokenSigningAlg   string            `json:"access_token_signing_alg"`
 	ConsentTTL              Duration          `json:"consent_ttl"`
 	RetentionTTL            Duration          `json:"retention_ttl"`
 	ConsentURL              string            `json:"consent_url"`

@@ -51,6 +51,10 @@ const (
 	ResponseTypeTempToken = oauth.CodeKindTempToken
 )
 
+// SigningAlgorithms are the JWS algorithms a client's access tokens may be
+// signed with when the Manager names none (config.SupportedSigningAlgorithms).
+var SigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
+
 // Allowed values of the enumerated fields, in the order error messages list
 // them.
 var (
@@ -117,6 +121,11 @@ func (m *Manager) toClient(p Params) (store.Client, error) {
 	}
 	c.RefreshPolicy = enum(&ps, "refresh_policy", p.RefreshPolicy, DefaultRefreshPolicy, refreshPols)
 	c.TokenFormat = enum(&ps, "access_token_format", p.AccessTokenFormat, DefaultAccessTokenFormat, tokenFormats)
+	// "" signs with the server's default algorithm, whatever it is then.
+	c.AccessTokenSigningAlg = enum(&ps, "access_token_signing_alg", p.AccessTokenSigningAlg, "", m.signingAlgorithms())
+	if c.AccessTokenSigningAlg != "" && c.TokenFormat != store.TokenFormatJWT {
+		ps.add("access_token_signing_alg applies only to access_token_format jwt: opaque tokens are not signed")
+	}
 
 	// Redirect URIs.
 	if len(p.RedirectURIs) > MaxRedirectURIs {

@@ -9,12 +9,16 @@ import (
 )
 
 // View is the JSON a client is shown as by the admin API and the CLI. It
-// never holds the secret hash nor the sealed webhook secret; ClientSecret
+// never holds a secret hash (the current secret's, the previous one's, the
+// registration access token's) nor the sealed webhook secret; ClientSecret
 // and WebhookSecret are set only in the answers that create them, the one
 // time each plaintext exists.
 type View struct {
-	ClientID                string            `json:"client_id"`
-	ClientSecret            string            `json:"client_secret,omitempty"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	// PreviousSecretExpiresAt is until when the secret a rotation replaced
+	// still authenticates; left out when there is none.
+	PreviousSecretExpiresAt string            `json:"previous_secret_expires_at,omitempty"`
 	Name                    string            `json:"name"`
 	GrantTypes              []string          `json:"grant_types"`
 	ResponseTypes           []string          `json:"response_types"`
@@ -35,6 +39,7 @@ type View struct {
 	RefreshTokenTTL         Duration          `json:"refresh_token_ttl"`
 	AccessTokenTTL          Duration          `json:"access_token_ttl"`
 	AccessTokenFormat       string            `json:"access_token_format"`
+	AccessTokenSigningAlg   string            `json:"access_token_signing_alg"`
 	ConsentTTL              Duration          `json:"consent_ttl"`
 	RetentionTTL            Duration          `json:"retention_ttl"`
 	ConsentURL              string            `json:"consent_url"`
@@ -58,6 +63,7 @@ func NewView(c store.Client) View {
 	}
 	return View{
 		ClientID:                c.ID,
+		PreviousSecretExpiresAt: previousSecretExpiresAt(c),
 		Name:                    c.Name,
 		GrantTypes:              nonNil(c.GrantTypes),
 		ResponseTypes:           nonNil(c.ResponseTypes),
@@ -78,6 +84,7 @@ func NewView(c store.Client) View {
 		RefreshTokenTTL:         Duration(c.RefreshTTL),
 		AccessTokenTTL:          Duration(c.AccessTokenTTL),
 		AccessTokenFormat:       c.TokenFormat,
+		AccessTokenSigningAlg:   c.AccessTokenSigningAlg,
 		ConsentTTL:              Duration(c.ConsentTTL),
 		RetentionTTL:            Duration(c.RetentionTTL),
 		ConsentURL:              c.ConsentURL,
@@ -88,6 +95,15 @@ func NewView(c store.Client) View {
 		CreatedAt:               FormatTime(c.CreatedAt),
 		UpdatedAt:               FormatTime(c.UpdatedAt),
 	}
+}
+
+// previousSecretExpiresAt is until when c's replaced secret authenticates,
+// as the view shows it; "" when c has none.
+func previousSecretExpiresAt(c store.Client) string {
+	if len(c.PreviousSecretHash) == 0 {
+		return ""
+	}
+	return FormatTime(c.PreviousSecretExpiresAt)
 }
 
 // FormatTime is how the admin API shows a time: RFC 3339 in UTC, whole

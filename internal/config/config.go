@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,8 +47,25 @@ type Config struct {
 	// KeyEncryptionKey seals signing keys at rest: base64 of 32 bytes; "" =
 	// read or generate DataDir/kek.
 	KeyEncryptionKey string `yaml:"key_encryption_key"`
-	// SigningAlgorithm of newly generated signing keys: RS256 or ES256.
+	// PreviousKeyEncryptionKeys are key-encryption keys being rotated out
+	// (comma-separated, base64 of 32 bytes each): secrets sealed under them
+	// still open, and are re-sealed under KeyEncryptionKey by
+	// `grantd keys rotate-kek` (docs/keys.md).
+	PreviousKeyEncryptionKeys string `yaml:"previous_key_encryption_keys"`
+	// SigningAlgorithm is the algorithm of access tokens of clients that
+	// name none (access_token_signing_alg): RS256, PS256, ES256 or EdDSA.
 	SigningAlgorithm string `yaml:"signing_algorithm"`
+	// SigningAlgorithms are the algorithms the server keeps keys for and
+	// publishes (comma-separated); "" = every supported one. It must hold
+	// SigningAlgorithm.
+	SigningAlgorithms string `yaml:"signing_algorithms"`
+	// KeyRotationPeriod rotates each algorithm's signing key this long
+	// after the last one was created; 0 = only by hand.
+	KeyRotationPeriod time.Duration `yaml:"key_rotation_period"`
+	// KeyPublicationDelay is how long a new key is published before it
+	// signs; 0 = derived: the JWKS cache lifetime plus twice
+	// KeyReloadInterval plus a margin (docs/keys.md).
+	KeyPublicationDelay time.Duration `yaml:"key_publication_delay"`
 	// KeyReloadInterval is how often the server re-reads signing keys from
 	// the store (to see rotations by the CLI or another instance).
 	KeyReloadInterval time.Duration `yaml:"key_reload_interval"`
@@ -316,10 +334,31 @@ func (c *Config) Validate() error {
 		// Never echo the key.
 		bad("key_encryption_key: must be base64 of exactly 32 bytes (e.g. openssl rand -base64 32)")
 	}
-	switch c.SigningAlgorithm {
-	case "RS256", "ES256":
-	default:
-		bad("signing_algorithm: %q is not supported (want RS256 or ES256)", c.SigningAlgorithm)
+	algs := c.SigningAlgorithmList()
+	for _, a := range algs {
+		if !slices.Contains(SupportedSigningAlgorithms, a) {
+			bad("signing_algorithms: %q is not supported (want some of %s)", a, strings.Join(SupportedSigningAlgorithms, ", "))
+		}
+	}
+	switch {
+	case !slices.Contains(SupportedSigningAlgorithms, c.SigningAlgorithm):
+		bad("signing_algorithm: %q is not supported (want one of %s)", c.SigningAlgorithm, strings.Join(SupportedSigningAlgorithms, ", "))
+	case !slices.Contains(algs, c.SigningAlgorithm):
+		bad("signing_algorithm: %q is not among signing_algorithms (%s)", c.SigningAlgorithm, strings.Join(algs, ", "))
+	}
+	if c.KeyRotationPeriod < 0 || c.KeyPublicationDelay < 0 {
+		bad("key_rotation_period and key_publication_delay: must not be negative")
+	}
+	if c.KeyRotationPeriod > 0 && c.KeyRotationPeriod < 24*time.Hour {
+		bad("key_rotation_period: at least 24h (or 0, off), got %s", c.KeyRotationPeriod)
+	}
+	if c.KeyRotationPeriod > 0 && c.KeyPublicationDelay >= c.KeyRotationPeriod {
+		bad("key_publication_delay: must be shorter than key_rotation_period (%s), got %s", c.KeyRotationPeriod, c.KeyPublicationDelay)
+	}
+	for i, k := range c.PreviousKEKList() {
+		if !validKEK(k) {
+			bad("previous_key_encryption_keys[%d]: must be base64 of exactly 32 bytes", i) // never echo a key
+		}
 	}
 	positive := []struct {
 		name string
@@ -367,6 +406,30 @@ func (c *Config) Validate() error {
 	c.validatePostgres(bad)
 	c.validatePolicy(bad)
 	return errors.Join(errs...)
+}
+
+// SupportedSigningAlgorithms are the JWS algorithms grantd signs access
+// tokens with.
+var SupportedSigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
+
+// SigningAlgorithmList is SigningAlgorithms as a list; every supported
+// algorithm when it is empty.
+func (c *Config) SigningAlgorithmList() []string {
+	if strings.TrimSpace(c.SigningAlgorithms) == "" {
+		return slices.Clone(SupportedSigningAlgorithms)
+	}
+	var out []string
+	for _, a := range strings.FieldsFunc(c.SigningAlgorithms, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// PreviousKEKList is PreviousKeyEncryptionKeys as a list (base64 text).
+func (c *Config) PreviousKEKList() []string {
+	return strings.FieldsFunc(c.PreviousKeyEncryptionKeys, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' })
 }
 
 // maxPoolConns bounds postgres.max_conns and min_conns: far above what one

@@ -405,7 +405,7 @@ func TestEachEnvVarApplies(t *testing.T) {
 		case strings.Contains(s.Flag, "bytes") || strings.Contains(s.Flag, "conns") || strings.Contains(s.Flag, "pending"):
 			v = "12345"
 		case strings.Contains(s.Flag, "interval") || strings.Contains(s.Flag, "ttl") || strings.Contains(s.Flag, "timeout") ||
-			strings.Contains(s.Flag, "lifetime"):
+			strings.Contains(s.Flag, "lifetime") || strings.Contains(s.Flag, "period") || strings.Contains(s.Flag, "delay"):
 			v = "17s"
 		}
 		samples[s.Env] = v

@@ -44,6 +44,21 @@ func startInstances(t *testing.T, n int) []*instance {
 // policyOf (nil: the default state policy).
 func startInstancesWith(t *testing.T, n int, policyOf func(i int) oauth.Policy) []*instance {
 	t.Helper()
+	return startInstancesOpts(t, n, instanceOptions{policyOf: policyOf})
+}
+
+// instanceOptions change what startInstancesOpts starts.
+type instanceOptions struct {
+	policyOf func(i int) oauth.Policy // nil: the default state policy
+	// signer changes each instance's signer options (by default: RS256,
+	// keys re-read every 100 ms, published 500 ms before they sign).
+	signer func(o *signer.Options)
+}
+
+// startInstancesOpts is startInstances with o.
+func startInstancesOpts(t *testing.T, n int, o instanceOptions) []*instance {
+	t.Helper()
+	policyOf := o.policyOf
 	schema, _ := pgtest.Schema(t)
 	base := pgtest.BaseDSN(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -61,12 +76,18 @@ func startInstancesWith(t *testing.T, n int, policyOf func(i int) oauth.Policy) 
 			t.Fatalf("instance %d: open: %v", i, err)
 		}
 		t.Cleanup(func() { st.Close() })
-		sg, err := signer.New(ctx, signer.Options{Store: st, KEK: kek, Logger: logger})
+		// Each instance re-reads the keys often, as key_reload_interval
+		// says, and the publication delay covers that.
+		so := signer.Options{Store: st, KEK: kek, Logger: logger, ReloadInterval: 100 * time.Millisecond,
+			PublicationDelay: 500 * time.Millisecond}
+		if o.signer != nil {
+			o.signer(&so)
+		}
+		sg, err := signer.New(ctx, so)
 		if err != nil {
 			t.Fatalf("instance %d: signer: %v", i, err)
 		}
-		// Each instance re-reads the keys often, as key_reload_interval says.
-		go sg.Run(ctx, 100*time.Millisecond)
+		go sg.Run(ctx)
 		p := &oauth.Provider{Store: st, Signer: sg, Issuer: issuer, Logger: logger, Catalogue: oauth.SandboxCatalogue()}
 		if policyOf != nil {
 			p.Policy = policyOf(i)
@@ -219,8 +240,9 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 	}
 
 	// A key rotated at A verifies at B within the reload interval, and the
-	// JWKS is the same everywhere once both have reloaded.
-	if _, err := a.signer.Rotate(ctx); err != nil {
+	// JWKS is the same everywhere once both have reloaded (keys_test.go
+	// races rotations and traffic).
+	if _, err := a.signer.Rotate(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	cc := a.post(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, client.ID, secret)

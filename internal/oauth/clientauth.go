@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -148,8 +149,9 @@ func (p *Provider) authenticate(ctx context.Context, pr Profile, cr ClientCreden
 
 // AuthenticateClient checks the presented credentials against the stored
 // client. Confidential clients may present their secret with either
-// client_secret_basic or client_secret_post; public clients present their id
-// alone. Every failure is the same 401 invalid_client to the caller; the
+// client_secret_basic or client_secret_post: the current secret, or the one
+// a rotation replaced until its grace ends (PreviousSecretExpiresAt); public
+// clients present their id alone. Every failure is the same 401 invalid_client to the caller; the
 // reason is only in the private cause.
 func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials) (store.Client, error) {
 	basic := cr.Presented == PresentedBasic
@@ -190,11 +192,50 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 	case c.IsPublic():
 	case cr.Presented != PresentedBasic && cr.Presented != PresentedPost:
 		return fail(ReasonNoCredentials, "confidential client presented no secret")
-	case len(c.SecretHash) == 0 || subtle.ConstantTimeCompare(store.Hash(cr.Secret), c.SecretHash) != 1:
-		return failed(ReasonWrongSecret, "wrong client secret")
+	default:
+		which := matchSecret(&c, cr.Secret, p.now())
+		if which == "" {
+			return failed(ReasonWrongSecret, "wrong client secret")
+		}
+		// Which secret, never the secret: operators watch the previous
+		// one go out of use before its grace ends.
+		p.logger().DebugContext(ctx, "client authenticated", "client_id", c.ID, "secret", which)
 	}
 	if attempt != nil {
 		attempt.Succeeded(ctx)
 	}
 	return c, nil
+}
+
+// The secrets a confidential client may authenticate with.
+const (
+	secretCurrent  = "current"
+	secretPrevious = "previous" // replaced by a rotation, within its grace
+)
+
+// matchSecret says which of c's secrets secret is: the current one, the
+// previous one while now is before PreviousSecretExpiresAt, or neither
+// (""). Both hashes are always compared, in constant time, so that the time
+// taken tells neither whether the client has a previous secret nor which
+// one matched.
+func matchSecret(c *store.Client, secret string, now time.Time) string {
+	h := store.Hash(secret)
+	current := subtle.ConstantTimeCompare(h, hashOrZero(c.SecretHash))
+	previous := subtle.ConstantTimeCompare(h, hashOrZero(c.PreviousSecretHash))
+	switch {
+	case current == 1 && len(c.SecretHash) > 0:
+		return secretCurrent
+	case previous == 1 && len(c.PreviousSecretHash) > 0 && now.Before(c.PreviousSecretExpiresAt):
+		return secretPrevious
+	}
+	return ""
+}
+
+// hashOrZero is h, or a zero hash of the same length when h is not a
+// stored hash (none), which no secret hashes to.
+func hashOrZero(h []byte) []byte {
+	if len(h) != sha256.Size {
+		return make([]byte, sha256.Size)
+	}
+	return h
 }

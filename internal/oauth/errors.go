@@ -77,6 +77,7 @@ const (
 	ReasonInsufficientFunds = "insufficient_balance"
 	ReasonTooManyAttempts   = "too_many_failed_authentications"
 	ReasonTooManyPending    = "too_many_pending_requests"
+	ReasonNoSigningKey      = "signing_key_unavailable" // the client's access_token_signing_alg cannot sign (yet)
 )
 
 // With returns a copy of e with a reason and, if not "", the parameter.
@@ -179,6 +180,21 @@ func InsufficientBalance() *Error {
 func OutsideHours(retryAfter time.Duration) *Error {
 	e := newError(http.StatusServiceUnavailable, ErrCodeTemporarilyUnavailable, "The service is unavailable outside operating hours; retry after the time in Retry-After.")
 	e.Reason = ReasonOutsideHours
+	if retryAfter > 0 {
+		e.RetryAfter = seconds(retryAfter)
+	}
+	return e
+}
+
+// signingUnavailable is the refusal of a token whose algorithm the signer
+// cannot sign with: 503 temporarily_unavailable, with Retry-After until
+// the algorithm's first key signs (none when the algorithm is not enabled:
+// an operator must enable it or change the client's
+// access_token_signing_alg).
+func signingUnavailable(alg string, retryAfter time.Duration) *Error {
+	e := newError(http.StatusServiceUnavailable, ErrCodeTemporarilyUnavailable,
+		"The server cannot sign access tokens of the client's signing algorithm now.")
+	e.Reason, e.Cause = ReasonNoSigningKey, fmt.Errorf("no key signs %s", alg)
 	if retryAfter > 0 {
 		e.RetryAfter = seconds(retryAfter)
 	}

@@ -106,7 +106,9 @@ func TestDecideRunsTwice(t *testing.T) {
 // failingSigner signs nothing.
 type failingSigner struct{ oauth.Signer }
 
-func (failingSigner) Sign(any) (string, error) { return "", errSign }
+func (failingSigner) Sign(context.Context, string, any) (string, error) { return "", errSign }
+
+func (failingSigner) SignWait(string) (time.Duration, bool) { return 0, true }
 
 var errSign = errors.New("the key is gone")
 

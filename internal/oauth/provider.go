@@ -7,6 +7,7 @@
 package oauth
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"log/slog"
@@ -26,7 +27,15 @@ type Store interface {
 
 // Signer signs and verifies JWT access tokens (package signer).
 type Signer interface {
-	Sign(claims any) (string, error)
+	// Sign signs claims (a JSON object with an exp) with the current key
+	// of alg ("" = the server's default algorithm). The key stays
+	// published at least until the claims' exp.
+	Sign(ctx context.Context, alg string, claims any) (string, error)
+	// SignWait reports how long until Sign can sign with alg ("" = the
+	// default): 0 when it can now, and false when alg is not enabled. The
+	// core asks before a grant writes anything, so that a token the signer
+	// cannot sign consumes no code and rotates no refresh token.
+	SignWait(alg string) (time.Duration, bool)
 	Verify(token string, claims any) error
 }
 

@@ -155,6 +155,15 @@ func (p *Provider) Token(ctx context.Context, pr Profile, req TokenRequest) (*To
 		return nil, UnauthorizedClient("The client is not allowed to use the %s grant.", req.GrantType).With(ReasonGrantNotAllowed, "grant_type")
 	}
 	now := p.now()
+	// A token the signer cannot sign is refused before anything is taken
+	// or written: no rate, no code, no rotated refresh token.
+	if client.TokenFormat != store.TokenFormatOpaque {
+		if wait, ok := p.Signer.SignWait(client.AccessTokenSigningAlg); !ok || wait > 0 {
+			p.logger().WarnContext(ctx, "no key signs the client's access token algorithm", "client_id", client.ID,
+				"alg", client.AccessTokenSigningAlg, "enabled", ok)
+			return nil, signingUnavailable(client.AccessTokenSigningAlg, wait)
+		}
+	}
 	verdict, err := p.policy().Check(ctx, PolicyRequest{Client: &client, Action: req.GrantType, Address: req.Client.Address, Now: now})
 	if err != nil {
 		return nil, err
@@ -284,7 +293,7 @@ func clientGone(cause error) *Error {
 func (p *Provider) issue(ctx context.Context, c *store.Client, grantType string, d decision) (*TokenResult, error) {
 	tok := d.access.opaque
 	if d.access.claims != nil {
-		jwt, err := p.Signer.Sign(*d.access.claims)
+		jwt, err := p.Signer.Sign(ctx, c.AccessTokenSigningAlg, *d.access.claims)
 		if err != nil {
 			p.refund(ctx, d)
 			return nil, ServerError(err)

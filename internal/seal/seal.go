@@ -9,11 +9,18 @@
 //
 // internal/signer seals private keys with it (label "", the kid as the
 // owner).
+//
+// A Sealer made with previous KEKs (a key-encryption key rotation, see
+// docs/keys.md) seals under the current KEK and opens with any of them: the
+// current one first, then each previous one in order. AES-GCM authentication
+// tells which key fits, so the sealed format names no key and stays the same
+// as before rotation existed.
 package seal
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 )
@@ -29,16 +36,45 @@ const version byte = 1
 // cannot be told apart, by design.
 var ErrOpen = errors.New("seal: cannot decrypt: wrong key-encryption key, wrong owner, or corrupted value")
 
-// Sealer seals and opens values under one KEK and label. It is safe for
-// concurrent use.
+// Sealer seals values under one KEK and label, and opens them with that KEK
+// or a previous one. It is safe for concurrent use.
 type Sealer struct {
-	aead  cipher.AEAD
-	label string
+	aead     cipher.AEAD   // the current KEK: seals, and opens first
+	previous []cipher.AEAD // previous KEKs: open only, in order
+	label    string
 }
 
 // New returns a Sealer for kek (KeySize bytes) and label. Values sealed with
-// one label open only with the same label.
-func New(kek []byte, label string) (*Sealer, error) {
+// one label open only with the same label. It seals under kek; it opens
+// values sealed under kek or under any of previous (each KeySize bytes),
+// which are being rotated out. A previous KEK equal to kek, or to an
+// earlier one, is skipped.
+func New(kek []byte, label string, previous ...[]byte) (*Sealer, error) {
+	aead, err := newAEAD(kek)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sealer{aead: aead, label: label}
+	seen := [][]byte{kek}
+	for i, p := range previous {
+		if len(p) != KeySize {
+			return nil, fmt.Errorf("seal: previous key-encryption key %d must be %d bytes, got %d", i+1, KeySize, len(p))
+		}
+		if containsKey(seen, p) {
+			continue
+		}
+		a, err := newAEAD(p)
+		if err != nil {
+			return nil, err
+		}
+		seen = append(seen, p)
+		s.previous = append(s.previous, a)
+	}
+	return s, nil
+}
+
+// newAEAD is AES-256-GCM under kek.
+func newAEAD(kek []byte) (cipher.AEAD, error) {
 	if len(kek) != KeySize {
 		return nil, fmt.Errorf("seal: key-encryption key must be %d bytes, got %d", KeySize, len(kek))
 	}
@@ -52,7 +88,17 @@ func New(kek []byte, label string) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	return &Sealer{aead: aead, label: label}, nil
+	return aead, nil
+}
+
+// containsKey reports whether keys holds k (compared in constant time).
+func containsKey(keys [][]byte, k []byte) bool {
+	for _, x := range keys {
+		if subtle.ConstantTimeCompare(x, k) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // ad is the additional data: the label, a zero byte and the owner; the owner
@@ -72,18 +118,48 @@ func (s *Sealer) Seal(plain []byte, owner string) ([]byte, error) {
 	return s.aead.Seal(out, nil, plain, s.ad(owner)), nil
 }
 
-// Open decrypts a value sealed for owner. It returns ErrOpen when the value
-// was sealed under another KEK, label or owner, or was changed.
+// Open decrypts a value sealed for owner, under the current KEK or a
+// previous one. It returns ErrOpen when no KEK of the Sealer opens it: it was
+// sealed under another KEK, label or owner, or was changed.
 func (s *Sealer) Open(sealed []byte, owner string) ([]byte, error) {
+	plain, _, err := s.open(sealed, owner)
+	return plain, err
+}
+
+// Reseal opens a value sealed for owner (as Open) and returns it sealed
+// under the current KEK. A value the current KEK opens already is returned
+// unchanged, so resealing twice is harmless; fromPrevious reports whether
+// it was sealed under a previous KEK.
+func (s *Sealer) Reseal(sealed []byte, owner string) (resealed []byte, fromPrevious bool, err error) {
+	plain, fromPrevious, err := s.open(sealed, owner)
+	if err != nil {
+		return nil, false, err
+	}
+	if !fromPrevious {
+		return sealed, false, nil
+	}
+	resealed, err = s.Seal(plain, owner)
+	clear(plain)
+	return resealed, true, err
+}
+
+// open tries the current KEK, then each previous one, and reports whether
+// a previous one opened the value.
+func (s *Sealer) open(sealed []byte, owner string) (plain []byte, fromPrevious bool, err error) {
 	if len(sealed) < 1+s.aead.Overhead() {
-		return nil, errors.New("seal: sealed value too short")
+		return nil, false, errors.New("seal: sealed value too short")
 	}
 	if sealed[0] != version {
-		return nil, fmt.Errorf("seal: unknown sealed value version %d", sealed[0])
+		return nil, false, fmt.Errorf("seal: unknown sealed value version %d", sealed[0])
 	}
-	plain, err := s.aead.Open(nil, nil, sealed[1:], s.ad(owner))
-	if err != nil {
-		return nil, ErrOpen
+	ad := s.ad(owner)
+	if plain, err := s.aead.Open(nil, nil, sealed[1:], ad); err == nil {
+		return plain, false, nil
 	}
-	return plain, nil
+	for _, a := range s.previous {
+		if plain, err := a.Open(nil, nil, sealed[1:], ad); err == nil {
+			return plain, true, nil
+		}
+	}
+	return nil, false, ErrOpen
 }

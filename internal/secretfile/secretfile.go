@@ -1,12 +1,14 @@
-// Package secretfile creates and reads the small secret files grantd keeps
-// in its data dir (the key-encryption key, the admin token).
+// Package secretfile creates, replaces and reads the small secret files
+// grantd keeps in its data dir (the key-encryption key, the admin token).
 //
 // A secret file is published atomically: it is written to a temporary file
 // in the same directory (mode 0600, a random name starting with a dot),
 // fsynced, then linked under its final name, which never replaces an
-// existing file, and the directory is fsynced. A crash leaves either no
-// file or a complete one, and at worst a stray temporary file
-// (".NAME.tmp-*"), which is never read as the secret and may be deleted.
+// existing file (Create), or renamed over it (Replace, for a rotation), and
+// the directory is fsynced. A crash leaves either no file or a complete one
+// (the old or the new one, for Replace), and at worst a stray temporary
+// file (".NAME.tmp-*"), which is never read as the secret and may be
+// deleted.
 package secretfile
 
 import (
@@ -32,13 +34,54 @@ var ErrEmpty = errors.New("empty")
 // is removed; only an error syncing the directory comes after path is
 // published (its content is complete, its name may not survive a crash).
 func Create(path string, data []byte) error {
+	tmp, err := writeTemp(path, data)
+	if err != nil {
+		return err
+	}
+	if err := publish(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// Replace publishes data atomically under path with mode 0600, replacing
+// the file there if there is one (a rotated key): the temporary file is
+// renamed over path, so a reader, or a crash, sees the old file or the new
+// one, whole. On any error, its temporary file is removed and path is left
+// as it was; only an error syncing the directory comes after path is
+// replaced (its content is complete, the new name may not survive a crash).
+func Replace(path string, data []byte) error {
+	tmp, err := writeTemp(path, data)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// Remove deletes the file path and makes its removal durable (the
+// directory fsynced). A file that does not exist is not an error.
+func Remove(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeTemp writes data to a new temporary file (mode 0600) beside path,
+// fsynced and closed, and returns its name; on error it leaves none.
+func writeTemp(path string, data []byte) (string, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return fmt.Errorf("secretfile: nothing to write to %s", path)
+		return "", fmt.Errorf("secretfile: nothing to write to %s", path)
 	}
 	dir, name := filepath.Dir(path), filepath.Base(path)
 	f, err := os.CreateTemp(dir, "."+name+".tmp-*") // mode 0600, O_EXCL
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -48,14 +91,11 @@ func Create(path string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = publish(tmp, path)
-	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
+		return "", err
 	}
-	return syncDir(dir)
+	return tmp, nil
 }
 
 // publish gives tmp the name path without replacing a file there, then

@@ -3,6 +3,7 @@ package secretfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -192,5 +193,172 @@ func TestRead(t *testing.T) {
 	}
 	if _, err := Read(filepath.Join(dir, "none")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Read of a missing file: %v", err)
+	}
+}
+
+func TestReplace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kek")
+	// Replace also creates.
+	if err := Replace(path, []byte("first\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Read(path); got != "first" || err != nil {
+		t.Fatalf("Read = %q, %v", got, err)
+	}
+	// The old file is replaced, not rewritten: a reader holding it open
+	// still reads it whole, and the new one has mode 0600 whatever the old
+	// one had.
+	if err := os.Chmod(path, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := Replace(path, []byte("second\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Read(path); got != "second" || err != nil {
+		t.Errorf("Read after Replace = %q, %v", got, err)
+	}
+	if b, err := io.ReadAll(old); string(b) != "first\n" || err != nil {
+		t.Errorf("the file open before Replace reads %q, %v: it was rewritten in place", b, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 && runtime.GOOS != "windows" {
+		t.Errorf("mode %04o after Replace, want 0600", perm)
+	}
+	onlyFiles(t, dir, "kek")
+}
+
+func TestReplaceErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kek")
+	if err := Replace(filepath.Join(dir, "missing", "kek"), []byte("x")); err == nil {
+		t.Error("Replace in a missing directory succeeded")
+	}
+	if err := Create(path, []byte("keep\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Replace(path, []byte(" \n")); err == nil {
+		t.Error("Replace with an empty secret succeeded")
+	}
+	if got, _ := Read(path); got != "keep" {
+		t.Errorf("a failed Replace changed the file to %q", got)
+	}
+	// A directory at the final name is not replaced; the temporary file
+	// goes.
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "x"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Replace(sub, []byte("x")); err == nil {
+		t.Error("Replace over a directory succeeded")
+	}
+	onlyFiles(t, dir, "kek", "sub")
+}
+
+// TestReplaceConcurrentReaders: readers racing with replacements see one
+// whole version or another, never an empty or partial file.
+func TestReplaceConcurrentReaders(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kek")
+	value := func(i int) string { return strings.Repeat(fmt.Sprintf("v%03d", i), 1024) }
+	if err := Create(path, []byte(value(0)+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				got, err := Read(path)
+				if err != nil {
+					t.Errorf("Read during Replace: %v", err)
+					return
+				}
+				if len(got) != len(value(0)) || got != strings.Repeat(got[:4], 1024) {
+					t.Errorf("Read during Replace saw a partial file (%d bytes)", len(got))
+					return
+				}
+			}
+		})
+	}
+	for i := 1; i <= n; i++ {
+		if err := Replace(path, []byte(value(i)+"\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	if got, _ := Read(path); got != value(n) {
+		t.Errorf("after %d replacements the file holds %.8q…", n, got)
+	}
+	onlyFiles(t, dir, "kek")
+}
+
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kek.previous")
+	if err := Create(path, []byte("old\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(path); err != nil {
+		t.Errorf("Remove of a missing file: %v", err)
+	}
+	onlyFiles(t, dir)
+}
+
+// TestLock: shared locks go together, an exclusive one excludes both ways,
+// and unlocking frees it. Each Lock opens its own descriptor, so the
+// locks conflict within one process as they would between two.
+func TestLock(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no flock(2): Lock locks nothing")
+	}
+	path := filepath.Join(t.TempDir(), "kek.lock")
+	a, err := Lock(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Lock(path, false)
+	if err != nil {
+		t.Fatalf("a second shared lock: %v", err)
+	}
+	if _, err := Lock(path, true); !errors.Is(err, ErrLocked) {
+		t.Fatalf("exclusive lock beside shared ones: %v, want ErrLocked", err)
+	}
+	a()
+	b()
+	x, err := Lock(path, true)
+	if err != nil {
+		t.Fatalf("exclusive lock once the shared ones are gone: %v", err)
+	}
+	if _, err := Lock(path, false); !errors.Is(err, ErrLocked) {
+		t.Fatalf("shared lock beside an exclusive one: %v, want ErrLocked", err)
+	}
+	if _, err := Lock(path, true); !errors.Is(err, ErrLocked) {
+		t.Fatalf("two exclusive locks: %v, want ErrLocked", err)
+	}
+	x()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("lock file: %v, %v; want mode 0600", fi, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -427,12 +428,14 @@ func TestMetadataAndJWKS(t *testing.T) {
 	if len(e.jwksKeys()) == 0 {
 		t.Fatal("empty JWKS")
 	}
-	// Key rotation: an old token still verifies, new ones use the new key.
+	// Key rotation: an old token still verifies, new ones use the new key
+	// once it activates (after the publication delay).
 	c := e.client()
 	before := e.form("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.ID, c.Secret)...).str("access_token")
-	if _, err := e.signer.Rotate(context.Background()); err != nil {
+	if _, err := e.signer.Rotate(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
+	e.clock.Advance(signer.DefaultPublicationDelay(signer.DefaultReloadInterval))
 	e.verifyJWT(before)
 	after := e.form("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.ID, c.Secret)...).str("access_token")
 	e.verifyJWT(after)
@@ -443,10 +446,29 @@ func TestMetadataAndJWKS(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	e := newEnv(t)
-	for _, p := range []string{"/healthz", "/readyz"} {
+	get := func(p string) int {
 		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+p, nil)
-		if r := e.do(req); r.Status != 200 {
-			t.Errorf("%s: %d", p, r.Status)
+		return e.do(req).Status
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if st := get(p); st != 200 {
+			t.Errorf("%s: %d", p, st)
 		}
+	}
+	// Keys not reloaded for longer than a new key takes to sign: this
+	// instance may lack a key others sign with, so it is not ready (but
+	// alive) until a reload succeeds.
+	e.clock.Advance(signer.DefaultPublicationDelay(signer.DefaultReloadInterval))
+	if st := get("/readyz"); st != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with stale keys: %d, want 503", st)
+	}
+	if st := get("/healthz"); st != 200 {
+		t.Errorf("/healthz with stale keys: %d, want 200", st)
+	}
+	if err := e.signer.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := get("/readyz"); st != 200 {
+		t.Errorf("/readyz after a reload: %d, want 200", st)
 	}
 }

@@ -8,14 +8,17 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 
 	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/wire"
 )
 
 // POST /oauth/register: the wire of RFC 7591 dynamic registration. The
-// policy (who may register what) is clients.Registration's.
+// policy (who may register what) is clients.Registration's. The client
+// configuration endpoint (RFC 7592) is in registration.go.
 
 // maxRegisterBody bounds a registration request, below the server-wide
 // bound: a public client's metadata is small.
@@ -30,6 +33,17 @@ type registerRequest struct {
 	ResponseTypes           []string `json:"response_types"`
 	ClientName              string   `json:"client_name"`
 	Scope                   string   `json:"scope"`
+	AccessTokenSigningAlg   string   `json:"access_token_signing_alg"`
+	// An RFC 7592 update carries these (§2.2); registration ignores them.
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	// The server's fields of a client information response: an RFC 7592
+	// update must not carry them (§2.2); registration ignores them.
+	// Read raw, whatever their type, to be refused by name.
+	RegistrationAccessToken json.RawMessage `json:"registration_access_token"`
+	RegistrationClientURI   json.RawMessage `json:"registration_client_uri"`
+	ClientSecretExpiresAt   json.RawMessage `json:"client_secret_expires_at"`
+	ClientIDIssuedAt        json.RawMessage `json:"client_id_issued_at"`
 	// Human-readable metadata grantd does not keep, read to be checked.
 	ClientURI       string   `json:"client_uri"`
 	LogoURI         string   `json:"logo_uri"`
@@ -54,14 +68,32 @@ func (m registerRequest) metadata() clients.DynamicMetadata {
 	return clients.DynamicMetadata{
 		RedirectURIs: m.RedirectURIs, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 		GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes, ClientName: m.ClientName, Scope: m.Scope,
+		AccessTokenSigningAlg: m.AccessTokenSigningAlg, ClientID: m.ClientID, ClientSecret: m.ClientSecret,
 		Text: text,
 	}
 }
 
-// registerResponse is the RFC 7591 §3.2.1 answer. A public client gets no
-// client_secret; there is no registration_access_token (RFC 7592 is not
-// served).
+// serverFields names the first of the server's fields m carries, or "".
+func (m registerRequest) serverFields() string {
+	for _, f := range []struct {
+		name string
+		v    json.RawMessage
+	}{{"registration_access_token", m.RegistrationAccessToken}, {"registration_client_uri", m.RegistrationClientURI},
+		{"client_secret_expires_at", m.ClientSecretExpiresAt}, {"client_id_issued_at", m.ClientIDIssuedAt}} {
+		if f.v != nil {
+			return f.name
+		}
+	}
+	return ""
+}
+
+// registerResponse is the RFC 7591 §3.2.1 client information response, as
+// RFC 7592 §3 extends it. A public client gets no client_secret. The
+// registration access token is the one made (registration, update) or
+// presented (read).
 type registerResponse struct {
+	RegistrationAccessToken string   `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string   `json:"registration_client_uri"`
 	ClientID                string   `json:"client_id"`
 	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
 	ClientName              string   `json:"client_name"`
@@ -70,39 +102,15 @@ type registerResponse struct {
 	ResponseTypes           []string `json:"response_types"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	Scope                   string   `json:"scope"`
+	AccessTokenSigningAlg   string   `json:"access_token_signing_alg,omitempty"`
 }
 
-func metadataError(format string, args ...any) *oauth.Error {
-	return &oauth.Error{Code: oauth.ErrCodeInvalidClientMetadata, Status: http.StatusBadRequest, Description: fmt.Sprintf(format, args...)}
-}
-
-func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return metadataError("The Content-Type must be application/json.")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegisterBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			e := metadataError("The registration request is larger than %d bytes.", maxRegisterBody)
-			e.Status = http.StatusRequestEntityTooLarge
-			return e
-		}
-		return metadataError("The request body could not be read.")
-	}
-	req, derr := decodeRegisterRequest(body)
-	if derr != nil {
-		return derr
-	}
-	c, err := s.o.Registrar.RegisterDynamic(r.Context(), req.metadata())
-	if err != nil {
-		return err
-	}
-	s.o.Logger.InfoContext(r.Context(), "client registered", "client_id", c.ID, "registration", "dynamic",
-		"redirect_uris", len(c.RedirectURIs))
-	wire.NoStore(w)
-	wire.WriteJSON(w, http.StatusCreated, registerResponse{
+// clientInformation is the answer about c with its registration access
+// token.
+func (s *Server) clientInformation(c store.Client, token string) registerResponse {
+	return registerResponse{
+		RegistrationAccessToken: token,
+		RegistrationClientURI:   s.o.Provider.IssuerURL() + registrationPath + "/" + url.PathEscape(c.ID),
 		ClientID:                c.ID,
 		ClientIDIssuedAt:        c.CreatedAt.Unix(),
 		ClientName:              c.Name,
@@ -111,8 +119,57 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		ResponseTypes:           c.ResponseTypes,
 		TokenEndpointAuthMethod: c.AuthMethod,
 		Scope:                   oauth.JoinScope(c.Scopes),
-	})
+		AccessTokenSigningAlg:   c.AccessTokenSigningAlg,
+	}
+}
+
+func metadataError(format string, args ...any) *oauth.Error {
+	return &oauth.Error{Code: oauth.ErrCodeInvalidClientMetadata, Status: http.StatusBadRequest, Description: fmt.Sprintf(format, args...)}
+}
+
+// registrationPath is where clients register (POST) and, below it, the
+// client configuration endpoint of each (RFC 7592).
+const registrationPath = "/oauth/register"
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	req, err := readClientMetadata(w, r)
+	if err != nil {
+		return err
+	}
+	reg, err := s.o.Registrar.RegisterDynamic(r.Context(), req.metadata())
+	if err != nil {
+		return err
+	}
+	c := reg.Client
+	s.o.Logger.InfoContext(r.Context(), "client registered", "client_id", c.ID, "registration", "dynamic",
+		"redirect_uris", len(c.RedirectURIs))
+	wire.NoStore(w)
+	wire.WriteJSON(w, http.StatusCreated, s.clientInformation(c, reg.RegistrationToken))
 	return nil
+}
+
+// readClientMetadata reads the client metadata of a registration or an
+// update: one JSON object of at most maxRegisterBody bytes.
+func readClientMetadata(w http.ResponseWriter, r *http.Request) (registerRequest, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return registerRequest{}, metadataError("The Content-Type must be application/json.")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegisterBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			e := metadataError("The registration request is larger than %d bytes.", maxRegisterBody)
+			e.Status = http.StatusRequestEntityTooLarge
+			return registerRequest{}, e
+		}
+		return registerRequest{}, metadataError("The request body could not be read.")
+	}
+	req, derr := decodeRegisterRequest(body)
+	if derr != nil {
+		return registerRequest{}, derr
+	}
+	return req, nil
 }
 
 // decodeRegisterRequest reads one JSON object; unknown members are ignored,

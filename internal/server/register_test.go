@@ -30,12 +30,26 @@ type registerReply struct {
 
 func registerClient(t *testing.T, e *testenv.Env, contentType, body string) registerReply {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.URL+"/oauth/register", strings.NewReader(body))
+	return send(t, http.MethodPost, e.URL+"/oauth/register", "", contentType, body)
+}
+
+// send makes a request to uri with a body of contentType ("" = none) and
+// the Bearer token ("" = none), and decodes the answer.
+func send(t *testing.T, method, uri, token, contentType, body string) registerReply {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, uri, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -69,7 +83,7 @@ func TestRegisterPublicClient(t *testing.T) {
 		t.Fatalf("register: %d %s", r.Status, r.Body)
 	}
 	want := []string{"client_id", "client_id_issued_at", "client_name", "grant_types", "redirect_uris",
-		"response_types", "scope", "token_endpoint_auth_method"}
+		"registration_access_token", "registration_client_uri", "response_types", "scope", "token_endpoint_auth_method"}
 	if got := slices.Sorted(maps.Keys(r.JSON)); !slices.Equal(got, want) {
 		t.Errorf("fields %v, want %v", got, want)
 	}

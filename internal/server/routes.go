@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/grantd/grantd/internal/signer"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -42,7 +43,13 @@ func (s *Server) routes() http.Handler {
 	api(http.MethodPost, "/oauth/introspect", standard, s.handle(standard, s.introspect))
 	api(http.MethodPost, "/oauth/revoke", standard, s.handle(standard, s.revoke))
 	if s.o.Registrar != nil {
-		api(http.MethodPost, "/oauth/register", standard, s.handle(standard, s.limited(RouteRegister, s.register)))
+		api(http.MethodPost, registrationPath, standard, s.handle(standard, s.limited(RouteRegister, s.register)))
+		// RFC 7592: one resource, three methods, 405 for the others.
+		client := registrationPath + "/{client_id}"
+		handle("GET "+client, s.handle(registrationErrors, s.readRegistration))
+		handle("PUT "+client, s.handle(registrationErrors, s.updateRegistration))
+		handle("DELETE "+client, s.handle(registrationErrors, s.deleteRegistration))
+		mux.Handle(client, s.methodNotAllowed("GET, PUT, DELETE", registrationErrors))
 	}
 	api(http.MethodPost, "/connect/sessions", standard, s.handle(standard, s.limited(RouteConnectSessions, s.connectSession)))
 	api(http.MethodDelete, "/connections/current", bearerErrors{standard}, s.handle(bearerErrors{standard}, s.disconnect))
@@ -378,14 +385,20 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"authorization_response_iss_parameter_supported": true,
 	}
 	if s.o.Registrar != nil {
-		md["registration_endpoint"] = iss + "/oauth/register"
+		md["registration_endpoint"] = iss + registrationPath
+	}
+	if s.o.SigningAlgorithms != nil {
+		// grantd's own member, in the style of OpenID's
+		// *_signing_alg_values_supported: the values of a client's
+		// access_token_signing_alg.
+		md["access_token_signing_alg_values_supported"] = s.o.SigningAlgorithms
 	}
 	wire.WriteJSON(w, http.StatusOK, md)
 }
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(signer.JWKSMaxAge/time.Second)))
 	_, _ = w.Write(s.o.Keys.JWKS())
 }
 
@@ -396,7 +409,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.o.Store.Ping(ctx); err != nil {
+	err := s.o.Store.Ping(ctx)
+	if err == nil {
+		err = s.o.Keys.Fresh()
+	}
+	if err != nil {
 		s.o.Logger.ErrorContext(r.Context(), "readiness check failed", "cause", err.Error())
 		wire.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return

@@ -1,7 +1,7 @@
 // Package server is grantd's public HTTP surface: routes in one place,
 // middleware, one handler for every token endpoint (each a dialect), one
 // error writer, and the handlers that translate the other standard
-// endpoints (RFC 7009, 7662, 7591, 8414, 6750) to the core and back.
+// endpoints (RFC 7009, 7662, 7591, 7592, 8414, 6750) to the core and back.
 package server
 
 import (
@@ -31,10 +31,14 @@ type Core interface {
 
 var _ Core = (*oauth.Provider)(nil)
 
-// Registrar registers clients that register themselves (RFC 7591;
-// clients.Registration).
+// Registrar registers clients that register themselves (RFC 7591) and lets
+// them read, replace and delete their registration with its registration
+// access token (RFC 7592; clients.Registration).
 type Registrar interface {
-	RegisterDynamic(ctx context.Context, m clients.DynamicMetadata) (store.Client, error)
+	RegisterDynamic(ctx context.Context, m clients.DynamicMetadata) (clients.Registered, error)
+	ReadDynamic(ctx context.Context, id, token string) (store.Client, error)
+	UpdateDynamic(ctx context.Context, id, token string, m clients.DynamicMetadata) (clients.Registered, error)
+	DeleteDynamic(ctx context.Context, id, token string) error
 }
 
 var _ Registrar = (*clients.Registration)(nil)
@@ -48,6 +52,9 @@ type Pinger interface {
 type KeySet interface {
 	JWKS() []byte
 	Algorithm() string
+	// Fresh fails when the keys were not reloaded recently enough to
+	// publish every key another instance may sign with (/readyz).
+	Fresh() error
 }
 
 // Pages renders the hosted authorization pages (package web). It is mounted
@@ -77,9 +84,15 @@ type Options struct {
 	Dialects []dialect.Dialect
 	// Mounts overrides a dialect's path, by dialect name.
 	Mounts map[string]string
-	// Registrar serves RFC 7591 dynamic registration (POST /oauth/register);
-	// nil = the route is not served.
+	// Registrar serves RFC 7591 dynamic registration (POST /oauth/register)
+	// and the RFC 7592 client configuration endpoint
+	// (/oauth/register/{client_id}); nil = neither is served.
 	Registrar Registrar
+	// SigningAlgorithms are the JWS algorithms access tokens may be signed
+	// with, listed in the metadata as access_token_signing_alg_values_supported
+	// (what a client may register as its access_token_signing_alg); nil =
+	// the member is left out.
+	SigningAlgorithms []string
 	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
 	// headers name the client's address; from any other peer those headers
 	// are ignored.

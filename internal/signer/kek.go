@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/grantd/grantd/internal/seal"
 	"github.com/grantd/grantd/internal/secretfile"
 )
 
@@ -35,6 +36,50 @@ func ParseKEK(s string) ([]byte, error) {
 	return nil, errors.New("signer: key-encryption key is not valid base64")
 }
 
+// ParseKEKs decodes key-encryption keys given as in ParseKEK, such as the
+// list GRANTD_PREVIOUS_KEY_ENCRYPTION_KEYS holds. Errors name a key by its
+// position, never by its value.
+func ParseKEKs(list []string) ([][]byte, error) {
+	out := make([][]byte, 0, len(list))
+	for i, s := range list {
+		k, err := ParseKEK(s)
+		if err != nil {
+			return nil, fmt.Errorf("key %d of %d: %w", i+1, len(list), err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// NewKEK returns a new random key-encryption key.
+func NewKEK() []byte {
+	kek := make([]byte, kekSize)
+	rand.Read(kek)
+	return kek
+}
+
+// EncodeKEK is the content of a key-encryption key file for kek: standard
+// base64 and a newline, as ParseKEK reads and as GRANTD_KEY_ENCRYPTION_KEY
+// takes it.
+func EncodeKEK(kek []byte) []byte {
+	return []byte(base64.StdEncoding.EncodeToString(kek) + "\n")
+}
+
+// ReadKEK reads the key-encryption key file path, which must exist (the
+// error wraps fs.ErrNotExist when it does not). It refuses a file as
+// LoadOrCreateKEK does.
+func ReadKEK(path string) ([]byte, error) {
+	s, err := secretfile.Read(path)
+	return kekFromFile(path, s, err)
+}
+
+// NewKeySealer returns the Sealer of signing keys at rest: label "", the
+// kid as the owner; it seals under kek and opens under kek or previous.
+// `grantd keys rotate-kek` re-seals the stored keys with it.
+func NewKeySealer(kek []byte, previous ...[]byte) (*seal.Sealer, error) {
+	return seal.New(kek, "", previous...)
+}
+
 // LoadOrCreateKEK reads the key-encryption key (base64) from path, or, if the
 // file does not exist, generates one and publishes it there atomically with
 // mode 0600 (creating the directory with mode 0700 if needed); if another
@@ -45,9 +90,13 @@ func LoadOrCreateKEK(path string) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("signer: create key-encryption key directory: %w", err)
 	}
-	kek := make([]byte, kekSize)
-	rand.Read(kek)
-	s, err := secretfile.ReadOrCreate(path, []byte(base64.StdEncoding.EncodeToString(kek)+"\n"))
+	s, err := secretfile.ReadOrCreate(path, EncodeKEK(NewKEK()))
+	return kekFromFile(path, s, err)
+}
+
+// kekFromFile parses s, read from the key-encryption key file path with
+// error err, into a key, or explains the error.
+func kekFromFile(path, s string, err error) ([]byte, error) {
 	switch {
 	case errors.Is(err, secretfile.ErrEmpty):
 		// Losing the key loses every signing key and webhook secret sealed
@@ -57,7 +106,7 @@ func LoadOrCreateKEK(path string) ([]byte, error) {
 	case err != nil:
 		return nil, fmt.Errorf("signer: key-encryption key file: %w", err)
 	}
-	kek, err = ParseKEK(s)
+	kek, err := ParseKEK(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w (in %s): restore the file from your backup, or set GRANTD_KEY_ENCRYPTION_KEY to the key", err, path)
 	}

@@ -3,6 +3,8 @@ package signer
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,5 +154,52 @@ func TestLoadOrCreateKEKAtomic(t *testing.T) {
 	}
 	if temps, _ := filepath.Glob(filepath.Join(dir, ".kek.tmp-*")); len(temps) != 1 {
 		t.Errorf("temporary files %q, want only the leftover", temps)
+	}
+}
+
+func TestParseKEKs(t *testing.T) {
+	a, b := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	got, err := ParseKEKs([]string{base64.StdEncoding.EncodeToString(a), base64.RawURLEncoding.EncodeToString(b)})
+	if err != nil || len(got) != 2 || !bytes.Equal(got[0], a) || !bytes.Equal(got[1], b) {
+		t.Fatalf("ParseKEKs = %x, %v", got, err)
+	}
+	if got, err := ParseKEKs(nil); err != nil || len(got) != 0 {
+		t.Errorf("ParseKEKs(nil) = %x, %v", got, err)
+	}
+	short := base64.StdEncoding.EncodeToString(make([]byte, 31))
+	_, err = ParseKEKs([]string{base64.StdEncoding.EncodeToString(a), short})
+	if err == nil || !strings.Contains(err.Error(), "key 2 of 2") || strings.Contains(err.Error(), short) {
+		t.Errorf("ParseKEKs with a short second key: %v", err)
+	}
+}
+
+func TestReadKEK(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kek.previous")
+	if _, err := ReadKEK(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadKEK of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("ReadKEK created the file")
+	}
+	kek := NewKEK()
+	if len(kek) != kekSize || bytes.Equal(kek, NewKEK()) {
+		t.Fatalf("NewKEK: %d bytes, or twice the same", len(kek))
+	}
+	if err := os.WriteFile(path, EncodeKEK(kek), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadKEK(path); err != nil || !bytes.Equal(got, kek) {
+		t.Errorf("ReadKEK = %x, %v", got, err)
+	}
+	// What EncodeKEK writes, GRANTD_KEY_ENCRYPTION_KEY takes.
+	if got, err := ParseKEK(string(EncodeKEK(kek))); err != nil || !bytes.Equal(got, kek) {
+		t.Errorf("ParseKEK(EncodeKEK) = %x, %v", got, err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadKEK(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("ReadKEK of a mode 0644 file: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package signer
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -10,6 +11,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -18,11 +22,17 @@ import (
 	"github.com/grantd/grantd/internal/store"
 )
 
-// Supported signing algorithms.
+// Supported signing algorithms. Each has its own keys: an RS256 key never
+// signs PS256 tokens, nor the other way round.
 const (
-	RS256 = string(jose.RS256)
-	ES256 = string(jose.ES256)
+	RS256 = string(jose.RS256) // RSASSA-PKCS1-v1_5, RSA 2048
+	PS256 = string(jose.PS256) // RSASSA-PSS, RSA 2048
+	ES256 = string(jose.ES256) // ECDSA P-256
+	EdDSA = string(jose.EdDSA) // Ed25519
 )
+
+// Algorithms lists the supported algorithms.
+var Algorithms = []string{RS256, PS256, ES256, EdDSA}
 
 const (
 	rsaBits = 2048
@@ -42,11 +52,11 @@ var errWrongKEK = errors.New("cannot decrypt: wrong key-encryption key, or the s
 // sealed key copied to another kid does not open.
 type sealer struct{ s *seal.Sealer }
 
-func newSealer(kek []byte) (sealer, error) {
+func newSealer(kek []byte, previous ...[]byte) (sealer, error) {
 	if len(kek) != kekSize {
 		return sealer{}, fmt.Errorf("key-encryption key must be %d bytes, got %d", kekSize, len(kek))
 	}
-	s, err := seal.New(kek, "")
+	s, err := NewKeySealer(kek, previous...)
 	if err != nil {
 		return sealer{}, err
 	}
@@ -72,25 +82,57 @@ func (c sealer) open(kid string, sealed []byte) ([]byte, error) {
 	return plain, err
 }
 
-// key is one parsed signing key. Immutable once built; shared between
-// snapshots across reloads.
+// key is one parsed signing key. Its material, its jose signer and its
+// times are immutable; keepUntil only grows. A key is shared by every
+// snapshot from the reload that parsed it until it leaves the store, so
+// that what one signature reserved the next one sees.
 type key struct {
-	kid       string
-	alg       jose.SignatureAlgorithm
-	state     string
-	createdAt time.Time
-	private   crypto.Signer
-	public    crypto.PublicKey
+	kid         string
+	alg         jose.SignatureAlgorithm
+	createdAt   time.Time
+	activatesAt time.Time
+	private     crypto.Signer
+	public      crypto.PublicKey
+	signer      jose.Signer
+
+	keepUntil atomic.Int64 // unix nanoseconds; 0 = not reserved
+	reserving sync.Mutex   // one store write at a time for this key
 }
 
-func validAlgorithm(alg string) bool { return alg == RS256 || alg == ES256 }
+// keptUntil is how long the store promises to keep the key published.
+func (k *key) keptUntil() time.Time {
+	ns := k.keepUntil.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// raiseKeepUntil moves keepUntil to t if that is later (never earlier).
+func (k *key) raiseKeepUntil(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	ns := t.UnixNano()
+	for {
+		cur := k.keepUntil.Load()
+		if cur >= ns || k.keepUntil.CompareAndSwap(cur, ns) {
+			return
+		}
+	}
+}
+
+func validAlgorithm(alg string) bool { return slices.Contains(Algorithms, alg) }
 
 func generate(alg string) (crypto.Signer, error) {
 	switch alg {
-	case RS256:
+	case RS256, PS256:
 		return rsa.GenerateKey(rand.Reader, rsaBits)
 	case ES256:
 		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case EdDSA:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
 	}
 	return nil, fmt.Errorf("unsupported algorithm %q", alg)
 }
@@ -105,8 +147,9 @@ func thumbprint(pub crypto.PublicKey) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(tp), nil
 }
 
-// newRecord generates a key for alg and returns it sealed, ready for the store.
-func newRecord(c sealer, alg string, now time.Time) (store.SigningKey, error) {
+// newRecord generates a key for alg, created at now and signing from
+// activatesAt, and returns it sealed, ready for the store.
+func newRecord(c sealer, alg string, now, activatesAt time.Time) (store.SigningKey, error) {
 	priv, err := generate(alg)
 	if err != nil {
 		return store.SigningKey{}, err
@@ -125,12 +168,13 @@ func newRecord(c sealer, alg string, now time.Time) (store.SigningKey, error) {
 		ID:           kid,
 		Algorithm:    alg,
 		EncryptedKey: sealed,
-		State:        store.KeyCurrent,
 		CreatedAt:    now.UTC(),
+		ActivatesAt:  activatesAt.UTC(),
 	}, nil
 }
 
-// parseRecord opens a stored key and checks it fits its algorithm.
+// parseRecord opens a stored key, checks it fits its algorithm and its
+// kid, and makes its jose signer.
 func parseRecord(c sealer, rec store.SigningKey) (*key, error) {
 	if !validAlgorithm(rec.Algorithm) {
 		return nil, fmt.Errorf("unsupported algorithm %q", rec.Algorithm)
@@ -147,7 +191,7 @@ func parseRecord(c sealer, rec store.SigningKey) (*key, error) {
 	var priv crypto.Signer
 	switch k := parsed.(type) {
 	case *rsa.PrivateKey:
-		if rec.Algorithm != RS256 {
+		if rec.Algorithm != RS256 && rec.Algorithm != PS256 {
 			return nil, fmt.Errorf("RSA key labelled %s", rec.Algorithm)
 		}
 		if k.N.BitLen() < rsaBits {
@@ -159,15 +203,34 @@ func parseRecord(c sealer, rec store.SigningKey) (*key, error) {
 			return nil, fmt.Errorf("EC key on %s labelled %s", k.Curve.Params().Name, rec.Algorithm)
 		}
 		priv = k
+	case ed25519.PrivateKey:
+		if rec.Algorithm != EdDSA {
+			return nil, fmt.Errorf("Ed25519 key labelled %s", rec.Algorithm)
+		}
+		priv = k
 	default:
 		return nil, fmt.Errorf("unsupported key type %T", parsed)
 	}
-	return &key{
-		kid:       rec.ID,
-		alg:       jose.SignatureAlgorithm(rec.Algorithm),
-		state:     rec.State,
-		createdAt: rec.CreatedAt,
-		private:   priv,
-		public:    priv.Public(),
-	}, nil
+	// The kid names the key material: a row whose kid is not its key's
+	// thumbprint was not written by a signer.
+	if tp, err := thumbprint(priv.Public()); err != nil || tp != rec.ID {
+		return nil, errors.New("kid is not the key's thumbprint")
+	}
+	alg := jose.SignatureAlgorithm(rec.Algorithm)
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: rec.ID}},
+		(&jose.SignerOptions{}).WithType(TokenType))
+	if err != nil {
+		return nil, fmt.Errorf("build signer: %w", err)
+	}
+	k := &key{
+		kid:         rec.ID,
+		alg:         alg,
+		createdAt:   rec.CreatedAt,
+		activatesAt: rec.ActivatesAt,
+		private:     priv,
+		public:      priv.Public(),
+		signer:      sig,
+	}
+	k.raiseKeepUntil(rec.KeepUntil)
+	return k, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -19,7 +20,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -29,59 +29,96 @@ import (
 )
 
 // memStore is an in-memory KeyStore following the store.SigningKeys
-// contract: AddSigningKey makes the new key current, the old current key
-// previous and any older previous key retired; List returns the keys not
-// retired, newest first. (The real SQLite store is tested by its own suite.)
+// contract (the real stores run the conformance suite): List newest first
+// by CreatedAt, then insertion; Add with since; Reserve never lowers;
+// Delete only past KeepUntil. reserveErr, when set, fails reservations.
 type memStore struct {
-	mu   sync.Mutex
-	keys []store.SigningKey // newest first
+	mu         sync.Mutex
+	keys       []store.SigningKey // insertion order
+	reserves   int                // successful ReserveSigningKey calls
+	reserveErr error
 }
 
 func (m *memStore) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []store.SigningKey
-	for _, k := range m.keys {
-		if k.State != store.KeyRetired {
-			k.EncryptedKey = bytes.Clone(k.EncryptedKey)
-			out = append(out, k)
-		}
+	out := make([]store.SigningKey, 0, len(m.keys))
+	for i := len(m.keys) - 1; i >= 0; i-- { // later insertions first
+		k := m.keys[i]
+		k.EncryptedKey = bytes.Clone(k.EncryptedKey)
+		out = append(out, k)
 	}
+	slices.SortStableFunc(out, func(a, b store.SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out, nil
 }
 
-func (m *memStore) AddSigningKey(ctx context.Context, k store.SigningKey) error {
+func (m *memStore) AddSigningKey(ctx context.Context, k store.SigningKey, since time.Time) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i := range m.keys {
-		if m.keys[i].ID == k.ID {
-			return store.ErrConflict
-		}
-	}
-	for i := range m.keys {
-		switch m.keys[i].State {
-		case store.KeyCurrent:
-			m.keys[i].State = store.KeyPrevious
-		case store.KeyPrevious:
-			m.keys[i].State = store.KeyRetired
-		}
-	}
-	k.State = store.KeyCurrent
-	k.EncryptedKey = bytes.Clone(k.EncryptedKey)
-	m.keys = append([]store.SigningKey{k}, m.keys...)
-	return nil
-}
-
-func (m *memStore) AddFirstSigningKey(ctx context.Context, k store.SigningKey) (bool, error) {
-	m.mu.Lock()
 	for _, have := range m.keys {
-		if have.State == store.KeyCurrent {
-			m.mu.Unlock()
+		if have.ID == k.ID {
+			return false, store.ErrConflict
+		}
+	}
+	for _, have := range m.keys {
+		if have.Algorithm == k.Algorithm && (since.IsZero() || have.CreatedAt.After(since)) {
 			return false, nil
 		}
 	}
-	m.mu.Unlock()
-	return true, m.AddSigningKey(ctx, k)
+	k.EncryptedKey = bytes.Clone(k.EncryptedKey)
+	m.keys = append(m.keys, k)
+	return true, nil
+}
+
+func (m *memStore) ReserveSigningKey(ctx context.Context, kid string, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.reserveErr != nil {
+		return m.reserveErr
+	}
+	for i := range m.keys {
+		if m.keys[i].ID == kid {
+			if until.After(m.keys[i].KeepUntil) {
+				m.keys[i].KeepUntil = until
+			}
+			m.reserves++
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
+func (m *memStore) DeleteSigningKey(ctx context.Context, kid string, before time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, k := range m.keys {
+		if k.ID == kid && k.KeepUntil.Before(before) {
+			m.keys = slices.Delete(m.keys, i, i+1)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// get returns the stored key kid.
+func (m *memStore) get(kid string) (store.SigningKey, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range m.keys {
+		if k.ID == kid {
+			return k, true
+		}
+	}
+	return store.SigningKey{}, false
+}
+
+// add stores rec as it is, whatever else is stored (a key some other
+// program or a migration stored).
+func (m *memStore) add(t testing.TB, rec store.SigningKey) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys = append(m.keys, rec)
 }
 
 func testKEK(t testing.TB) []byte {
@@ -112,7 +149,7 @@ func claimsFor(sub string) testClaims {
 
 func sign(t testing.TB, s *Signer, sub string) string {
 	t.Helper()
-	tok, err := s.Sign(claimsFor(sub))
+	tok, err := s.Sign(t.Context(), "", claimsFor(sub))
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}
@@ -147,8 +184,17 @@ func jwksKeys(t *testing.T, raw []byte) map[string]jwkEntry {
 				t.Fatalf("crv = %q", k["crv"])
 			}
 			e.pub = &ecdsa.PublicKey{Curve: elliptic.P256(), X: b64Int(t, k["x"]), Y: b64Int(t, k["y"])}
+		case "OKP":
+			x, err := base64.RawURLEncoding.DecodeString(k["x"])
+			if k["crv"] != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
+				t.Fatalf("OKP key: crv %q, x %q", k["crv"], k["x"])
+			}
+			e.pub = ed25519.PublicKey(x)
 		default:
 			t.Fatalf("kty = %q", k["kty"])
+		}
+		if _, dup := out[k["kid"]]; dup {
+			t.Fatalf("JWKS has kid %s twice", k["kid"])
 		}
 		out[k["kid"]] = e
 	}
@@ -170,7 +216,7 @@ func b64Int(t *testing.T, s string) *big.Int {
 }
 
 // verifyIndependently checks tok with golang-jwt against the key the JWKS
-// names by the token's kid.
+// names by the token's kid, with the JWKS entry's alg.
 func verifyIndependently(t *testing.T, jwks []byte, tok string) (*jwt.Token, error) {
 	t.Helper()
 	keys := jwksKeys(t, jwks)
@@ -184,11 +230,11 @@ func verifyIndependently(t *testing.T, jwks []byte, tok string) (*jwt.Token, err
 			return nil, fmt.Errorf("alg %s, key is %s", tk.Method.Alg(), k.alg)
 		}
 		return k.pub, nil
-	}, jwt.WithValidMethods([]string{"RS256", "ES256"}), jwt.WithExpirationRequired())
+	}, jwt.WithValidMethods(Algorithms), jwt.WithExpirationRequired())
 }
 
 func TestSignVerifyIndependent(t *testing.T) {
-	for _, alg := range []string{RS256, ES256} {
+	for _, alg := range Algorithms {
 		t.Run(alg, func(t *testing.T) {
 			s := newSigner(t, &memStore{}, testKEK(t), alg)
 			if s.Algorithm() != alg {
@@ -228,79 +274,92 @@ func TestSignVerifyIndependent(t *testing.T) {
 	}
 }
 
+// TestAllAlgorithms: one signer with every algorithm signs each with its own
+// key, publishes them all, and verifies each token only with its own key.
+func TestAllAlgorithms(t *testing.T) {
+	st, kek := &memStore{}, testKEK(t)
+	s, err := New(t.Context(), Options{Store: st, KEK: kek, Algorithm: ES256, Algorithms: Algorithms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Algorithms(), Algorithms) || s.Algorithm() != ES256 {
+		t.Fatalf("Algorithms() %v, Algorithm() %s", s.Algorithms(), s.Algorithm())
+	}
+	jwks := jwksKeys(t, s.JWKS())
+	if len(jwks) != len(Algorithms) {
+		t.Fatalf("JWKS has %d keys, want %d", len(jwks), len(Algorithms))
+	}
+	kids := map[string]string{}
+	for _, alg := range Algorithms {
+		tok, err := s.Sign(t.Context(), alg, claimsFor("u"))
+		if err != nil {
+			t.Fatalf("Sign(%s): %v", alg, err)
+		}
+		h := decodeSegment(t, tok, 0)
+		if h["alg"] != alg {
+			t.Errorf("Sign(%s): header alg %v", alg, h["alg"])
+		}
+		kid := h["kid"].(string)
+		if jwks[kid].alg != alg {
+			t.Errorf("Sign(%s): signed with a key published for %s", alg, jwks[kid].alg)
+		}
+		kids[alg] = kid
+		if _, err := verifyIndependently(t, s.JWKS(), tok); err != nil {
+			t.Errorf("golang-jwt rejects our %s token: %v", alg, err)
+		}
+		if err := s.Verify(tok, nil); err != nil {
+			t.Errorf("Verify(%s): %v", alg, err)
+		}
+	}
+	if kids[RS256] == kids[PS256] || jwks[kids[RS256]].pub.(*rsa.PublicKey).Equal(jwks[kids[PS256]].pub) {
+		t.Error("RS256 and PS256 share a key")
+	}
+	// The default is the configured Algorithm.
+	if tok := sign(t, s, "u"); decodeSegment(t, tok, 0)["alg"] != ES256 {
+		t.Errorf("Sign with no algorithm: %v", decodeSegment(t, tok, 0))
+	}
+	// A PS256 signature by the RS256 key under the RS256 kid, and the other
+	// way round: refused (the header alg must be the key's).
+	for signAs, keyOf := range map[string]string{PS256: RS256, RS256: PS256} {
+		k := s.snap.Load().byKID[kids[keyOf]]
+		if err := s.Verify(joseSign(t, jose.SignatureAlgorithm(signAs), k.private, k.kid, "at+jwt"), nil); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("a %s signature with the %s key: %v", signAs, keyOf, err)
+		}
+	}
+	if _, err := s.Sign(t.Context(), "HS256", claimsFor("u")); err == nil {
+		t.Error("Sign(HS256) succeeded")
+	}
+	// A signer of one algorithm refuses the others, but verifies their
+	// tokens while their keys are stored.
+	only := newSignerWith(t, Options{Store: st, KEK: kek, Algorithm: ES256})
+	if _, err := only.Sign(t.Context(), EdDSA, claimsFor("u")); err == nil {
+		t.Error("a signer without EdDSA signs EdDSA")
+	}
+	tok, err := s.Sign(t.Context(), EdDSA, claimsFor("u"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := only.Verify(tok, nil); err != nil {
+		t.Errorf("an EdDSA token at a signer without EdDSA, with the key stored: %v", err)
+	}
+}
+
 func TestKIDIsThumbprint(t *testing.T) {
-	s := newSigner(t, &memStore{}, testKEK(t), ES256)
+	s, err := New(t.Context(), Options{Store: &memStore{}, KEK: testKEK(t), Algorithm: ES256, Algorithms: []string{ES256, EdDSA}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(s.JWKS(), &set); err != nil {
 		t.Fatal(err)
 	}
-	tp, err := set.Keys[0].Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := base64.RawURLEncoding.EncodeToString(tp); set.Keys[0].KeyID != want {
-		t.Fatalf("kid %s, RFC 7638 thumbprint %s", set.Keys[0].KeyID, want)
-	}
-}
-
-func TestRotation(t *testing.T) {
-	st := &memStore{}
-	s := newSigner(t, st, testKEK(t), ES256)
-	kid1 := s.Keys()[0].KID
-	tok1 := sign(t, s, "before")
-
-	kid2, err := s.Rotate(t.Context())
-	if err != nil {
-		t.Fatalf("Rotate: %v", err)
-	}
-	if kid2 == kid1 {
-		t.Fatal("Rotate returned the old kid")
-	}
-	if err := s.Verify(tok1, nil); err != nil {
-		t.Fatalf("token from the previous key: %v", err)
-	}
-	if _, err := verifyIndependently(t, s.JWKS(), tok1); err != nil {
-		t.Fatalf("previous key not published: %v", err)
-	}
-	tok2 := sign(t, s, "after")
-	if got := headerKID(t, tok2); got != kid2 {
-		t.Fatalf("new token kid %s, want %s", got, kid2)
-	}
-	wantKeys(t, s, kid2, kid1)
-
-	kid3, err := s.Rotate(t.Context())
-	if err != nil {
-		t.Fatalf("Rotate: %v", err)
-	}
-	wantKeys(t, s, kid3, kid2)
-	if _, ok := jwksKeys(t, s.JWKS())[kid1]; ok {
-		t.Fatal("retired key still in JWKS")
-	}
-	if err := s.Verify(tok1, nil); !errors.Is(err, ErrInvalidToken) {
-		t.Fatalf("token from a retired key: err = %v", err)
-	}
-	if err := s.Verify(tok2, nil); err != nil {
-		t.Fatalf("token from the previous key: %v", err)
-	}
-	if got := headerKID(t, sign(t, s, "x")); got != kid3 {
-		t.Fatalf("kid %s, want %s", got, kid3)
-	}
-}
-
-func wantKeys(t *testing.T, s *Signer, current, previous string) {
-	t.Helper()
-	keys := s.Keys()
-	if len(keys) != 2 || keys[0].KID != current || keys[0].State != store.KeyCurrent ||
-		keys[1].KID != previous || keys[1].State != store.KeyPrevious {
-		t.Fatalf("Keys() = %+v, want current %s, previous %s", keys, current, previous)
-	}
-	jwks := jwksKeys(t, s.JWKS())
-	if len(jwks) != 2 {
-		t.Fatalf("JWKS has %d keys", len(jwks))
-	}
-	for _, kid := range []string{current, previous} {
-		if _, ok := jwks[kid]; !ok {
-			t.Fatalf("JWKS lacks %s", kid)
+	for _, k := range set.Keys {
+		tp, err := k.Thumbprint(crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := base64.RawURLEncoding.EncodeToString(tp); k.KeyID != want {
+			t.Fatalf("kid %s, RFC 7638 thumbprint %s", k.KeyID, want)
 		}
 	}
 }
@@ -334,68 +393,12 @@ func encodeSegment(t *testing.T, v any) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func TestReloadSeesOtherInstance(t *testing.T) {
-	st := &memStore{}
-	kek := testKEK(t)
-	a := newSigner(t, st, kek, ES256)
-	b := newSigner(t, st, kek, ES256)
-	if a.Keys()[0].KID != b.Keys()[0].KID {
-		t.Fatal("second instance generated its own key")
-	}
-	kid, err := a.Rotate(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := sign(t, a, "x")
-	if err := b.Verify(tok, nil); !errors.Is(err, ErrInvalidToken) {
-		t.Fatalf("before reload: err = %v", err)
-	}
-	if err := b.Reload(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Verify(tok, nil); err != nil {
-		t.Fatalf("after reload: %v", err)
-	}
-	if got := headerKID(t, sign(t, b, "y")); got != kid {
-		t.Fatalf("b signs with %s, want %s", got, kid)
-	}
-}
-
-func TestRunReloads(t *testing.T) {
-	st := &memStore{}
-	kek := testKEK(t)
-	a := newSigner(t, st, kek, ES256)
-	b := newSigner(t, st, kek, ES256)
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() { b.Run(ctx, time.Minute); close(done) }()
-
-		kid, err := a.Rotate(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Minute - time.Second)
-		synctest.Wait()
-		if b.Keys()[0].KID == kid {
-			t.Fatal("reloaded too early")
-		}
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		if b.Keys()[0].KID != kid {
-			t.Fatal("Run did not reload")
-		}
-		cancel()
-		<-done
-	})
-}
-
 func TestVerifyRejects(t *testing.T) {
 	s := newSigner(t, &memStore{}, testKEK(t), RS256)
 	kid := s.Keys()[0].KID
 	good := sign(t, s, "user-1")
 	parts := strings.Split(good, ".")
-	cur := s.snap.Load().current
+	cur := s.snap.Load().byKID[kid]
 
 	// A token signed by some other key that claims our kid.
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -423,6 +426,9 @@ func TestVerifyRejects(t *testing.T) {
 		}
 		return out
 	}
+	// An EdDSA token from a key of ours under our kid: EdDSA is no
+	// algorithm of a key this signer holds.
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 
 	tampered := func() string {
 		c := decodeSegment(t, good, 1)
@@ -449,6 +455,7 @@ func TestVerifyRejects(t *testing.T) {
 		"typ JWT":                joseSign(t, jose.RS256, cur.private, kid, "JWT"),
 		"no typ":                 joseSign(t, jose.RS256, cur.private, kid, ""),
 		"alg PS256, our key":     joseSign(t, jose.PS256, cur.private, kid, "at+jwt"),
+		"alg EdDSA, our kid":     joseSign(t, jose.EdDSA, edKey, kid, "at+jwt"),
 		"header alg ES256":       headerSwap(map[string]any{"alg": "ES256", "typ": "at+jwt", "kid": kid}),
 		"crit header":            headerSwap(map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": kid, "crit": []string{"exp"}, "exp": 1}),
 		"garbage":                "not a token",
@@ -516,15 +523,22 @@ func joseSignPayload(t *testing.T, alg jose.SignatureAlgorithm, priv crypto.Sign
 	return out
 }
 
-func TestSignRejectsNonObject(t *testing.T) {
+func TestSignRejects(t *testing.T) {
 	s := newSigner(t, &memStore{}, testKEK(t), ES256)
-	for _, c := range []any{"str", 42, []string{"a"}, nil, func() {}} {
-		if _, err := s.Sign(c); err == nil {
-			t.Errorf("Sign(%T) succeeded", c)
+	ctx := t.Context()
+	for _, c := range []any{"str", 42, []string{"a"}, nil, func() {},
+		json.RawMessage(`{"sub":"x"}`), json.RawMessage(`{"exp":"tomorrow"}`), json.RawMessage(`{"exp":null}`)} {
+		if _, err := s.Sign(ctx, "", c); err == nil {
+			t.Errorf("Sign(%v) succeeded", c)
 		}
 	}
-	if _, err := s.Sign(json.RawMessage(`{"sub":"x"}`)); err != nil {
+	if _, err := s.Sign(ctx, "", json.RawMessage(`{"sub":"x","exp":4102444800}`)); err != nil {
 		t.Errorf("Sign(RawMessage): %v", err)
+	}
+	for _, alg := range []string{RS256, "none", "HS256", "es256"} {
+		if _, err := s.Sign(ctx, alg, claimsFor("x")); err == nil {
+			t.Errorf("Sign(%s) on an ES256 signer succeeded", alg)
+		}
 	}
 }
 
@@ -543,13 +557,26 @@ func TestWrongKEK(t *testing.T) {
 func TestCorruptStoredKey(t *testing.T) {
 	kek := testKEK(t)
 	c, _ := newSealer(kek)
-	good, err := newRecord(c, ES256, time.Now())
+	now := time.Now()
+	good, err := newRecord(c, ES256, now, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rsaRec, err := newRecord(c, RS256, time.Now())
+	rsaRec, err := newRecord(c, RS256, now, now)
 	if err != nil {
 		t.Fatal(err)
+	}
+	edRec, err := newRecord(c, EdDSA, now, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resealed := func(k *store.SigningKey, kid string) {
+		// The same material under another kid, sealed for that kid.
+		der, err := c.open(k.ID, k.EncryptedKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.ID, k.EncryptedKey = kid, c.seal(kid, der)
 	}
 	mutate := map[string]func(*store.SigningKey){
 		"flipped byte": func(k *store.SigningKey) { k.EncryptedKey[len(k.EncryptedKey)-1] ^= 1 },
@@ -557,12 +584,25 @@ func TestCorruptStoredKey(t *testing.T) {
 		"empty":        func(k *store.SigningKey) { k.EncryptedKey = nil },
 		"version":      func(k *store.SigningKey) { k.EncryptedKey[0] = 9 },
 		"kid swapped":  func(k *store.SigningKey) { k.ID = "other" },
+		"kid not the thumbprint": func(k *store.SigningKey) {
+			resealed(k, "other")
+		},
 		"alg HS256":    func(k *store.SigningKey) { k.Algorithm = "HS256" },
 		"alg mismatch": func(k *store.SigningKey) { k.Algorithm = RS256 },
 		"RSA as ES256": func(k *store.SigningKey) {
 			*k = rsaRec
 			k.Algorithm = ES256
 			k.EncryptedKey = bytes.Clone(rsaRec.EncryptedKey)
+		},
+		"RSA as EdDSA": func(k *store.SigningKey) {
+			*k = rsaRec
+			k.Algorithm = EdDSA
+			k.EncryptedKey = bytes.Clone(rsaRec.EncryptedKey)
+		},
+		"Ed25519 as ES256": func(k *store.SigningKey) {
+			*k = edRec
+			k.Algorithm = ES256
+			k.EncryptedKey = bytes.Clone(edRec.EncryptedKey)
 		},
 		"sealed by KEK": func(k *store.SigningKey) {
 			other, _ := newSealer(testKEK(t))
@@ -575,9 +615,7 @@ func TestCorruptStoredKey(t *testing.T) {
 			rec.EncryptedKey = bytes.Clone(good.EncryptedKey)
 			fn(&rec)
 			st := &memStore{}
-			if err := st.AddSigningKey(t.Context(), rec); err != nil {
-				t.Fatal(err)
-			}
+			st.add(t, rec)
 			if _, err := New(t.Context(), Options{Store: st, KEK: kek, Algorithm: ES256}); err == nil {
 				t.Fatal("New accepted a bad stored key")
 			}
@@ -590,17 +628,12 @@ func TestReloadErrorKeepsSnapshot(t *testing.T) {
 	s := newSigner(t, st, testKEK(t), ES256)
 	tok := sign(t, s, "x")
 	// Another instance with a different KEK rotates: we cannot open its key.
-	other, err := New(t.Context(), Options{Store: &memStore{}, KEK: testKEK(t), Algorithm: ES256})
+	other, _ := newSealer(testKEK(t))
+	rec, err := newRecord(other, ES256, time.Now(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := newRecord(other.sealer, ES256, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddSigningKey(t.Context(), rec); err != nil {
-		t.Fatal(err)
-	}
+	st.add(t, rec)
 	if err := s.Reload(t.Context()); err == nil {
 		t.Fatal("Reload accepted a key it cannot decrypt")
 	}
@@ -613,80 +646,64 @@ func TestReloadErrorKeepsSnapshot(t *testing.T) {
 func TestOptions(t *testing.T) {
 	ctx := t.Context()
 	for name, o := range map[string]Options{
-		"no store":    {KEK: testKEK(t)},
-		"short KEK":   {Store: &memStore{}, KEK: make([]byte, 16)},
-		"no KEK":      {Store: &memStore{}},
-		"HS256":       {Store: &memStore{}, KEK: testKEK(t), Algorithm: "HS256"},
-		"none":        {Store: &memStore{}, KEK: testKEK(t), Algorithm: "none"},
-		"lowercase":   {Store: &memStore{}, KEK: testKEK(t), Algorithm: "rs256"},
-		"unsupported": {Store: &memStore{}, KEK: testKEK(t), Algorithm: "PS256"},
+		"no store":            {KEK: testKEK(t)},
+		"short KEK":           {Store: &memStore{}, KEK: make([]byte, 16)},
+		"no KEK":              {Store: &memStore{}},
+		"HS256":               {Store: &memStore{}, KEK: testKEK(t), Algorithm: "HS256"},
+		"none":                {Store: &memStore{}, KEK: testKEK(t), Algorithm: "none"},
+		"lowercase":           {Store: &memStore{}, KEK: testKEK(t), Algorithm: "rs256"},
+		"one unsupported":     {Store: &memStore{}, KEK: testKEK(t), Algorithm: ES256, Algorithms: []string{ES256, "ES384"}},
+		"default not listed":  {Store: &memStore{}, KEK: testKEK(t), Algorithm: RS256, Algorithms: []string{ES256}},
+		"no algorithms":       {Store: &memStore{}, KEK: testKEK(t), Algorithm: ES256, Algorithms: []string{}},
+		"period within delay": {Store: &memStore{}, KEK: testKEK(t), Algorithm: ES256, RotationPeriod: time.Minute},
+		"negative delay":      {Store: &memStore{}, KEK: testKEK(t), Algorithm: ES256, PublicationDelay: -time.Second},
 	} {
 		if _, err := New(ctx, o); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}
 	}
-	// Default algorithm and injected clock.
+	// Default algorithm, timings and injected clock.
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	s, err := New(ctx, Options{Store: &memStore{}, KEK: testKEK(t), Now: func() time.Time { return at }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Algorithm() != RS256 {
-		t.Errorf("default algorithm %s", s.Algorithm())
+	if s.Algorithm() != RS256 || !slices.Equal(s.Algorithms(), []string{RS256}) {
+		t.Errorf("default algorithms %s, %v", s.Algorithm(), s.Algorithms())
 	}
-	if got := s.Keys()[0].CreatedAt; !got.Equal(at) {
-		t.Errorf("created_at %v, want %v", got, at)
+	if s.every != DefaultReloadInterval || s.delay != 3*time.Minute || DefaultPublicationDelay(DefaultReloadInterval) != 3*time.Minute {
+		t.Errorf("default reload %s, delay %s; want 30s, 3m", s.every, s.delay)
 	}
-}
-
-func TestAlgorithmChangeTakesEffectOnRotate(t *testing.T) {
-	st := &memStore{}
-	kek := testKEK(t)
-	es := newSigner(t, st, kek, ES256)
-	rs := newSigner(t, st, kek, RS256) // config changed: the ES256 key stays current
-	if rs.Algorithm() != ES256 {
-		t.Fatalf("Algorithm() = %s before rotation", rs.Algorithm())
-	}
-	tok := sign(t, es, "x")
-	if _, err := rs.Rotate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if rs.Algorithm() != RS256 {
-		t.Fatalf("Algorithm() = %s after rotation", rs.Algorithm())
-	}
-	if err := rs.Verify(tok, nil); err != nil {
-		t.Fatalf("ES256 token after switch to RS256: %v", err)
-	}
-	algs := []string{}
-	for _, k := range rs.Keys() {
-		algs = append(algs, k.Algorithm)
-	}
-	if !slices.Equal(algs, []string{RS256, ES256}) {
-		t.Fatalf("published algorithms %v", algs)
+	if k := s.Keys()[0]; !k.CreatedAt.Equal(at) || !k.ActivatesAt.Equal(at) || !k.KeepUntil.IsZero() {
+		t.Errorf("first key %+v: want created and active at %v, nothing reserved", k, at)
 	}
 }
 
 func TestConcurrentSignVerifyReload(t *testing.T) {
 	st := &memStore{}
-	s := newSigner(t, st, testKEK(t), ES256)
+	clk := newClock()
+	s := newSignerWith(t, Options{Store: st, KEK: testKEK(t), Algorithm: ES256, Algorithms: []string{ES256, EdDSA},
+		PublicationDelay: time.Minute, ReloadInterval: time.Second, Now: clk.Now})
 	ctx := t.Context()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 8 {
 		wg.Go(func() {
+			alg := []string{ES256, EdDSA}[i%2]
 			for n := 0; ; n++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				tok, err := s.Sign(claimsFor(fmt.Sprint(i, n)))
+				// Some tokens past what was reserved: reservations race.
+				c := testClaims{Sub: fmt.Sprint(i, n), Exp: clk.Now().Add(time.Duration(n%50) * time.Hour).Unix()}
+				tok, err := s.Sign(ctx, alg, c)
 				if err != nil {
 					errs <- err
 					return
 				}
-				var c testClaims
 				if err := s.Verify(tok, &c); err != nil {
 					errs <- err
 					return
@@ -698,14 +715,15 @@ func TestConcurrentSignVerifyReload(t *testing.T) {
 			}
 		})
 	}
-	// One rotation (so a token is never two rotations old) amid reloads.
-	for i := range 50 {
-		if i == 25 {
-			if _, err := s.Rotate(ctx); err != nil {
+	// Rotations that activate, amid reloads and maintenance.
+	for i := range 60 {
+		if i%10 == 0 {
+			if _, err := s.Rotate(ctx, ""); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := s.Reload(ctx); err != nil {
+		clk.Advance(20 * time.Second)
+		if err := s.Maintain(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -717,48 +735,33 @@ func TestConcurrentSignVerifyReload(t *testing.T) {
 	}
 }
 
-func BenchmarkSignRS256(b *testing.B) {
-	s := newSigner(b, &memStore{}, testKEK(b), RS256)
-	c := claimsFor("user-1")
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Sign(c); err != nil {
-			b.Fatal(err)
-		}
+func BenchmarkSign(b *testing.B) {
+	for _, alg := range Algorithms {
+		b.Run(alg, func(b *testing.B) {
+			s := newSigner(b, &memStore{}, testKEK(b), alg)
+			c := claimsFor("user-1")
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Sign(b.Context(), "", c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
-func BenchmarkVerifyRS256(b *testing.B) {
-	s := newSigner(b, &memStore{}, testKEK(b), RS256)
-	tok := sign(b, s, "user-1")
-	b.ReportAllocs()
-	for b.Loop() {
-		var c testClaims
-		if err := s.Verify(tok, &c); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkSignES256(b *testing.B) {
-	s := newSigner(b, &memStore{}, testKEK(b), ES256)
-	c := claimsFor("user-1")
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Sign(c); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkVerifyES256(b *testing.B) {
-	s := newSigner(b, &memStore{}, testKEK(b), ES256)
-	tok := sign(b, s, "user-1")
-	b.ReportAllocs()
-	for b.Loop() {
-		var c testClaims
-		if err := s.Verify(tok, &c); err != nil {
-			b.Fatal(err)
-		}
+func BenchmarkVerify(b *testing.B) {
+	for _, alg := range Algorithms {
+		b.Run(alg, func(b *testing.B) {
+			s := newSigner(b, &memStore{}, testKEK(b), alg)
+			tok := sign(b, s, "user-1")
+			b.ReportAllocs()
+			for b.Loop() {
+				var c testClaims
+				if err := s.Verify(tok, &c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -135,6 +135,17 @@ type Client struct {
 	// FirstTokenAt is when the client first obtained a token; zero = never.
 	// Set once, by Writes.FirstTokenOf.
 	FirstTokenAt time.Time
+
+	// PreviousSecretHash is the client secret a rotation replaced, which
+	// still authenticates until PreviousSecretExpiresAt; nil = none.
+	PreviousSecretHash      []byte
+	PreviousSecretExpiresAt time.Time
+	// RegistrationTokenHash is Hash of the RFC 7592 registration access
+	// token of a dynamically registered client; nil = none.
+	RegistrationTokenHash []byte
+	// AccessTokenSigningAlg is the algorithm of the client's JWT access
+	// tokens (RS256, PS256, ES256, EdDSA); "" = the server's default.
+	AccessTokenSigningAlg string
 }
 
 // IsPublic reports whether the client authenticates with no secret.
@@ -262,20 +273,31 @@ type Connection struct {
 	RevokedAt          time.Time
 }
 
-// Signing key states.
+// Signing key states, as the signer derives them from a key's times (the
+// store keeps the times, not the state): a key is published from its
+// creation; it is next until ActivatesAt, then current (the newest
+// activated key of its algorithm signs), then retired once a newer key of
+// its algorithm activated, and it is deleted once KeepUntil has passed.
 const (
-	KeyCurrent  = "current"  // signs new tokens
-	KeyPrevious = "previous" // still published in the JWKS, verifies
-	KeyRetired  = "retired"  // no longer published
+	KeyNext    = "next"    // published, not signing yet
+	KeyCurrent = "current" // signs new tokens of its algorithm
+	KeyRetired = "retired" // published, verifies, no longer signs
 )
 
 // SigningKey is a private key, encrypted at rest by the signer.
 type SigningKey struct {
 	ID           string // kid
-	Algorithm    string // RS256, ES256, …
+	Algorithm    string // RS256, PS256, ES256, EdDSA
 	EncryptedKey []byte // sealed PKCS#8, opaque to the store
-	State        string
 	CreatedAt    time.Time
+	// ActivatesAt is when the key starts signing: the publication delay
+	// after its creation, so that every instance and every cache publishes
+	// it before any token carries its kid.
+	ActivatesAt time.Time
+	// KeepUntil is how long the key must stay published: at least the
+	// latest exp of any token it signed (signers reserve it ahead, before
+	// they sign past it). Zero = not yet reserved.
+	KeepUntil time.Time
 }
 
 // Event types of the connection lifecycle.
@@ -568,14 +590,34 @@ type Events interface {
 }
 
 type SigningKeys interface {
-	// ListSigningKeys returns every key not retired, newest first.
+	// ListSigningKeys returns every stored key, newest first (by
+	// CreatedAt, then insertion order).
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
-	// AddSigningKey makes k the current key in one transaction: the old
-	// current key becomes previous and any older previous key retired.
-	AddSigningKey(ctx context.Context, k SigningKey) error
-	// AddFirstSigningKey adds k as the current key only when no key is
-	// current, and reports whether it did: instances starting together on
-	// an empty store agree on one first key instead of retiring each
-	// other's.
-	AddFirstSigningKey(ctx context.Context, k SigningKey) (bool, error)
+	// AddSigningKey adds k only when no key of k.Algorithm was created
+	// after since (the zero time: when the store has no key of that
+	// algorithm at all), and reports whether it did, atomically: instances
+	// starting together on an empty store agree on one first key, and
+	// instances on one rotation schedule add one key per period. ErrConflict
+	// for a kid stored already.
+	AddSigningKey(ctx context.Context, k SigningKey, since time.Time) (bool, error)
+	// ReserveSigningKey raises the KeepUntil of key kid to until (it never
+	// lowers it); ErrNotFound for no such key.
+	ReserveSigningKey(ctx context.Context, kid string, until time.Time) error
+	// DeleteSigningKey deletes key kid if its KeepUntil is before before,
+	// and reports whether it did (the signer decides which keys are
+	// superseded; the store only keeps the promise KeepUntil makes).
+	DeleteSigningKey(ctx context.Context, kid string, before time.Time) (bool, error)
+	// Reseal re-encrypts, in one transaction, every sealed secret the
+	// store holds — each signing key (kind SealedSigningKey, owner its kid)
+	// and each client's webhook secret (kind SealedWebhookSecret, owner the
+	// client id) — with what fn returns for it (the key-encryption key's
+	// rotation). An error from fn writes nothing. It returns how many it
+	// re-sealed.
+	Reseal(ctx context.Context, fn func(kind, owner string, sealed []byte) ([]byte, error)) (int, error)
 }
+
+// Kinds of sealed secrets Reseal hands its fn.
+const (
+	SealedSigningKey    = "signing_key"
+	SealedWebhookSecret = "webhook_secret"
+)

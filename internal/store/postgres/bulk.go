@@ -34,8 +34,9 @@ var exportQueries = map[string]string{
 	"refresh_families": `SELECT ` + familyCols + ` FROM refresh_families f ORDER BY f.id`,
 	"refresh_tokens":   `SELECT hash, family_id, created_at, used_at FROM refresh_tokens ORDER BY hash`,
 	"access_tokens":    `SELECT ` + accessTokenCols + ` FROM access_tokens ORDER BY id`,
-	// Oldest first: Import gives them increasing seq in this order.
-	"signing_keys": `SELECT ` + signingKeyCols + ` FROM signing_keys ORDER BY seq`,
+	// Oldest first: Import gives them increasing seq in this order, so
+	// the copy lists them in the same order.
+	"signing_keys": `SELECT ` + signingKeyCols + ` FROM signing_keys ORDER BY created_at NULLS FIRST, seq`,
 	"events":       `SELECT ` + eventCols + ` FROM events ORDER BY seq`,
 }
 
@@ -176,10 +177,8 @@ func (l lockTx) Put(ctx context.Context, r store.Record) error {
 		return insertAccessToken(ctx, l.tx, r.AccessToken)
 	case r.SigningKey != nil:
 		// After the keys imported before it: their order is kept.
-		k := r.SigningKey
-		return l.exec(ctx, `INSERT INTO signing_keys (`+signingKeyCols+`, seq)
-			VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(seq), 0) + 1 FROM signing_keys))`,
-			k.ID, k.Algorithm, k.EncryptedKey, k.State, ts(k.CreatedAt))
+		_, err := insertSigningKey(ctx, l.tx, r.SigningKey, "true")
+		return err
 	case r.Event != nil:
 		e := r.Event
 		return l.exec(ctx, `INSERT INTO events (`+eventCols+`)

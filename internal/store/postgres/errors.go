@@ -53,15 +53,8 @@ func mapErr(err error) error {
 	return err
 }
 
-// liveKeysIndex is the unique index that allows one current and one
-// previous signing key.
-const liveKeysIndex = "signing_keys_live"
-
 // retryable reports whether err is a serialization failure or a deadlock:
-// the transaction was rolled back and running it again may succeed. A
-// violation of liveKeysIndex is one too: it is how PostgreSQL may report
-// two concurrent AddSigningKey (SERIALIZABLE) transactions, and running the
-// loser again, after the winner, succeeds.
+// the transaction was rolled back and running it again may succeed.
 func retryable(err error) bool {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
@@ -70,8 +63,6 @@ func retryable(err error) bool {
 	switch pe.Code {
 	case codeSerializationFailure, codeDeadlockDetected:
 		return true
-	case codeUniqueViolation:
-		return pe.ConstraintName == liveKeysIndex
 	}
 	return false
 }

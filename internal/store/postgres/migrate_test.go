@@ -162,9 +162,19 @@ var grantRows0001 = []string{
 	`INSERT INTO refresh_tokens VALUES ('\xaa', 'fam1', '2023-11-14 22:13:20Z', NULL)`,
 	`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '{company}', 'opaque',
 		'2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL)`,
-	`INSERT INTO signing_keys VALUES ('k1', 'ES256', '\x00', 'current', '2023-11-14 22:13:20Z', 1)`,
 	`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', '{"id":"evt_1"}',
 		'2023-11-14 22:13:20Z', 2, '2023-11-14 22:14:20Z', 'HTTP 500', NULL, false)`,
+}
+
+// keyRows0001 are signing keys as versions 1 and 2 store them: a current,
+// a previous and a retired one, and a JWT access token that expires 500
+// days from now, which they must outlive (storetest.CheckMigratedKeys).
+var keyRows0001 = []string{
+	`INSERT INTO access_tokens VALUES ('atj', 'c1', 'u1', '', 'conn1', '{company}', 'jwt',
+		'2023-11-14 22:13:20Z', now() + interval '500 days', NULL)`,
+	`INSERT INTO signing_keys VALUES ('kr', 'ES256', '\x00', 'retired', '2023-11-14 20:13:20Z', 1)`,
+	`INSERT INTO signing_keys VALUES ('k0', 'ES256', '\x00', 'previous', '2023-11-14 21:13:20Z', 2)`,
+	`INSERT INTO signing_keys VALUES ('k1', 'ES256', '\x00', 'current', '2023-11-14 22:13:20Z', 3)`,
 }
 
 // upgrades has one entry per schema version. Adding migration N+1 means
@@ -180,7 +190,7 @@ var upgrades = map[int]upgrade{
 			`INSERT INTO clients VALUES ('c2', 'two', NULL, 'none', '{}', '{}', '{}', '{}', 'sandbox', 'free', 'active',
 					'rotating', 0, 0, 0, 'jwt', '', false, 'null', '2023-11-14 22:13:20.999Z', '2023-11-14 22:13:20.999Z',
 					'', NULL, 0, 0)`,
-		}, grantRows0001, []string{
+		}, grantRows0001, keyRows0001, []string{
 			// As Import does: new events come after.
 			resetEventSeq,
 		}),
@@ -229,14 +239,10 @@ var upgrades = map[int]upgrade{
 			if err != nil || at.Revoked || !at.RevokedAt.IsZero() || at.FamilyID != "fam1" {
 				t.Errorf("access token: %+v, %v", at, err)
 			}
-			// A new key and a new event come after the stored ones.
-			if err := s.AddSigningKey(ctx, store.SigningKey{ID: "k2", Algorithm: "RS256", EncryptedKey: []byte{1}}); err != nil {
-				t.Fatal(err)
-			}
-			keys, err := s.ListSigningKeys(ctx)
-			if err != nil || len(keys) != 2 || keys[0].ID != "k2" || keys[1].ID != "k1" || keys[1].State != store.KeyPrevious {
-				t.Errorf("signing keys: %+v, %v", keys, err)
-			}
+			storetest.CheckClientBeforeLifecycle(t, c)
+			storetest.CheckClientBeforeLifecycle(t, c2)
+			storetest.CheckMigratedKeys(t, s, 1700000000000)
+			// A new event comes after the stored ones.
 			if _, err := s.RevokeConnection(ctx, "conn1", time.UnixMilli(1700000002000)); err != nil {
 				t.Fatal(err)
 			}
@@ -256,12 +262,70 @@ var upgrades = map[int]upgrade{
 					42, '2023-11-14 22:13:22Z', NULL)`,
 			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '',
 					'2023-11-14 22:13:22Z')`,
-		}, grantRows0001, []string{
+		}, grantRows0001, keyRows0001, []string{
 			// As Import does: new events and ledger entries come after.
 			resetEventSeq,
 			resetLedgerSeq,
 		}),
 		check: func(t *testing.T, s *Store) {
+			c, err := s.GetClient(t.Context(), "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			storetest.CheckClientBeforeLifecycle(t, c)
+			// What an instance of version 2 reads during a rolling
+			// upgrade still reads: the key it calls current is k1, the
+			// keys of its algorithms this version added it sees as
+			// published, and those of others (which it cannot parse) as
+			// retired.
+			for _, k := range []store.SigningKey{{ID: "k8", Algorithm: "PS256"}, {ID: "k9", Algorithm: "RS256"}} {
+				k.EncryptedKey, k.CreatedAt = []byte{9}, time.UnixMilli(1700000000000).UTC()
+				if _, err := s.AddSigningKey(t.Context(), k, time.Time{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rows, err := s.pool.Query(t.Context(), `SELECT id, algorithm, encrypted_key, state, created_at
+				FROM signing_keys WHERE state != 'retired' ORDER BY seq DESC`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			states, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+				var id, alg, state string
+				var key []byte
+				var created time.Time
+				err := r.Scan(&id, &alg, &key, &state, &created)
+				return id + " " + state, err
+			})
+			if want := []string{"k9 previous", "k1 current", "k0 previous"}; err != nil || !slices.Equal(states, want) {
+				t.Errorf("the previous version's key query: %v, %v; want %v", states, err, want)
+			}
+			if _, err := s.exec(t.Context(), `DELETE FROM signing_keys WHERE id IN ('k8', 'k9')`); err != nil {
+				t.Fatal(err)
+			}
+			storetest.CheckMigratedKeys(t, s, 1700000000000)
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	},
+	3: {
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', '\x0102', 'client_secret_basic', '{authorization_code}',
+					'{code}', '{https://a.example/cb}', '{company}', 'sandbox', 'gold', 'suspended', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', true, '{"k":"v"}', '2023-11-14 22:13:20.123Z',
+					'2023-11-14 22:13:20.456Z', 'https://hooks.example/c1', '\x0a0b', 86400000000000, 172800000000000,
+					'unpaid', '2023-11-14 22:13:21Z', '{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', true, true,
+					42, '2023-11-14 22:13:22Z', NULL, '\x0c0d', '2023-11-15 22:13:20Z', '\x0e0f', 'PS256')`,
+			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '',
+					'2023-11-14 22:13:22Z')`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k2', 'PS256', '\x02', '2023-11-14 22:13:20Z', '2023-11-14 22:16:20Z', '2023-11-15 23:13:20Z', 1)`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k3', 'EdDSA', '\x03', '2023-11-14 22:13:21Z', '2023-11-14 22:16:21Z', NULL, 2)`,
+		}, grantRows0001, []string{
+			resetEventSeq,
+			resetLedgerSeq,
+		}),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedLifecycle(t, s, 1700000000000, 1700090000000, 1700086400000)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},

@@ -165,6 +165,16 @@ func (s *Store) Ping(ctx context.Context) error {
 	return mapErr(s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one))
 }
 
+// DatabaseTime is the database server's clock (clock_timestamp()): what
+// instances that share the database should agree with. grantd compares it
+// with the local clock (keys rotate refuses, serve warns, on a skew that
+// the key publication margin does not cover).
+func (s *Store) DatabaseTime(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	err := s.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&t)
+	return t, mapErr(err)
+}
+
 // querier is what *pgxpool.Pool and pgx.Tx share.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

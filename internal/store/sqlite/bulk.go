@@ -30,8 +30,9 @@ var exports = []exported{
 		asRecord(func(row scanner) (store.RefreshToken, error) { return scanRefreshToken(row) })},
 	{"access_tokens", `SELECT ` + accessTokenCols + ` FROM access_tokens ORDER BY id`,
 		asRecord(func(row scanner) (store.AccessToken, error) { return scanAccessToken(row) })},
-	// Oldest first: Import gives them increasing seq in this order.
-	{"signing_keys", `SELECT ` + signingKeyCols + ` FROM signing_keys ORDER BY seq`, asRecord(scanSigningKey)},
+	// Oldest first: Import gives them increasing seq in this order, so
+	// the copy lists them in the same order.
+	{"signing_keys", `SELECT ` + signingKeyCols + ` FROM signing_keys ORDER BY created_at, seq`, asRecord(scanSigningKey)},
 	{"events", `SELECT ` + eventCols + ` FROM events ORDER BY seq`, asRecord(scanEvent)},
 }
 
@@ -130,10 +131,7 @@ func (l grantTx) Put(ctx context.Context, r store.Record) error {
 		err = insertAccessToken(ctx, l.tx, r.AccessToken)
 	case r.SigningKey != nil:
 		// After the keys imported before it: their order is kept.
-		k := r.SigningKey
-		_, err = exec(ctx, l.tx, `INSERT INTO signing_keys (`+signingKeyCols+`, seq)
-			VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM signing_keys))`,
-			k.ID, k.Algorithm, k.EncryptedKey, k.State, toMS(k.CreatedAt))
+		_, err = insertSigningKey(ctx, l.tx, r.SigningKey, "1")
 	case r.Event != nil:
 		e := r.Event
 		_, err = exec(ctx, l.tx, `INSERT INTO events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

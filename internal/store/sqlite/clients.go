@@ -14,7 +14,8 @@ const clientCols = `id, name, secret_hash, auth_method, grant_types, response_ty
 	scopes, environment, tier, state, refresh_policy, refresh_idle_timeout, refresh_ttl,
 	access_token_ttl, token_format, consent_url, resource_server, metadata, created_at, updated_at,
 	webhook_url, webhook_secret, consent_ttl, retention_ttl, state_reason, state_changed_at, operating_hours,
-	metered, overdraft, balance, balance_updated_at, first_token_at`
+	metered, overdraft, previous_secret_hash, previous_secret_expires_at, registration_token_hash,
+	access_token_signing_alg, balance, balance_updated_at, first_token_at`
 
 // storeKept is how many of clientCols, the last ones, only the store
 // changes (balance, balance_updated_at, first_token_at): UpdateClient
@@ -28,6 +29,7 @@ func clientArgs(c *store.Client) []any {
 		c.ConsentURL, c.ResourceServer, toJSON(c.Metadata), toMS(c.CreatedAt), toMS(c.UpdatedAt),
 		c.WebhookURL, c.WebhookSecret, toNS(c.ConsentTTL), toNS(c.RetentionTTL), c.StateReason,
 		toMS(c.StateChangedAt), scheduleJSON(c.OperatingHours), c.Metered, c.Overdraft,
+		c.PreviousSecretHash, toMS(c.PreviousSecretExpiresAt), c.RegistrationTokenHash, c.AccessTokenSigningAlg,
 		c.Balance, toMS(c.BalanceUpdatedAt), toMS(c.FirstTokenAt)}
 }
 
@@ -41,12 +43,14 @@ func scanClient(row scanner) (store.Client, error) {
 		consentTTL, retentionTTL             int64
 		created, updated, stateChanged       int64
 		balanceUpdated, firstToken           int64
+		previousExpires                      int64
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &grantTypes, &responseTypes, &redirects,
 		&scopes, &c.Environment, &c.Tier, &c.State, &c.RefreshPolicy, &idle, &ttl,
 		&accessTTL, &c.TokenFormat, &c.ConsentURL, &c.ResourceServer, &metadata, &created, &updated,
 		&c.WebhookURL, &c.WebhookSecret, &consentTTL, &retentionTTL, &c.StateReason, &stateChanged, &hours,
-		&c.Metered, &c.Overdraft, &c.Balance, &balanceUpdated, &firstToken)
+		&c.Metered, &c.Overdraft, &c.PreviousSecretHash, &previousExpires, &c.RegistrationTokenHash,
+		&c.AccessTokenSigningAlg, &c.Balance, &balanceUpdated, &firstToken)
 	if err != nil {
 		return store.Client{}, mapErr(err)
 	}
@@ -54,6 +58,7 @@ func scanClient(row scanner) (store.Client, error) {
 	c.ConsentTTL, c.RetentionTTL = fromNS(consentTTL), fromNS(retentionTTL)
 	c.CreatedAt, c.UpdatedAt, c.StateChangedAt = fromMS(created), fromMS(updated), fromMS(stateChanged)
 	c.BalanceUpdatedAt, c.FirstTokenAt = fromMS(balanceUpdated), fromMS(firstToken)
+	c.PreviousSecretExpiresAt = fromMS(previousExpires)
 	c.OperatingHours, err = scheduleOf(hours)
 	err = errors.Join(err, fromJSON(grantTypes, &c.GrantTypes), fromJSON(responseTypes, &c.ResponseTypes),
 		fromJSON(redirects, &c.RedirectURIs), fromJSON(scopes, &c.Scopes), fromJSON(metadata, &c.Metadata))
@@ -61,7 +66,8 @@ func scanClient(row scanner) (store.Client, error) {
 }
 
 const insertClient = `INSERT INTO clients (` + clientCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+	?, ?, ?, ?)`
 
 const selectClient = `SELECT ` + clientCols + ` FROM clients WHERE id = ?`
 
@@ -110,7 +116,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 			refresh_policy = ?, refresh_idle_timeout = ?, refresh_ttl = ?, access_token_ttl = ?,
 			token_format = ?, consent_url = ?, resource_server = ?, metadata = ?, created_at = ?, updated_at = ?,
 			webhook_url = ?, webhook_secret = ?, consent_ttl = ?, retention_ttl = ?, state_reason = ?,
-			state_changed_at = ?, operating_hours = ?, metered = ?, overdraft = ?
+			state_changed_at = ?, operating_hours = ?, metered = ?, overdraft = ?, previous_secret_hash = ?,
+			previous_secret_expires_at = ?, registration_token_hash = ?, access_token_signing_alg = ?
 			WHERE id = ?`, append(args[1:len(args)-storeKept], id)...)
 		if err != nil {
 			return err

@@ -108,7 +108,17 @@ var grantRows0001 = []string{
 	`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
 	`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
 		1700000000000, 4102444800000, 0)`,
-	`INSERT INTO signing_keys VALUES ('k1', 'ES256', X'00', 'current', 1700000000000, 1)`,
+}
+
+// keyRows0001 are signing keys as versions 1 to 3 store them: a current, a
+// previous and a retired one, and a JWT access token that expires 500 days
+// from now, which they must outlive (storetest.CheckMigratedKeys).
+var keyRows0001 = []string{
+	`INSERT INTO access_tokens VALUES ('atj', 'c1', 'u1', '', 'conn1', '["company"]', 'jwt',
+		1700000000000, unixepoch() * 1000 + 500 * 86400000, 0)`,
+	`INSERT INTO signing_keys VALUES ('kr', 'ES256', X'00', 'retired', 1699992800000, 1)`,
+	`INSERT INTO signing_keys VALUES ('k0', 'ES256', X'00', 'previous', 1699996400000, 2)`,
+	`INSERT INTO signing_keys VALUES ('k1', 'ES256', X'00', 'current', 1700000000000, 3)`,
 }
 
 // grantRows0002 are rows of every table but clients (and ledger), as
@@ -137,7 +147,7 @@ var upgrades = map[int]upgrade{
 					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456)`,
 			`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
 					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000)`,
-		}, grantRows0001),
+		}, grantRows0001, keyRows0001),
 		check: func(t *testing.T, s *Store) {
 			ctx := t.Context()
 			c, err := s.GetClient(ctx, "c1")
@@ -175,10 +185,8 @@ var upgrades = map[int]upgrade{
 			if err != nil || at.Revoked || !at.RevokedAt.IsZero() || at.FamilyID != "fam1" {
 				t.Errorf("access token: %+v, %v", at, err)
 			}
-			keys, err := s.ListSigningKeys(ctx)
-			if err != nil || len(keys) != 1 || keys[0].State != store.KeyCurrent {
-				t.Errorf("signing keys: %+v, %v", keys, err)
-			}
+			storetest.CheckMigratedKeys(t, s, 1700000000000)
+			storetest.CheckClientBeforeLifecycle(t, c)
 
 			// The upgraded data works with what 0002 added: a webhook URL,
 			// and events for the old connection.
@@ -206,7 +214,7 @@ var upgrades = map[int]upgrade{
 			// A client with nothing issued.
 			`INSERT INTO clients VALUES ('c2', 'two', NULL, 'none', '[]', '[]', '[]', '[]', 'sandbox', 'free', 'active',
 					'rotating', 0, 0, 0, 'jwt', '', 0, 'null', 1700000000999, 1700000000999, '', NULL, 0, 0)`,
-		}, grantRows0002),
+		}, grantRows0002, keyRows0001),
 		check: func(t *testing.T, s *Store) {
 			ctx := t.Context()
 			c, err := s.GetClient(ctx, "c1")
@@ -220,6 +228,8 @@ var upgrades = map[int]upgrade{
 				t.Fatal(err)
 			}
 			storetest.CheckClientBeforeBalances(t, s, c2, 1700000000999) // nothing issued: its creation
+			storetest.CheckClientBeforeLifecycle(t, c2)
+			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
 			if err != nil || r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" || !r.ProviderFixed {
 				t.Errorf("auth request: %+v, %v", r, err)
@@ -249,8 +259,33 @@ var upgrades = map[int]upgrade{
 					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000, 'unpaid', 1700000001000,
 					'{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', 1, 1, 42, 1700000002000, 0)`,
 			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '', 1700000002000)`,
+		}, grantRows0003, keyRows0001),
+		check: func(t *testing.T, s *Store) {
+			c, err := s.GetClient(t.Context(), "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			storetest.CheckClientBeforeLifecycle(t, c)
+			storetest.CheckMigratedKeys(t, s, 1700000000000)
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	},
+	4: {
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
+					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'suspended', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456,
+					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000, 'unpaid', 1700000001000,
+					'{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', 1, 1, 42, 1700000002000, 0,
+					X'0C0D', 1700086400000, X'0E0F', 'PS256')`,
+			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '', 1700000002000)`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k2', 'PS256', X'02', 1700000000000, 1700000180000, 1700090000000, 1)`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k3', 'EdDSA', X'03', 1700000001000, 1700000181000, 0, 2)`,
 		}, grantRows0003),
 		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedLifecycle(t, s, 1700000000000, 1700090000000, 1700086400000)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},

@@ -38,9 +38,15 @@ func fill(t *testing.T, s store.Store) {
 	must(t, "RevokeConnection", err)
 	must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, newCCToken(c.ID, t0), at(3*time.Hour)))
 
-	for i := range 3 { // retired, previous, current
-		must(t, "AddSigningKey", s.AddSigningKey(ctx, newSigningKey(at(time.Duration(i)*time.Hour))))
+	// Three rotations of one algorithm, and a key of another created at
+	// the same time as the last: the copy keeps the order of both.
+	var since time.Time
+	for i := range 3 {
+		k := newSigningKey(at(time.Duration(i) * time.Hour))
+		addKey(t, s, k, since, true)
+		since = k.CreatedAt
 	}
+	addKey(t, s, keyOf("EdDSA", since), time.Time{}, true)
 
 	es := wantTypes(t, s, "events", conn.ID, store.EventConnectionCreated, store.EventConnectionRevoked)
 	if len(es) == 2 {
@@ -178,13 +184,13 @@ var copyTests = []storesTest{
 		fill(t, src)
 		want := exportAll(t, src)
 		everyFieldSet(t, want)
-		var keyIDs, states []string
+		var exported []store.SigningKey
 		for _, k := range want["signing_keys"] {
-			keyIDs = append(keyIDs, k.(store.SigningKey).ID)
-			states = append(states, k.(store.SigningKey).State)
+			exported = append(exported, k.(store.SigningKey))
 		}
-		same(t, "the states of the keys Export yields (oldest first)", states,
-			[]string{store.KeyRetired, store.KeyPrevious, store.KeyCurrent})
+		listed := listKeys(t, src)
+		slices.Reverse(listed)
+		same(t, "the keys Export yields (oldest first)", exported, listed)
 
 		copied, err := store.Copy(ctx, src, dst)
 		must(t, "Copy", err)
@@ -220,12 +226,12 @@ var copyTests = []storesTest{
 		if es := eventsOf(t, dst, conn.ID); len(es) != 1 || es[0].Seq <= maxSeq {
 			t.Errorf("a new event on the copy: %+v, want one with seq > %d", es, maxSeq)
 		}
-		k := newSigningKey(at(5 * time.Hour))
-		must(t, "AddSigningKey", dst.AddSigningKey(ctx, k))
-		keys, err := dst.ListSigningKeys(ctx)
-		must(t, "ListSigningKeys", err)
-		if len(keys) != 2 || keys[0].ID != k.ID || keys[1].ID != keyIDs[len(keyIDs)-1] || keys[1].State != store.KeyPrevious {
-			t.Errorf("keys after a rotation on the copy: %+v; want %s, then %s previous", keys, k.ID, keyIDs[len(keyIDs)-1])
+		last := exported[len(exported)-1]
+		k := keyOf(last.Algorithm, at(5*time.Hour))
+		addKey(t, dst, keyOf(last.Algorithm, at(5*time.Hour)), last.CreatedAt.Add(-time.Millisecond), false)
+		addKey(t, dst, k, last.CreatedAt, true)
+		if ids := keyIDs(listKeys(t, dst)); len(ids) != len(exported)+1 || ids[0] != k.ID || ids[1] != last.ID {
+			t.Errorf("keys after a rotation on the copy: %v; want %s, then the copied ones from %s", ids, k.ID, last.ID)
 		}
 	}},
 	{"IntoNonEmpty", func(t *testing.T, newStore func(t *testing.T) store.Store) {
@@ -234,7 +240,7 @@ var copyTests = []storesTest{
 		fill(t, src)
 		for name, seed := range map[string]func(s store.Store){
 			"a client":      func(s store.Store) { createClient(t, s) },
-			"a signing key": func(s store.Store) { must(t, "AddSigningKey", s.AddSigningKey(ctx, newSigningKey(t0))) },
+			"a signing key": func(s store.Store) { addKey(t, s, newSigningKey(t0), time.Time{}, true) },
 		} {
 			dst := newStore(t)
 			seed(dst)
@@ -330,7 +336,8 @@ var bulkTests = []test{
 		conn := newConnection(c.ID, t0)
 		e := store.NewEvent(store.EventConnectionRevoked, conn, at(time.Minute))
 		e.Seq, e.Attempts, e.LastError = 42, 2, "HTTP 500"
-		old, cur := withState(newSigningKey(t0), store.KeyRetired), withState(newSigningKey(at(time.Hour)), store.KeyCurrent)
+		// Two keys created at once: the later imported lists first.
+		old, cur := newSigningKey(t0), keyOf("RS256", t0)
 		tok := newCCToken(c.ID, t0)
 		tok.RevokedAt = at(time.Minute)
 		err := s.Import(ctx, func(l store.Loader) error {
@@ -360,14 +367,10 @@ var bulkTests = []test{
 		must(t, "GetAccessToken", err)
 		tok.Revoked = true
 		same(t, "the imported access token", got, tok)
-		keys, err := s.ListSigningKeys(ctx)
-		must(t, "ListSigningKeys", err)
-		same(t, "the imported keys", keys, []store.SigningKey{cur})
+		same(t, "the imported keys", listKeys(t, s), []store.SigningKey{cur, old})
 		k := newSigningKey(at(2 * time.Hour))
-		must(t, "AddSigningKey", s.AddSigningKey(ctx, k))
-		keys, err = s.ListSigningKeys(ctx)
-		must(t, "ListSigningKeys", err)
-		same(t, "keys after a rotation", keys, []store.SigningKey{withState(k, store.KeyCurrent), withState(cur, store.KeyPrevious)})
+		addKey(t, s, k, old.CreatedAt, true)
+		same(t, "keys after a rotation", listKeys(t, s), []store.SigningKey{k, cur, old})
 		conn2 := newConnection(c.ID, at(time.Hour))
 		createConnection(t, s, conn2)
 		if es := eventsOf(t, s, conn2.ID); len(es) != 1 || es[0].Seq <= 42 {

@@ -78,6 +78,10 @@ var clientTests = []test{
 		want.State, want.StateReason, want.StateChangedAt = store.ClientSuspended, "unpaid invoice", at(time.Hour)
 		want.OperatingHours = nil
 		want.Metered, want.Overdraft = false, false
+		// As given: a rotation's grace ended, a new registration token,
+		// the server's default algorithm.
+		want.PreviousSecretHash, want.PreviousSecretExpiresAt = nil, time.Time{}
+		want.RegistrationTokenHash, want.AccessTokenSigningAlg = store.Hash("another registration token"), ""
 		update := func(what string, from, want store.Client) {
 			t.Helper()
 			got, err := s.UpdateClient(ctx, c.ID, func(cur *store.Client) error {
@@ -96,6 +100,8 @@ var clientTests = []test{
 		back := want
 		back.OperatingHours = &store.Schedule{TimeZone: "UTC", Weekly: map[string][]string{"sun": {"00:00-23:59"}}}
 		back.Metered, back.Overdraft, back.StateReason = true, true, ""
+		back.PreviousSecretHash, back.PreviousSecretExpiresAt = store.Hash("rotated"), at(2*time.Hour)
+		back.RegistrationTokenHash, back.AccessTokenSigningAlg = nil, "EdDSA"
 		update("back", want, back)
 	}},
 	{"UpdateKeepsTheStoresFields", func(t *testing.T, s store.Store) {

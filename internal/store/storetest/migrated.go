@@ -75,3 +75,86 @@ func CheckClientBeforeBalances(t *testing.T, s store.Store, c store.Client, firs
 		t.Errorf("DeleteUnusedClients of clients from before the balances migration: %d, %v; want none", n, err)
 	}
 }
+
+// CheckMigratedKeys checks the signing keys of a seed from before keys
+// had times (SQLite's 0004, PostgreSQL's 0003): k1 current, k0 previous
+// and kr retired, all ES256, created at createdMS, an hour and two hours
+// before, and a JWT access token expiring 500 days from now. After the
+// migration the retired key is gone; the others signed from their creation
+// (k1 last, so that it stays current) and, since what they signed is not
+// known, are kept a day past the latest JWT's exp (at least 400 days). Then the keys
+// work with what the migration added: a rotation after k1, a reservation,
+// and the deletion of a key no longer kept.
+func CheckMigratedKeys(t *testing.T, s store.Store, createdMS int64) {
+	t.Helper()
+	ctx := t.Context()
+	keys, err := s.ListSigningKeys(ctx)
+	if err != nil || len(keys) != 2 || keys[0].ID != "k1" || keys[1].ID != "k0" {
+		t.Fatalf("signing keys: %+v, %v; want k1 and k0", keys, err)
+	}
+	low, high := time.Now().Add(501*24*time.Hour-time.Hour), time.Now().Add(501*24*time.Hour+time.Hour)
+	for i, k := range keys {
+		created := time.UnixMilli(createdMS - int64(i)*3600_000).UTC()
+		if k.Algorithm != "ES256" || !k.CreatedAt.Equal(created) || !k.ActivatesAt.Equal(created) ||
+			k.KeepUntil.Before(low) || k.KeepUntil.After(high) {
+			t.Errorf("key %s: %+v; want created and activated at %v, kept until about 501 days from now", k.ID, k, created)
+		}
+	}
+	// One rotation after k1, and none with the same since again.
+	k2 := store.SigningKey{ID: "k2", Algorithm: "ES256", EncryptedKey: []byte{2}, CreatedAt: time.UnixMilli(createdMS + 1000).UTC(),
+		ActivatesAt: time.UnixMilli(createdMS + 181_000).UTC()}
+	for _, want := range []bool{true, false} {
+		if added, err := s.AddSigningKey(ctx, k2, keys[0].CreatedAt); err != nil || added != want {
+			t.Errorf("AddSigningKey(%s) after k1: %v, %v; want %v", k2.ID, added, err, want)
+		}
+		k2.ID = "k3"
+	}
+	if err := s.ReserveSigningKey(ctx, "k2", high.Add(time.Hour)); err != nil {
+		t.Errorf("ReserveSigningKey(k2): %v", err)
+	}
+	if ok, err := s.DeleteSigningKey(ctx, "k0", high); err != nil || !ok {
+		t.Errorf("DeleteSigningKey(k0) past its keep_until: %v, %v", ok, err)
+	}
+	keys, err = s.ListSigningKeys(ctx)
+	if err != nil || len(keys) != 2 || keys[0].ID != "k2" || keys[1].ID != "k1" ||
+		!keys[0].KeepUntil.Truncate(time.Millisecond).Equal(high.Add(time.Hour).Truncate(time.Millisecond)) {
+		t.Errorf("keys after a rotation and a deletion: %+v, %v", keys, err)
+	}
+}
+
+// CheckMigratedLifecycle checks the records of a seed at the version with
+// key lifecycles (SQLite's 0004, PostgreSQL's 0003): keys k2 (PS256, kept
+// until keepMS) and k3 (EdDSA, nothing reserved), created at createdMS and
+// a second later, each signing three minutes after its creation; and
+// client c1's rotated secret (hash 0C0D, until prevMS), registration token
+// (hash 0E0F) and algorithm PS256.
+func CheckMigratedLifecycle(t *testing.T, s store.Store, createdMS, keepMS, prevMS int64) {
+	t.Helper()
+	ctx := t.Context()
+	ms := func(v int64) time.Time { return time.UnixMilli(v).UTC() }
+	keys, err := s.ListSigningKeys(ctx)
+	want := []store.SigningKey{
+		{ID: "k3", Algorithm: "EdDSA", EncryptedKey: []byte{3}, CreatedAt: ms(createdMS + 1000), ActivatesAt: ms(createdMS + 181_000)},
+		{ID: "k2", Algorithm: "PS256", EncryptedKey: []byte{2}, CreatedAt: ms(createdMS), ActivatesAt: ms(createdMS + 180_000),
+			KeepUntil: ms(keepMS)},
+	}
+	if err != nil || !reflect.DeepEqual(keys, want) {
+		t.Errorf("signing keys:\n got %+v, %v\nwant %+v", keys, err, want)
+	}
+	c, err := s.GetClient(ctx, "c1")
+	if err != nil || string(c.PreviousSecretHash) != "\x0c\x0d" || !c.PreviousSecretExpiresAt.Equal(ms(prevMS)) ||
+		string(c.RegistrationTokenHash) != "\x0e\x0f" || c.AccessTokenSigningAlg != "PS256" {
+		t.Errorf("client: %+v, %v", c, err)
+	}
+}
+
+// CheckClientBeforeLifecycle checks a client stored before the migration
+// that added secret rotation, registration tokens and per-client
+// algorithms: those fields are empty.
+func CheckClientBeforeLifecycle(t *testing.T, c store.Client) {
+	t.Helper()
+	if c.PreviousSecretHash != nil || !c.PreviousSecretExpiresAt.IsZero() || c.RegistrationTokenHash != nil || c.AccessTokenSigningAlg != "" {
+		t.Errorf("client %s: %x %v %x %q; want the new fields empty", c.ID, c.PreviousSecretHash, c.PreviousSecretExpiresAt,
+			c.RegistrationTokenHash, c.AccessTokenSigningAlg)
+	}
+}

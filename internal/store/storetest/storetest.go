@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Ping", pingTests},
 		{"Bulk", bulkTests},
 		{"Concurrency", concurrencyTests},
+		{"KeyConcurrency", keyConcurrencyTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -255,6 +256,12 @@ func newClient() store.Client {
 		BalanceUpdatedAt: t0.Add(20 * time.Second),
 		Overdraft:        true,
 		FirstTokenAt:     t0.Add(40 * time.Second),
+		// A rotated secret in its grace period, an RFC 7592 registration
+		// token and a per-client algorithm: opaque to the store.
+		PreviousSecretHash:      store.Hash("previous secret " + id),
+		PreviousSecretExpiresAt: t0.Add(24 * time.Hour),
+		RegistrationTokenHash:   store.Hash("registration token " + id),
+		AccessTokenSigningAlg:   "PS256",
 	}
 }
 
