@@ -162,6 +162,20 @@ func TestRegistrationTokenRefused(t *testing.T) {
 			t.Errorf("%s without a token: %d %v %s", method, r.Status, r.Header, r.Body)
 		}
 	}
+	// The token is checked before the body is read: with a wrong token, a
+	// body that would be refused (not JSON, a server field, oversized)
+	// still gets the token's 401, so that a caller without a token learns
+	// nothing of the validation.
+	wrong := clients.PrefixRegistrationToken + oauth.RandomToken(32)
+	for name, b := range map[string]struct{ ct, body string }{
+		"form":         {"application/x-www-form-urlencoded", "client_id=" + id},
+		"server field": {"application/json", `{"client_id":"` + id + `","client_id_issued_at":1}`},
+		"oversized":    {"application/json", `{"x":"` + strings.Repeat("a", 20<<10) + `"}`},
+	} {
+		if r := send(t, http.MethodPut, uri, wrong, b.ct, b.body); r.Status != http.StatusUnauthorized || r.JSON["error"] != "invalid_token" {
+			t.Errorf("PUT with a wrong token and a bad body (%s): %d %s", name, r.Status, r.Body)
+		}
+	}
 	// Nothing changed and nothing was deleted: the right token still reads.
 	if r := configure(t, http.MethodGet, uri, token, ""); r.Status != http.StatusOK {
 		t.Errorf("GET with the right token afterwards: %d %s", r.Status, r.Body)

@@ -299,7 +299,23 @@ var upgrades = map[int]upgrade{
 			if want := []string{"k9 previous", "k1 current", "k0 previous"}; err != nil || !slices.Equal(states, want) {
 				t.Errorf("the previous version's key query: %v, %v; want %v", states, err, want)
 			}
-			if _, err := s.exec(t.Context(), `DELETE FROM signing_keys WHERE id IN ('k8', 'k9')`); err != nil {
+			// A key the previous version's Rotate inserts names neither
+			// new column: it is kept 400 days, not taken for a retired key
+			// nothing reserved.
+			if _, err := s.exec(t.Context(), `INSERT INTO signing_keys (id, algorithm, encrypted_key, state, created_at, seq)
+				VALUES ('ko', 'ES256', '\x00', 'current', now(), 99)`); err != nil {
+				t.Fatal(err)
+			}
+			ks, err := s.ListSigningKeys(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range ks {
+				if k.ID == "ko" && (k.ActivatesAt.IsZero() || time.Until(k.KeepUntil) < 399*24*time.Hour) {
+					t.Errorf("a key inserted by the previous version: %+v; want activated and kept 400 days", k)
+				}
+			}
+			if _, err := s.exec(t.Context(), `DELETE FROM signing_keys WHERE id IN ('k8', 'k9', 'ko')`); err != nil {
 				t.Fatal(err)
 			}
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
