@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/grantd/grantd/internal/signer"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/dialect/oauth2"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/wire"
 )
 
@@ -200,14 +200,20 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, enc dialect.ErrorE
 	e := oauth.AsError(err)
 	id := uuid.NewString()
 	level := slog.LevelInfo
-	if e.Status >= 500 && e.Reason == "" {
-		// A server error; a 503 with a reason (outside operating hours, a
-		// limiter failing closed) is the policy answering.
-		level = slog.LevelError
-	}
 	msg, args := "request failed", []any{"path", r.URL.Path}
 	if name != "" {
 		msg, args = "token request failed", []any{"dialect", name}
+	}
+	switch {
+	case e.Status >= 500 && abandoned(r, e):
+		// The client hung up (or its deadline passed) and the work it
+		// started stopped with it: nobody reads this answer, and it is not
+		// a server error.
+		msg = "request abandoned by the client"
+	case e.Status >= 500 && e.Reason == "":
+		// A server error; a 503 with a reason (outside operating hours, a
+		// limiter failing closed) is the policy answering.
+		level = slog.LevelError
 	}
 	args = append(args, "error_id", id, "error", e.Code, "reason", e.Reason, "status", e.Status)
 	if e.Cause != nil {
@@ -220,6 +226,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, enc dialect.ErrorE
 	}
 	rateLimitHeaders(w, e.RateLimit)
 	enc.EncodeError(w, r, e, id)
+}
+
+// abandoned reports whether e is the request's own context ending: the
+// client closed the connection, so what it asked for stopped.
+func abandoned(r *http.Request, e *oauth.Error) bool {
+	return r.Context().Err() != nil && e.Cause != nil &&
+		(errors.Is(e.Cause, context.Canceled) || errors.Is(e.Cause, context.DeadlineExceeded))
 }
 
 // rateLimitHeaders writes a client's rate-limit window
