@@ -74,6 +74,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	log.Info("signer ready", "crypto", signer.Crypto, "algorithms", cfg.SigningAlgorithmList())
 	token, tokenFile, err := adminToken(cfg)
 	if err != nil {
 		return err

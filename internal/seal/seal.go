@@ -20,6 +20,7 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -82,13 +83,43 @@ func newAEAD(kek []byte) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	// A random 96-bit nonce per seal, prepended by the AEAD itself. Random
-	// nonces are safe far beyond the number of secrets grantd seals.
-	aead, err := cipher.NewGCMWithRandomNonce(block)
+	gcm, err := cipher.NewGCM(block)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	return aead, nil
+	return randomNonce{gcm}, nil
+}
+
+// randomNonce is AES-GCM with a random 96-bit nonce per seal, prepended to
+// the ciphertext: the format of cipher.NewGCMWithRandomNonce, which needs
+// the standard library's own AES block and so refuses the BoringCrypto
+// build's (docs/benchmarks.md). Random nonces are safe far beyond the
+// number of secrets grantd seals.
+type randomNonce struct{ gcm cipher.AEAD }
+
+func (a randomNonce) NonceSize() int { return 0 }
+func (a randomNonce) Overhead() int  { return a.gcm.NonceSize() + a.gcm.Overhead() }
+
+// Seal appends the nonce and the sealed plaintext to dst; nonce must be
+// empty (it is drawn here).
+func (a randomNonce) Seal(dst, nonce, plain, ad []byte) []byte {
+	if len(nonce) != 0 {
+		panic("seal: the nonce is drawn by Seal")
+	}
+	n := make([]byte, a.gcm.NonceSize())
+	if _, err := rand.Read(n); err != nil {
+		panic("seal: no randomness: " + err.Error()) // crypto/rand never fails on Linux
+	}
+	return a.gcm.Seal(append(dst, n...), n, plain, ad)
+}
+
+// Open opens what Seal made: the nonce, then the sealed plaintext.
+func (a randomNonce) Open(dst, nonce, sealed, ad []byte) ([]byte, error) {
+	ns := a.gcm.NonceSize()
+	if len(nonce) != 0 || len(sealed) < ns {
+		return nil, ErrOpen
+	}
+	return a.gcm.Open(dst, sealed[:ns], sealed[ns:], ad)
 }
 
 // containsKey reports whether keys holds k (compared in constant time).

@@ -3,6 +3,8 @@ package seal_test
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/x509"
 	"errors"
 	"slices"
@@ -260,5 +262,37 @@ func TestSignerPreviousKEKs(t *testing.T) {
 		if _, err := want.Open(k.EncryptedKey, k.ID); err != nil {
 			t.Errorf("%s key: %v", k.Algorithm, err)
 		}
+	}
+}
+
+// TestFormatOfRandomNonceGCM: values keep the format of the standard
+// library's cipher.NewGCMWithRandomNonce (what earlier versions sealed
+// with), both ways: the sealer's own AEAD exists only so that the
+// BoringCrypto build, whose AES block that constructor refuses, can seal.
+func TestFormatOfRandomNonceGCM(t *testing.T) {
+	kek := kek(7)
+	block, err := aes.NewCipher(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	std, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		t.Skipf("this build's AES block has no random-nonce GCM (BoringCrypto): %v", err)
+	}
+	s, err := seal.New(kek, "lbl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad := []byte("lbl\x00owner")
+	old := std.Seal([]byte{1}, nil, []byte("secret"), ad)
+	if plain, err := s.Open(old, "owner"); err != nil || string(plain) != "secret" {
+		t.Errorf("Open of a value sealed by NewGCMWithRandomNonce: %q, %v", plain, err)
+	}
+	sealed, _ := s.Seal([]byte("secret"), "owner")
+	if plain, err := std.Open(nil, nil, sealed[1:], ad); err != nil || string(plain) != "secret" {
+		t.Errorf("NewGCMWithRandomNonce cannot open what Seal made: %q, %v", plain, err)
+	}
+	if len(sealed) != 1+12+len("secret")+16 {
+		t.Errorf("sealed length %d", len(sealed))
 	}
 }

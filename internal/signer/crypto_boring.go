@@ -1,0 +1,6 @@
+//go:build boringcrypto
+
+package signer
+
+// Crypto: see crypto_go.go.
+const Crypto = "boringcrypto"
