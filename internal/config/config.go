@@ -135,7 +135,7 @@ func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 // keep what the DSN says (pool_max_conns, pool_min_conns,
 // pool_max_conn_lifetime), else pgx's defaults.
 type Postgres struct {
-	// MaxConns bounds the pool; 0 = the larger of 4 and the number of CPUs.
+	// MaxConns bounds the pool; 0 = the larger of 16 and twice the CPUs.
 	MaxConns int `yaml:"max_conns"`
 	// MinConns is how many connections the pool keeps open; 0 = none.
 	MinConns int `yaml:"min_conns"`

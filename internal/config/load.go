@@ -63,7 +63,7 @@ var settings = []Setting{
 	dur("janitor-interval", "janitor_interval", "how often to delete expired codes, requests and tokens", func(c *Config) *time.Duration { return &c.JanitorInterval }),
 	boolean("dynamic-registration", "dynamic_registration", "serve RFC 7591 registration of public clients at POST /oauth/register", func(c *Config) *bool { return &c.DynamicRegistration }),
 	str("dynamic-registration-scope", "dynamic_registration_scope", "space-delimited `scope` dynamically registered clients may ask for (default: every product of the catalogue)", func(c *Config) *string { return &c.DynamicRegistrationScope }),
-	integer("postgres-max-conns", "postgres.max_conns", "PostgreSQL pool: most open `connections` per instance (0 = the DSN's pool_max_conns, else the larger of 4 and the number of CPUs)", func(c *Config) *int { return &c.Postgres.MaxConns }),
+	integer("postgres-max-conns", "postgres.max_conns", "PostgreSQL pool: most open `connections` per instance (0 = the DSN's pool_max_conns, else the larger of 16 and twice the number of CPUs)", func(c *Config) *int { return &c.Postgres.MaxConns }),
 	integer("postgres-min-conns", "postgres.min_conns", "PostgreSQL pool: `connections` kept open (0 = the DSN's pool_min_conns, else none)", func(c *Config) *int { return &c.Postgres.MinConns }),
 	str("redis", "redis", "Redis `URL` (redis://[user:password@]host:6379/0) sharing rate limits and brute-force counts between instances (default: in process)", func(c *Config) *string { return &c.Redis }),
 	str("trusted-proxies", "trusted_proxies", "comma-separated `CIDRs` of proxies whose X-Forwarded-For / Forwarded headers name the client address", func(c *Config) *string { return &c.TrustedProxies }),

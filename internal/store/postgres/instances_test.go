@@ -308,6 +308,10 @@ func TestPoolConfig(t *testing.T) {
 		cfg.ConnConfig.RuntimeParams["search_path"] != `"Tenant A"` {
 		t.Errorf("with options: %+v, params %v", cfg, cfg.ConnConfig.RuntimeParams)
 	}
+	// Neither sets it: grantd's default, not pgx's max(4, CPUs).
+	if cfg, err := poolConfig("postgres://u@db.example/grantd", Options{}); err != nil || cfg.MaxConns != DefaultMaxConns() || cfg.MaxConns < 16 {
+		t.Errorf("default pool: %d, %v; want %d", cfg.MaxConns, err, DefaultMaxConns())
+	}
 	for _, o := range []Options{{MinConns: 8, MaxConns: 4}, {MaxConns: -1}, {MaxConnLifetime: -time.Second}} {
 		if _, err := poolConfig(dsn, o); err == nil {
 			t.Errorf("poolConfig(%+v) succeeded, want an error", o)

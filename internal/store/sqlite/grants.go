@@ -318,7 +318,21 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	usedBefore := toMS(now.Add(-usedCodeKeep))
 	var total int64
 	var errs []error
-	for _, d := range []struct {
+	for _, d := range expiredDeletes(ms, usedBefore, toMS(now.Add(-eventKeep)), limit) {
+		n, err := s.writeExec(ctx, d.q, d.args...)
+		total += n
+		errs = append(errs, err)
+	}
+	return int(total), errors.Join(errs...)
+}
+
+// expiredDeletes are DeleteExpired's statements, each over one index
+// (TestExpiredDeletesUseIndexes).
+func expiredDeletes(ms, usedBefore, eventsBefore int64, limit int) []struct {
+	q    string
+	args []any
+} {
+	return []struct {
 		q    string
 		args []any
 	}{
@@ -328,17 +342,16 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 		{`DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens WHERE expires_at != 0 AND expires_at <= ? LIMIT ?)`, []any{ms, limit}},
 		// Families past their absolute expiry, idle past their timeout, or
 		// revoked more than usedCodeKeep ago (their access tokens carry their
-		// own revocation, so nothing comes back to life).
+		// own revocation, so nothing comes back to life): one statement per
+		// reason, each served by its partial index (an OR of the three
+		// scanned the table while holding the writer).
 		{`DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
-			WHERE (expires_at != 0 AND expires_at <= ?)
-			   OR (idle_timeout != 0 AND last_used_at + idle_timeout / 1000000 <= ?)
-			   OR (revoked_at != 0 AND revoked_at <= ?) LIMIT ?)`, []any{ms, ms, usedBefore, limit}},
+			WHERE expires_at != 0 AND expires_at <= ? LIMIT ?)`, []any{ms, limit}},
+		{`DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
+			WHERE idle_timeout != 0 AND last_used_at + idle_timeout / 1000000 <= ? LIMIT ?)`, []any{ms, limit}},
+		{`DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
+			WHERE revoked_at != 0 AND revoked_at <= ? LIMIT ?)`, []any{usedBefore, limit}},
 		{`DELETE FROM events WHERE seq IN
-			(SELECT seq FROM events WHERE delivered_at != 0 AND delivered_at <= ? LIMIT ?)`, []any{toMS(now.Add(-eventKeep)), limit}},
-	} {
-		n, err := s.writeExec(ctx, d.q, d.args...)
-		total += n
-		errs = append(errs, err)
+			(SELECT seq FROM events WHERE delivered_at != 0 AND delivered_at <= ? LIMIT ?)`, []any{eventsBefore, limit}},
 	}
-	return int(total), errors.Join(errs...)
 }

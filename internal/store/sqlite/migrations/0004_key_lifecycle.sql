@@ -31,3 +31,9 @@ ALTER TABLE clients ADD COLUMN previous_secret_expires_at INTEGER NOT NULL DEFAU
 ALTER TABLE clients ADD COLUMN registration_token_hash BLOB;
 -- The algorithm of the client's JWT access tokens; '' = the server's default.
 ALTER TABLE clients ADD COLUMN access_token_signing_alg TEXT NOT NULL DEFAULT '';
+
+-- The janitor's family sweep (DeleteExpired): one indexed statement per
+-- reason a family is done with, instead of an OR that no index serves (a
+-- full scan inside a write transaction, 160-220 ms per million families).
+CREATE INDEX refresh_families_idle ON refresh_families (last_used_at + idle_timeout / 1000000) WHERE idle_timeout != 0;
+CREATE INDEX refresh_families_revoked ON refresh_families (revoked_at) WHERE revoked_at != 0;
