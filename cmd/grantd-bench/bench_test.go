@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestMain lets the test binary serve as the floor server, as the bench's
+// own binary does (startFloor runs os.Executable()).
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == "floor-server" {
+		if err := floorServer(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestShortBench runs a short bench of every kind of flow against a grantd
+// it builds and starts: it must work and count no errors. It asserts no
+// speed (CI machines are shared and noisy): the figures are the bench's
+// to print, not the test's.
+func TestShortBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts grantd")
+	}
+	var out bytes.Buffer
+	code, err := runBench(t.Context(), []string{"--json", "--conns", "4", "--duration", "300ms", "--warmup", "100ms", "--codes", "200",
+		"--flows", "client_credentials RS256,client_credentials EdDSA,client_credentials opaque,authorization_code opaque,refresh rotating opaque,refresh fixed opaque,introspect,revoke"}, &out)
+	if err != nil || code != 0 {
+		t.Fatalf("bench: %d, %v\n%s", code, err, out.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, out.String())
+	}
+	if len(rep.Results) != 8 {
+		t.Fatalf("%d results, want 8: %s", len(rep.Results), out.String())
+	}
+	for _, r := range rep.Results {
+		if r.OK == 0 || len(r.Errors) != 0 || r.P50 <= 0 || r.CPUPerToken <= 0 || r.FloorCPU <= 0 {
+			t.Errorf("%s: %d ok, errors %v, p50 %v, CPU %.3f ms, floor %.3f ms", r.Flow, r.OK, r.Errors, r.P50, r.CPUPerToken, r.FloorCPU)
+		}
+	}
+	if rep.StartReady <= 0 || rep.PeakRSS <= 0 || rep.Crypto == "" || rep.Signature["RS256"] <= 0 {
+		t.Errorf("report: %+v", rep)
+	}
+	verdicts := map[string]bool{}
+	for _, tg := range rep.Targets {
+		verdicts[tg.Verdict] = true
+	}
+	if len(rep.Targets) == 0 || !verdicts["SKIP"] {
+		t.Errorf("targets: %+v (want them judged, the peer's skipped)", rep.Targets)
+	}
+}
+
+// TestParse: bad flags are refused before anything starts.
+func TestParse(t *testing.T) {
+	for _, args := range [][]string{{"--conns", "0"}, {"--conns", "x"}, {"--duration", "0s"}, {"--peer", "hydra"}, {"extra"}} {
+		if _, err := parse(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("parse(%q) succeeded", args)
+		}
+	}
+	if o, err := parse([]string{"--all", "--conns", "16,64"}, &bytes.Buffer{}); err != nil || o.flows != "all" || len(o.conns) != 2 {
+		t.Errorf("parse --all: %+v, %v", o, err)
+	}
+	if _, err := pickFlows("nope"); err == nil {
+		t.Error("pickFlows(nope) succeeded")
+	}
+}

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+)
+
+// admin is grantd's admin API, for the bench's set-up.
+type admin struct {
+	url, token string
+	c          *http.Client
+}
+
+// call sends a JSON request to the admin API and decodes the answer into
+// out, failing on any status other than want.
+func (a *admin) call(ctx context.Context, method, path string, body any, want int, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.url+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer drain(resp)
+	if resp.StatusCode != want {
+		var e map[string]any
+		json.NewDecoder(resp.Body).Decode(&e)
+		return fmt.Errorf("%s %s: %d %v", method, path, resp.StatusCode, e)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// client is a registered client and its secret.
+type client struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"`
+}
+
+// createClient registers a client with fields (the admin API's names).
+func (a *admin) createClient(ctx context.Context, fields map[string]any) (client, error) {
+	var c client
+	err := a.call(ctx, http.MethodPost, "/admin/clients", fields, http.StatusCreated, &c)
+	return c, err
+}
+
+// The redirect and consent URLs of the bench's code-flow clients: never
+// fetched, only parsed.
+const (
+	benchRedirect = "http://127.0.0.1:9/cb"
+	benchConsent  = "http://127.0.0.1:9/consent"
+)
+
+// form posts v to url with client c's Basic credentials (RFC 6749 §2.3.1)
+// and reports the status; into, when given, gets the JSON answer.
+func form(ctx context.Context, h *http.Client, url string, c client, v url.Values, into any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(v.Encode()))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(c.ID, c.Secret)
+	resp, err := h.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer drain(resp)
+	if into != nil && resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			return 0, err
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// tokens is a token endpoint's answer, as far as the bench reads it.
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// mintCode runs the authorization request of client c and accepts it
+// through the external-consent admin API, as a consent app would; it
+// returns the code and its PKCE verifier.
+func (a *admin) mintCode(ctx context.Context, base string, c client) (code, verifier string, err error) {
+	verifier = randomString(32)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {benchRedirect}, "scope": {"accounts"},
+		"state": {randomString(8)}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/oauth/authorize?"+q.Encode(), nil)
+	if err != nil {
+		return "", "", err
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		return "", "", err
+	}
+	drain(resp)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	challenge := ""
+	if err == nil {
+		challenge = loc.Query().Get("challenge")
+	}
+	if challenge == "" {
+		return "", "", fmt.Errorf("authorize: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var accepted struct {
+		RedirectTo string `json:"redirect_to"`
+	}
+	if err := a.call(ctx, http.MethodPost, "/admin/authorizations/"+url.PathEscape(challenge)+"/accept",
+		map[string]any{"subject": "bench-user"}, http.StatusOK, &accepted); err != nil {
+		return "", "", err
+	}
+	to, err := url.Parse(accepted.RedirectTo)
+	if err != nil || to.Query().Get("code") == "" {
+		return "", "", fmt.Errorf("accept: redirect %q", accepted.RedirectTo)
+	}
+	return to.Query().Get("code"), verifier, nil
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// flow is one kind of request the bench measures.
+type flow struct {
+	name   string
+	format string // jwt or opaque: the kind of token answered
+	alg    string // the signing algorithm of its JWTs, "" for opaque
+	// floor is the floor server's handler that does what this flow's
+	// answer needs beyond HTTP: "sign/<alg>" or "plain".
+	floor string
+	// prepare registers what the flow needs and returns its workers.
+	prepare func(ctx context.Context, g *grantdTarget, conns int) (func(i int) (request, error), error)
+}
+
+// grantdTarget is a running grantd the flows talk to.
+type grantdTarget struct {
+	url   string
+	admin *admin
+	codes int // how many codes a code-exchange run mints ahead
+}
+
+func ccClient(alg, format string) map[string]any {
+	f := map[string]any{"name": "bench client_credentials " + format + " " + alg, "grant_types": []string{"client_credentials"},
+		"scope": "accounts", "access_token_format": format}
+	if alg != "" {
+		f["access_token_signing_alg"] = alg
+	}
+	return f
+}
+
+func codeClient(format, alg, refresh string) map[string]any {
+	f := map[string]any{"name": "bench code " + format + " " + alg + " " + refresh,
+		"grant_types": []string{"authorization_code", "refresh_token"}, "redirect_uris": []string{benchRedirect},
+		"consent_url": benchConsent, "scope": "accounts", "access_token_format": format, "refresh_policy": refresh}
+	if alg != "" {
+		f["access_token_signing_alg"] = alg
+	}
+	return f
+}
+
+// clientCredentials is the client_credentials flow of a format and
+// algorithm.
+func clientCredentials(format, alg string) flow {
+	name, floor := "client_credentials "+alg, "sign/"+alg
+	if format == "opaque" {
+		name, floor = "client_credentials opaque", "plain"
+	}
+	return flow{name: name, format: format, alg: alg, floor: floor,
+		prepare: func(ctx context.Context, g *grantdTarget, conns int) (func(int) (request, error), error) {
+			c, err := g.admin.createClient(ctx, ccClient(alg, format))
+			if err != nil {
+				return nil, err
+			}
+			v := url.Values{"grant_type": {"client_credentials"}, "scope": {"accounts"}}
+			return func(int) (request, error) {
+				return func(ctx context.Context, h *http.Client) (int, error) {
+					return form(ctx, h, g.url+"/oauth/token", c, v, nil)
+				}, nil
+			}, nil
+		}}
+}
+
+// codeExchange exchanges codes minted ahead (authorize, then the admin
+// API's accept), with PKCE. A worker that has used its share stops
+// sending.
+func codeExchange(format, alg string) flow {
+	name, floor := "authorization_code "+alg, "sign/"+alg
+	if format == "opaque" {
+		name, floor = "authorization_code opaque", "plain"
+	}
+	return flow{name: name, format: format, alg: alg, floor: floor,
+		prepare: func(ctx context.Context, g *grantdTarget, conns int) (func(int) (request, error), error) {
+			c, err := g.admin.createClient(ctx, codeClient(format, alg, "rotating"))
+			if err != nil {
+				return nil, err
+			}
+			per := max(g.codes/conns, 1)
+			return func(int) (request, error) {
+				type pkce struct{ code, verifier string }
+				mine := make([]pkce, per)
+				for j := range mine {
+					code, verifier, err := g.admin.mintCode(ctx, g.url, c)
+					if err != nil {
+						return nil, err
+					}
+					mine[j] = pkce{code, verifier}
+				}
+				var next int
+				return func(ctx context.Context, h *http.Client) (int, error) {
+					if next == len(mine) {
+						<-ctx.Done() // out of codes: wait for the end
+						return 0, ctx.Err()
+					}
+					p := mine[next]
+					next++
+					return form(ctx, h, g.url+"/oauth/token", c, url.Values{"grant_type": {"authorization_code"},
+						"code": {p.code}, "redirect_uri": {benchRedirect}, "code_verifier": {p.verifier}}, nil)
+				}, nil
+			}, nil
+		}}
+}
+
+// refresh runs refresh_token grants: each worker holds one grant, from a
+// code exchanged at set-up, and follows its rotation.
+func refresh(format, alg, policy string) flow {
+	name, floor := "refresh "+policy+" "+alg, "sign/"+alg
+	if format == "opaque" {
+		name, floor = "refresh "+policy+" opaque", "plain"
+	}
+	return flow{name: name, format: format, alg: alg, floor: floor,
+		prepare: func(ctx context.Context, g *grantdTarget, conns int) (func(int) (request, error), error) {
+			c, err := g.admin.createClient(ctx, codeClient(format, alg, policy))
+			if err != nil {
+				return nil, err
+			}
+			return func(int) (request, error) {
+				code, verifier, err := g.admin.mintCode(ctx, g.url, c)
+				if err != nil {
+					return nil, err
+				}
+				var t tokens
+				st, err := form(ctx, g.admin.c, g.url+"/oauth/token", c, url.Values{"grant_type": {"authorization_code"},
+					"code": {code}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}, &t)
+				if err != nil || st != http.StatusOK || t.RefreshToken == "" {
+					return nil, fmt.Errorf("code exchange for a refresh token: %d %v", st, err)
+				}
+				rt := t.RefreshToken
+				return func(ctx context.Context, h *http.Client) (int, error) {
+					var t tokens
+					st, err := form(ctx, h, g.url+"/oauth/token", c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, &t)
+					if st == http.StatusOK && t.RefreshToken != "" {
+						rt = t.RefreshToken
+					}
+					return st, err
+				}, nil
+			}, nil
+		}}
+}
+
+// tokenPool mints n tokens of format through client_credentials.
+func tokenPool(ctx context.Context, g *grantdTarget, format string, n int) ([]string, error) {
+	c, err := g.admin.createClient(ctx, ccClient("", format))
+	if err != nil {
+		return nil, err
+	}
+	pool := make([]string, n)
+	for i := range pool {
+		var t tokens
+		st, err := form(ctx, g.admin.c, g.url+"/oauth/token", c, url.Values{"grant_type": {"client_credentials"}}, &t)
+		if err != nil || st != http.StatusOK {
+			return nil, fmt.Errorf("token for the pool: %d %v", st, err)
+		}
+		pool[i] = t.AccessToken
+	}
+	return pool, nil
+}
+
+// introspect asks about opaque tokens (one store read each), as a
+// resource server does.
+func introspect() flow {
+	return flow{name: "introspect opaque", format: "opaque", floor: "plain",
+		prepare: func(ctx context.Context, g *grantdTarget, conns int) (func(int) (request, error), error) {
+			rs, err := g.admin.createClient(ctx, map[string]any{"name": "bench resource server",
+				"grant_types": []string{"client_credentials"}, "resource_server": true})
+			if err != nil {
+				return nil, err
+			}
+			pool, err := tokenPool(ctx, g, "opaque", 256)
+			if err != nil {
+				return nil, err
+			}
+			return func(i int) (request, error) {
+				n := i
+				return func(ctx context.Context, h *http.Client) (int, error) {
+					n++
+					return form(ctx, h, g.url+"/oauth/introspect", rs, url.Values{"token": {pool[n%len(pool)]}}, nil)
+				}, nil
+			}, nil
+		}}
+}
+
+// revoke revokes opaque access tokens minted ahead; once each was revoked,
+// revoking it again answers 200 too (RFC 7009 §2.2).
+func revoke() flow {
+	return flow{name: "revoke opaque", format: "opaque", floor: "plain",
+		prepare: func(ctx context.Context, g *grantdTarget, conns int) (func(int) (request, error), error) {
+			c, err := g.admin.createClient(ctx, ccClient("", "opaque"))
+			if err != nil {
+				return nil, err
+			}
+			pool := make([]string, 2048)
+			for i := range pool {
+				var t tokens
+				st, err := form(ctx, g.admin.c, g.url+"/oauth/token", c, url.Values{"grant_type": {"client_credentials"}}, &t)
+				if err != nil || st != http.StatusOK {
+					return nil, fmt.Errorf("token to revoke: %d %v", st, err)
+				}
+				pool[i] = t.AccessToken
+			}
+			var next atomic.Int64
+			return func(int) (request, error) {
+				return func(ctx context.Context, h *http.Client) (int, error) {
+					tok := pool[next.Add(1)%int64(len(pool))]
+					return form(ctx, h, g.url+"/oauth/revoke", c, url.Values{"token": {tok}, "token_type_hint": {"access_token"}}, nil)
+				}, nil
+			}, nil
+		}}
+}
+
+// allFlows are the flows --all runs, in order.
+func allFlows() []flow {
+	var fs []flow
+	for _, alg := range []string{"RS256", "PS256", "ES256", "EdDSA"} {
+		fs = append(fs, clientCredentials("jwt", alg))
+	}
+	fs = append(fs, clientCredentials("opaque", ""),
+		codeExchange("opaque", ""), codeExchange("jwt", "ES256"),
+		refresh("opaque", "", "rotating"), refresh("opaque", "", "fixed"), refresh("jwt", "ES256", "rotating"),
+		refresh("jwt", "RS256", "rotating"),
+		introspect(), revoke())
+	return fs
+}
+
+// pickFlows selects flows by name prefix (comma-separated).
+func pickFlows(spec string) ([]flow, error) {
+	all := allFlows()
+	if spec == "" || spec == "all" {
+		return all, nil
+	}
+	var out []flow
+	for _, want := range strings.Split(spec, ",") {
+		want = strings.TrimSpace(want)
+		n := len(out)
+		for _, f := range all {
+			if strings.HasPrefix(f.name, want) {
+				out = append(out, f)
+			}
+		}
+		if len(out) == n {
+			return nil, errors.New("no flow named " + want)
+		}
+	}
+	return out, nil
+}
