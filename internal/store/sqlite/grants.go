@@ -318,40 +318,51 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	usedBefore := toMS(now.Add(-usedCodeKeep))
 	var total int64
 	var errs []error
-	for _, d := range expiredDeletes(ms, usedBefore, toMS(now.Add(-eventKeep)), limit) {
-		n, err := s.writeExec(ctx, d.q, d.args...)
-		total += n
+	left := map[string]int{} // per kind: what limit leaves
+	for _, d := range expiredDeletes(ms, usedBefore, toMS(now.Add(-eventKeep))) {
+		n, ok := left[d.kind]
+		if !ok {
+			n = limit
+		}
+		if n == 0 {
+			continue
+		}
+		deleted, err := s.writeExec(ctx, d.q, append(d.args, n)...)
+		left[d.kind] = n - int(deleted)
+		total += deleted
 		errs = append(errs, err)
 	}
 	return int(total), errors.Join(errs...)
 }
 
-// expiredDeletes are DeleteExpired's statements, each over one index
-// (TestExpiredDeletesUseIndexes).
-func expiredDeletes(ms, usedBefore, eventsBefore int64, limit int) []struct {
+// expiredDelete is one statement of DeleteExpired: the rows of a kind it
+// deletes, its arguments but the last, the limit.
+type expiredDelete struct {
+	kind string
 	q    string
 	args []any
-} {
-	return []struct {
-		q    string
-		args []any
-	}{
-		{`DELETE FROM auth_codes WHERE hash IN (SELECT hash FROM auth_codes
-			WHERE expires_at <= ? AND (used_at = 0 OR used_at <= ?) LIMIT ?)`, []any{ms, usedBefore, limit}},
-		{`DELETE FROM auth_requests WHERE id IN (SELECT id FROM auth_requests WHERE expires_at <= ? LIMIT ?)`, []any{ms, limit}},
-		{`DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens WHERE expires_at != 0 AND expires_at <= ? LIMIT ?)`, []any{ms, limit}},
+}
+
+// expiredDeletes are DeleteExpired's statements, each over one index
+// (TestExpiredDeletesUseIndexes).
+func expiredDeletes(ms, usedBefore, eventsBefore int64) []expiredDelete {
+	return []expiredDelete{
+		{"codes", `DELETE FROM auth_codes WHERE hash IN (SELECT hash FROM auth_codes
+			WHERE expires_at <= ? AND (used_at = 0 OR used_at <= ?) LIMIT ?)`, []any{ms, usedBefore}},
+		{"requests", `DELETE FROM auth_requests WHERE id IN (SELECT id FROM auth_requests WHERE expires_at <= ? LIMIT ?)`, []any{ms}},
+		{"tokens", `DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens WHERE expires_at != 0 AND expires_at <= ? LIMIT ?)`, []any{ms}},
 		// Families past their absolute expiry, idle past their timeout, or
 		// revoked more than usedCodeKeep ago (their access tokens carry their
 		// own revocation, so nothing comes back to life): one statement per
 		// reason, each served by its partial index (an OR of the three
 		// scanned the table while holding the writer).
-		{`DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
-			WHERE expires_at != 0 AND expires_at <= ? LIMIT ?)`, []any{ms, limit}},
-		{`DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
-			WHERE idle_timeout != 0 AND last_used_at + idle_timeout / 1000000 <= ? LIMIT ?)`, []any{ms, limit}},
-		{`DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
-			WHERE revoked_at != 0 AND revoked_at <= ? LIMIT ?)`, []any{usedBefore, limit}},
-		{`DELETE FROM events WHERE seq IN
-			(SELECT seq FROM events WHERE delivered_at != 0 AND delivered_at <= ? LIMIT ?)`, []any{eventsBefore, limit}},
+		{"families", `DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
+			WHERE expires_at != 0 AND expires_at <= ? LIMIT ?)`, []any{ms}},
+		{"families", `DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
+			WHERE idle_timeout != 0 AND last_used_at + idle_timeout / 1000000 <= ? LIMIT ?)`, []any{ms}},
+		{"families", `DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families
+			WHERE revoked_at != 0 AND revoked_at <= ? LIMIT ?)`, []any{usedBefore}},
+		{"events", `DELETE FROM events WHERE seq IN
+			(SELECT seq FROM events WHERE delivered_at != 0 AND delivered_at <= ? LIMIT ?)`, []any{eventsBefore}},
 	}
 }

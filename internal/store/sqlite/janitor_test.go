@@ -15,8 +15,8 @@ func TestExpiredDeletesUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, d := range expiredDeletes(1, 1, 1, 10) {
-		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+d.q, d.args...)
+	for _, d := range expiredDeletes(1, 1, 1) {
+		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+d.q, append(d.args, 10)...)
 		if err != nil {
 			t.Fatalf("%s: %v", d.q, err)
 		}

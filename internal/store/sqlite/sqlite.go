@@ -44,6 +44,7 @@ const busyTimeoutMS = 10000
 type Store struct {
 	w *sql.DB // one connection: every write
 	r *sql.DB // read pool, query_only
+	g *groupWriter
 }
 
 var _ store.Store = (*Store)(nil)
@@ -72,10 +73,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
+	w := openCached(dsn(path, false))
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -96,11 +94,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: journal_mode is %q, want wal", path, mode)
 	}
 
-	r, err := sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
+	r := openCached(dsn(path, true))
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
@@ -109,7 +103,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, mapErr(err))
 	}
-	return &Store{w: w, r: r}, nil
+	return &Store{w: w, r: r, g: newGroupWriter(w)}, nil
 }
 
 // createPrivate creates the database file, empty, readable and writable by
@@ -149,6 +143,7 @@ func dsn(path string, readOnly bool) string {
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.g.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -167,16 +162,13 @@ func (s *Store) Ping(ctx context.Context) error {
 // writeTx runs fn in a write transaction (BEGIN IMMEDIATE) on the writer
 // connection and commits if fn returns nil. fn must use only tx: the writer
 // pool has one connection, which tx holds.
+//
+// Transactions that wait at once share one commit (groupcommit.go): fn
+// runs in a savepoint of the batch's transaction, and writeTx returns once
+// that transaction is committed. fn must not commit, roll back, or rely on
+// being first in its transaction.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return mapErr(err)
-	}
-	defer tx.Rollback() // no-op after Commit; also runs if fn panics
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return mapErr(tx.Commit())
+	return s.g.do(ctx, fn)
 }
 
 // writeExec runs one write statement in its own BEGIN IMMEDIATE transaction
