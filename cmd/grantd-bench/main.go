@@ -57,6 +57,7 @@ type options struct {
 	logLevel string
 	json     bool
 	repo     string
+	profile  string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -77,6 +78,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.codes, "codes", 8000, "codes minted ahead for each code-exchange run")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "grantd's log level during the bench (info logs every request)")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
+	fs.StringVar(&o.profile, "cpuprofile", "", "directory to write a CPU profile of grantd for each run (from the admin API's pprof)")
 	fs.StringVar(&o.repo, "repo", "", "the repository's root (for the peer); default: found from the working directory")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -217,7 +219,21 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 			}
 			var gs, ps []result
 			for round := 0; round < o.rounds || round == 0; round++ {
+				var profiled chan error
+				if o.profile != "" && round == 0 {
+					profiled = make(chan error, 1)
+					go func() {
+						time.Sleep(o.warmup)
+						name := strings.NewReplacer(" ", "-", "/", "-").Replace(f.name) + "-" + strconv.Itoa(conns) + ".pprof"
+						profiled <- adm.profile(ctx, filepath.Join(o.profile, name), o.duration)
+					}()
+				}
 				gr, err := run(ctx, f.name, "grantd", l, newWorker, newCPUMeter(grantdPIDs))
+				if profiled != nil {
+					if perr := <-profiled; perr != nil {
+						return 1, perr
+					}
+				}
 				if err != nil {
 					return 1, err
 				}

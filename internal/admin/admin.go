@@ -118,6 +118,7 @@ func (a *api) routes() {
 		h("GET /admin/keys", a.listKeys)
 		h("POST /admin/keys/rotate", a.rotateKey)
 	}
+	a.profileRoutes()
 }
 
 // ServeHTTP authenticates the request, then routes it. Unknown routes and
