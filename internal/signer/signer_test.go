@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -763,5 +764,37 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSignWaitsItsTurn: signatures run at most GOMAXPROCS at once; a
+// request that finds every slot taken waits first come first served, and
+// gives up when its context ends.
+func TestSignWaitsItsTurn(t *testing.T) {
+	s := newSigner(t, &memStore{}, testKEK(t), "ES256")
+	if cap(s.slots) != runtime.GOMAXPROCS(0) {
+		t.Fatalf("%d slots, want GOMAXPROCS %d", cap(s.slots), runtime.GOMAXPROCS(0))
+	}
+	for range cap(s.slots) {
+		s.slots <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.Sign(ctx, "", claimsFor("u")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Sign with every slot taken: %v, want the context's end", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Sign(t.Context(), "", claimsFor("u"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Sign ran with every slot taken: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	<-s.slots // one slot frees: the waiting signature runs
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

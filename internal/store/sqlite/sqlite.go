@@ -42,9 +42,10 @@ const busyTimeoutMS = 10000
 // Store is the SQLite implementation of store.Store. It is safe for
 // concurrent use.
 type Store struct {
-	w *sql.DB // one connection: every write
-	r *sql.DB // read pool, query_only
-	g *groupWriter
+	w  *sql.DB // one connection: every write
+	r  *sql.DB // read pool, query_only
+	g  *groupWriter
+	ck *checkpointer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -103,7 +104,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, mapErr(err))
 	}
-	return &Store{w: w, r: r, g: newGroupWriter(w)}, nil
+	return &Store{w: w, r: r, g: newGroupWriter(w), ck: startCheckpointer(dsn(path, false))}, nil
 }
 
 // createPrivate creates the database file, empty, readable and writable by
@@ -135,6 +136,8 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// Checkpoints run off the writer (checkpoint.go).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Set("_txlock", "immediate")
 	}
 	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
@@ -144,7 +147,7 @@ func dsn(path string, readOnly bool) string {
 // Close closes both pools.
 func (s *Store) Close() error {
 	s.g.close()
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.ck.close(), s.r.Close(), s.w.Close())
 }
 
 // Ping checks that both pools can reach the database.

@@ -136,7 +136,9 @@ func (c *cachingConn) Prepare(query string) (driver.Stmt, error) { return c.conn
 func (c *cachingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	return c.inner().PrepareContext(ctx, query)
 }
-func (c *cachingConn) Begin() (driver.Tx, error) { return c.inner().BeginTx(context.Background(), driver.TxOptions{}) }
+func (c *cachingConn) Begin() (driver.Tx, error) {
+	return c.inner().BeginTx(context.Background(), driver.TxOptions{})
+}
 func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	return c.inner().BeginTx(ctx, opts)
 }
