@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/grantd/grantd/internal/signer"
 )
 
 // The floors: what a token costs with nothing of grantd in it. A trivial
@@ -29,7 +31,8 @@ import (
 // read as grantd's is; and the raw signature in process.
 
 // newJOSESigner makes a signer of alg over a fresh key, as grantd's
-// signer keys are (RSA 2048, P-256, Ed25519).
+// signer keys are (RSA 2048, P-256, Ed25519), with grantd's signing code
+// and this binary's crypto (build the bench with grantd's tags).
 func newJOSESigner(alg string) (jose.Signer, error) {
 	var key crypto.Signer
 	var err error
@@ -46,8 +49,7 @@ func newJOSESigner(alg string) (jose.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jose.JSONWebKey{Key: key, KeyID: "floor"}},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
+	return signer.JOSESigner(key, alg, "floor")
 }
 
 // floorClaims are claims of the size of grantd's access tokens.

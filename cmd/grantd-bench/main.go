@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/grantd/grantd/internal/signer"
 )
 
 func main() {
@@ -51,6 +53,7 @@ type options struct {
 	warmup   time.Duration
 	store    string
 	grantd   string
+	tags     string
 	peer     string
 	rounds   int
 	codes    int
@@ -73,6 +76,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "time before each run's measurement")
 	fs.StringVar(&o.store, "store", "", "grantd's store (postgres://…); default: embedded SQLite in a temporary directory")
 	fs.StringVar(&o.grantd, "grantd", "", "grantd binary to run; default: build ./cmd/grantd with this environment (GOEXPERIMENT=boringcrypto for the BoringCrypto flavour)")
+	fs.StringVar(&o.tags, "tags", "", "build tags of the grantd it builds: libcrypto for RSA by the system's OpenSSL (cgo, libssl-dev)")
 	fs.StringVar(&o.peer, "peer", "", "measure a peer beside grantd in the same run, A B A B: oidc-provider (node-oidc-provider 8.8.1, installed with npm)")
 	fs.IntVar(&o.rounds, "rounds", 2, "with --peer: rounds of grantd then the peer")
 	fs.IntVar(&o.codes, "codes", 8000, "codes minted ahead for each code-exchange run")
@@ -107,15 +111,16 @@ func parse(args []string, stderr io.Writer) (options, error) {
 
 // report is everything a bench run measured.
 type report struct {
-	Crypto     string             `json:"grantd_crypto"` // go or boringcrypto
-	Store      string             `json:"store"`
-	CPUs       int                `json:"cpus"`
-	StartReady time.Duration      `json:"start_to_ready_ns"`
-	PeakRSS    int64              `json:"peak_rss_bytes"`
-	PeerRSS    int64              `json:"peer_peak_rss_bytes,omitempty"`
-	Signature  map[string]float64 `json:"signature_ms"` // in process, one core
-	Results    []row              `json:"results"`
-	Targets    []target           `json:"targets"`
+	Crypto      string             `json:"grantd_crypto"` // go, libcrypto or boringcrypto
+	FloorCrypto string             `json:"floor_crypto"`  // what the floors sign with: the bench's own build
+	Store       string             `json:"store"`
+	CPUs        int                `json:"cpus"`
+	StartReady  time.Duration      `json:"start_to_ready_ns"`
+	PeakRSS     int64              `json:"peak_rss_bytes"`
+	PeerRSS     int64              `json:"peer_peak_rss_bytes,omitempty"`
+	Signature   map[string]float64 `json:"signature_ms"` // in process, one core
+	Results     []row              `json:"results"`
+	Targets     []target           `json:"targets"`
 }
 
 // row is one flow at one concurrency: grantd's run, its floor's, and the
@@ -146,7 +151,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 	}
 	defer os.RemoveAll(dir)
 
-	bin, err := buildGrantd(ctx, o.grantd, dir)
+	bin, err := buildGrantd(ctx, o.grantd, o.tags, dir)
 	if err != nil {
 		return 1, err
 	}
@@ -166,6 +171,11 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 		}
 	}
 	progress("grantd (%s crypto, %s store) ready in %v", rep.Crypto, rep.Store, g.ready.Round(time.Millisecond))
+	if rep.Crypto != signer.Crypto {
+		fmt.Fprintf(os.Stderr, "grantd-bench: the floors sign with %s crypto, grantd with %s: build the bench with grantd's tags "+
+			"(go run -tags %s ./cmd/grantd-bench --tags %s)\n", signer.Crypto, rep.Crypto, rep.Crypto, rep.Crypto)
+	}
+	rep.FloorCrypto = signer.Crypto
 
 	floor, err := startFloor(ctx, dir)
 	if err != nil {
@@ -337,8 +347,8 @@ func ms(d time.Duration) string {
 }
 
 func printReport(w io.Writer, rep report) {
-	fmt.Fprintf(w, "grantd: %s crypto, %s store, %d CPUs; start to ready %s ms; peak RSS %.1f MiB",
-		rep.Crypto, rep.Store, rep.CPUs, ms(rep.StartReady), float64(rep.PeakRSS)/(1<<20))
+	fmt.Fprintf(w, "grantd: %s crypto (floors: %s), %s store, %d CPUs; start to ready %s ms; peak RSS %.1f MiB",
+		rep.Crypto, rep.FloorCrypto, rep.Store, rep.CPUs, ms(rep.StartReady), float64(rep.PeakRSS)/(1<<20))
 	if rep.PeerRSS > 0 {
 		fmt.Fprintf(w, " (peer %.1f MiB)", float64(rep.PeerRSS)/(1<<20))
 	}

@@ -108,12 +108,12 @@ func tail(path string) string {
 
 // buildGrantd builds ./cmd/grantd into dir with the environment's build
 // settings (GOEXPERIMENT=boringcrypto, say), unless bin is given.
-func buildGrantd(ctx context.Context, bin, dir string) (string, error) {
+func buildGrantd(ctx context.Context, bin, tags, dir string) (string, error) {
 	if bin != "" {
 		return bin, nil
 	}
 	out := filepath.Join(dir, "grantd")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/grantd/grantd/cmd/grantd")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", tags, "-o", out, "github.com/grantd/grantd/cmd/grantd")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("build grantd (run the bench from the repository, or give --grantd): %w", err)
@@ -182,15 +182,18 @@ func startGrantd(ctx context.Context, bin, dir, storeURL, logLevel string) (*pro
 // throwaway.
 const benchKEK = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
-// cryptoOf is the crypto a grantd binary signs with: "boringcrypto" when
-// it was built with GOEXPERIMENT=boringcrypto (go version -m tells), else
-// "go".
+// cryptoOf is the crypto a grantd binary signs with: "libcrypto" when it
+// was built with -tags libcrypto, "boringcrypto" with
+// GOEXPERIMENT=boringcrypto (go version -m tells), else "go".
 func cryptoOf(ctx context.Context, bin string) string {
 	out, err := exec.CommandContext(ctx, "go", "version", "-m", bin).Output()
 	if err != nil {
 		return "unknown"
 	}
-	if strings.Contains(string(out), "boringcrypto") {
+	switch {
+	case strings.Contains(string(out), "libcrypto"):
+		return "libcrypto"
+	case strings.Contains(string(out), "boringcrypto"):
 		return "boringcrypto"
 	}
 	return "go"

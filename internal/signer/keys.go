@@ -217,10 +217,9 @@ func parseRecord(c sealer, rec store.SigningKey) (*key, error) {
 		return nil, errors.New("kid is not the key's thumbprint")
 	}
 	alg := jose.SignatureAlgorithm(rec.Algorithm)
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: rec.ID}},
-		(&jose.SignerOptions{}).WithType(TokenType))
+	sig, err := JOSESigner(priv, rec.Algorithm, rec.ID)
 	if err != nil {
-		return nil, fmt.Errorf("build signer: %w", err)
+		return nil, err
 	}
 	k := &key{
 		kid:         rec.ID,
@@ -233,4 +232,19 @@ func parseRecord(c sealer, rec store.SigningKey) (*key, error) {
 	}
 	k.raiseKeepUntil(rec.KeepUntil)
 	return k, nil
+}
+
+// JOSESigner is the JWS signer of priv as the signer uses it: alg, kid
+// and typ at+jwt in the header, and this build's crypto (Crypto). The
+// bench's floors sign with it, so that they measure the same signature.
+func JOSESigner(priv crypto.Signer, alg, kid string) (jose.Signer, error) {
+	sk, err := signingKey(priv, jose.SignatureAlgorithm(alg), kid)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: sk}, (&jose.SignerOptions{}).WithType(TokenType))
+	if err != nil {
+		return nil, fmt.Errorf("build signer: %w", err)
+	}
+	return sig, nil
 }
