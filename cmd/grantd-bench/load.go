@@ -40,6 +40,9 @@ type result struct {
 	// CPUPerToken is the server's CPU time (and the store's, when it is a
 	// process on this machine) per successful request, in ms.
 	CPUPerToken float64 `json:"cpu_ms_per_token,omitempty"`
+	// StoreCPUPerToken is the part of CPUPerToken that the store's
+	// processes (a local PostgreSQL) used.
+	StoreCPUPerToken float64 `json:"store_cpu_ms_per_token,omitempty"`
 }
 
 // newHTTPClient keeps conns connections alive to one host.
@@ -118,9 +121,9 @@ func run(ctx context.Context, name, target string, l load, newWorker func(i int)
 	close(started)
 	t0 := time.Now()
 	time.Sleep(l.duration)
-	var cpu time.Duration
+	var cpu, storeCPU time.Duration
 	if meter != nil {
-		cpu = meter.used()
+		cpu, storeCPU = meter.used()
 	}
 	elapsed := time.Since(t0)
 	cancel()
@@ -150,6 +153,7 @@ func run(ctx context.Context, name, target string, l load, newWorker func(i int)
 	}
 	if meter != nil && r.OK > 0 {
 		r.CPUPerToken = float64(cpu) / float64(time.Millisecond) / float64(r.OK)
+		r.StoreCPUPerToken = float64(storeCPU) / float64(time.Millisecond) / float64(r.OK)
 	}
 	return r, nil
 }

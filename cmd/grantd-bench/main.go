@@ -195,10 +195,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 	}
 
 	grantdPIDs := func() []int { return []int{g.pid()} }
+	var storePIDs func() []int
 	if o.store != "" && storeIsLocal(o.store) {
-		// PostgreSQL here: its backends' CPU is the token's too.
-		grantdPIDs = func() []int { return append([]int{g.pid()}, pidsNamed("postgres")...) }
+		// PostgreSQL here: its processes' CPU is the token's too.
+		storePIDs = func() []int { return pidsNamed("postgres") }
+		grantdPIDs = func() []int { return append([]int{g.pid()}, storePIDs()...) }
 	}
+	grantdMeter := func() *cpuMeter { m := newCPUMeter(grantdPIDs); m.store = storePIDs; return m }
 	target := &grantdTarget{url: g.url, admin: adm, codes: o.codes}
 	floors := map[string]result{}
 	for _, f := range flows {
@@ -238,7 +241,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 						profiled <- adm.profile(ctx, filepath.Join(o.profile, name), o.duration)
 					}()
 				}
-				gr, err := run(ctx, f.name, "grantd", l, newWorker, newCPUMeter(grantdPIDs))
+				gr, err := run(ctx, f.name, "grantd", l, newWorker, grantdMeter())
 				if profiled != nil {
 					if perr := <-profiled; perr != nil {
 						return 1, perr
@@ -357,6 +360,13 @@ func printReport(w io.Writer, rep report) {
 		fmt.Fprintf(w, "raw %s signature in process: %.3f ms\n", alg, c)
 	}
 	fmt.Fprintln(w)
+	if rep.Store == "postgres" {
+		fmt.Fprintln(w, "CPU ms/token is grantd's plus the local PostgreSQL's processes'; PostgreSQL's part:")
+		for _, r := range rep.Results {
+			fmt.Fprintf(w, "  %s (%d conns): %.3f ms\n", r.Flow, r.Conns, r.StoreCPUPerToken)
+		}
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "flow\tconns\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\terrors\tCPU ms/token\tfloor ms\tabove floor\t× floor\tpeer ms\t× peer\t")
 	for _, r := range rep.Results {

@@ -75,6 +75,7 @@ func pidsNamed(name string) []int {
 // database server's processes when it runs here.
 type cpuMeter struct {
 	pids  func() []int
+	store func() []int // the store's processes, counted in pids too; nil = none here
 	start map[int]time.Duration
 }
 
@@ -91,13 +92,21 @@ func (m *cpuMeter) begin() {
 }
 
 // used is the CPU time the processes used since begin (a process that
-// started since counts from zero, one that ended is lost).
-func (m *cpuMeter) used() time.Duration {
-	var d time.Duration
-	for _, p := range m.pids() {
-		if t, err := cpuTime(p); err == nil {
-			d += t - m.start[p]
+// started since counts from zero, one that ended is lost), and the part
+// of it that the store's processes used.
+func (m *cpuMeter) used() (all, store time.Duration) {
+	since := func(pids []int) time.Duration {
+		var d time.Duration
+		for _, p := range pids {
+			if t, err := cpuTime(p); err == nil {
+				d += t - m.start[p]
+			}
 		}
+		return d
 	}
-	return d
+	all = since(m.pids())
+	if m.store != nil {
+		store = since(m.store())
+	}
+	return all, store
 }
