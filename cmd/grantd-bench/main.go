@@ -61,6 +61,8 @@ type options struct {
 	json     bool
 	repo     string
 	profile  string
+	scale    bool
+	seed     scale
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -83,6 +85,10 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "warn", "grantd's log level during the bench (info logs every request)")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
 	fs.StringVar(&o.profile, "cpuprofile", "", "directory to write a CPU profile of grantd for each run (from the admin API's pprof)")
+	fs.BoolVar(&o.scale, "scale", false, "after the runs, stop grantd, seed its store (--seed-*), start it again and run every flow again: each must keep 90 % of its empty-store tokens/s")
+	fs.IntVar(&o.seed.Clients, "seed-clients", 100000, "with --scale: clients to seed")
+	fs.IntVar(&o.seed.Connections, "seed-connections", 1000000, "with --scale: active connections to seed")
+	fs.IntVar(&o.seed.Families, "seed-families", 1000000, "with --scale: refresh families to seed, each with a refresh token and an access-token row")
 	fs.StringVar(&o.repo, "repo", "", "the repository's root (for the peer); default: found from the working directory")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -99,6 +105,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.duration <= 0 || o.duration > 10*time.Minute || o.warmup < 0 || o.rate < 0 || o.rounds < 1 || o.codes < 1 {
 		return o, errors.New("--duration (up to 10m), --warmup, --rate, --rounds and --codes must be positive")
+	}
+	if o.seed.Clients < 1 || o.seed.Connections < 1 || o.seed.Families < 0 {
+		return o, errors.New("--seed-clients and --seed-connections must be at least 1")
 	}
 	if o.peer != "" && o.peer != "oidc-provider" {
 		return o, fmt.Errorf("--peer: %q is not a known peer (oidc-provider)", o.peer)
@@ -120,7 +129,16 @@ type report struct {
 	PeerRSS     int64              `json:"peer_peak_rss_bytes,omitempty"`
 	Signature   map[string]float64 `json:"signature_ms"` // in process, one core
 	Results     []row              `json:"results"`
+	Scale       *scaleReport       `json:"scale,omitempty"`
 	Targets     []target           `json:"targets"`
+}
+
+// scaleReport is the --scale pass: what was seeded, how long it took, and
+// every flow again on the seeded store.
+type scaleReport struct {
+	Seeded   scale         `json:"seeded"`
+	SeedTime time.Duration `json:"seed_ns"`
+	Results  []result      `json:"results"`
 }
 
 // row is one flow at one concurrency: grantd's run, its floor's, and the
@@ -272,6 +290,38 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 	if rep.PeakRSS, err = peakRSS(g.pid()); err != nil {
 		return 1, err
 	}
+	if o.scale {
+		g.stop()
+		progress("seeding %d clients, %d connections, %d families…", o.seed.Clients, o.seed.Connections, o.seed.Families)
+		took, err := seed(ctx, filepath.Join(dir, "data"), o.store, o.seed)
+		if err != nil {
+			return 1, err
+		}
+		progress("seeded in %v", took.Round(time.Second))
+		g2, adm2, err := startGrantd(ctx, bin, dir, o.store, o.logLevel)
+		if err != nil {
+			return 1, err
+		}
+		defer g2.stop()
+		rep.Scale = &scaleReport{Seeded: o.seed, SeedTime: took}
+		t2 := &grantdTarget{url: g2.url, admin: adm2, codes: o.codes}
+		pids2 := func() []int { return []int{g2.pid()} }
+		for _, f := range flows {
+			for _, conns := range o.conns {
+				progress("%s, %d connections, seeded store…", f.name, conns)
+				newWorker, err := f.prepare(ctx, t2, conns)
+				if err != nil {
+					return 1, fmt.Errorf("%s: %w", f.name, err)
+				}
+				r, err := run(ctx, f.name, "grantd-seeded", load{conns: conns, rate: o.rate, warmup: o.warmup, duration: o.duration},
+					newWorker, newCPUMeter(pids2))
+				if err != nil {
+					return 1, err
+				}
+				rep.Scale.Results = append(rep.Scale.Results, r)
+			}
+		}
+	}
 	if peer != nil {
 		rep.PeerRSS, _ = peakRSS(peer.pid())
 	}
@@ -286,6 +336,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 	for _, r := range rep.Results {
 		if len(r.Errors) > 0 {
 			return 1, fmt.Errorf("%s at %d connections: errors %v", r.Flow, r.Conns, r.Errors)
+		}
+	}
+	if rep.Scale != nil {
+		for _, r := range rep.Scale.Results {
+			if len(r.Errors) > 0 {
+				return 1, fmt.Errorf("%s at %d connections on the seeded store: errors %v", r.Flow, r.Conns, r.Errors)
+			}
 		}
 	}
 	return 0, nil
@@ -386,6 +443,18 @@ func printReport(w io.Writer, rep report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+	if sc := rep.Scale; sc != nil {
+		fmt.Fprintf(w, "seeded %d clients, %d connections, %d families (and a refresh token and an access-token row each) in %v:\n",
+			sc.Seeded.Clients, sc.Seeded.Connections, sc.Seeded.Families, sc.SeedTime.Round(time.Second))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "flow\tconns\treq/s\t× empty\tp50 ms\tp99 ms\terrors\tCPU ms/token\t")
+		for i, r := range sc.Results {
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%s\t%s\t%d\t%.3f\t\n", r.Flow, r.Conns, r.PerSecond,
+				r.PerSecond/rep.Results[i].PerSecond, ms(r.P50), ms(r.P99), len(r.Errors), r.CPUPerToken)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
 	for _, t := range rep.Targets {
 		fmt.Fprintf(w, "%-4s %s: %s\n", t.Verdict, t.Name, t.Detail)
 	}
