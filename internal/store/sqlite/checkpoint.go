@@ -11,14 +11,26 @@ import (
 // connection that commits once the WAL passes 1000 pages: the writer then
 // copies pages into the database and syncs it while every token request
 // waits behind it, the 100-400 ms spikes that were most of the tail under
-// load. The writer has wal_autocheckpoint=0; a connection of its own runs a
-// PASSIVE checkpoint every checkpointEvery, which never waits for or
-// blocks the writer or the readers (a frame a reader still uses is left to
-// the next one).
+// load. A connection of its own runs a PASSIVE checkpoint every
+// checkpointEvery, which never waits for or blocks the writer or the
+// readers (a frame a reader still uses is left to the next one).
+//
+// The writer keeps an automatic checkpoint, at writerCheckpointPages: only
+// a writer can restart the WAL from its beginning, which it does when it
+// finds every frame checkpointed, and under writes that never pause the
+// background checkpoint never quite catches up (a 1M-row import grew the
+// WAL to 4.7 GB with the writer's checkpoint off). Past the threshold the
+// writer's checkpoint finds almost every frame copied already: it costs
+// little, and the WAL starts over, so it stays within a few times the
+// threshold.
 
 // checkpointEvery is how often the checkpointer runs: at the token rates
 // of one machine the WAL stays a few megabytes.
 const checkpointEvery = 250 * time.Millisecond
+
+// writerCheckpointPages is the writer's automatic checkpoint threshold:
+// 4096 pages of 4 KiB, 16 MiB of WAL.
+const writerCheckpointPages = 4096
 
 type checkpointer struct {
 	db   *sql.DB

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,9 +10,10 @@ import (
 	"time"
 )
 
-// TestCheckpointsOffTheWriter: the writer never checkpoints (its automatic
-// checkpoint is off), yet what it commits reaches the database file: the
-// checkpointer copies it there on its own connection.
+// TestCheckpointsOffTheWriter: the writer checkpoints only past
+// writerCheckpointPages, yet what it commits below that reaches the
+// database file: the checkpointer copies it there on its own connection.
+// And under writes that never pause the WAL stays bounded.
 func TestCheckpointsOffTheWriter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "grantd.db")
 	s, err := Open(t.Context(), path)
@@ -20,8 +22,8 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 	}
 	defer s.Close()
 	var auto int
-	if err := s.w.QueryRowContext(t.Context(), "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
-		t.Fatalf("writer's wal_autocheckpoint: %d, %v; want 0", auto, err)
+	if err := s.w.QueryRowContext(t.Context(), "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != writerCheckpointPages {
+		t.Fatalf("writer's wal_autocheckpoint: %d, %v; want %d", auto, err, writerCheckpointPages)
 	}
 	if _, err := s.writeExec(t.Context(), `CREATE TABLE ck (v TEXT)`); err != nil {
 		t.Fatal(err)
@@ -39,6 +41,24 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 			t.Fatalf("the database file stayed at %d bytes: nothing was checkpointed", before)
 		}
 		time.Sleep(checkpointEvery / 2)
+	}
+	// Writes without a pause, 64 MiB of them: the WAL starts over.
+	row := strings.Repeat("x", 4000)
+	for i := 0; i < 64<<20/len(row)/50; i++ {
+		err := s.writeTx(t.Context(), func(tx *sql.Tx) error {
+			for range 50 {
+				if _, err := tx.ExecContext(t.Context(), `INSERT INTO ck VALUES (?)`, row); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if wal := fileSize(t, path+"-wal"); wal > 4*writerCheckpointPages*4096 {
+		t.Errorf("WAL of %d MiB after 64 MiB of writes: it never started over", wal>>20)
 	}
 }
 

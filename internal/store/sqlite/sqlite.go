@@ -136,8 +136,9 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
-		// Checkpoints run off the writer (checkpoint.go).
-		q.Add("_pragma", "wal_autocheckpoint(0)")
+		// Checkpoints run off the writer (checkpoint.go); the writer's own
+		// runs only past writerCheckpointPages, and finds little left.
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointPages))
 		q.Set("_txlock", "immediate")
 	}
 	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
