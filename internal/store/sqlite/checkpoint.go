@@ -29,8 +29,9 @@ import (
 const checkpointEvery = 250 * time.Millisecond
 
 // writerCheckpointPages is the writer's automatic checkpoint threshold:
-// 4096 pages of 4 KiB, 16 MiB of WAL.
-const writerCheckpointPages = 4096
+// 4096 pages of 4 KiB, 16 MiB of WAL. A variable for the test, which
+// makes it small.
+var writerCheckpointPages = 4096
 
 type checkpointer struct {
 	db   *sql.DB

@@ -13,7 +13,7 @@ import (
 // TestCheckpointsOffTheWriter: the writer checkpoints only past
 // writerCheckpointPages, yet what it commits below that reaches the
 // database file: the checkpointer copies it there on its own connection.
-// And under writes that never pause the WAL stays bounded.
+
 func TestCheckpointsOffTheWriter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "grantd.db")
 	s, err := Open(t.Context(), path)
@@ -42,9 +42,25 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 		}
 		time.Sleep(checkpointEvery / 2)
 	}
-	// Writes without a pause, 64 MiB of them: the WAL starts over.
+}
+
+// TestWALStartsOver: under writes that never pause, the writer's own
+// checkpoint past writerCheckpointPages lets the WAL start over, so that
+// it stays within a few times the threshold (here made small: 1 MiB).
+func TestWALStartsOver(t *testing.T) {
+	defer func(n int) { writerCheckpointPages = n }(writerCheckpointPages)
+	writerCheckpointPages = 256
+	path := filepath.Join(t.TempDir(), "grantd.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.writeExec(t.Context(), `CREATE TABLE ck (v TEXT)`); err != nil {
+		t.Fatal(err)
+	}
 	row := strings.Repeat("x", 4000)
-	for i := 0; i < 64<<20/len(row)/50; i++ {
+	for i := 0; i < 8<<20/len(row)/50; i++ {
 		err := s.writeTx(t.Context(), func(tx *sql.Tx) error {
 			for range 50 {
 				if _, err := tx.ExecContext(t.Context(), `INSERT INTO ck VALUES (?)`, row); err != nil {
@@ -57,8 +73,8 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if wal := fileSize(t, path+"-wal"); wal > 4*writerCheckpointPages*4096 {
-		t.Errorf("WAL of %d MiB after 64 MiB of writes: it never started over", wal>>20)
+	if wal := fileSize(t, path+"-wal"); wal > int64(4*writerCheckpointPages*4096) {
+		t.Errorf("WAL of %d KiB after 8 MiB of writes: it never started over", wal>>10)
 	}
 }
 
