@@ -147,6 +147,8 @@ type row struct {
 	result
 	Floor       string        `json:"floor"`
 	FloorCPU    float64       `json:"floor_cpu_ms_per_token"`
+	FloorP50    time.Duration `json:"floor_p50_ns"`
+	FloorP99    time.Duration `json:"floor_p99_ns"`
 	AboveFloor  float64       `json:"above_floor_ms"`
 	PeerCPU     float64       `json:"peer_cpu_ms_per_token,omitempty"`
 	PeerPerSec  float64       `json:"peer_per_second,omitempty"`
@@ -278,7 +280,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 				}
 				ps = append(ps, pr)
 			}
-			r := row{result: median(gs), Floor: floorKind(f.floor), FloorCPU: fr.CPUPerToken, format: f.format, alg: f.alg}
+			r := row{result: median(gs), Floor: floorKind(f.floor), FloorCPU: fr.CPUPerToken, FloorP50: fr.P50, FloorP99: fr.P99,
+				format: f.format, alg: f.alg}
 			r.AboveFloor = r.CPUPerToken - r.FloorCPU
 			if len(ps) > 0 {
 				p := median(ps)
@@ -425,7 +428,7 @@ func printReport(w io.Writer, rep report) {
 		fmt.Fprintln(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "flow\tconns\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\terrors\tCPU ms/token\tfloor ms\tabove floor\t× floor\tpeer ms\t× peer\t")
+	fmt.Fprintln(tw, "flow\tconns\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\terrors\tCPU ms/token\tfloor ms\tabove floor\t× floor\tfloor p99/p50\tpeer ms\t× peer\t")
 	for _, r := range rep.Results {
 		errs := "0"
 		if len(r.Errors) > 0 {
@@ -438,8 +441,9 @@ func printReport(w io.Writer, rep report) {
 		if r.PeerCPU > 0 {
 			peer, vsPeer = fmt.Sprintf("%.3f", r.PeerCPU), fmt.Sprintf("%.2f", r.CPUPerToken/r.PeerCPU)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.3f\t%.3f\t%+.3f\t%s\t%s\t%s\t\n", r.Flow, r.Conns, r.PerSecond,
-			ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max), errs, r.CPUPerToken, r.FloorCPU, r.AboveFloor, ratio, peer, vsPeer)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.3f\t%.3f\t%+.3f\t%s\t%.1f\t%s\t%s\t\n", r.Flow, r.Conns, r.PerSecond,
+			ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max), errs, r.CPUPerToken, r.FloorCPU, r.AboveFloor, ratio,
+			float64(r.FloorP99)/float64(max(r.FloorP50, 1)), peer, vsPeer)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
