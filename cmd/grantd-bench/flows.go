@@ -386,6 +386,44 @@ func revoke() flow {
 		}}
 }
 
+// dialectClientCredentials is client_credentials at a dialect's token
+// endpoint, in the request shape its seed documents (docs/dialects.md):
+// bankapi's JSON body with the credentials in it, bankdata's JSON body
+// with Basic credentials.
+func dialectClientCredentials(name, path string, basic bool) flow {
+	return flow{name: name + " client_credentials ES256", format: "jwt", alg: "ES256", floor: "sign/ES256",
+		prepare: func(ctx context.Context, g *grantdTarget, conns int) (func(int) (request, error), error) {
+			c, err := g.admin.createClient(ctx, ccClient("ES256", "jwt"))
+			if err != nil {
+				return nil, err
+			}
+			var body []byte
+			if basic {
+				body, _ = json.Marshal(map[string]string{"grant_type": "client_credentials", "scope": "accounts"})
+			} else {
+				body, _ = json.Marshal(map[string]string{"client_id": c.ID, "client_secret": c.Secret})
+			}
+			return func(int) (request, error) {
+				return func(ctx context.Context, h *http.Client) (int, error) {
+					req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url+path, bytes.NewReader(body))
+					if err != nil {
+						return 0, err
+					}
+					req.Header.Set("Content-Type", "application/json")
+					if basic {
+						req.SetBasicAuth(c.ID, c.Secret)
+					}
+					resp, err := h.Do(req)
+					if err != nil {
+						return 0, err
+					}
+					drain(resp)
+					return resp.StatusCode, nil
+				}, nil
+			}, nil
+		}}
+}
+
 // allFlows are the flows --all runs, in order.
 func allFlows() []flow {
 	var fs []flow
@@ -396,7 +434,9 @@ func allFlows() []flow {
 		codeExchange("opaque", ""), codeExchange("jwt", "ES256"),
 		refresh("opaque", "", "rotating"), refresh("opaque", "", "fixed"), refresh("jwt", "ES256", "rotating"),
 		refresh("jwt", "RS256", "rotating"),
-		introspect(), revoke())
+		introspect(), revoke(),
+		dialectClientCredentials("bankapi", "/v1/oauth/token", false),
+		dialectClientCredentials("bankdata", "/api/v1/token", true))
 	return fs
 }
 
