@@ -132,7 +132,8 @@ type tokens struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
-var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+var noRedirect = &http.Client{Timeout: 30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // mintCode runs the authorization request of client c and accepts it
 // through the external-consent admin API, as a consent app would; it
