@@ -1,18 +1,14 @@
 package temptoken_test
 
 import (
-	"encoding/json"
-	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/dialect/temptoken"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/testenv"
 )
 
 // Micro-benchmarks of the dialect's translation alone: decoding a token
@@ -20,121 +16,31 @@ import (
 // httptest.ResponseRecorder (whose own allocations are counted). The same
 // three benchmarks are in every dialect's package (docs/benchmarks.md).
 
-const (
-	benchClientID = "0197a1b2-3c4d-7e5f-8a9b-0c1d2e3f4a5b"
-	benchSecret   = "gcs_Zk3vQ8mN2pL7xR4tW9yB1cD6fH0jK5sA3uE8gI2oT7q"
-	benchErrorID  = "5b0c8a2e-9d4f-4e1a-b7c3-2f6d8e0a1b3c"
-	// benchJWT has about the size of grantd's ES256 access tokens.
-	benchJWT = "eyJhbGciOiJFUzI1NiIsImtpZCI6IjNmQjJ4IiwidHlwIjoiYXQrand0In0." +
-		"eyJpc3MiOiJodHRwczovL2dyYW50ZC5leGFtcGxlIiwic3ViIjoiMDE5N2ExYjItM2M0ZC03ZTVmLThhOWItMGMxZDJlM2Y0YTViIiwiYXVkIjoiaHR0cHM6Ly9ncmFudGQuZXhhbXBsZSIsImV4cCI6MTc5ODc2MTYwMCwiaWF0IjoxNzk4NzU4MDAwLCJqdGkiOiI5ZjJlNGMxYS03YjNkLTRlNWYtOGExYi0yYzNkNGU1ZjZhN2IiLCJjbGllbnRfaWQiOiIwMTk3YTFiMi0zYzRkLTdlNWYtOGE5Yi0wYzFkMmUzZjRhNWIiLCJzY29wZSI6ImFjY291bnRzIHRyYW5zYWN0aW9ucyBiYWxhbmNlcyJ9." +
-		"MEUCIQDx8k2v7mQ4pL9rT3wY6zB1cF5hJ0nS8uA2eG7iK4oM3qIgR5tW9yC2dE6fH1jL4nP8sU3vX7zA0bD5gI9kM2oQ6rT"
-)
-
-// rereadable is a request body that Reset lets Decode read again, so that
-// the benchmarks time the dialect's decoding, not the building of a request.
-type rereadable struct{ strings.Reader }
-
-func (*rereadable) Close() error { return nil }
-
-// benchDecode decodes body (of type ct, with the headers h) with d, and
-// fails unless it gives want.
-func benchDecode(b *testing.B, d dialect.Dialect, ct, body string, h http.Header, want oauth.TokenRequest) {
-	b.Helper()
-	r := httptest.NewRequest(http.MethodPost, d.Path(), nil)
-	for k, vs := range h {
-		for _, v := range vs {
-			r.Header.Add(k, v)
-		}
-	}
-	r.Header.Set("Content-Type", ct)
-	rb := &rereadable{}
-	r.Body = rb
-	b.ReportAllocs()
-	for b.Loop() {
-		rb.Reset(body)
-		got, err := d.Decode(r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if got != want {
-			b.Fatalf("Decode = %+v, want %+v", got, want)
-		}
-	}
-}
-
-// benchEncode encodes res with d, and fails unless the answer is a 200
-// whose JSON carries res's access token.
-func benchEncode(b *testing.B, d dialect.Dialect, res *oauth.TokenResult) {
-	b.Helper()
-	r := httptest.NewRequest(http.MethodPost, d.Path(), nil)
-	w := httptest.NewRecorder()
-	d.Encode(w, r, res)
-	var out map[string]any
-	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != http.StatusOK || out["access_token"] != res.AccessToken {
-		b.Fatalf("Encode: %d %s (%v)", w.Code, w.Body, err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		w := httptest.NewRecorder()
-		d.Encode(w, r, res)
-		if w.Code != http.StatusOK || w.Body.Len() == 0 {
-			b.Fatalf("Encode: %d %s", w.Code, w.Body)
-		}
-	}
-}
-
-// benchEncodeError encodes e with d, and fails unless the answer has
-// status and a JSON body.
-func benchEncodeError(b *testing.B, d dialect.Dialect, e *oauth.Error, status int) {
-	b.Helper()
-	r := httptest.NewRequest(http.MethodPost, d.Path(), nil)
-	w := httptest.NewRecorder()
-	d.EncodeError(w, r, e, benchErrorID)
-	if !json.Valid(w.Body.Bytes()) || w.Code != status {
-		b.Fatalf("EncodeError: %d %s, want %d", w.Code, w.Body, status)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		w := httptest.NewRecorder()
-		d.EncodeError(w, r, e, benchErrorID)
-		if w.Code != status || w.Body.Len() == 0 {
-			b.Fatalf("EncodeError: %d %s, want %d", w.Code, w.Body, status)
-		}
-	}
-}
-
-// wrongSecret is the core's answer to a wrong client secret.
-func wrongSecret(basic bool) *oauth.Error {
-	e := oauth.InvalidClient(errors.New("wrong client secret"))
-	e.Basic, e.Reason = basic, oauth.ReasonWrongSecret
-	return e
-}
-
 const benchTempToken = "gtt_Rk8vN3mQ7pL2xT9wY4zB6cF1hJ5nS0uA8eG3iK7oM2q"
 
 func BenchmarkDecode(b *testing.B) {
 	d := temptoken.New()
 	want := oauth.TokenRequest{GrantType: oauth.GrantAuthorizationCode, Code: benchTempToken,
-		Client: oauth.ClientCredentials{ID: benchClientID, Secret: benchSecret, Presented: oauth.PresentedPost}}
+		Client: oauth.ClientCredentials{ID: testenv.BenchClientID, Secret: testenv.BenchSecret, Presented: oauth.PresentedPost}}
 	b.Run("json", func(b *testing.B) { // the seed's
-		body := `{"client_id":"` + benchClientID + `","client_secret":"` + benchSecret + `","temp_token":"` + benchTempToken + `"}`
-		benchDecode(b, d, "application/json", body, nil, want)
+		body := `{"client_id":"` + testenv.BenchClientID + `","client_secret":"` + testenv.BenchSecret + `","temp_token":"` + benchTempToken + `"}`
+		testenv.BenchDecode(b, d, "application/json", body, nil, want)
 	})
 	b.Run("form", func(b *testing.B) {
-		body := url.Values{"client_id": {benchClientID}, "client_secret": {benchSecret}, "temp_token": {benchTempToken}}.Encode()
-		benchDecode(b, d, "application/x-www-form-urlencoded", body, nil, want)
+		body := url.Values{"client_id": {testenv.BenchClientID}, "client_secret": {testenv.BenchSecret}, "temp_token": {benchTempToken}}.Encode()
+		testenv.BenchDecode(b, d, "application/x-www-form-urlencoded", body, nil, want)
 	})
 }
 
 func BenchmarkEncode(b *testing.B) {
 	now := time.Now()
-	benchEncode(b, temptoken.New(), &oauth.TokenResult{AccessToken: benchJWT, TokenType: "Bearer", ExpiresIn: 7776000,
+	testenv.BenchEncode(b, temptoken.New(), &oauth.TokenResult{AccessToken: testenv.BenchJWT, TokenType: "Bearer", ExpiresIn: 7776000,
 		ExpiresAt: now.Add(90 * 24 * time.Hour), Scopes: []string{"accounts", "transactions"}, GrantType: oauth.GrantAuthorizationCode,
-		Subject: "user-1", ClientID: benchClientID, Connection: &oauth.ConnectionInfo{ID: "242a5690-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+		Subject: "user-1", ClientID: testenv.BenchClientID, Connection: &oauth.ConnectionInfo{ID: "242a5690-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
 			ProviderID: "sandbox-bank", ConnectionType: oauth.ConnectionTypeProvider, Products: []string{"accounts", "transactions"},
 			ConsentExpiresAt: now.Add(90 * 24 * time.Hour), DataRetentionUntil: now.Add(120 * 24 * time.Hour)}})
 }
 
 func BenchmarkEncodeError(b *testing.B) {
-	benchEncodeError(b, temptoken.New(), wrongSecret(false), http.StatusUnauthorized)
+	testenv.BenchEncodeError(b, temptoken.New(), testenv.WrongSecret(false), http.StatusUnauthorized)
 }
