@@ -159,15 +159,11 @@ func BenchmarkDecideClientCredentialsOpaque(b *testing.B) {
 	}
 }
 
-// BenchmarkDecideRefreshRotate rotates a refresh token of a family with a
-// connection, each time the token the last rotation issued: the lock (the
-// token, its family and the connection) and four writes (the token spent,
-// the new token, the access token, the family touched) in one commit.
-func BenchmarkDecideRefreshRotate(b *testing.B) {
-	s := benchOpen(b)
-	c := benchFixture(b, s)
+// benchRedeemed creates a code with a connection for c and redeems it,
+// returning the redemption's writes (its refresh and access tokens).
+func benchRedeemed(b *testing.B, s *Store, c store.Client, now time.Time) store.Writes {
+	b.Helper()
 	ctx := context.Background()
-	now := time.Now().UTC()
 	conn := benchConnection(c, now)
 	code := benchCode(c, &conn, now)
 	if err := s.CreateAuthCode(ctx, code, &conn); err != nil {
@@ -181,6 +177,19 @@ func BenchmarkDecideRefreshRotate(b *testing.B) {
 	}); err != nil {
 		b.Fatal(err)
 	}
+	return w
+}
+
+// BenchmarkDecideRefreshRotate rotates a refresh token of a family with a
+// connection, each time the token the last rotation issued: the lock (the
+// token, its family and the connection) and four writes (the token spent,
+// the new token, the access token, the family touched) in one commit.
+func BenchmarkDecideRefreshRotate(b *testing.B) {
+	s := benchOpen(b)
+	c := benchFixture(b, s)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	w := benchRedeemed(b, s, c, now)
 	cur := w.RefreshToken.Hash
 	b.ReportAllocs()
 	for b.Loop() {
@@ -237,19 +246,7 @@ func BenchmarkGetAccessToken(b *testing.B) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	conn := benchConnection(c, now)
-	code := benchCode(c, &conn, now)
-	if err := s.CreateAuthCode(ctx, code, &conn); err != nil {
-		b.Fatal(err)
-	}
-	var w store.Writes
-	if err := s.Decide(ctx, store.GrantKey{CodeHash: code.Hash}, func(l store.Locked) (store.Writes, error) {
-		var err error
-		w, err = redeem(c, now)(l)
-		return w, err
-	}); err != nil {
-		b.Fatal(err)
-	}
+	w := benchRedeemed(b, s, c, now)
 	for _, tt := range []struct {
 		name string
 		tok  store.AccessToken
