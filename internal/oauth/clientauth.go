@@ -195,6 +195,23 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 	default:
 		which := matchSecret(&c, cr.Secret, p.now())
 		if which == "" {
+			// The client may come from the store's cache while another
+			// process rotated its secret: a mismatch is judged on the
+			// stored client.
+			p.Store.ForgetClient(cr.ID)
+			c, err = p.Store.GetClient(ctx, cr.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				return failed(ReasonUnknownClient, "unknown client")
+			}
+			if err != nil {
+				return store.Client{}, ServerError(err)
+			}
+			if c.IsPublic() {
+				return failed(ReasonWrongSecret, "public client presented a secret")
+			}
+			which = matchSecret(&c, cr.Secret, p.now())
+		}
+		if which == "" {
 			return failed(ReasonWrongSecret, "wrong client secret")
 		}
 		// Which secret, never the secret: operators watch the previous

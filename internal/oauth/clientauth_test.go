@@ -125,11 +125,58 @@ func TestAuthenticateWithoutPreviousSecret(t *testing.T) {
 // debug log into logs.
 func authProvider(t *testing.T, now *time.Time, logs io.Writer) (*oauth.Provider, *sqlite.Store) {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "grantd.db"))
+	return authProviderAt(t, filepath.Join(t.TempDir(), "grantd.db"), now, logs)
+}
+
+// authProviderAt is authProvider on the SQLite file at path.
+func authProviderAt(t *testing.T, path string, now *time.Time, logs io.Writer) (*oauth.Provider, *sqlite.Store) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return &oauth.Provider{Store: st, Issuer: "https://grantd.test", Now: func() time.Time { return *now },
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, st
+}
+
+// TestAuthenticateSecretRotatedElsewhere: the store may answer a client
+// from its cache, but a secret rotated by another process (a CLI command
+// beside the server, another instance: here a second store on the same
+// file) authenticates at once: a secret that does not match the kept copy
+// is judged on the stored client.
+func TestAuthenticateSecretRotatedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "grantd.db")
+	p, st := authProviderAt(t, path, &now, io.Discard)
+	old, rotated := oauth.PrefixClientSecret+oauth.RandomToken(32), oauth.PrefixClientSecret+oauth.RandomToken(32)
+	c := store.Client{ID: uuid.NewString(), Name: "App", AuthMethod: store.AuthMethodBasic, SecretHash: store.Hash(old),
+		GrantTypes: []string{oauth.GrantClientCredentials}, State: store.ClientActive, CreatedAt: now, FirstTokenAt: now}
+	if err := st.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	st.SetClientCacheTTL(time.Hour) // nothing expires during the test
+	auth := func(secret string) error {
+		_, err := p.AuthenticateClient(ctx, oauth.ClientCredentials{ID: c.ID, Secret: secret, Presented: oauth.PresentedBasic})
+		return err
+	}
+	if err := auth(old); err != nil {
+		t.Fatalf("the secret: %v", err)
+	}
+	other, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.UpdateClient(ctx, c.ID, func(c *store.Client) error { c.SecretHash = store.Hash(rotated); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth(rotated); err != nil {
+		t.Errorf("a secret rotated by another process: %v", err)
+	}
+	// The stored client is kept now: the replaced secret fails.
+	if err := auth(old); err == nil {
+		t.Errorf("the replaced secret still authenticates after the stored client was read")
+	}
 }

@@ -454,7 +454,15 @@ type Balances interface {
 
 type Clients interface {
 	CreateClient(ctx context.Context, c Client) error // ErrConflict on duplicate ID
+	// GetClient returns the client id. A backend may answer it from its
+	// ClientCache: a change this store made is seen at once, one made by
+	// another process (another instance, a CLI command) within the
+	// cache's TTL.
 	GetClient(ctx context.Context, id string) (Client, error)
+	// ForgetClient drops any copy of the client kept in memory, so that the
+	// next GetClient reads the store (a secret that does not match the
+	// kept copy may be one rotated by another process).
+	ForgetClient(id string)
 	// ListClients lists clients in ID order (UUIDv7: creation order), at
 	// most p.Limit of them (all when p.Limit <= 0) after the cursor p.After,
 	// and returns the cursor of the next page ("" when there is none).

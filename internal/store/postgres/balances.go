@@ -42,6 +42,7 @@ func insertLedgerEntry(ctx context.Context, tx pgx.Tx, e *store.LedgerEntry) err
 // the client's row first (LockClient), so that concurrent adjustments with
 // one idempotency key queue, and the second finds the first's entry.
 func (s *Store) AdjustBalance(ctx context.Context, clientID string, e store.LedgerEntry) (stored store.LedgerEntry, replayed bool, err error) {
+	defer s.clients.Forget(clientID)
 	err = s.writeTx(ctx, func(tx pgx.Tx) (err error) {
 		stored, replayed, err = store.RunAdjustBalance(ctx, lockTx{tx}, clientID, e)
 		return err

@@ -141,6 +141,7 @@ func countKinds(ctx context.Context, q querier) (map[string]int64, error) {
 // and the ledger's sequences past the loaded rows and commits. It is not
 // retried (fn would run again).
 func (s *Store) Import(ctx context.Context, fn func(store.Loader) error) error {
+	defer s.clients.ForgetAll()
 	return s.txOnce(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if err := fn(lockTx{tx}); err != nil {
 			return err

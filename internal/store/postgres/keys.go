@@ -91,6 +91,7 @@ func (s *Store) DeleteSigningKey(ctx context.Context, kid string, before time.Ti
 // writes the result; an error from fn rolls it all back. A retry (a
 // deadlock with a client's update) calls fn again for every value.
 func (s *Store) Reseal(ctx context.Context, fn func(kind, owner string, sealed []byte) ([]byte, error)) (int, error) {
+	defer s.clients.ForgetAll()
 	var n int
 	err := s.writeTx(ctx, func(tx pgx.Tx) error {
 		n = 0

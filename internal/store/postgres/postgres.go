@@ -90,6 +90,9 @@ type Options struct {
 // concurrent use, by many goroutines and many processes.
 type Store struct {
 	pool *pgxpool.Pool
+	// clients answers GetClient from memory; every write of a client
+	// forgets it there (other instances see a change within its TTL).
+	clients store.ClientCache
 }
 
 var _ store.Store = (*Store)(nil)

@@ -46,6 +46,7 @@ func insertLedgerEntry(ctx context.Context, tx *sql.Tx, e *store.LedgerEntry) er
 // AdjustBalance applies a top-up or a debit in one write transaction
 // (store.RunAdjustBalance).
 func (s *Store) AdjustBalance(ctx context.Context, clientID string, e store.LedgerEntry) (stored store.LedgerEntry, replayed bool, err error) {
+	defer s.clients.Forget(clientID)
 	err = s.writeTx(ctx, func(tx *sql.Tx) (err error) {
 		stored, replayed, err = store.RunAdjustBalance(ctx, grantTx{tx}, clientID, e)
 		return err

@@ -104,6 +104,7 @@ func countKinds(ctx context.Context, db execer) (map[string]int64, error) {
 // and ledger entries keep their seq; AUTOINCREMENT then numbers new ones
 // after the largest.
 func (s *Store) Import(ctx context.Context, fn func(store.Loader) error) error {
+	defer s.clients.ForgetAll()
 	return s.writeTx(ctx, func(tx *sql.Tx) error { return fn(grantTx{tx}) })
 }
 

@@ -74,14 +74,25 @@ const selectClient = `SELECT ` + clientCols + ` FROM clients WHERE id = ?`
 // CreateClient stores a new client, with its balance as given; ErrConflict
 // if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
+	defer s.clients.Forget(c.ID)
 	_, err := s.writeExec(ctx, insertClient, clientArgs(&c)...)
 	return err
 }
 
-// GetClient returns a client by ID.
+// GetClient returns a client by ID, from the client cache when it holds
+// it (store.ClientCache).
 func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
-	return scanClient(s.r.QueryRowContext(ctx, selectClient, id))
+	return s.clients.Get(id, func() (store.Client, error) {
+		return scanClient(s.r.QueryRowContext(ctx, selectClient, id))
+	})
 }
+
+// ForgetClient drops the client cache's copy of the client.
+func (s *Store) ForgetClient(id string) { s.clients.Forget(id) }
+
+// SetClientCacheTTL sets how long GetClient answers a client from memory;
+// <= 0 turns the cache off. The default is store.DefaultClientCacheTTL.
+func (s *Store) SetClientCacheTTL(ttl time.Duration) { s.clients.SetTTL(ttl) }
 
 // ListClients returns a page of clients in ID order; the cursor is the
 // last ID.
@@ -97,6 +108,7 @@ func (s *Store) ListClients(ctx context.Context, p store.Page) ([]store.Client, 
 // UpdateClient loads, changes and stores a client in one write transaction.
 // The columns only the store changes (storeKept) are not written.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Client) error) (store.Client, error) {
+	defer s.clients.Forget(id)
 	var c store.Client
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -137,6 +149,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 // removes its auth requests, codes, connections, refresh families (and so
 // their tokens) and access-token records in the same statement.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	defer s.clients.Forget(id)
 	n, err := s.writeExec(ctx, `DELETE FROM clients WHERE id = ?`, id)
 	if err != nil {
 		return err

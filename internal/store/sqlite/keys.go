@@ -76,6 +76,7 @@ func (s *Store) DeleteSigningKey(ctx context.Context, kid string, before time.Ti
 // Reseal re-encrypts every signing key and every client's webhook secret
 // in one write transaction; an error from fn rolls it all back.
 func (s *Store) Reseal(ctx context.Context, fn func(kind, owner string, sealed []byte) ([]byte, error)) (int, error) {
+	defer s.clients.ForgetAll()
 	var n int
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		n = 0

@@ -46,6 +46,9 @@ type Store struct {
 	r  *sql.DB // read pool, query_only
 	g  *groupWriter
 	ck *checkpointer
+	// clients answers GetClient from memory; every write of a client
+	// forgets it there.
+	clients store.ClientCache
 }
 
 var _ store.Store = (*Store)(nil)

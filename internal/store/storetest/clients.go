@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +12,59 @@ import (
 )
 
 var clientTests = []test{
+	{"CachedClientSeesWrites", func(t *testing.T, s store.Store) {
+		// A client that obtained its first token may be answered from the
+		// backend's cache (store.ClientCache): every write of it through
+		// the store is seen by the next GetClient all the same.
+		ctx := t.Context()
+		c := newClient()
+		c.Metered, c.Balance, c.FirstTokenAt = false, 0, time.Time{}
+		must(t, "CreateClient", s.CreateClient(ctx, c))
+		decide(t, s, store.GrantKey{}, store.Writes{At: at(time.Hour), FirstTokenOf: c.ID})
+		get := func(what string) store.Client {
+			t.Helper()
+			got, err := s.GetClient(ctx, c.ID)
+			must(t, "GetClient "+what, err)
+			return got
+		}
+		if got := get("after the first token"); got.FirstTokenAt.IsZero() {
+			t.Fatalf("FirstTokenAt not set by FirstTokenOf")
+		}
+		get("again") // now kept, where the backend caches
+
+		_, err := s.UpdateClient(ctx, c.ID, func(c *store.Client) error {
+			c.Name, c.SecretHash = "renamed", store.Hash("rotated")
+			return nil
+		})
+		must(t, "UpdateClient", err)
+		if got := get("after UpdateClient"); got.Name != "renamed" || !bytes.Equal(got.SecretHash, store.Hash("rotated")) {
+			t.Errorf("after UpdateClient: name %q, secret hash %x: the old client", got.Name, got.SecretHash)
+		}
+		get("again")
+		n, err := s.Reseal(ctx, func(kind, owner string, sealed []byte) ([]byte, error) {
+			return append([]byte("resealed:"), sealed...), nil
+		})
+		must(t, "Reseal", err)
+		if got := get("after Reseal"); n == 0 || !bytes.HasPrefix(got.WebhookSecret, []byte("resealed:")) {
+			t.Errorf("after Reseal (%d values): webhook secret %q: the old one", n, got.WebhookSecret)
+		}
+		get("again")
+		_, err = s.UpdateClient(ctx, c.ID, func(c *store.Client) error { c.Metered = true; return nil })
+		must(t, "UpdateClient(metered)", err)
+		_, _, err = s.AdjustBalance(ctx, c.ID, store.LedgerEntry{Kind: store.LedgerTopUp, Amount: 5, CreatedAt: at(2 * time.Hour)})
+		must(t, "AdjustBalance", err)
+		if got := get("after a top-up"); !got.Metered || got.Balance != 5 {
+			t.Errorf("after a top-up: metered %v, balance %d; want true, 5", got.Metered, got.Balance)
+		}
+		_, err = s.UpdateClient(ctx, c.ID, func(c *store.Client) error { c.Metered = false; return nil })
+		must(t, "UpdateClient(not metered)", err)
+		get("kept")
+		s.ForgetClient(c.ID) // drops a copy; changes nothing stored
+		get("after ForgetClient")
+		must(t, "DeleteClient", s.DeleteClient(ctx, c.ID))
+		_, err = s.GetClient(ctx, c.ID)
+		wantErr(t, "GetClient after DeleteClient", err, store.ErrNotFound)
+	}},
 	{"CreateGetList", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		clients := listClients(t, s)
