@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/grantd/grantd/internal/config"
 	"github.com/grantd/grantd/internal/secretfile"
@@ -25,6 +26,8 @@ type dataStore interface {
 	store.Store
 	// Version is the schema version.
 	Version(ctx context.Context) (int, error)
+	// SetClientCacheTTL sets how long GetClient answers from memory.
+	SetClientCacheTTL(ttl time.Duration)
 }
 
 var (
@@ -51,7 +54,11 @@ func openStore(ctx context.Context, cfg config.Config) (st dataStore, where stri
 	if err != nil {
 		return nil, "", err
 	}
-	return openSpec(ctx, spec, cfg.Postgres)
+	st, where, err = openSpec(ctx, spec, cfg.Postgres)
+	if err == nil {
+		st.SetClientCacheTTL(cfg.ClientCacheTTL)
+	}
+	return st, where, err
 }
 
 // openSpec opens (creating and migrating if needed) the store spec names;

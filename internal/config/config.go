@@ -95,6 +95,10 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// JanitorInterval is how often expired records are deleted.
 	JanitorInterval time.Duration `yaml:"janitor_interval"`
+	// ClientCacheTTL is how long the store answers a client from memory:
+	// how late another instance (or a CLI command beside the server) sees
+	// a client changed elsewhere; 0 = no cache (docs/storage.md).
+	ClientCacheTTL time.Duration `yaml:"client_cache_ttl"`
 	// DynamicRegistration serves RFC 7591 registration of public clients
 	// (POST /oauth/register); on by default.
 	DynamicRegistration bool `yaml:"dynamic_registration"`
@@ -165,6 +169,8 @@ const (
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultJanitorInterval   = 5 * time.Minute
+	DefaultClientCacheTTL    = time.Second
+	MaxClientCacheTTL        = time.Minute
 )
 
 // File names inside DataDir.
@@ -193,6 +199,7 @@ func Default() Config {
 		IdleTimeout:         DefaultIdleTimeout,
 		ShutdownTimeout:     DefaultShutdownTimeout,
 		JanitorInterval:     DefaultJanitorInterval,
+		ClientCacheTTL:      DefaultClientCacheTTL,
 		DynamicRegistration: true,
 		ForwardedHeader:     "x-forwarded-for",
 		Policy: Policy{
@@ -377,6 +384,9 @@ func (c *Config) Validate() error {
 		if p.d <= 0 {
 			bad("%s: must be positive, got %s", p.name, p.d)
 		}
+	}
+	if c.ClientCacheTTL < 0 || c.ClientCacheTTL > MaxClientCacheTTL {
+		bad("client_cache_ttl: from 0 (off) to %s, got %s", MaxClientCacheTTL, c.ClientCacheTTL)
 	}
 	if c.CodeTTL > 10*time.Minute {
 		bad("code_ttl: at most 10m (RFC 6749 section 4.1.2), got %s", c.CodeTTL)

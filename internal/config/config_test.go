@@ -246,6 +246,9 @@ func TestValidate(t *testing.T) {
 		{"postgres pool negative", func(c *Config) { c.Postgres = Postgres{MaxConns: -1, MinConns: -2, MaxConnLifetime: -time.Second} },
 			[]string{"postgres.max_conns", "postgres.min_conns", "postgres.max_conn_lifetime"}},
 		{"postgres min above max", func(c *Config) { c.Postgres = Postgres{MaxConns: 2, MinConns: 3} }, []string{"must not exceed"}},
+		{"client cache off", func(c *Config) { c.ClientCacheTTL = 0 }, nil},
+		{"client cache negative", func(c *Config) { c.ClientCacheTTL = -time.Second }, []string{"client_cache_ttl"}},
+		{"client cache too long", func(c *Config) { c.ClientCacheTTL = 2 * time.Minute }, []string{"client_cache_ttl: from 0 (off) to 1m0s"}},
 		{"postgres unix socket", func(c *Config) { c.Store = "postgres:///grantd?host=/run/postgresql" }, nil},
 		{
 			"every problem at once",
