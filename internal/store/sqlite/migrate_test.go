@@ -421,6 +421,7 @@ func TestPragmas(t *testing.T) {
 		{s.w, "foreign_keys", 1},
 		{s.w, "synchronous", 1}, // NORMAL
 		{s.w, "busy_timeout", busyTimeoutMS},
+		{s.w, "temp_store", 2}, // MEMORY: savepoints' statement journals
 		{s.w, "query_only", 0},
 		{s.r, "foreign_keys", 1},
 		{s.r, "busy_timeout", busyTimeoutMS},

@@ -142,6 +142,11 @@ func dsn(path string, readOnly bool) string {
 		// Checkpoints run off the writer (checkpoint.go); the writer's own
 		// runs only past writerCheckpointPages, and finds little left.
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointPages))
+		// Each grant of a group commit runs in a savepoint, whose
+		// statement journal keeps the pages it changes; past 64 KiB SQLite
+		// spills that journal to a temporary file, a write system call a
+		// page. In memory it stays a copy (bounded by the group's size).
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 	}
 	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
