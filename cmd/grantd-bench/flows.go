@@ -136,13 +136,24 @@ var noRedirect = &http.Client{Timeout: 30 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // mintCode runs the authorization request of client c and accepts it
-// through the external-consent admin API, as a consent app would; it
-// returns the code and its PKCE verifier.
+// through the admin API, as an external consent app does, and returns the
+// code and its PKCE verifier.
 func (a *admin) mintCode(ctx context.Context, base string, c client) (code, verifier string, err error) {
-	verifier = randomString(32)
-	sum := sha256.Sum256([]byte(verifier))
-	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {benchRedirect}, "scope": {"accounts"},
-		"state": {randomString(8)}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	return a.mint(ctx, base, c, "code", true)
+}
+
+// mint is mintCode for a response type (code or temp_token), with PKCE or
+// without (verifier ""): the temp-token and payroll wires have no
+// code_verifier field.
+func (a *admin) mint(ctx context.Context, base string, c client, responseType string, pkce bool) (code, verifier string, err error) {
+	q := url.Values{"response_type": {responseType}, "client_id": {c.ID}, "redirect_uri": {benchRedirect},
+		"scope": {"accounts"}, "state": {randomString(8)}}
+	if pkce {
+		verifier = randomString(32)
+		sum := sha256.Sum256([]byte(verifier))
+		q.Set("code_challenge", base64.RawURLEncoding.EncodeToString(sum[:]))
+		q.Set("code_challenge_method", "S256")
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/oauth/authorize?"+q.Encode(), nil)
 	if err != nil {
 		return "", "", err
@@ -168,10 +179,10 @@ func (a *admin) mintCode(ctx context.Context, base string, c client) (code, veri
 		return "", "", err
 	}
 	to, err := url.Parse(accepted.RedirectTo)
-	if err != nil || to.Query().Get("code") == "" {
+	if err != nil || to.Query().Get(responseType) == "" {
 		return "", "", fmt.Errorf("accept: redirect %q", accepted.RedirectTo)
 	}
-	return to.Query().Get("code"), verifier, nil
+	return to.Query().Get(responseType), verifier, nil
 }
 
 func randomString(n int) string {
@@ -254,30 +265,44 @@ func codeExchange(format, alg string) flow {
 			if err != nil {
 				return nil, err
 			}
-			per := max(g.codes/conns, 1)
-			return func(int) (request, error) {
-				type pkce struct{ code, verifier string }
-				mine := make([]pkce, per)
-				for j := range mine {
-					code, verifier, err := g.admin.mintCode(ctx, g.url, c)
-					if err != nil {
-						return nil, err
-					}
-					mine[j] = pkce{code, verifier}
-				}
-				var next int
-				return func(ctx context.Context, h *http.Client) (int, error) {
-					if next == len(mine) {
-						<-ctx.Done() // out of codes: wait for the end
-						return 0, ctx.Err()
-					}
-					p := mine[next]
-					next++
-					return form(ctx, h, g.url+"/oauth/token", c, url.Values{"grant_type": {"authorization_code"},
-						"code": {p.code}, "redirect_uri": {benchRedirect}, "code_verifier": {p.verifier}}, nil)
-				}, nil
-			}, nil
+			return minted(ctx, g, c, conns, "code", true, func(ctx context.Context, h *http.Client, code, verifier string) (int, error) {
+				return form(ctx, h, g.url+"/oauth/token", c, url.Values{"grant_type": {"authorization_code"},
+					"code": {code}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}, nil)
+			}), nil
 		}}
+}
+
+// minted gives each worker its share of g.codes one-time codes of
+// responseType, minted ahead for client c, and sends each once with
+// exchange. A worker that has used its share stops sending.
+func minted(ctx context.Context, g *grantdTarget, c client, conns int, responseType string, pkce bool,
+	exchange func(ctx context.Context, h *http.Client, code, verifier string) (int, error)) func(int) (request, error) {
+	per := max(g.codes/conns, 1)
+	return func(int) (request, error) {
+		type one struct{ code, verifier string }
+		mine := make([]one, per)
+		for j := range mine {
+			code, verifier, err := g.admin.mint(ctx, g.url, c, responseType, pkce)
+			if err != nil {
+				return nil, err
+			}
+			mine[j] = one{code, verifier}
+		}
+		var next int
+		return func(ctx context.Context, h *http.Client) (int, error) {
+			if next == len(mine) {
+				next++
+				return statusOutOfCodes, nil // counted as an error once
+			}
+			if next > len(mine) {
+				<-ctx.Done() // out of codes: wait for the end
+				return 0, ctx.Err()
+			}
+			p := mine[next]
+			next++
+			return exchange(ctx, h, p.code, p.verifier)
+		}, nil
+	}
 }
 
 // refresh runs refresh_token grants: each worker holds one grant, from a
@@ -425,6 +450,52 @@ func dialectClientCredentials(name, path string, basic bool) flow {
 		}}
 }
 
+// dialectCodeExchange exchanges one-time codes minted ahead, without PKCE
+// (neither wire has a code_verifier), at a dialect's endpoint in the JSON
+// shape its seed documents: the temp-token dialect's client_id,
+// client_secret and temp_token; the payroll dialect's client_id,
+// client_secret, code and redirect_uri.
+func dialectCodeExchange(name, path, responseType string) flow {
+	return flow{name: name + " " + responseType + " ES256", format: "jwt", alg: "ES256", floor: "sign/ES256",
+		prepare: func(ctx context.Context, g *grantdTarget, conns int) (func(int) (request, error), error) {
+			fields := codeClient("jwt", "ES256", "rotating")
+			fields["grant_types"] = []string{"authorization_code"}
+			fields["response_types"] = []string{responseType}
+			c, err := g.admin.createClient(ctx, fields)
+			if err != nil {
+				return nil, err
+			}
+			return minted(ctx, g, c, conns, responseType, false, func(ctx context.Context, h *http.Client, code, _ string) (int, error) {
+				body := map[string]string{"client_id": c.ID, "client_secret": c.Secret}
+				if responseType == "temp_token" {
+					body["temp_token"] = code
+				} else {
+					body["code"], body["redirect_uri"] = code, benchRedirect
+				}
+				return postJSON(ctx, h, g.url+path, body)
+			}), nil
+		}}
+}
+
+// postJSON posts body as JSON and returns the answer's status.
+func postJSON(ctx context.Context, h *http.Client, u string, body any) (int, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	drain(resp)
+	return resp.StatusCode, nil
+}
+
 // allFlows are the flows --all runs, in order.
 func allFlows() []flow {
 	var fs []flow
@@ -437,7 +508,9 @@ func allFlows() []flow {
 		refresh("jwt", "RS256", "rotating"),
 		introspect(), revoke(),
 		dialectClientCredentials("bankapi", "/v1/oauth/token", false),
-		dialectClientCredentials("bankdata", "/api/v1/token", true))
+		dialectClientCredentials("bankdata", "/api/v1/token", true),
+		dialectCodeExchange("temptoken", "/v1/tokens", "temp_token"),
+		dialectCodeExchange("payroll", "/auth/token", "code"))
 	return fs
 }
 

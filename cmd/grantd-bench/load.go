@@ -159,11 +159,19 @@ func run(ctx context.Context, name, target string, l load, newWorker func(i int)
 }
 
 func statusName(st int) string {
-	if st == 0 {
+	switch st {
+	case 0:
 		return "transport"
+	case statusOutOfCodes:
+		return "out of codes (raise --codes)"
 	}
 	return fmt.Sprint(st)
 }
+
+// statusOutOfCodes is the status a code-exchange worker reports, once,
+// when it has used every code minted for it before the run's end: the run
+// then measured fewer requests than it could have.
+const statusOutOfCodes = -1
 
 // quantile of sorted durations (nearest rank).
 func quantile(sorted []time.Duration, q float64) time.Duration {
