@@ -71,8 +71,12 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 }
 
 // GetClient returns a client by ID, from the client cache when it holds
-// it (store.ClientCache).
+// it (store.ClientCache); another instance's change of a client is
+// forgotten there when its notification arrives (clientchanges.go).
 func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
+	if s.clients.TTL() > 0 {
+		s.listenForClientChanges()
+	}
 	return s.clients.Get(id, func() (store.Client, error) {
 		return scanClient(s.pool.QueryRow(ctx, selectClient, id))
 	})

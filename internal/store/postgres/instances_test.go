@@ -321,3 +321,107 @@ func TestPoolConfig(t *testing.T) {
 		t.Errorf("bad DSN: %v, want an error without the password", err)
 	}
 }
+
+// TestClientChangesAcrossInstances: an instance keeps a client it read in
+// memory (store.ClientCache), and forgets it when another instance updates
+// or deletes it (migration 0004's notifications), long before the cache's
+// TTL (an hour here); an update of only the balance or the first token's
+// time notifies nothing. Another schema's changes are not this one's.
+func TestClientChangesAcrossInstances(t *testing.T) {
+	stores := instances(t, 2)
+	a, b := stores[0], stores[1]
+	a.SetClientCacheTTL(time.Hour)
+	ctx := t.Context()
+	c := testClient(t, b)
+	if _, err := b.pool.Exec(ctx, `UPDATE clients SET first_token_at = now() WHERE id = $1`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	name := func() string {
+		t.Helper()
+		got, err := a.GetClient(ctx, c.ID)
+		if err != nil {
+			t.Fatalf("GetClient: %v", err)
+		}
+		return got.Name
+	}
+	// seen waits (bounded) until a sees want.
+	seen := func(what string, want func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !want(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not seen by the other instance within 10s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// The listener starts with the first GetClient and forgets everything
+	// once it listens: wait until a keeps a copy that survives a direct
+	// change nobody is told of (the cache is working), then undo it.
+	name()
+	if _, err := b.pool.Exec(ctx, `ALTER TABLE clients DISABLE TRIGGER clients_updated`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE clients SET name = 'untold' WHERE id = $1`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	seen("an untold change, once the listener has started", func() bool { return name() == "untold" })
+	if _, err := b.pool.Exec(ctx, `UPDATE clients SET name = 'kept' WHERE id = $1`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `ALTER TABLE clients ENABLE TRIGGER clients_updated`); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if got := name(); got != "untold" {
+			t.Fatalf("a change nobody was told of reached the cache (%q): the cache keeps nothing, so this test proves nothing", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	if _, err := b.UpdateClient(ctx, c.ID, func(c *store.Client) error { c.Name = "renamed"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	seen("UpdateClient", func() bool { return name() == "renamed" })
+
+	// Another schema's notification for the same id changes nothing here.
+	// Untold, c changes again, and a marker client m too; then another
+	// schema notifies c, and this one m: notifications arrive in commit
+	// order, so once m is forgotten c's foreign notice was read.
+	m := testClient(t, b)
+	if _, err := b.pool.Exec(ctx, `UPDATE clients SET first_token_at = now() WHERE id = $1`, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.GetClient(ctx, m.ID); err != nil || got.Name != "c" {
+		t.Fatalf("GetClient(marker): %q, %v", got.Name, err)
+	}
+	for _, q := range []string{`ALTER TABLE clients DISABLE TRIGGER clients_updated`,
+		`UPDATE clients SET name = 'untold again' WHERE id = '` + c.ID + `'`,
+		`UPDATE clients SET name = 'marker' WHERE id = '` + m.ID + `'`,
+		`ALTER TABLE clients ENABLE TRIGGER clients_updated`} {
+		if _, err := b.pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := instances(t, 1)[0]
+	if _, err := other.pool.Exec(ctx, `SELECT pg_notify('grantd_clients', current_schema() || ' ' || $1::text)`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `SELECT pg_notify('grantd_clients', current_schema() || ' ' || $1::text)`, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	seen("the marker's notice", func() bool {
+		got, err := a.GetClient(ctx, m.ID)
+		return err == nil && got.Name == "marker"
+	})
+	if got := name(); got != "renamed" {
+		t.Errorf("another schema's notice made this one forget c: %q", got)
+	}
+
+	if err := b.DeleteClient(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	seen("DeleteClient", func() bool {
+		_, err := a.GetClient(ctx, c.ID)
+		return errors.Is(err, store.ErrNotFound)
+	})
+}

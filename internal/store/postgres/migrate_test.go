@@ -347,6 +347,10 @@ var upgrades = map[int]upgrade{
 	},
 }
 
+// Migration 0004 adds triggers, no column: version 4's data is version
+// 3's, checked the same way.
+func init() { upgrades[4] = upgrades[3] }
+
 // TestMigrateUpWithData migrates, for every version v, a schema at v
 // holding data up to the latest version, and checks the data.
 func TestMigrateUpWithData(t *testing.T) {

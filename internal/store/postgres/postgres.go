@@ -91,8 +91,9 @@ type Options struct {
 type Store struct {
 	pool *pgxpool.Pool
 	// clients answers GetClient from memory; every write of a client
-	// forgets it there (other instances see a change within its TTL).
-	clients store.ClientCache
+	// forgets it there, and listener when another instance writes it.
+	clients  store.ClientCache
+	listener clientListener
 }
 
 var _ store.Store = (*Store)(nil)
@@ -171,6 +172,7 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 
 // Close closes the pool.
 func (s *Store) Close() error {
+	s.stopListening()
 	s.pool.Close()
 	return nil
 }
