@@ -80,6 +80,14 @@ func (w Writes) Empty() bool {
 		w.RefreshToken == nil && w.AccessToken == nil && !w.TouchFamily && w.Charge == nil && w.FirstTokenOf == ""
 }
 
+// OnlyAccessToken reports whether w inserts an access token and writes
+// nothing else: a backend may apply it as one statement.
+func (w Writes) OnlyAccessToken() bool {
+	a := w.AccessToken
+	w.AccessToken = nil
+	return a != nil && w.Empty()
+}
+
 // Writer is what a backend's transaction offers Writes.Apply (and
 // RunAdjustBalance): each method is one primitive statement inside that
 // transaction.

@@ -59,6 +59,18 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode, conn *stor
 // winner commits, PostgreSQL re-reads the row for each waiter, whose decide
 // then sees the code spent or the token rotated.
 func (s *Store) Decide(ctx context.Context, key store.GrantKey, decide func(store.Locked) (store.Writes, error)) error {
+	if key.CodeHash == nil && key.RefreshHash == nil {
+		// Nothing to lock: decide reads nothing, and may run first. A
+		// decision that writes one access token and nothing else (an
+		// opaque client-credentials token) is that INSERT alone, batched
+		// with the others waiting (groupinsert.go): one statement is its
+		// own transaction, with no BEGIN and COMMIT round trips.
+		w, refusal := decide(store.Locked{})
+		if w.OnlyAccessToken() {
+			return cmp.Or(s.inserts.insert(ctx, w.AccessToken), refusal)
+		}
+		decide = func(store.Locked) (store.Writes, error) { return w, refusal }
+	}
 	var refusal error
 	err := s.writeTx(ctx, func(tx pgx.Tx) (err error) {
 		refusal, err = store.RunDecide(ctx, lockTx{tx}, key, decide)
@@ -259,16 +271,20 @@ func scanAccessToken(row scanner, more ...any) (t store.AccessToken, err error) 
 
 // insertAccessToken stores t with its RevokedAt; a t marked Revoked with no
 // RevokedAt is recorded as revoked from its creation.
-func insertAccessToken(ctx context.Context, tx pgx.Tx, t *store.AccessToken) error {
+func insertAccessToken(ctx context.Context, q querier, t *store.AccessToken) error {
+	_, err := exec(ctx, q, `INSERT INTO access_tokens (`+accessTokenCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, accessTokenArgs(t)...)
+	return err
+}
+
+// accessTokenArgs are t's values in the order of accessTokenCols.
+func accessTokenArgs(t *store.AccessToken) []any {
 	revoked := ts(t.RevokedAt)
 	if t.Revoked && t.RevokedAt.IsZero() {
 		revoked = revokedAt(t.CreatedAt)
 	}
-	_, err := exec(ctx, tx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,
-		ts(t.CreatedAt), ts(t.ExpiresAt), revoked)
-	return err
+	return []any{t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,
+		ts(t.CreatedAt), ts(t.ExpiresAt), revoked}
 }
 
 // GetAccessToken returns a record with Revoked computed: its own revocation,

@@ -94,6 +94,8 @@ type Store struct {
 	// forgets it there, and listener when another instance writes it.
 	clients  store.ClientCache
 	listener clientListener
+	// inserts batches lone access-token inserts (groupinsert.go).
+	inserts *tokenInserts
 }
 
 var _ store.Store = (*Store)(nil)
@@ -127,7 +129,9 @@ func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	s.inserts = newTokenInserts(s)
+	return s, nil
 }
 
 // poolConfig parses dsn and applies opts. Errors never quote the DSN: it may
@@ -173,6 +177,7 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 // Close closes the pool.
 func (s *Store) Close() error {
 	s.stopListening()
+	s.inserts.close()
 	s.pool.Close()
 	return nil
 }
