@@ -22,20 +22,29 @@ type Store interface {
 }
 
 // Janitor does one kind of chore per batch, so that no write transaction
-// holds the store for long.
+// holds the store for long, and after each batch waits as long as the
+// batch took: token requests queued behind a batch go first, and a large
+// backlog takes at most about half of the store's writer.
 type Janitor struct {
 	Store  Store
 	Now    func() time.Time // nil = time.Now
-	Batch  int              // rows per batch; 0 = 500
+	Batch  int              // rows per batch (per kind for DeleteExpired); 0 = DefaultBatch
 	Logger *slog.Logger
-	// MaxBatches bounds one pass per chore, so that a large backlog is
-	// worked off over several passes; 0 = 100.
+	// MaxBatches bounds one pass per chore, so that a larger backlog is
+	// worked off over several passes; 0 = DefaultMaxBatches.
 	MaxBatches int
 	// UnusedDynamicClientTTL is how long a client registered through RFC
 	// 7591 may go without obtaining a token before it is deleted; 0 =
 	// never deleted.
 	UnusedDynamicClientTTL time.Duration
 }
+
+// Defaults of Batch and MaxBatches: one pass deletes up to a million rows
+// a kind, fifty at a time (a millisecond or two of SQLite's writer each).
+const (
+	DefaultBatch      = 50
+	DefaultMaxBatches = 20000
+)
 
 // Result counts what one pass did.
 type Result struct {
@@ -50,11 +59,11 @@ func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
 	}
 	batch := j.Batch
 	if batch <= 0 {
-		batch = 500
+		batch = DefaultBatch
 	}
 	maxBatches := j.MaxBatches
 	if maxBatches <= 0 {
-		maxBatches = 100
+		maxBatches = DefaultMaxBatches
 	}
 	var res Result
 	for _, chore := range []struct {
@@ -69,6 +78,7 @@ func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
 		{j.deleteUnusedClients, &res.UnusedClients},
 	} {
 		for range maxBatches {
+			t0 := time.Now()
 			n, err := chore.fn(ctx, now, batch)
 			*chore.count += n
 			if err != nil {
@@ -78,6 +88,12 @@ func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
 			// batch did not fill.
 			if n < batch {
 				break
+			}
+			// Yield the store for as long as the batch held it.
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(time.Since(t0)):
 			}
 		}
 	}
