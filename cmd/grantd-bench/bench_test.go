@@ -59,6 +59,34 @@ func TestShortBench(t *testing.T) {
 	}
 }
 
+// TestShortScale runs --scale with a small seed: grantd is stopped,
+// seeded, started again and measured; then expired rows are added and
+// the janitor purges them all under load. It asserts that every phase ran
+// without errors and the purge finished, not how fast.
+func TestShortScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts grantd")
+	}
+	var out bytes.Buffer
+	code, err := runBench(t.Context(), []string{"--json", "--conns", "4", "--duration", "300ms", "--warmup", "0s",
+		"--flows", "client_credentials opaque", "--scale", "--seed-clients", "20", "--seed-connections", "50",
+		"--seed-families", "50", "--seed-expired", "3000"}, &out)
+	if err != nil || code != 0 {
+		t.Fatalf("bench: %d, %v\n%s", code, err, out.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, out.String())
+	}
+	if rep.Scale == nil || len(rep.Scale.Results) != 1 || rep.Scale.Results[0].OK == 0 || len(rep.Scale.Results[0].Errors) != 0 {
+		t.Errorf("scale: %+v", rep.Scale)
+	}
+	p := rep.Purge
+	if p == nil || p.Rows != 3000 || p.Left || p.Idle.OK == 0 || p.Purge.OK == 0 || len(p.Idle.Errors)+len(p.Purge.Errors) != 0 {
+		t.Errorf("purge: %+v", p)
+	}
+}
+
 // TestParse: bad flags are refused before anything starts.
 func TestParse(t *testing.T) {
 	for _, args := range [][]string{{"--conns", "0"}, {"--conns", "x"}, {"--duration", "0s"}, {"--peer", "hydra"}, {"extra"}} {

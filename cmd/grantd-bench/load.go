@@ -22,6 +22,10 @@ type load struct {
 	rate     int // requests per second, 0 = closed loop
 	warmup   time.Duration
 	duration time.Duration
+	// done, when set, ends the measured window early: it is asked every
+	// half second and the window ends once it says true (duration is then
+	// the bound).
+	done func() bool
 }
 
 // result is what one run of a flow measured.
@@ -120,7 +124,12 @@ func run(ctx context.Context, name, target string, l load, newWorker func(i int)
 	}
 	close(started)
 	t0 := time.Now()
-	time.Sleep(l.duration)
+	for end := t0.Add(l.duration); time.Now().Before(end); {
+		if l.done != nil && l.done() {
+			break
+		}
+		time.Sleep(min(500*time.Millisecond, time.Until(end)))
+	}
 	var cpu, storeCPU time.Duration
 	if meter != nil {
 		cpu, storeCPU = meter.used()

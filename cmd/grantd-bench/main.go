@@ -63,6 +63,7 @@ type options struct {
 	profile  string
 	scale    bool
 	seed     scale
+	expired  int
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -89,6 +90,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.seed.Clients, "seed-clients", 100000, "with --scale: clients to seed")
 	fs.IntVar(&o.seed.Connections, "seed-connections", 1000000, "with --scale: active connections to seed")
 	fs.IntVar(&o.seed.Families, "seed-families", 1000000, "with --scale: refresh families to seed, each with a refresh token and an access-token row")
+	fs.IntVar(&o.expired, "seed-expired", 1000000, "with --scale: expired access-token rows to add at the end, then measure client credentials at a fixed rate while the janitor purges them, against the same load before (0 = skip)")
 	fs.StringVar(&o.repo, "repo", "", "the repository's root (for the peer); default: found from the working directory")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -130,6 +132,7 @@ type report struct {
 	Signature   map[string]float64 `json:"signature_ms"` // in process, one core
 	Results     []row              `json:"results"`
 	Scale       *scaleReport       `json:"scale,omitempty"`
+	Purge       *purgeReport       `json:"purge,omitempty"`
 	Targets     []target           `json:"targets"`
 }
 
@@ -324,6 +327,12 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 				rep.Scale.Results = append(rep.Scale.Results, r)
 			}
 		}
+		if o.expired > 0 {
+			progress("the janitor purging %d expired rows under %d requests/s…", o.expired, purgeRate)
+			if rep.Purge, err = measurePurge(ctx, bin, dir, o, g2, t2); err != nil {
+				return 1, fmt.Errorf("purge: %w", err)
+			}
+		}
 	}
 	if peer != nil {
 		rep.PeerRSS, _ = peakRSS(peer.pid())
@@ -458,6 +467,22 @@ func printReport(w io.Writer, rep report) {
 		}
 		tw.Flush()
 		fmt.Fprintln(w)
+	}
+	if p := rep.Purge; p != nil {
+		fmt.Fprintf(w, "the janitor purging %d expired access-token rows (seeded in %v), client credentials opaque at %d/s, %d connections:\n",
+			p.Rows, p.SeedTime.Round(time.Second), purgeRate, purgeConns)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "run\tseconds\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\t")
+		for _, r := range []result{p.Idle, p.Purge} {
+			fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%s\t%s\t%s\t%d\t\n", r.Flow, float64(r.OK)/max(r.PerSecond, 1), r.PerSecond,
+				ms(r.P50), ms(r.P99), ms(r.Max), len(r.Errors))
+		}
+		tw.Flush()
+		left := "none left"
+		if p.Left {
+			left = "rows LEFT at the bound"
+		}
+		fmt.Fprintf(w, "purged in %v from ready (%s)\n\n", p.Took.Round(100*time.Millisecond), left)
 	}
 	for _, t := range rep.Targets {
 		fmt.Fprintf(w, "%-4s %s: %s\n", t.Verdict, t.Name, t.Detail)

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" for expiredLeft
+	_ "modernc.org/sqlite"             // "sqlite" for expiredLeft
 
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/postgres"
@@ -19,6 +22,7 @@ type scale struct {
 	Clients     int `json:"clients"`
 	Connections int `json:"connections"`
 	Families    int `json:"families"` // each with one refresh token and one access-token row
+	Expired     int `json:"expired"`  // access-token rows that expired an hour ago
 }
 
 // seedChunk is how many records one import transaction writes.
@@ -30,45 +34,14 @@ const seedChunk = 20000
 // row, all live, as a year of traffic leaves them.
 func seed(ctx context.Context, dataDir, storeURL string, sc scale) (time.Duration, error) {
 	t0 := time.Now()
-	var st interface {
-		store.Bulk
-		Close() error
-	}
-	var err error
-	if storeURL == "" {
-		st, err = sqlite.Open(ctx, filepath.Join(dataDir, "grantd.db"))
-	} else {
-		st, err = postgres.Open(ctx, storeURL, postgres.Options{})
-	}
+	st, err := openBulk(ctx, dataDir, storeURL)
 	if err != nil {
-		return 0, fmt.Errorf("seed: open the store: %w", err)
+		return 0, err
 	}
 	defer st.Close()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	clients := make([]string, sc.Clients)
-	var batch []store.Record
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := st.Import(ctx, func(l store.Loader) error {
-			for _, r := range batch {
-				if err := l.Put(ctx, r); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		batch = batch[:0]
-		return err
-	}
-	put := func(r store.Record) error {
-		batch = append(batch, r)
-		if len(batch) >= seedChunk {
-			return flush()
-		}
-		return nil
-	}
+	put, flush := importer(ctx, st)
 	for i := range clients {
 		clients[i] = uuid.Must(uuid.NewV7()).String()
 		hash := make([]byte, 32)
@@ -112,8 +85,110 @@ func seed(ctx context.Context, dataDir, storeURL string, sc scale) (time.Duratio
 			}
 		}
 	}
+	if sc.Expired > 0 {
+		if err := seedExpired(put, now, sc.Expired); err != nil {
+			return 0, err
+		}
+	}
 	if err := flush(); err != nil {
 		return 0, err
 	}
 	return time.Since(t0), nil
+}
+
+// seedExpired puts n opaque access-token rows that expired an hour ago,
+// for one client of their own: what the janitor purges.
+func seedExpired(put func(store.Record) error, now time.Time, n int) error {
+	c := &store.Client{ID: uuid.Must(uuid.NewV7()).String(), Name: "expired tokens", AuthMethod: store.AuthMethodBasic,
+		SecretHash: make([]byte, 32), GrantTypes: []string{"client_credentials"}, Scopes: []string{"accounts"},
+		Environment: "sandbox", Tier: "bench", State: store.ClientActive, AccessTokenTTL: time.Hour,
+		TokenFormat: store.TokenFormatOpaque, Metadata: map[string]string{}, CreatedAt: now, UpdatedAt: now,
+		StateChangedAt: now, FirstTokenAt: now}
+	if err := put(store.RecordOf(c)); err != nil {
+		return err
+	}
+	for range n {
+		a := make([]byte, 16)
+		rand.Read(a)
+		if err := put(store.RecordOf(&store.AccessToken{ID: fmt.Sprintf("%x", a), ClientID: c.ID, Subject: c.ID,
+			Scopes: c.Scopes, Format: store.TokenFormatOpaque, CreatedAt: now.Add(-2 * time.Hour),
+			ExpiresAt: now.Add(-time.Hour)})); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bulkStore is a store the bench seeds through the bulk import.
+type bulkStore interface {
+	store.Bulk
+	Close() error
+}
+
+// openBulk opens grantd's store (stopped): the SQLite file in dataDir, or
+// storeURL.
+func openBulk(ctx context.Context, dataDir, storeURL string) (bulkStore, error) {
+	var st bulkStore
+	var err error
+	if storeURL == "" {
+		st, err = sqlite.Open(ctx, filepath.Join(dataDir, "grantd.db"))
+	} else {
+		st, err = postgres.Open(ctx, storeURL, postgres.Options{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seed: open the store: %w", err)
+	}
+	return st, nil
+}
+
+// importer returns put, which queues a record and imports every
+// seedChunk of them in one transaction, and flush, which imports the rest.
+func importer(ctx context.Context, st store.Bulk) (put func(store.Record) error, flush func() error) {
+	var batch []store.Record
+	flush = func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := st.Import(ctx, func(l store.Loader) error {
+			for _, r := range batch {
+				if err := l.Put(ctx, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		batch = batch[:0]
+		return err
+	}
+	put = func(r store.Record) error {
+		batch = append(batch, r)
+		if len(batch) >= seedChunk {
+			return flush()
+		}
+		return nil
+	}
+	return put, flush
+}
+
+// expiredLeft reports whether any expired access-token row is left, read
+// beside the running grantd: a read-only SQLite connection, or a query on
+// PostgreSQL.
+func expiredLeft(ctx context.Context, dataDir, storeURL string) (bool, error) {
+	var db *sql.DB
+	var err error
+	q := `SELECT EXISTS (SELECT 1 FROM access_tokens WHERE expires_at != 0 AND expires_at <= ?)`
+	var now any = time.Now().UnixMilli()
+	if storeURL == "" {
+		db, err = sql.Open("sqlite", "file:"+filepath.Join(dataDir, "grantd.db")+"?mode=ro")
+	} else {
+		db, err = sql.Open("pgx", storeURL)
+		q, now = `SELECT EXISTS (SELECT 1 FROM access_tokens WHERE expires_at <= $1)`, time.Now()
+	}
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	var left bool
+	err = db.QueryRowContext(ctx, q, now).Scan(&left)
+	return left, err
 }

@@ -137,7 +137,7 @@ policy:
 
 // startGrantd starts `grantd serve` on a fresh data directory (and store,
 // when storeURL is given) and reads its admin token.
-func startGrantd(ctx context.Context, bin, dir, storeURL, logLevel string) (*process, *admin, error) {
+func startGrantd(ctx context.Context, bin, dir, storeURL, logLevel string, extra ...string) (*process, *admin, error) {
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, nil, err
@@ -154,7 +154,7 @@ func startGrantd(ctx context.Context, bin, dir, storeURL, logLevel string) (*pro
 	if err != nil {
 		return nil, nil, err
 	}
-	args := []string{"serve", "--config", cfg, "--data-dir", data, "--addr", pub, "--admin-addr", adm}
+	args := append([]string{"serve", "--config", cfg, "--data-dir", data, "--addr", pub, "--admin-addr", adm}, extra...)
 	env := os.Environ()
 	if storeURL != "" {
 		args = append(args, "--store", storeURL)
