@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"path/filepath"
@@ -153,5 +154,30 @@ func TestChargeRefundedWhenSigningFails(t *testing.T) {
 	ledger, _, _ := st.ListLedger(ctx, c.ID, store.Page{})
 	if got.Balance != 1 || len(ledger) != 3 || ledger[0].Kind != store.LedgerTopUp || ledger[0].Amount != 1 || ledger[1].Kind != store.LedgerCharge {
 		t.Fatalf("balance %d, ledger %+v: want the charge refunded", got.Balance, ledger)
+	}
+}
+
+// TestClaimsExpiry: the exp the signer reserves for (Claims.Expiry) is the
+// exp the token carries.
+func TestClaimsExpiry(t *testing.T) {
+	for _, exp := range []int64{0, 1, 1767225600} {
+		c := oauth.Claims{ExpiresAt: exp}
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Exp int64 `json:"exp"`
+		}
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		want := time.Time{}
+		if got.Exp != 0 {
+			want = time.Unix(got.Exp, 0)
+		}
+		if !c.Expiry().Equal(want) {
+			t.Errorf("exp %d: Expiry() = %v, the JSON's exp %v", exp, c.Expiry(), want)
+		}
 	}
 }

@@ -95,6 +95,15 @@ type Claims struct {
 	EntityIDs    []string `json:"entity_ids,omitempty"`
 }
 
+// Expiry is the exp claim as a time (the zero time for none): the signer
+// reads it here rather than from the JSON (signer.Expirer).
+func (c Claims) Expiry() time.Time {
+	if c.ExpiresAt == 0 {
+		return time.Time{}
+	}
+	return time.Unix(c.ExpiresAt, 0)
+}
+
 // A grant turns a token request of an authenticated client into a plan: the
 // one record it decides on and the function that decides. It reads the
 // request's own parameters, and nothing else: no I/O, no writes, no

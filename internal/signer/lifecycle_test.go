@@ -640,3 +640,34 @@ func TestFresh(t *testing.T) {
 		t.Fatalf("not fresh after a reload: %v", err)
 	}
 }
+
+// expirerClaims say their exp (signer.Expirer), as oauth.Claims do.
+type expirerClaims struct {
+	Exp int64 `json:"exp"`
+}
+
+func (c expirerClaims) Expiry() time.Time {
+	if c.Exp == 0 {
+		return time.Time{}
+	}
+	return time.Unix(c.Exp, 0)
+}
+
+// TestSignExpirer: claims that say their exp are reserved for by it, as
+// those whose exp Sign reads from the JSON; one with no exp is refused.
+func TestSignExpirer(t *testing.T) {
+	ctx := t.Context()
+	clk, st := newClock(), &memStore{}
+	s := newSignerWith(t, Options{Store: st, KEK: testKEK(t), Algorithm: ES256, Now: clk.Now})
+	exp := clk.Now().Add(90 * 24 * time.Hour)
+	tok, err := s.Sign(ctx, "", expirerClaims{Exp: exp.Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, ok := st.get(headerKID(t, tok)); !ok || rec.KeepUntil.Before(exp) {
+		t.Fatalf("a token expiring at %v was handed out while its key is kept until %v", exp, rec.KeepUntil)
+	}
+	if tok, err := s.Sign(ctx, "", expirerClaims{}); err == nil || tok != "" {
+		t.Fatalf("Sign(claims with no exp): %q, %v", tok, err)
+	}
+}

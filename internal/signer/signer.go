@@ -308,8 +308,14 @@ func (s *Signer) Sign(ctx context.Context, alg string, claims any) (string, erro
 	if len(payload) == 0 || payload[0] != '{' {
 		return "", errors.New("signer: claims must be a JSON object")
 	}
-	exp, err := expiry(payload)
-	if err != nil {
+	var exp time.Time
+	if e, ok := claims.(Expirer); ok {
+		// The claims say their exp: parsing it back out of the JSON cost
+		// 4 % of an ES256 token's CPU.
+		if exp = e.Expiry(); exp.IsZero() {
+			return "", errors.New("signer: claims need a numeric exp")
+		}
+	} else if exp, err = expiry(payload); err != nil {
 		return "", err
 	}
 	k, err := s.reserved(ctx, jose.SignatureAlgorithm(alg), exp)
@@ -327,6 +333,13 @@ func (s *Signer) Sign(ctx context.Context, alg string, claims any) (string, erro
 		return "", fmt.Errorf("signer: sign: %w", err)
 	}
 	return jws.CompactSerialize()
+}
+
+// Expirer is claims that know the exp they marshal to (whole seconds; the
+// zero time for none): Sign takes it from Expiry instead of parsing the
+// JSON for it.
+type Expirer interface {
+	Expiry() time.Time
 }
 
 // expiry reads the exp claim (NumericDate, RFC 7519 section 2) of a JSON
