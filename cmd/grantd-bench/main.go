@@ -82,7 +82,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.tags, "tags", "", "build tags of the grantd it builds: libcrypto for RSA by the system's OpenSSL (cgo, libssl-dev)")
 	fs.StringVar(&o.peer, "peer", "", "measure a peer beside grantd in the same run, A B A B: oidc-provider (node-oidc-provider 8.8.1, installed with npm)")
 	fs.IntVar(&o.rounds, "rounds", 2, "with --peer: rounds of grantd then the peer")
-	fs.IntVar(&o.codes, "codes", 8000, "codes minted ahead for each code-exchange run")
+	fs.IntVar(&o.codes, "codes", 16000, "codes minted ahead for each code-exchange run (they live 10 minutes; a worker that runs out reports an error)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "grantd's log level during the bench (info logs every request)")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
 	fs.StringVar(&o.profile, "cpuprofile", "", "directory to write a CPU profile of grantd for each run (from the admin API's pprof)")

@@ -123,9 +123,12 @@ func buildGrantd(ctx context.Context, bin, tags, dir string) (string, error) {
 
 // benchConfig is the grantd configuration of a run: a tier without limits
 // for the bench's clients, no per-address limits on the authorization
-// endpoint (the bench mints codes from one address), no pending cap.
+// endpoint (the bench mints codes from one address), no pending cap, and
+// codes that live 10 minutes (the most allowed): --codes are minted
+// ahead, and at 60 s the first of 16,000 had expired before the run.
 const benchConfig = `log:
   level: %s
+code_ttl: 10m
 policy:
   default_tier: bench
   tiers:
