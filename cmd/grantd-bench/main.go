@@ -329,7 +329,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 		}
 		if o.expired > 0 {
 			progress("the janitor purging %d expired rows under %d requests/s…", o.expired, purgeRate)
-			if rep.Purge, err = measurePurge(ctx, bin, dir, o, g2, t2); err != nil {
+			if rep.Purge, err = measurePurge(ctx, bin, dir, o, g2); err != nil {
 				return 1, fmt.Errorf("purge: %w", err)
 			}
 		}
@@ -473,7 +473,7 @@ func printReport(w io.Writer, rep report) {
 			p.Rows, p.SeedTime.Round(time.Second), purgeRate, purgeConns)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "run\tseconds\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\t")
-		for _, r := range []result{p.Idle, p.Purge} {
+		for _, r := range []result{p.Purge, p.Idle} {
 			fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%s\t%s\t%s\t%d\t\n", r.Flow, float64(r.OK)/max(r.PerSecond, 1), r.PerSecond,
 				ms(r.P50), ms(r.P99), ms(r.Max), len(r.Errors))
 		}

@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
-	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" for expiredLeft
-	_ "modernc.org/sqlite"             // "sqlite" for expiredLeft
 
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/postgres"
@@ -168,27 +165,4 @@ func importer(ctx context.Context, st store.Bulk) (put func(store.Record) error,
 		return nil
 	}
 	return put, flush
-}
-
-// expiredLeft reports whether any expired access-token row is left, read
-// beside the running grantd: a read-only SQLite connection, or a query on
-// PostgreSQL.
-func expiredLeft(ctx context.Context, dataDir, storeURL string) (bool, error) {
-	var db *sql.DB
-	var err error
-	q := `SELECT EXISTS (SELECT 1 FROM access_tokens WHERE expires_at != 0 AND expires_at <= ?)`
-	var now any = time.Now().UnixMilli()
-	if storeURL == "" {
-		db, err = sql.Open("sqlite", "file:"+filepath.Join(dataDir, "grantd.db")+"?mode=ro")
-	} else {
-		db, err = sql.Open("pgx", storeURL)
-		q, now = `SELECT EXISTS (SELECT 1 FROM access_tokens WHERE expires_at <= $1)`, time.Now()
-	}
-	if err != nil {
-		return false, err
-	}
-	defer db.Close()
-	var left bool
-	err = db.QueryRowContext(ctx, q, now).Scan(&left)
-	return left, err
 }

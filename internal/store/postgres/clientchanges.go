@@ -80,8 +80,9 @@ func (s *Store) listenOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if in, id, ok := strings.Cut(n.Payload, " "); ok && in == schema {
-			s.clients.Forget(id)
+		// "schema id": the id (a UUID) has no space, a schema name may.
+		if i := strings.LastIndexByte(n.Payload, ' '); i >= 0 && n.Payload[:i] == schema {
+			s.clients.Forget(n.Payload[i+1:])
 		}
 	}
 }

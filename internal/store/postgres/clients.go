@@ -100,7 +100,9 @@ func (s *Store) ListClients(ctx context.Context, p store.Page) ([]store.Client, 
 	})
 }
 
-// UpdateClient locks the client's row (FOR UPDATE), calls fn and stores the
+// UpdateClient locks the client's row (FOR NO KEY UPDATE: the id does not
+// change, so inserts that refer to the client, which take FOR KEY SHARE,
+// do not wait for it), calls fn and stores the
 // result, in one transaction: concurrent updates queue and none is lost.
 // The columns only the store changes (storeKept) are not written.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Client) error) (store.Client, error) {
@@ -108,7 +110,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 	var c store.Client
 	err := s.writeTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		c, err = scanClient(tx.QueryRow(ctx, selectClient+` FOR UPDATE`, id))
+		c, err = scanClient(tx.QueryRow(ctx, selectClient+` FOR NO KEY UPDATE`, id))
 		if err != nil {
 			return err
 		}

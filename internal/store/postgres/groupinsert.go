@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/grantd/grantd/internal/store"
 )
@@ -15,6 +16,9 @@ import (
 // maxInsertBatch bounds the access tokens one INSERT carries (10
 // parameters each: PostgreSQL allows 65535).
 const maxInsertBatch = 64
+
+// batchTimeout bounds one batch's INSERT.
+const batchTimeout = 2 * time.Second
 
 // errClosed answers an insert after Close.
 var errClosed = errors.New("postgres: store closed")
@@ -115,8 +119,12 @@ func (b *tokenInserts) run(batch []*tokenInsert) {
 		return
 	}
 	// The batch's statement is no caller's: one caller's ctx ending must
-	// not roll back the others'.
-	ctx := context.WithoutCancel(live[0].ctx)
+	// not roll back the others'. It is bounded all the same: a row lock
+	// one client's insert waits for (its client being deleted) must not
+	// hold every other client's tokens, nor Close, for long; past the
+	// bound the batch runs again row by row, each on its caller's ctx.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), batchTimeout)
+	defer cancel()
 	err := retry(ctx, func() error { return insertAccessTokens(ctx, b.s.pool, live) })
 	if err == nil || len(live) == 1 {
 		for _, p := range live {

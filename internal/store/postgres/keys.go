@@ -99,7 +99,7 @@ func (s *Store) Reseal(ctx context.Context, fn func(kind, owner string, sealed [
 			{store.SealedSigningKey, `SELECT id, encrypted_key FROM signing_keys ORDER BY id FOR UPDATE`,
 				`UPDATE signing_keys SET encrypted_key = $2 WHERE id = $1`},
 			{store.SealedWebhookSecret, `SELECT id, webhook_secret FROM clients WHERE length(webhook_secret) > 0
-				ORDER BY id FOR UPDATE`, `UPDATE clients SET webhook_secret = $2 WHERE id = $1`},
+				ORDER BY id FOR NO KEY UPDATE`, `UPDATE clients SET webhook_secret = $2 WHERE id = $1`},
 		} {
 			type sealed struct {
 				owner string
