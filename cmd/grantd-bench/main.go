@@ -473,7 +473,7 @@ func printReport(w io.Writer, rep report) {
 			p.Rows, p.SeedTime.Round(time.Second), purgeRate, purgeConns)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "run\tseconds\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\t")
-		for _, r := range []result{p.Purge, p.Idle} {
+		for _, r := range []result{p.Idle, p.Purge} {
 			fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%s\t%s\t%s\t%d\t\n", r.Flow, float64(r.OK)/max(r.PerSecond, 1), r.PerSecond,
 				ms(r.P50), ms(r.P99), ms(r.Max), len(r.Errors))
 		}
