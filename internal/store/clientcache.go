@@ -38,11 +38,14 @@ type ClientCache struct {
 	mu  sync.RWMutex
 	ttl time.Duration
 	set bool // ttl was set
-	// gen counts forgets: a read that began before one is not kept, so a
-	// load racing a write cannot put the old row back.
-	gen uint64
-	m   map[string]cachedClient
-	now func() time.Time // nil = time.Now
+	// gen counts ForgetAlls and forgets[id] the Forgets of id: a read that
+	// began before one is not kept, so a load racing a write cannot put
+	// the old row back. Per id, so that forgetting one client (a wrong
+	// secret, a notice) does not throw away the loads of all the others.
+	gen     uint64
+	forgets map[string]uint64
+	m       map[string]cachedClient
+	now     func() time.Time // nil = time.Now
 }
 
 type cachedClient struct {
@@ -58,6 +61,7 @@ func (cc *ClientCache) SetTTL(ttl time.Duration) {
 	cc.ttl, cc.set = ttl, true
 	cc.gen++
 	clear(cc.m)
+	clear(cc.forgets)
 }
 
 // TTL is how long a client is kept (<= 0: not at all).
@@ -89,7 +93,7 @@ func (cc *ClientCache) Get(id string, load func() (Client, error)) (Client, erro
 	cc.mu.RLock()
 	ttl := cc.ttlLocked()
 	e, hit := cc.m[id]
-	gen := cc.gen
+	gen, idGen := cc.gen, cc.forgets[id]
 	cc.mu.RUnlock()
 	if ttl <= 0 {
 		return load()
@@ -104,7 +108,7 @@ func (cc *ClientCache) Get(id string, load func() (Client, error)) (Client, erro
 	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if cc.gen != gen {
+	if cc.gen != gen || cc.forgets[id] != idGen {
 		return c, nil
 	}
 	if cc.m == nil {
@@ -136,7 +140,16 @@ func (cc *ClientCache) evictLocked(now time.Time) {
 func (cc *ClientCache) Forget(id string) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	cc.gen++
+	if len(cc.forgets) >= 4*ClientCacheSize {
+		// Bounded: starting the counts over is a ForgetAll's worth of
+		// caution for the loads under way.
+		cc.gen++
+		clear(cc.forgets)
+	}
+	if cc.forgets == nil {
+		cc.forgets = make(map[string]uint64)
+	}
+	cc.forgets[id]++
 	delete(cc.m, id)
 }
 
@@ -147,6 +160,7 @@ func (cc *ClientCache) ForgetAll() {
 	defer cc.mu.Unlock()
 	cc.gen++
 	clear(cc.m)
+	clear(cc.forgets)
 }
 
 // clone is a deep copy of c: nothing of it shares memory with c.

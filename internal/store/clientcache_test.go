@@ -83,6 +83,37 @@ func TestClientCache(t *testing.T) {
 			t.Errorf("a load raced by a Forget was kept: %d loads, want 2", l.n)
 		}
 	})
+	t.Run("ForgetOfAnotherDuringLoadIsKept", func(t *testing.T) {
+		cc := newCache()
+		l := &loader{c: cachedTestClient("a")}
+		// Forgetting another client (a wrong secret for it) does not throw
+		// this load away.
+		l.hook = func() { cc.Forget("b") }
+		cc.Get("a", l.load)
+		l.hook = nil
+		cc.Get("a", l.load)
+		if l.n != 1 {
+			t.Errorf("a load raced by another client's Forget was not kept: %d loads, want 1", l.n)
+		}
+		// ForgetAll does.
+		cc.Forget("a")
+		l.hook = func() { cc.ForgetAll() }
+		cc.Get("a", l.load)
+		l.hook = nil
+		cc.Get("a", l.load)
+		if l.n != 3 {
+			t.Errorf("a load raced by ForgetAll was kept: %d loads, want 3", l.n)
+		}
+	})
+	t.Run("ForgetsAreBounded", func(t *testing.T) {
+		cc := newCache()
+		for i := range 5 * ClientCacheSize {
+			cc.Forget(fmt.Sprint(i))
+		}
+		if n := len(cc.forgets); n > 4*ClientCacheSize {
+			t.Errorf("%d forget counts kept, want at most %d", n, 4*ClientCacheSize)
+		}
+	})
 	t.Run("Unsettled", func(t *testing.T) {
 		cc := newCache()
 		for name, c := range map[string]Client{
