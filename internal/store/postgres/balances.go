@@ -29,7 +29,7 @@ func scanLedgerEntry(row scanner) (e store.LedgerEntry, err error) {
 
 // insertLedgerEntry stores e with its seq, or, when e.Seq is 0, with the
 // identity's next one, and sets in e its seq and time as stored.
-func insertLedgerEntry(ctx context.Context, tx pgx.Tx, e *store.LedgerEntry) error {
+func insertLedgerEntry(ctx context.Context, tx querier, e *store.LedgerEntry) error {
 	return mapErr(tx.QueryRow(ctx, `INSERT INTO ledger (`+ledgerCols+`)
 		VALUES (COALESCE(NULLIF($1::bigint, 0), nextval(pg_get_serial_sequence('ledger', 'seq'))),
 		$2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq, created_at`,
@@ -44,7 +44,7 @@ func insertLedgerEntry(ctx context.Context, tx pgx.Tx, e *store.LedgerEntry) err
 func (s *Store) AdjustBalance(ctx context.Context, clientID string, e store.LedgerEntry) (stored store.LedgerEntry, replayed bool, err error) {
 	defer s.clients.Forget(clientID)
 	err = s.writeTx(ctx, func(tx pgx.Tx) (err error) {
-		stored, replayed, err = store.RunAdjustBalance(ctx, lockTx{tx}, clientID, e)
+		stored, replayed, err = store.RunAdjustBalance(ctx, lockTx{q: tx}, clientID, e)
 		return err
 	})
 	return stored, replayed, err
@@ -71,8 +71,12 @@ var _ store.BalanceTx = lockTx{}
 // (EvalPlanQual), whose balance test then sees the new balance: the last
 // credit goes to one of them, the others match no row.
 func (l lockTx) AddToBalance(ctx context.Context, clientID string, amount int64, belowZero bool, at time.Time) (int64, bool, error) {
+	q, err := l.now(ctx)
+	if err != nil {
+		return 0, false, err
+	}
 	var balance int64
-	err := l.tx.QueryRow(ctx, `UPDATE clients SET balance = balance + $2, balance_updated_at = $3
+	err = q.QueryRow(ctx, `UPDATE clients SET balance = balance + $2, balance_updated_at = $3
 		WHERE id = $1 AND metered AND ($4 OR balance >= -$2::bigint) RETURNING balance`,
 		clientID, amount, at.UTC(), belowZero).Scan(&balance)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -84,11 +88,19 @@ func (l lockTx) AddToBalance(ctx context.Context, clientID string, amount int64,
 // LockClient locks the client's row FOR NO KEY UPDATE: balance changes of
 // the client wait for this transaction.
 func (l lockTx) LockClient(ctx context.Context, id string) (store.Client, error) {
-	return scanClient(l.tx.QueryRow(ctx, selectClient+` FOR NO KEY UPDATE`, id))
+	q, err := l.now(ctx)
+	if err != nil {
+		return store.Client{}, err
+	}
+	return scanClient(q.QueryRow(ctx, selectClient+` FOR NO KEY UPDATE`, id))
 }
 
 func (l lockTx) MarkFirstToken(ctx context.Context, clientID string, at time.Time) error {
-	n, err := exec(ctx, l.tx, `UPDATE clients SET first_token_at = COALESCE(first_token_at, $2) WHERE id = $1`,
+	q, err := l.now(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := exec(ctx, q, `UPDATE clients SET first_token_at = COALESCE(first_token_at, $2) WHERE id = $1`,
 		clientID, at.UTC())
 	if err == nil && n == 0 {
 		return fmt.Errorf("%w: no client %s", store.ErrMissingParent, clientID)
@@ -97,6 +109,10 @@ func (l lockTx) MarkFirstToken(ctx context.Context, clientID string, at time.Tim
 }
 
 func (l lockTx) LedgerEntryByKey(ctx context.Context, clientID, key string) (store.LedgerEntry, error) {
-	return scanLedgerEntry(l.tx.QueryRow(ctx, `SELECT `+ledgerCols+` FROM ledger
+	q, err := l.now(ctx)
+	if err != nil {
+		return store.LedgerEntry{}, err
+	}
+	return scanLedgerEntry(q.QueryRow(ctx, `SELECT `+ledgerCols+` FROM ledger
 		WHERE client_id = $1 AND idempotency_key = $2`, clientID, key))
 }

@@ -143,7 +143,7 @@ func countKinds(ctx context.Context, q querier) (map[string]int64, error) {
 func (s *Store) Import(ctx context.Context, fn func(store.Loader) error) error {
 	defer s.clients.ForgetAll()
 	return s.txOnce(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		if err := fn(lockTx{tx}); err != nil {
+		if err := fn(lockTx{q: tx}); err != nil {
 			return err
 		}
 		for _, q := range []string{resetEventSeq, resetLedgerSeq} {
@@ -155,37 +155,51 @@ func (s *Store) Import(ctx context.Context, fn func(store.Loader) error) error {
 	})
 }
 
-func (l lockTx) Count(ctx context.Context) (map[string]int64, error) { return countKinds(ctx, l.tx) }
+func (l lockTx) Count(ctx context.Context) (map[string]int64, error) {
+	q, err := l.now(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return countKinds(ctx, q)
+}
 
-// Put writes r as it is: no event, no cascade.
+// Put writes r as it is: no event, no cascade. The kinds a decision
+// writes, and those of one statement with no result, are exec'd (queued in
+// a decision's pipeline); the others send what is queued first.
 func (l lockTx) Put(ctx context.Context, r store.Record) error {
 	switch {
+	case r.RefreshFamily != nil:
+		return l.exec(ctx, insertFamilySQL, familyArgs(r.RefreshFamily)...)
+	case r.RefreshToken != nil:
+		return l.exec(ctx, insertRefreshTokenSQL, refreshTokenArgs(r.RefreshToken)...)
+	case r.AccessToken != nil:
+		return l.exec(ctx, insertAccessTokenSQL, accessTokenArgs(r.AccessToken)...)
 	case r.Client != nil:
 		return l.exec(ctx, insertClient, clientArgs(r.Client)...)
-	case r.LedgerEntry != nil:
-		return insertLedgerEntry(ctx, l.tx, r.LedgerEntry)
 	case r.AuthRequest != nil:
 		return l.exec(ctx, insertAuthRequest, authRequestArgs(r.AuthRequest)...)
-	case r.Connection != nil:
-		return insertConnection(ctx, l.tx, r.Connection)
-	case r.AuthCode != nil:
-		return insertAuthCode(ctx, l.tx, r.AuthCode)
-	case r.RefreshFamily != nil:
-		return insertFamily(ctx, l.tx, r.RefreshFamily)
-	case r.RefreshToken != nil:
-		return insertRefreshToken(ctx, l.tx, r.RefreshToken)
-	case r.AccessToken != nil:
-		return insertAccessToken(ctx, l.tx, r.AccessToken)
-	case r.SigningKey != nil:
-		// After the keys imported before it: their order is kept.
-		_, err := insertSigningKey(ctx, l.tx, r.SigningKey, "true")
-		return err
 	case r.Event != nil:
 		e := r.Event
 		return l.exec(ctx, `INSERT INTO events (`+eventCols+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			e.Seq, e.ID, e.ClientID, e.ConnectionID, e.Type, e.Payload, ts(e.CreatedAt), e.Attempts,
 			ts(e.NextAttemptAt), e.LastError, ts(e.DeliveredAt), e.Failed)
+	}
+	q, err := l.now(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.LedgerEntry != nil:
+		return insertLedgerEntry(ctx, q, r.LedgerEntry)
+	case r.Connection != nil:
+		return insertConnection(ctx, q, r.Connection)
+	case r.AuthCode != nil:
+		return insertAuthCode(ctx, q, r.AuthCode)
+	case r.SigningKey != nil:
+		// After the keys imported before it: their order is kept.
+		_, err := insertSigningKey(ctx, q, r.SigningKey, "true")
+		return err
 	}
 	return fmt.Errorf("postgres: Put of an empty record")
 }

@@ -25,7 +25,7 @@ func scanConnection(row scanner) (store.Connection, error) {
 	return c, nil
 }
 
-func insertConnection(ctx context.Context, tx pgx.Tx, c *store.Connection) error {
+func insertConnection(ctx context.Context, tx querier, c *store.Connection) error {
 	_, err := exec(ctx, tx, `INSERT INTO connections (`+connectionCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.ID, c.ClientID, c.CustomerID, c.CustomerName, c.ProviderID, c.Subject, list(c.Products),
@@ -58,21 +58,26 @@ func (s *Store) ListConnections(ctx context.Context, clientID string, p store.Pa
 	})
 }
 
-// lockConnection loads, inside tx, the connection whose ID the SQL
-// expression idExpr yields, and locks it FOR SHARE: a revocation, expiry or
-// purge of it waits for tx, and tx waits for one already running. nil when
-// the expression yields "" or no row. It is the first lock a code
-// redemption or a refresh takes (see the package doc for the order).
-func lockConnection(ctx context.Context, tx pgx.Tx, idExpr string, args ...any) (*store.Connection, error) {
-	c, err := scanConnection(tx.QueryRow(ctx,
-		`SELECT `+connectionCols+` FROM connections WHERE id = `+idExpr+` AND id != '' FOR SHARE`, args...))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
+// queueLockConnection queues in b the statement that loads, into
+// locked.Connection, the connection whose ID the SQL expression idExpr
+// yields, and locks it FOR SHARE: a revocation, expiry or purge of it waits
+// for the transaction, and the transaction waits for one already running.
+// Connection stays nil when the expression yields "" or no row. It is the
+// first lock a code redemption or a refresh takes (see the package doc for
+// the order).
+func queueLockConnection(b *pgx.Batch, locked *store.Locked, idExpr string, args ...any) {
+	b.Queue(`SELECT `+connectionCols+` FROM connections WHERE id = `+idExpr+` AND id != '' FOR SHARE`, args...).
+		QueryRow(func(row pgx.Row) error {
+			c, err := scanConnection(row)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				return nil
+			case err != nil:
+				return err
+			}
+			locked.Connection = &c
+			return nil
+		})
 }
 
 // RevokeConnection locks the connection FOR UPDATE, marks it revoked and

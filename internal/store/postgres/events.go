@@ -22,7 +22,7 @@ const eventCols = `seq, id, client_id, connection_id, type, payload, created_at,
 // webhook URL: events nobody will receive are not kept. The caller holds
 // the connection's row (new, or locked FOR UPDATE), so one connection's
 // events commit in the order of their seq.
-func insertEvent(ctx context.Context, tx pgx.Tx, e store.Event) error {
+func insertEvent(ctx context.Context, tx querier, e store.Event) error {
 	_, err := exec(ctx, tx, `INSERT INTO events (id, client_id, connection_id, type, payload, created_at, next_attempt_at)
 		SELECT $1::text, $2::text, $3::text, $4::text, $5::bytea, $6::timestamptz, $7::timestamptz
 		WHERE EXISTS (SELECT 1 FROM clients WHERE id = $2::text AND webhook_url != '')`,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/grantd/grantd/internal/store"
 )
@@ -26,7 +27,7 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 	return c, nil
 }
 
-func insertAuthCode(ctx context.Context, tx pgx.Tx, c *store.AuthCode) error {
+func insertAuthCode(ctx context.Context, tx querier, c *store.AuthCode) error {
 	_, err := exec(ctx, tx, `INSERT INTO auth_codes (`+authCodeCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		c.Hash, c.Kind, c.ClientID, c.RedirectURI, list(c.Scopes), c.Subject, c.ConnectionID,
@@ -52,12 +53,13 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode, conn *stor
 
 // ---- decisions ----
 
-// Decide runs one decision in a READ COMMITTED transaction (retried as
-// writeTx does; decide runs again then) that locks what the key names
-// before decide reads it (see lockTx.Lock); store.RunDecide does the rest.
-// Concurrent decisions on one code or token queue on its row lock; once the
-// winner commits, PostgreSQL re-reads the row for each waiter, whose decide
-// then sees the code spent or the token rotated.
+// Decide runs one decision in a READ COMMITTED transaction that locks what
+// the key names before decide reads it (see lockTx.Lock); store.RunDecide
+// does the rest. Concurrent decisions on one code or token queue on its row
+// lock; once the winner commits, PostgreSQL re-reads the row for each
+// waiter, whose decide then sees the code spent or the token rotated. The
+// transaction is two round trips (decideOnce) and is retried as writeTx
+// does; decide runs again then.
 func (s *Store) Decide(ctx context.Context, key store.GrantKey, decide func(store.Locked) (store.Writes, error)) error {
 	if key.CodeHash == nil && key.RefreshHash == nil {
 		// Nothing to lock: decide reads nothing, and may run first. A
@@ -72,21 +74,101 @@ func (s *Store) Decide(ctx context.Context, key store.GrantKey, decide func(stor
 		decide = func(store.Locked) (store.Writes, error) { return w, refusal }
 	}
 	var refusal error
-	err := s.writeTx(ctx, func(tx pgx.Tx) (err error) {
-		refusal, err = store.RunDecide(ctx, lockTx{tx}, key, decide)
+	err := retry(ctx, func() (err error) {
+		refusal, err = s.decideOnce(ctx, key, decide)
 		return err
 	})
 	return cmp.Or(err, refusal)
 }
 
-// lockTx is a transaction as a decision (store.GrantTx) and an import
-// (store.Loader) use it.
-type lockTx struct{ tx pgx.Tx }
+// decideOnce runs one decision in one transaction of two pipelines: BEGIN
+// and the locks (lockTx.Lock), then the writes and COMMIT. A write whose
+// result the backend reads (a charge, the first-token mark) sends what is
+// queued before it and costs a round trip of its own; every other write's
+// only failure is the server's error, which aborts the transaction and the
+// COMMIT queued after it. The statements run in the order they were queued,
+// so the lock order of the package doc holds. A refresh was nine round
+// trips before (docs/storage.md).
+func (s *Store) decideOnce(ctx context.Context, key store.GrantKey, decide func(store.Locked) (store.Writes, error)) (refusal, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer func() {
+		// Anything but a COMMIT that went through leaves the transaction
+		// open or failed: roll it back before the connection goes back (the
+		// pool would close a connection still in a transaction). This also
+		// runs if decide panics.
+		if conn.Conn().PgConn().TxStatus() != txIdle {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		}
+		conn.Release()
+	}()
+	tx := lockTx{q: conn, pending: &pgx.Batch{}}
+	tx.pending.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
+	if refusal, err = store.RunDecide(ctx, tx, key, decide); err != nil {
+		return nil, err
+	}
+	tx.pending.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" { // PostgreSQL answers ROLLBACK to the COMMIT of a failed transaction
+			return errors.New("postgres: the decision's transaction was rolled back")
+		}
+		return nil
+	})
+	return refusal, tx.send(ctx, tx.pending)
+}
+
+// txIdle is the transaction status of a connection outside a transaction.
+const txIdle = 'I'
+
+// lockTx is a transaction as a decision (store.GrantTx), a balance
+// adjustment (store.BalanceTx) and an import (store.Loader) use it: q is
+// the transaction, or the connection that runs one (decideOnce). With
+// pending not nil, statements whose only failure is the server's error are
+// queued there (exec) and sent with the next statement that reads a result
+// (now, Lock) or with the COMMIT.
+type lockTx struct {
+	q       querier
+	pending *pgx.Batch
+}
 
 var (
 	_ store.GrantTx = lockTx{}
 	_ store.Loader  = lockTx{}
 )
+
+// exec runs, or queues, one statement whose only failure is the server's
+// error, and drops its row count.
+func (l lockTx) exec(ctx context.Context, query string, args ...any) error {
+	if l.pending != nil {
+		l.pending.Queue(query, args...)
+		return nil
+	}
+	_, err := exec(ctx, l.q, query, args...)
+	return err
+}
+
+// now sends what is queued and returns the querier, for a statement whose
+// result the caller reads.
+func (l lockTx) now(ctx context.Context) (querier, error) {
+	if l.pending != nil {
+		if err := l.send(ctx, l.pending); err != nil {
+			return nil, err
+		}
+	}
+	return l.q, nil
+}
+
+// send sends b in one round trip, reads every result (running b's
+// callbacks), and empties it.
+func (l lockTx) send(ctx context.Context, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	err := l.q.SendBatch(ctx, b).Close()
+	*b = pgx.Batch{}
+	return mapErr(err)
+}
 
 // Lock takes the locks in the order of the package doc: the connection
 // FOR SHARE (a revocation of it waits for this transaction, or this one for
@@ -96,40 +178,39 @@ var (
 // tokens: taking the token first could deadlock with it.
 // The client's row comes next, with the decision's first write (a charge,
 // or the first-token mark: store.Writes.Apply puts them first).
+// The statements go in one round trip, after what is queued (BEGIN); they
+// run one after the other, in that order.
 func (l lockTx) Lock(ctx context.Context, key store.GrantKey) (store.Locked, error) {
+	b := l.pending
+	if b == nil {
+		b = &pgx.Batch{}
+	}
+	var locked store.Locked
+	lockRow := func(query string, hash []byte, scan func(pgx.Row) error) {
+		b.Queue(query, hash).QueryRow(scan)
+	}
 	if len(key.CodeHash) > 0 {
-		return lockCode(ctx, l.tx, key.CodeHash)
+		queueLockConnection(b, &locked, `(SELECT connection_id FROM auth_codes WHERE hash = $1)`, key.CodeHash)
+		lockRow(`SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1 FOR UPDATE`, key.CodeHash, func(row pgx.Row) error {
+			c, err := scanAuthCode(row)
+			locked.Code = &c
+			return err
+		})
+	} else {
+		queueLockConnection(b, &locked, `(SELECT f.connection_id FROM refresh_tokens t
+			JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1)`, key.RefreshHash)
+		b.Queue(`SELECT 1 FROM refresh_families
+			WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE`, key.RefreshHash)
+		lockRow(tokenFamilyQuery+` FOR UPDATE`, key.RefreshHash, func(row pgx.Row) error {
+			t, f, err := scanTokenFamily(row)
+			locked.RefreshToken, locked.Family = &t, &f
+			return err
+		})
 	}
-	return lockRefresh(ctx, l.tx, key.RefreshHash)
-}
-
-func lockCode(ctx context.Context, tx pgx.Tx, hash []byte) (store.Locked, error) {
-	conn, err := lockConnection(ctx, tx, `(SELECT connection_id FROM auth_codes WHERE hash = $1)`, hash)
-	if err != nil {
+	if err := l.send(ctx, b); err != nil {
 		return store.Locked{}, err
 	}
-	code, err := scanAuthCode(tx.QueryRow(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1 FOR UPDATE`, hash))
-	if err != nil {
-		return store.Locked{}, err
-	}
-	return store.Locked{Code: &code, Connection: conn}, nil
-}
-
-func lockRefresh(ctx context.Context, tx pgx.Tx, hash []byte) (store.Locked, error) {
-	conn, err := lockConnection(ctx, tx, `(SELECT f.connection_id FROM refresh_tokens t
-		JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1)`, hash)
-	if err != nil {
-		return store.Locked{}, err
-	}
-	if _, err := exec(ctx, tx, `SELECT 1 FROM refresh_families
-		WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE`, hash); err != nil {
-		return store.Locked{}, err
-	}
-	tok, fam, err := scanTokenFamily(tx.QueryRow(ctx, tokenFamilyQuery+` FOR UPDATE`, hash))
-	if err != nil {
-		return store.Locked{}, err
-	}
-	return store.Locked{RefreshToken: &tok, Family: &fam, Connection: conn}, nil
+	return locked, nil
 }
 
 // The store.Writer primitives: one statement each, on rows Lock holds (or
@@ -147,17 +228,23 @@ func (l lockTx) TouchFamily(ctx context.Context, id string, at time.Time) error 
 	return l.exec(ctx, `UPDATE refresh_families SET last_used_at = $2 WHERE id = $1`, id, at.UTC())
 }
 
+// RevokeGrant marks the family (if there is a row) and every access token
+// with that FamilyID revoked, keeping the first revocation time. The empty
+// ID is no grant (client-credentials tokens have FamilyID ""), so it
+// revokes nothing.
 func (l lockTx) RevokeGrant(ctx context.Context, familyID string, at time.Time) error {
-	return revokeFamily(ctx, l.tx, familyID, at)
+	if familyID == "" {
+		return nil
+	}
+	if err := l.exec(ctx, `UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`,
+		familyID, revokedAt(at)); err != nil {
+		return err
+	}
+	return l.exec(ctx, `UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
+		familyID, revokedAt(at))
 }
 
 // (Put, and Count, are in bulk.go: Import's Loader is the same type.)
-
-// exec runs one statement and drops its row count.
-func (l lockTx) exec(ctx context.Context, query string, args ...any) error {
-	_, err := exec(ctx, l.tx, query, args...)
-	return err
-}
 
 // ---- refresh families and tokens ----
 
@@ -203,19 +290,19 @@ func scanTokenFamily(row scanner) (t store.RefreshToken, f store.RefreshFamily, 
 	return t, f, nil
 }
 
-func insertFamily(ctx context.Context, tx pgx.Tx, f *store.RefreshFamily) error {
-	_, err := exec(ctx, tx, `INSERT INTO refresh_families (id, client_id, subject, connection_id, scopes, policy,
-		idle_timeout, created_at, expires_at, last_used_at, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		f.ID, f.ClientID, f.Subject, f.ConnectionID, list(f.Scopes), f.Policy, ns(f.IdleTimeout),
-		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.LastUsedAt), ts(f.RevokedAt))
-	return err
+const insertFamilySQL = `INSERT INTO refresh_families (id, client_id, subject, connection_id, scopes, policy,
+	idle_timeout, created_at, expires_at, last_used_at, revoked_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+func familyArgs(f *store.RefreshFamily) []any {
+	return []any{f.ID, f.ClientID, f.Subject, f.ConnectionID, list(f.Scopes), f.Policy, ns(f.IdleTimeout),
+		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.LastUsedAt), ts(f.RevokedAt)}
 }
 
-func insertRefreshToken(ctx context.Context, tx pgx.Tx, t *store.RefreshToken) error {
-	_, err := exec(ctx, tx, `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at) VALUES ($1, $2, $3, $4)`,
-		t.Hash, t.FamilyID, ts(t.CreatedAt), ts(t.UsedAt))
-	return err
+const insertRefreshTokenSQL = `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at) VALUES ($1, $2, $3, $4)`
+
+func refreshTokenArgs(t *store.RefreshToken) []any {
+	return []any{t.Hash, t.FamilyID, ts(t.CreatedAt), ts(t.UsedAt)}
 }
 
 // GetRefreshToken returns a token and its family.
@@ -225,24 +312,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 
 // RevokeFamily revokes a family and the access tokens of its grant.
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) error {
-	return s.writeTx(ctx, func(tx pgx.Tx) error { return revokeFamily(ctx, tx, familyID, now) })
-}
-
-// revokeFamily marks the family (if there is a row) and every access token
-// with that FamilyID revoked, keeping the first revocation time. The empty
-// ID is no grant (client-credentials tokens have FamilyID ""), so it revokes
-// nothing.
-func revokeFamily(ctx context.Context, tx pgx.Tx, familyID string, now time.Time) error {
-	if familyID == "" {
-		return nil
-	}
-	if _, err := exec(ctx, tx, `UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`,
-		familyID, revokedAt(now)); err != nil {
-		return err
-	}
-	_, err := exec(ctx, tx, `UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
-		familyID, revokedAt(now))
-	return err
+	return s.writeTx(ctx, func(tx pgx.Tx) error { return lockTx{q: tx}.RevokeGrant(ctx, familyID, now) })
 }
 
 // revokedAt is the revocation time stored for now: never NULL, which would
@@ -272,10 +342,12 @@ func scanAccessToken(row scanner, more ...any) (t store.AccessToken, err error) 
 // insertAccessToken stores t with its RevokedAt; a t marked Revoked with no
 // RevokedAt is recorded as revoked from its creation.
 func insertAccessToken(ctx context.Context, q querier, t *store.AccessToken) error {
-	_, err := exec(ctx, q, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, accessTokenArgs(t)...)
+	_, err := exec(ctx, q, insertAccessTokenSQL, accessTokenArgs(t)...)
 	return err
 }
+
+const insertAccessTokenSQL = `INSERT INTO access_tokens (` + accessTokenCols + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
 // accessTokenArgs are t's values in the order of accessTokenCols.
 func accessTokenArgs(t *store.AccessToken) []any {

@@ -33,7 +33,7 @@ func scanSigningKey(row scanner) (k store.SigningKey, err error) {
 // version read during a rolling upgrade: 'previous' (published) for the
 // algorithms that version knows, 'retired' (skipped) for the others,
 // whose keys it cannot parse and which would stop its reloads.
-func insertSigningKey(ctx context.Context, tx pgx.Tx, k *store.SigningKey, cond string, args ...any) (bool, error) {
+func insertSigningKey(ctx context.Context, tx querier, k *store.SigningKey, cond string, args ...any) (bool, error) {
 	n, err := exec(ctx, tx, `INSERT INTO signing_keys (`+signingKeyCols+`, seq, state)
 		SELECT $1, $2, $3, $4, $5, $6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM signing_keys),
 			CASE WHEN $2 IN ('RS256', 'ES256') THEN 'previous' ELSE 'retired' END WHERE `+cond,

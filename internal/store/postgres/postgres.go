@@ -32,6 +32,9 @@
 //     UPDATE SKIP LOCKED) lock the client, then cascade to its rows; against
 //     a decision on one of those rows that is the one cycle, which the
 //     deadlock detector and the retry resolve.
+//   - A decision (Decide) sends its transaction in two pipelines on one
+//     connection: BEGIN with the locks, then the writes with COMMIT; a
+//     write whose result is read sends what is queued first (decideOnce).
 //   - AddSigningKey keeps an invariant over several rows (one current, one
 //     previous key); it runs SERIALIZABLE, which is cheap for a rare
 //     operation.
@@ -198,11 +201,12 @@ func (s *Store) DatabaseTime(ctx context.Context) (time.Time, error) {
 	return t, mapErr(err)
 }
 
-// querier is what *pgxpool.Pool and pgx.Tx share.
+// querier is what *pgxpool.Pool, *pgxpool.Conn and pgx.Tx share.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // Retries of a transaction that failed with a serialization failure or a
