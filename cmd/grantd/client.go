@@ -83,7 +83,7 @@ func (c *cli) withConfigStore(ctx context.Context, cf *config.Flags, fn func(cfg
 	if err != nil {
 		return err
 	}
-	st, _, err := openStore(ctx, cfg)
+	st, _, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -34,12 +34,12 @@ func (c *cli) copyStores(ctx context.Context, cfg config.Config, fromDSN, toDSN 
 	if sameStore(fromSpec, toSpec) {
 		return errors.New("--from and --to name the same store")
 	}
-	from, fromWhere, err := openSpec(ctx, fromSpec, cfg.Postgres) // migrates
+	from, fromWhere, err := openSpec(ctx, fromSpec, cfg.Postgres, nil) // migrates
 	if err != nil {
 		return fmt.Errorf("--from: %w", err)
 	}
 	defer from.Close()
-	to, toWhere, err := openSpec(ctx, toSpec, cfg.Postgres)
+	to, toWhere, err := openSpec(ctx, toSpec, cfg.Postgres, nil)
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}

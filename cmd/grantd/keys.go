@@ -138,7 +138,7 @@ func (c *cli) keysRotate(ctx context.Context, args []string) error {
 		fs.Usage()
 		return &usageError{msg}
 	}
-	st, _, err := openStore(ctx, cfg)
+	st, _, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 	if *from != "" {
 		return c.copyStores(ctx, cfg, *from, *to)
 	}
-	st, where, err := openStore(ctx, cfg) // opening migrates
+	st, where, err := openStore(ctx, cfg, nil) // opening migrates
 	if err != nil {
 		return err
 	}

@@ -49,12 +49,12 @@ func (c *cli) loadConfig(f *config.Flags) (config.Config, error) {
 
 // openStore opens (creating and migrating if needed) the configured store.
 // where names it for people, without a password.
-func openStore(ctx context.Context, cfg config.Config) (st dataStore, where string, err error) {
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (st dataStore, where string, err error) {
 	spec, err := cfg.StoreSpec()
 	if err != nil {
 		return nil, "", err
 	}
-	st, where, err = openSpec(ctx, spec, cfg.Postgres)
+	st, where, err = openSpec(ctx, spec, cfg.Postgres, log)
 	if err == nil {
 		st.SetClientCacheTTL(cfg.ClientCacheTTL)
 	}
@@ -62,8 +62,9 @@ func openStore(ctx context.Context, cfg config.Config) (st dataStore, where stri
 }
 
 // openSpec opens (creating and migrating if needed) the store spec names;
-// pool tunes a PostgreSQL store.
-func openSpec(ctx context.Context, spec config.StoreSpec, pool config.Postgres) (dataStore, string, error) {
+// pool tunes a PostgreSQL store, which logs to log (nil: nowhere) what it
+// does on its own.
+func openSpec(ctx context.Context, spec config.StoreSpec, pool config.Postgres, log *slog.Logger) (dataStore, string, error) {
 	switch spec.Backend {
 	case config.BackendSQLite:
 		if err := os.MkdirAll(filepath.Dir(spec.Path), 0o700); err != nil {
@@ -79,6 +80,7 @@ func openSpec(ctx context.Context, spec config.StoreSpec, pool config.Postgres) 
 			MaxConns:        int32(pool.MaxConns), // validated: at most 10000
 			MinConns:        int32(pool.MinConns),
 			MaxConnLifetime: pool.MaxConnLifetime,
+			Logger:          log,
 		})
 		if err != nil {
 			return nil, "", err // never quotes the DSN

@@ -46,7 +46,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	warnLooseModes(log, cfg)
-	st, where, err := openStore(ctx, cfg)
+	st, where, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,21 @@ func (s *Store) listenForClientChanges() {
 		s.listener.cancel, s.listener.done = cancel, make(chan struct{})
 		go func() {
 			defer close(s.listener.done)
+			lost := false // the last attempt failed, and said so
 			for {
-				s.listenOnce(ctx)
+				err := s.listenOnce(ctx, func() {
+					if lost {
+						s.log.Info("postgres: listening for client changes again")
+						lost = false
+					}
+				})
+				if ctx.Err() == nil && !lost {
+					// Once a streak: while the database is down, every
+					// second would say it again.
+					s.log.Warn("postgres: not listening for client changes; clients cached here may lag other instances' changes by up to the client cache TTL until it comes back",
+						"cause", err.Error(), "retry", listenRetry.String())
+					lost = true
+				}
 				s.clients.ForgetAll() // what was missed while not listening
 				select {
 				case <-ctx.Done():
@@ -58,9 +71,9 @@ func (s *Store) stopListening() {
 	}
 }
 
-// listenOnce connects, listens and forgets the clients notified until the
-// connection fails or ctx ends.
-func (s *Store) listenOnce(ctx context.Context) error {
+// listenOnce connects, listens (then calls listening) and forgets the
+// clients notified until the connection fails or ctx ends, and says why.
+func (s *Store) listenOnce(ctx context.Context, listening func()) error {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
@@ -75,6 +88,7 @@ func (s *Store) listenOnce(ctx context.Context) error {
 	}
 	// What changed before LISTEN took effect.
 	s.clients.ForgetAll()
+	listening()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

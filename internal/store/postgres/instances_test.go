@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/store/postgres/pgtest"
 	"github.com/grantd/grantd/internal/store/storetest"
+	"github.com/grantd/grantd/internal/testenv"
 )
 
 // instances opens n stores (n connection pools: n grantd instances) on one
@@ -424,4 +426,77 @@ func TestClientChangesAcrossInstances(t *testing.T) {
 		_, err := a.GetClient(ctx, c.ID)
 		return errors.Is(err, store.ErrNotFound)
 	})
+}
+
+// TestClientChangesListenerSaysWhenItLoses: when the listener's connection
+// is cut (its backend terminated, as a database restart would), the store
+// warns once, connects again by itself within a few seconds, and says so;
+// a change made after that reaches the cache again.
+func TestClientChangesListenerSaysWhenItLoses(t *testing.T) {
+	schema, _ := pgtest.Schema(t)
+	app := "grantd_listener_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	dsn := pgtest.BaseDSN(t)
+	if strings.Contains(dsn, "?") {
+		dsn += "&application_name=" + app
+	} else {
+		dsn += "?application_name=" + app
+	}
+	var logs testenv.SyncBuffer
+	s, err := Open(t.Context(), dsn, Options{Schema: schema, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	other := openT(t, schema)
+	s.SetClientCacheTTL(time.Hour)
+	ctx := t.Context()
+	c := testClient(t, other)
+	if _, err := other.pool.Exec(ctx, `UPDATE clients SET first_token_at = now() WHERE id = $1`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	within := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10s; logs:\n%s", what, logs.String())
+			}
+		}
+	}
+	listener := func() (pid int) {
+		err := other.pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE application_name = $1 AND query = 'LISTEN `+clientChannel+`'`, app).Scan(&pid)
+		if err != nil {
+			return 0
+		}
+		return pid
+	}
+	if _, err := s.GetClient(ctx, c.ID); err != nil { // starts the listener
+		t.Fatal(err)
+	}
+	var pid int
+	within("the listener's LISTEN", func() bool { pid = listener(); return pid != 0 })
+	var ended bool
+	if err := other.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ended); err != nil || !ended {
+		t.Fatalf("pg_terminate_backend(%d): %v, %v", pid, ended, err)
+	}
+	within("the warning", func() bool { return strings.Contains(logs.String(), "not listening for client changes") })
+	within("listening again", func() bool {
+		return strings.Contains(logs.String(), "listening for client changes again") && listener() != 0
+	})
+	if n := strings.Count(logs.String(), "not listening for client changes"); n != 1 {
+		t.Errorf("%d warnings for one cut, want 1:\n%s", n, logs.String())
+	}
+	// The reconnected listener forgets what it is told.
+	name := func() string {
+		got, err := s.GetClient(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Name
+	}
+	name()
+	if _, err := other.UpdateClient(ctx, c.ID, func(c *store.Client) error { c.Name = "after the cut"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	within("a change after the cut", func() bool { return name() == "after the cut" })
 }

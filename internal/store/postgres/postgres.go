@@ -50,6 +50,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -87,6 +88,10 @@ type Options struct {
 	// MaxConnLifetime recycles connections; 0 = the DSN's
 	// pool_max_conn_lifetime, else one hour.
 	MaxConnLifetime time.Duration
+	// Logger receives what the store does on its own, away from any call:
+	// the client-change listener losing and regaining its connection. nil
+	// = nothing is logged.
+	Logger *slog.Logger
 }
 
 // Store is the PostgreSQL implementation of store.Store. It is safe for
@@ -99,6 +104,7 @@ type Store struct {
 	listener clientListener
 	// inserts batches lone access-token inserts (groupinsert.go).
 	inserts *tokenInserts
+	log     *slog.Logger
 }
 
 var _ store.Store = (*Store)(nil)
@@ -132,7 +138,10 @@ func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	s.inserts = newTokenInserts(s)
 	return s, nil
 }
