@@ -53,7 +53,7 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 			return decision{}, InvalidScope("The requested scope exceeds the scope originally granted.").With(ReasonScopeNotAllowed, "scope")
 		}
 		d := decision{access: p.newAccessToken(c, fam.Subject, l.Connection, fam.ID, scopes, false, now), conn: l.Connection}
-		d.writes = store.Writes{At: now, TouchFamily: true, AccessToken: &d.access.rec}
+		d.writes = store.Writes{At: now, TouchFamily: touchDue(fam, now), AccessToken: &d.access.rec}
 		if fam.Policy == store.RefreshFixed {
 			d.refreshUnchanged = true
 		} else {
@@ -64,4 +64,18 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 		return d, nil
 	}
 	return plan{key: store.GrantKey{RefreshHash: store.Hash(req.RefreshToken)}, decide: decide, missing: invalid}, nil
+}
+
+// touchShare: a refresh records the family's last use only when the use
+// recorded is at least 1/touchShare of its idle timeout old (7.2 hours of
+// the default 30 days). So a family refreshed often is not written for it
+// on every refresh (a rotating one is written anyway: its token; a fixed
+// one writes only its access token), and it may end idle up to that share
+// of its idle timeout early, never late (docs/protocol.md).
+const touchShare = 100
+
+// touchDue reports whether a refresh of fam at now records now as its last
+// use (store.Writes.TouchFamily).
+func touchDue(fam *store.RefreshFamily, now time.Time) bool {
+	return now.Sub(fam.LastUsedAt) >= fam.IdleTimeout/touchShare
 }

@@ -195,6 +195,45 @@ func TestFixedRefreshPolicy(t *testing.T) {
 	}
 }
 
+// TestRefreshRecordsLastUseCoarsely: a refresh records the family's last
+// use only when the recorded one is 1 % of the idle timeout old (7.2 h of
+// 30 days); introspection's exp of the refresh token shows the recorded
+// use, and the family ends idle from it: early by at most that share,
+// never late.
+func TestRefreshRecordsLastUseCoarsely(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(fixed)
+	_, tok := codeFlow(t, e, c, "accounts")
+	t0 := e.clock.Now()
+	const idle = 30 * 24 * time.Hour
+	exp := func(what string, want time.Time) {
+		t.Helper()
+		got := e.introspect(c, tok.RefreshToken)["exp"]
+		if got != float64(want.Unix()) {
+			t.Errorf("%s: exp %v, want %d (the last use recorded + 30 days)", what, got, want.Unix())
+		}
+	}
+	refresh := func(what string) {
+		t.Helper()
+		if r := e.refresh(c, tok.RefreshToken, ""); r.Status != 200 {
+			t.Fatalf("%s: status %d body %s", what, r.Status, r.Body)
+		}
+	}
+	e.clock.Advance(7 * time.Hour)
+	refresh("7 h after the grant")
+	exp("7 h after the grant: not recorded", t0.Add(idle))
+	e.clock.Advance(15 * time.Minute)
+	refresh("7.25 h after the grant")
+	last := e.clock.Now()
+	exp("7.25 h after the grant: recorded", last.Add(idle))
+	e.clock.Advance(idle - time.Second)
+	refresh("idle for just under 30 days since the recorded use")
+	e.clock.Advance(idle + time.Second)
+	if r := e.refresh(c, tok.RefreshToken, ""); r.str("error") != "invalid_grant" {
+		t.Fatalf("after 30 idle days: %s", r.Body)
+	}
+}
+
 func TestRefreshScopeNarrowing(t *testing.T) {
 	e := newEnv(t)
 	c := e.client()
