@@ -46,6 +46,7 @@ func main() {
 // options are the bench's flags.
 type options struct {
 	all      bool
+	pin      bool
 	flows    string
 	conns    []int
 	rate     int
@@ -91,6 +92,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.seed.Connections, "seed-connections", 1000000, "with --scale: active connections to seed")
 	fs.IntVar(&o.seed.Families, "seed-families", 1000000, "with --scale: refresh families to seed, each with a refresh token and an access-token row")
 	fs.IntVar(&o.expired, "seed-expired", 1000000, "with --scale: expired access-token rows to add at the end, then measure client credentials at a fixed rate while the janitor purges them, against the same load before (0 = skip)")
+	fs.BoolVar(&o.pin, "pin", false, "run the load generator on one CPU and the servers it starts on the others (Linux; two CPUs at least), so that their work does not queue on the same cores")
 	fs.StringVar(&o.repo, "repo", "", "the repository's root (for the peer); default: found from the working directory")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -120,12 +122,17 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
+// pinning is --pin's split of the CPUs while a run has it (nil: none);
+// start spawns every server through it.
+var pinning *cpuSplit
+
 // report is everything a bench run measured.
 type report struct {
 	Crypto      string             `json:"grantd_crypto"` // go, libcrypto or boringcrypto
 	FloorCrypto string             `json:"floor_crypto"`  // what the floors sign with: the bench's own build
 	Store       string             `json:"store"`
 	CPUs        int                `json:"cpus"`
+	Pinned      string             `json:"pinned,omitempty"` // --pin: where the generator and the servers run
 	StartReady  time.Duration      `json:"start_to_ready_ns"`
 	PeakRSS     int64              `json:"peak_rss_bytes"`
 	PeerRSS     int64              `json:"peer_peak_rss_bytes,omitempty"`
@@ -179,6 +186,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (int, error)
 		return 1, err
 	}
 	rep := report{Crypto: cryptoOf(ctx, bin), Store: "sqlite", CPUs: runtimeCPUs(), Signature: map[string]float64{}}
+	if o.pin {
+		if pinning, err = newCPUSplit(); err != nil {
+			return 2, err
+		}
+		defer func() { pinning = nil }()
+		rep.Pinned = pinning.String()
+	}
 	if o.store != "" {
 		rep.Store = "postgres"
 	}
@@ -423,6 +437,9 @@ func printReport(w io.Writer, rep report) {
 		rep.Crypto, rep.FloorCrypto, rep.Store, rep.CPUs, ms(rep.StartReady), float64(rep.PeakRSS)/(1<<20))
 	if rep.PeerRSS > 0 {
 		fmt.Fprintf(w, " (peer %.1f MiB)", float64(rep.PeerRSS)/(1<<20))
+	}
+	if rep.Pinned != "" {
+		fmt.Fprintf(w, "; %s", rep.Pinned)
 	}
 	fmt.Fprintln(w)
 	for alg, c := range rep.Signature {

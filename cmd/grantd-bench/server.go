@@ -82,7 +82,7 @@ func start(ctx context.Context, name string, cmd *exec.Cmd, url, readyURL, logPa
 	}
 	cmd.Stdout, cmd.Stderr = log, log
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := pinning.spawn(cmd.Start); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
