@@ -13,8 +13,13 @@ import (
 // "schema id" when a client changes or goes.
 const clientChannel = "grantd_clients"
 
-// listenRetry is how long the listener waits before it connects again.
-const listenRetry = time.Second
+// listenRetry is how long the listener waits before it connects again;
+// listenSteady how long it must have listened for its next failure to be
+// a new outage (logged again).
+const (
+	listenRetry  = time.Second
+	listenSteady = time.Minute
+)
 
 // clientListener makes the client cache forget what other instances
 // change: it LISTENs on its own connection (outside the pool, which it
@@ -36,20 +41,30 @@ func (s *Store) listenForClientChanges() {
 		s.listener.cancel, s.listener.done = cancel, make(chan struct{})
 		go func() {
 			defer close(s.listener.done)
-			lost := false // the last attempt failed, and said so
+			// One warning an outage, and one line when it ends: an outage
+			// ends once the listener has listened for listenSteady, so a
+			// connection that something keeps cutting (an idle timeout)
+			// does not log twice a cycle.
+			var warned, relistened bool
 			for {
+				var up time.Time
 				err := s.listenOnce(ctx, func() {
-					if lost {
+					up = time.Now()
+					if warned && !relistened {
 						s.log.Info("postgres: listening for client changes again")
-						lost = false
+						relistened = true
 					}
 				})
-				if ctx.Err() == nil && !lost {
-					// Once a streak: while the database is down, every
-					// second would say it again.
+				if ctx.Err() != nil {
+					return
+				}
+				if !up.IsZero() && time.Since(up) >= listenSteady {
+					warned, relistened = false, false
+				}
+				if !warned {
 					s.log.Warn("postgres: not listening for client changes; clients cached here may lag other instances' changes by up to the client cache TTL until it comes back",
 						"cause", err.Error(), "retry", listenRetry.String())
-					lost = true
+					warned = true
 				}
 				s.clients.ForgetAll() // what was missed while not listening
 				select {

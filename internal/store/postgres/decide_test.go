@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/store/postgres/pgtest"
 )
 
 // TestDecideRollsBackOnItsConnection: a decision runs its transaction in
@@ -89,5 +91,88 @@ func TestDecideRollsBackOnItsConnection(t *testing.T) {
 	}
 	if _, _, err := s.GetRefreshToken(ctx, w.RefreshToken.Hash); err != nil {
 		t.Errorf("the grant written after the failures: %v", err)
+	}
+}
+
+// TestDecideMissKeepsPreparedStatements: a decision on a token that does
+// not exist (a guess) answers ErrNotFound without dropping its
+// connection's prepared statements, so guesses cost later decisions no
+// prepares.
+func TestDecideMissKeepsPreparedStatements(t *testing.T) {
+	schema, _ := pgtest.Schema(t)
+	s, err := Open(t.Context(), pgtest.BaseDSN(t), Options{Schema: schema, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	c := testClient(t, s)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	code := testCode(c.ID, "", "")
+	if err := s.CreateAuthCode(ctx, code, nil); err != nil {
+		t.Fatal(err)
+	}
+	w := grantOf(code, now)
+	if err := s.Decide(ctx, store.GrantKey{CodeHash: code.Hash}, func(store.Locked) (store.Writes, error) { return w, nil }); err != nil {
+		t.Fatal(err)
+	}
+	cached := func() int {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Release()
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	cached() // prepares its own query
+	before := cached()
+	for _, key := range []store.GrantKey{{RefreshHash: store.Hash("guessed")}, {CodeHash: store.Hash("guessed")}} {
+		err := s.Decide(ctx, key, func(store.Locked) (store.Writes, error) {
+			t.Error("decide ran for a key that names nothing")
+			return store.Writes{}, nil
+		})
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Decide(%x…): %v, want ErrNotFound", key.RefreshHash, err)
+		}
+	}
+	if after := cached(); after < before {
+		t.Errorf("%d prepared statements after the misses, %d before", after, before)
+	}
+}
+
+// TestDecideCallerGoneWritesNothing: a caller whose context ends before
+// the writes are sent gets its context's error, and nothing is written.
+func TestDecideCallerGoneWritesNothing(t *testing.T) {
+	s := instances(t, 1)[0]
+	c := testClient(t, s)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	code := testCode(c.ID, "", "")
+	if err := s.CreateAuthCode(t.Context(), code, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	w := grantOf(code, now)
+	err := s.Decide(ctx, store.GrantKey{CodeHash: code.Hash}, func(store.Locked) (store.Writes, error) {
+		cancel() // the caller goes while its decision is made
+		return w, nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Decide: %v, want context.Canceled", err)
+	}
+	err = s.Decide(t.Context(), store.GrantKey{CodeHash: code.Hash}, func(l store.Locked) (store.Writes, error) {
+		if !l.Code.UsedAt.IsZero() {
+			t.Error("the code was spent by a decision whose caller had gone")
+		}
+		return store.Writes{}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.GetRefreshToken(t.Context(), w.RefreshToken.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refresh token of a decision whose caller had gone: %v, want ErrNotFound", err)
 	}
 }

@@ -100,7 +100,9 @@ func (s *Store) decideOnce(ctx context.Context, key store.GrantKey, decide func(
 		// pool would close a connection still in a transaction). This also
 		// runs if decide panics.
 		if conn.Conn().PgConn().TxStatus() != txIdle {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			_, _ = conn.Exec(rctx, `ROLLBACK`)
+			cancel()
 		}
 		conn.Release()
 	}()
@@ -115,11 +117,31 @@ func (s *Store) decideOnce(ctx context.Context, key store.GrantKey, decide func(
 		}
 		return nil
 	})
-	return refusal, tx.send(ctx, tx.pending)
+	// The last pipeline holds the writes and the COMMIT: once sent, the
+	// server runs them all unless one fails, and a cancellation (which
+	// PostgreSQL ignores between statements) could not stop the COMMIT,
+	// only the reading of its answer: Decide would report an error for a
+	// decision that committed (a refresh token spent, its successor lost).
+	// So a caller gone before it is sent writes nothing, and once sent its
+	// answers are read whatever happens to ctx, for at most commitTimeout.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	return refusal, tx.send(wctx, tx.pending)
 }
 
 // txIdle is the transaction status of a connection outside a transaction.
 const txIdle = 'I'
+
+// commitTimeout bounds a decision's last pipeline (its writes may wait for
+// a row lock: a client being deleted); rollbackTimeout the ROLLBACK of a
+// decision that did not commit.
+const (
+	commitTimeout   = 10 * time.Second
+	rollbackTimeout = 5 * time.Second
+)
 
 // lockTx is a transaction as a decision (store.GrantTx), a balance
 // adjustment (store.BalanceTx) and an import (store.Loader) use it: q is
@@ -185,30 +207,45 @@ func (l lockTx) Lock(ctx context.Context, key store.GrantKey) (store.Locked, err
 	if b == nil {
 		b = &pgx.Batch{}
 	}
-	var locked store.Locked
-	lockRow := func(query string, hash []byte, scan func(pgx.Row) error) {
-		b.Queue(query, hash).QueryRow(scan)
+	var (
+		locked  store.Locked
+		missing bool
+	)
+	// found keeps a miss (no such code or token: no row) out of the batch's
+	// error, which would make pgx drop the connection's prepared
+	// statements: a guessed token would cost every later decision on it a
+	// prepare.
+	found := func(err error) error {
+		var pe *pgconn.PgError
+		if errors.Is(err, store.ErrNotFound) && !errors.As(err, &pe) {
+			missing = true
+			return nil
+		}
+		return err
 	}
 	if len(key.CodeHash) > 0 {
 		queueLockConnection(b, &locked, `(SELECT connection_id FROM auth_codes WHERE hash = $1)`, key.CodeHash)
-		lockRow(`SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1 FOR UPDATE`, key.CodeHash, func(row pgx.Row) error {
+		b.Queue(`SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1 FOR UPDATE`, key.CodeHash).QueryRow(func(row pgx.Row) error {
 			c, err := scanAuthCode(row)
 			locked.Code = &c
-			return err
+			return found(err)
 		})
 	} else {
 		queueLockConnection(b, &locked, `(SELECT f.connection_id FROM refresh_tokens t
 			JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1)`, key.RefreshHash)
 		b.Queue(`SELECT 1 FROM refresh_families
 			WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE`, key.RefreshHash)
-		lockRow(tokenFamilyQuery+` FOR UPDATE`, key.RefreshHash, func(row pgx.Row) error {
+		b.Queue(tokenFamilyQuery+` FOR UPDATE`, key.RefreshHash).QueryRow(func(row pgx.Row) error {
 			t, f, err := scanTokenFamily(row)
 			locked.RefreshToken, locked.Family = &t, &f
-			return err
+			return found(err)
 		})
 	}
 	if err := l.send(ctx, b); err != nil {
 		return store.Locked{}, err
+	}
+	if missing {
+		return store.Locked{}, store.ErrNotFound
 	}
 	return locked, nil
 }
