@@ -4,8 +4,6 @@ import (
 	"encoding/hex"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -48,12 +46,12 @@ func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.C
 		ExpiresAt:    now.Add(ttl),
 	}}
 	if a.rec.Format == store.TokenFormatOpaque {
-		a.opaque = PrefixAccessToken + RandomToken(32)
+		a.opaque = newSecret(PrefixAccessToken, now)
 		a.rec.ID = opaqueID(a.opaque)
 		return a
 	}
 	a.rec.Format = store.TokenFormatJWT
-	a.rec.ID = uuid.NewString()
+	a.rec.ID = newID()
 	a.claims = &Claims{
 		Issuer:       p.Issuer,
 		Subject:      subject,
@@ -72,8 +70,9 @@ func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.C
 	return a
 }
 
-// opaqueID is the record ID of an opaque access token: the hex of its hash.
-func opaqueID(token string) string { return hex.EncodeToString(store.Hash(token)) }
+// opaqueID is the record ID of an opaque access token: the hex of its key
+// (SecretKey).
+func opaqueID(token string) string { return hex.EncodeToString(SecretKey(token)) }
 
 // newFamily is the refresh family a code grant starts, with the endpoint's
 // policy (pr.RefreshPolicy) or else the client's.
@@ -112,8 +111,8 @@ func newFamily(c *store.Client, code *store.AuthCode, conn *store.Connection, po
 }
 
 func newRefreshToken(familyID string, now time.Time) (string, store.RefreshToken) {
-	t := PrefixRefreshToken + RandomToken(32)
-	return t, store.RefreshToken{Hash: store.Hash(t), FamilyID: familyID, CreatedAt: now}
+	t := newSecret(PrefixRefreshToken, now)
+	return t, store.RefreshToken{Hash: SecretKey(t), FamilyID: familyID, CreatedAt: now}
 }
 
 // connectionLive checks that the connection behind a grant is active and its

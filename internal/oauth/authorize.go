@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -459,7 +457,7 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 	}
 	consentTTL, retention := p.lifetimes(&client, providerID)
 	conn := store.Connection{
-		ID:                 uuid.NewString(),
+		ID:                 newID(),
 		ClientID:           client.ID,
 		CustomerID:         cmp.Or(c.CustomerID, ar.CustomerID),
 		CustomerName:       cmp.Or(c.CustomerName, ar.CustomerName),
@@ -478,9 +476,9 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 	if ar.ResponseType == CodeKindTempToken {
 		prefix = PrefixTempToken
 	}
-	secret := prefix + RandomToken(32)
+	secret := newSecret(prefix, now)
 	code := store.AuthCode{
-		Hash:                store.Hash(secret),
+		Hash:                SecretKey(secret),
 		Kind:                ar.ResponseType,
 		ClientID:            client.ID,
 		RedirectURI:         ar.RedirectURI,
@@ -489,7 +487,7 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		ConnectionID:        conn.ID,
 		CodeChallenge:       ar.CodeChallenge,
 		CodeChallengeMethod: ar.CodeChallengeMethod,
-		GrantID:             uuid.NewString(),
+		GrantID:             newID(),
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(p.codeTTL()),
 	}

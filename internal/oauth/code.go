@@ -60,7 +60,7 @@ func authorizationCode(p *Provider, c *store.Client, pr Profile, req TokenReques
 		}
 		return d, nil
 	}
-	return plan{key: store.GrantKey{CodeHash: store.Hash(req.Code)}, decide: decide, missing: invalid}, nil
+	return plan{key: store.GrantKey{CodeHash: SecretKey(req.Code)}, decide: decide, missing: invalid}, nil
 }
 
 // redirectBound checks the redirect_uri of the token request against the

@@ -52,7 +52,7 @@ func (p *Provider) resolve(ctx context.Context, token string) (*tokenRef, error)
 	}
 	switch {
 	case strings.HasPrefix(token, PrefixRefreshToken):
-		rt, fam, err := p.Store.GetRefreshToken(ctx, store.Hash(token))
+		rt, fam, err := p.Store.GetRefreshToken(ctx, SecretKey(token))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}

@@ -63,7 +63,7 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 		}
 		return d, nil
 	}
-	return plan{key: store.GrantKey{RefreshHash: store.Hash(req.RefreshToken)}, decide: decide, missing: invalid}, nil
+	return plan{key: store.GrantKey{RefreshHash: SecretKey(req.RefreshToken)}, decide: decide, missing: invalid}, nil
 }
 
 // touchShare: a refresh records the family's last use only when the use

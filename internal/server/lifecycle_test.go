@@ -138,7 +138,7 @@ func TestNoTokenOutlivesItsConsent(t *testing.T) {
 	if _, err := e.store.GetConnection(context.Background(), connID); err != store.ErrNotFound {
 		t.Fatalf("connection after retention: %v", err)
 	}
-	if _, _, err := e.store.GetRefreshToken(context.Background(), store.Hash(rt)); err != store.ErrNotFound {
+	if _, _, err := e.store.GetRefreshToken(context.Background(), oauth.SecretKey(rt)); err != store.ErrNotFound {
 		t.Fatalf("refresh token after retention: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"testing"
@@ -63,23 +64,32 @@ func benchFixture(b *testing.B, s store.Store) store.Client {
 // benchConnection is an active connection of client c, with a consent of
 // 90 days.
 func benchConnection(c store.Client, now time.Time) store.Connection {
-	return store.Connection{ID: uuid.NewString(), ClientID: c.ID, ProviderID: "sandbox-bank", Subject: "user-1",
+	return store.Connection{ID: uuid.Must(uuid.NewV7()).String(), ClientID: c.ID, ProviderID: "sandbox-bank", Subject: "user-1",
 		Products: []string{"accounts", "transactions"}, ConnectionType: "provider", Environment: c.Environment,
 		Status: store.ConnectionActive, CreatedAt: now, ConsentExpiresAt: now.Add(90 * 24 * time.Hour)}
 }
 
 // benchCode is a code of client c for conn, with a PKCE challenge.
 func benchCode(c store.Client, conn *store.Connection, now time.Time) store.AuthCode {
-	return store.AuthCode{Hash: store.Hash("gac_" + rand.Text()), Kind: "code", ClientID: c.ID,
+	return store.AuthCode{Hash: benchKey("gac_", now), Kind: "code", ClientID: c.ID,
 		RedirectURI: c.RedirectURIs[0], Scopes: conn.Products, Subject: conn.Subject, ConnectionID: conn.ID,
 		CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", CodeChallengeMethod: "S256",
-		GrantID: uuid.NewString(), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		GrantID: uuid.Must(uuid.NewV7()).String(), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+// benchKey is the record key of a new secret with prefix issued at now, as
+// the core makes it (internal/oauth, SecretKey): the time in milliseconds
+// (6 bytes, big-endian), then the SHA-256 of the secret.
+func benchKey(prefix string, now time.Time) []byte {
+	var ms [8]byte
+	binary.BigEndian.PutUint64(ms[:], uint64(now.UnixMilli()))
+	return append(ms[2:], store.Hash(prefix+rand.Text())...)
 }
 
 // benchOpaqueToken is the record of an opaque access token of c, as the core
-// builds it: its ID the hex of the token's hash.
+// builds it: its ID the hex of the token's key.
 func benchOpaqueToken(c store.Client, subject, familyID, connID string, scopes []string, now time.Time) store.AccessToken {
-	return store.AccessToken{ID: hex.EncodeToString(store.Hash("gat_" + rand.Text())), ClientID: c.ID, Subject: subject,
+	return store.AccessToken{ID: hex.EncodeToString(benchKey("gat_", now)), ClientID: c.ID, Subject: subject,
 		FamilyID: familyID, ConnectionID: connID, Scopes: scopes, Format: store.TokenFormatOpaque,
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 }
@@ -104,7 +114,7 @@ func benchRedeem(c store.Client, now time.Time) func(store.Locked) (store.Writes
 		fam := store.RefreshFamily{ID: code.GrantID, ClientID: c.ID, Subject: code.Subject, ConnectionID: code.ConnectionID,
 			Scopes: code.Scopes, Policy: store.RefreshRotating, IdleTimeout: 30 * 24 * time.Hour, CreatedAt: now,
 			LastUsedAt: now, ExpiresAt: l.Connection.ConsentExpiresAt}
-		rt := store.RefreshToken{Hash: store.Hash("grt_" + rand.Text()), FamilyID: fam.ID, CreatedAt: now}
+		rt := store.RefreshToken{Hash: benchKey("grt_", now), FamilyID: fam.ID, CreatedAt: now}
 		return store.Writes{At: now, SpendCode: true, AccessToken: &tok, Family: &fam, RefreshToken: &rt}, nil
 	}
 }
@@ -124,7 +134,7 @@ func benchRotate(c store.Client, now time.Time, next *[]byte) func(store.Locked)
 			return store.Writes{}, errBenchRefused
 		}
 		at := benchOpaqueToken(c, fam.Subject, fam.ID, fam.ConnectionID, fam.Scopes, now)
-		rt := store.RefreshToken{Hash: store.Hash("grt_" + rand.Text()), FamilyID: fam.ID, CreatedAt: now}
+		rt := store.RefreshToken{Hash: benchKey("grt_", now), FamilyID: fam.ID, CreatedAt: now}
 		*next = rt.Hash
 		// The core records the family's last use only when the recorded one
 		// is 1 % of the idle timeout old (internal/oauth, touchDue): not in
