@@ -66,3 +66,10 @@ func retryable(err error) bool {
 	}
 	return false
 }
+
+// isPgError reports whether err carries PostgreSQL's own error: the
+// statement reached the server and failed there, so it did not commit.
+func isPgError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe)
+}

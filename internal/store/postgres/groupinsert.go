@@ -31,7 +31,8 @@ var errClosed = errors.New("postgres: store closed")
 // Each caller is answered after the commit, so a token answered is
 // durable as before. When the batch fails (a foreign key: a client
 // deleted meanwhile), each of its inserts runs again alone and gets its own
-// answer. A few workers (GOMAXPROCS, at least 2) send batches at once:
+// answer; one the batch may have committed (its reply lost) is found
+// there (insertAccessTokenAgain). A few workers (GOMAXPROCS, at least 2) send batches at once:
 // while one waits for PostgreSQL, the next fills.
 type tokenInserts struct {
 	s    *Store
@@ -41,6 +42,8 @@ type tokenInserts struct {
 	once sync.Once
 	// refused counts the batches that failed and ran again row by row.
 	refused atomic.Int64
+	// insertBatch inserts a batch (insertAccessTokens; tests replace it).
+	insertBatch func(ctx context.Context, q querier, batch []*tokenInsert) error
 }
 
 type tokenInsert struct {
@@ -50,7 +53,7 @@ type tokenInsert struct {
 }
 
 func newTokenInserts(s *Store) *tokenInserts {
-	b := &tokenInserts{s: s, ch: make(chan *tokenInsert), stop: make(chan struct{})}
+	b := &tokenInserts{s: s, ch: make(chan *tokenInsert), stop: make(chan struct{}), insertBatch: insertAccessTokens}
 	for range max(2, runtime.GOMAXPROCS(0)) {
 		b.wg.Go(b.loop)
 	}
@@ -125,17 +128,45 @@ func (b *tokenInserts) run(batch []*tokenInsert) {
 	// bound the batch runs again row by row, each on its caller's ctx.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), batchTimeout)
 	defer cancel()
-	err := retry(ctx, func() error { return insertAccessTokens(ctx, b.s.pool, live) })
-	if err == nil || len(live) == 1 {
+	err := retry(ctx, func() error { return b.insertBatch(ctx, b.s.pool, live) })
+	if err == nil {
 		for _, p := range live {
-			p.err <- err
+			p.err <- nil
 		}
+		return
+	}
+	// Without PostgreSQL's own error (the connection lost, the bound
+	// passed) the batch may have committed all the same: a row then
+	// already there with this token's values is this insert's, done.
+	unknown := !isPgError(err)
+	if len(live) == 1 && !unknown {
+		live[0].err <- err
 		return
 	}
 	b.refused.Add(1)
 	for _, p := range live {
-		p.err <- retry(p.ctx, func() error { return insertAccessToken(p.ctx, b.s.pool, p.t) })
+		p.err <- retry(p.ctx, func() error { return insertAccessTokenAgain(p.ctx, b.s.pool, p.t, unknown) })
 	}
+}
+
+// insertAccessTokenAgain inserts t once more after its batch failed. When
+// the batch's outcome is unknown, a row of t's ID (a token's 256-bit hash
+// or a UUID: never another token's) with t's client and issue time is t's
+// own, committed by the batch.
+func insertAccessTokenAgain(ctx context.Context, q querier, t *store.AccessToken, unknown bool) error {
+	err := insertAccessToken(ctx, q, t)
+	if !unknown || !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	var client string
+	var created time.Time
+	if err := q.QueryRow(ctx, `SELECT client_id, created_at FROM access_tokens WHERE id = $1`, t.ID).Scan(&client, &created); err != nil {
+		return mapErr(err)
+	}
+	if client != t.ClientID || !created.Equal(stored(t.CreatedAt)) {
+		return err
+	}
+	return nil
 }
 
 // insertAccessTokens inserts the batch's tokens in one statement.

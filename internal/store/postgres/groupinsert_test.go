@@ -3,7 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,4 +77,55 @@ func TestBatchedTokenInsertsAfterClose(t *testing.T) {
 		}
 	})
 	wg.Wait()
+}
+
+// TestBatchedTokenInsertsReplyLost: a batch whose answer is lost (no
+// PostgreSQL error: the connection dropped, the bound passed) may or may
+// not have committed; either way each of its tokens is answered nil once
+// it is stored, never ErrConflict for the row the batch itself wrote.
+func TestBatchedTokenInsertsReplyLost(t *testing.T) {
+	s := instances(t, 1)[0]
+	ctx := t.Context()
+	c := testClient(t, s)
+	var calls atomic.Int64
+	s.inserts.insertBatch = func(ctx context.Context, q querier, batch []*tokenInsert) error {
+		if calls.Add(1)%2 == 1 {
+			if err := insertAccessTokens(ctx, q, batch); err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("reading the reply: %w", io.ErrUnexpectedEOF)
+	}
+	now := time.Now().UTC()
+	const n = 60
+	errs := raceAll(n, func(i int) error {
+		tok := store.AccessToken{ID: uuid.NewString(), ClientID: c.ID, Subject: c.ID, Scopes: []string{"accounts"},
+			Format: store.TokenFormatOpaque, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		return s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+			return store.Writes{At: now, AccessToken: &tok}, nil
+		})
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("insert %d: %v", i, err)
+		}
+	}
+	if calls.Load() < 2 {
+		t.Fatalf("%d batches: both cases not tried", calls.Load())
+	}
+	var rows int
+	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM access_tokens`).Scan(&rows); err != nil || rows != n {
+		t.Errorf("%d rows stored (%v), want %d", rows, err, n)
+	}
+	// A row of the same ID that is another token's stays a conflict.
+	other := store.AccessToken{ID: uuid.NewString(), ClientID: c.ID, Format: store.TokenFormatOpaque,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := insertAccessToken(ctx, s.pool, &other); err != nil {
+		t.Fatal(err)
+	}
+	again := other
+	again.CreatedAt = now.Add(time.Second)
+	if err := insertAccessTokenAgain(ctx, s.pool, &again, true); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("another token's row: %v, want ErrConflict", err)
+	}
 }
