@@ -262,3 +262,19 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 }
+
+func TestProcsFor(t *testing.T) {
+	for _, c := range []struct {
+		env           string
+		current, want int
+	}{
+		{"", 1, 2},  // one CPU: two threads
+		{"", 2, 0},  // left as Go set it
+		{"", 8, 0},  //
+		{"1", 1, 0}, // the environment's choice wins
+	} {
+		if got := procsFor(c.env, c.current); got != c.want {
+			t.Errorf("procsFor(%q, %d) = %d, want %d", c.env, c.current, got, c.want)
+		}
+	}
+}
