@@ -42,7 +42,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log, c.stderr)
-	if n := procsFor(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)); n != 0 {
+	cpus := runtime.GOMAXPROCS(0) // Go's default: the CPUs this process may use
+	if n := procsFor(os.Getenv("GOMAXPROCS"), cpus); n != 0 {
 		runtime.GOMAXPROCS(n)
 		log.Info("one CPU: running goroutines on two threads", "GOMAXPROCS", n)
 	}
@@ -75,7 +76,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := signer.New(ctx, signerOptions(cfg, st, kek, previousKEKs, log))
+	so := signerOptions(cfg, st, kek, previousKEKs, log)
+	so.Concurrency = cpus // signatures at once: one per CPU, not per thread
+	keys, err := signer.New(ctx, so)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ package signer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,8 +81,12 @@ type Options struct {
 	// DefaultReloadInterval). The publication delay must cover every
 	// instance's.
 	ReloadInterval time.Duration
-	Now            func() time.Time // nil = time.Now
-	Logger         *slog.Logger     // nil = discard
+	// Concurrency bounds the signatures computed at once, first come
+	// first served; 0 = GOMAXPROCS. Signing is CPU-bound: more at once
+	// than CPUs only adds to each one's latency.
+	Concurrency int
+	Now         func() time.Time // nil = time.Now
+	Logger      *slog.Logger     // nil = discard
 }
 
 // ErrInvalidToken wraps every reason Verify rejects a token.
@@ -170,7 +175,7 @@ func New(ctx context.Context, o Options) (*Signer, error) {
 	}
 	s := &Signer{store: o.Store, sealer: c, alg: alg, algs: unique(algs), period: o.RotationPeriod,
 		delay: o.PublicationDelay, every: o.ReloadInterval, now: o.Now, log: o.Logger,
-		slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+		slots: make(chan struct{}, cmp.Or(max(o.Concurrency, 0), runtime.GOMAXPROCS(0)))}
 	if s.every == 0 {
 		s.every = DefaultReloadInterval
 	}

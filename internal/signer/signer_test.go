@@ -797,4 +797,8 @@ func TestSignWaitsItsTurn(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	one, err := New(t.Context(), Options{Store: &memStore{}, KEK: testKEK(t), Algorithm: "ES256", Concurrency: 1})
+	if err != nil || cap(one.slots) != 1 {
+		t.Fatalf("Concurrency 1: %v, %d slots", err, cap(one.slots))
+	}
 }
