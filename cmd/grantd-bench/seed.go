@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -54,7 +55,7 @@ func seed(ctx context.Context, dataDir, storeURL string, sc scale) (time.Duratio
 	}
 	conns := make([]string, sc.Connections)
 	for i := range conns {
-		conns[i] = uuid.NewString()
+		conns[i] = uuid.Must(uuid.NewV7()).String()
 		if err := put(store.RecordOf(&store.Connection{ID: conns[i], ClientID: clients[i%len(clients)],
 			CustomerID: fmt.Sprintf("cust-%d", i), CustomerName: "Seeded", ProviderID: "gusto", Subject: fmt.Sprintf("user-%d", i),
 			Products: []string{"accounts"}, ConnectionType: "provider", Environment: "sandbox", Status: store.ConnectionActive,
@@ -64,17 +65,13 @@ func seed(ctx context.Context, dataDir, storeURL string, sc scale) (time.Duratio
 	}
 	for i := range sc.Families {
 		c := i % len(conns)
-		f := &store.RefreshFamily{ID: uuid.NewString(), ClientID: clients[c%len(clients)], Subject: fmt.Sprintf("user-%d", c),
+		f := &store.RefreshFamily{ID: uuid.Must(uuid.NewV7()).String(), ClientID: clients[c%len(clients)], Subject: fmt.Sprintf("user-%d", c),
 			ConnectionID: conns[c], Scopes: []string{"accounts"}, Policy: store.RefreshRotating, IdleTimeout: 30 * 24 * time.Hour,
 			CreatedAt: now, LastUsedAt: now}
-		h := make([]byte, 32)
-		rand.Read(h)
-		a := make([]byte, 16)
-		rand.Read(a)
 		for _, r := range []store.Record{
 			store.RecordOf(f),
-			store.RecordOf(&store.RefreshToken{Hash: h, FamilyID: f.ID, CreatedAt: now}),
-			store.RecordOf(&store.AccessToken{ID: fmt.Sprintf("%x", a), ClientID: f.ClientID, Subject: f.Subject, FamilyID: f.ID,
+			store.RecordOf(&store.RefreshToken{Hash: seedKey(now), FamilyID: f.ID, CreatedAt: now}),
+			store.RecordOf(&store.AccessToken{ID: fmt.Sprintf("%x", seedKey(now)), ClientID: f.ClientID, Subject: f.Subject, FamilyID: f.ID,
 				ConnectionID: f.ConnectionID, Scopes: f.Scopes, Format: store.TokenFormatOpaque, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}),
 		} {
 			if err := put(r); err != nil {
@@ -93,8 +90,21 @@ func seed(ctx context.Context, dataDir, storeURL string, sc scale) (time.Duratio
 	return time.Since(t0), nil
 }
 
-// seedExpired puts n opaque access-token rows that expired an hour ago,
-// for one client of their own: what the janitor purges.
+// seedKey is a record key of a secret issued at t, shaped as grantd's
+// (internal/oauth, SecretKey): the time in milliseconds (6 bytes), then 32
+// random bytes for the hash.
+func seedKey(t time.Time) []byte {
+	k := make([]byte, 8, 8+32)
+	binary.BigEndian.PutUint64(k, uint64(t.UnixMilli()))
+	k = k[2:]
+	h := make([]byte, 32)
+	rand.Read(h)
+	return append(k, h...)
+}
+
+// seedExpired puts n opaque access-token rows for one client of their own,
+// issued over an hour as a steady load issues them, each expired an hour
+// later, all of them by now: what the janitor purges.
 func seedExpired(put func(store.Record) error, now time.Time, n int) error {
 	c := &store.Client{ID: uuid.Must(uuid.NewV7()).String(), Name: "expired tokens", AuthMethod: store.AuthMethodBasic,
 		SecretHash: make([]byte, 32), GrantTypes: []string{"client_credentials"}, Scopes: []string{"accounts"},
@@ -104,12 +114,12 @@ func seedExpired(put func(store.Record) error, now time.Time, n int) error {
 	if err := put(store.RecordOf(c)); err != nil {
 		return err
 	}
-	for range n {
-		a := make([]byte, 16)
-		rand.Read(a)
-		if err := put(store.RecordOf(&store.AccessToken{ID: fmt.Sprintf("%x", a), ClientID: c.ID, Subject: c.ID,
-			Scopes: c.Scopes, Format: store.TokenFormatOpaque, CreatedAt: now.Add(-2 * time.Hour),
-			ExpiresAt: now.Add(-time.Hour)})); err != nil {
+	start := now.Add(-2 * time.Hour)
+	for i := range n {
+		at := start.Add(time.Duration(i) * time.Hour / time.Duration(n))
+		if err := put(store.RecordOf(&store.AccessToken{ID: fmt.Sprintf("%x", seedKey(at)), ClientID: c.ID, Subject: c.ID,
+			Scopes: c.Scopes, Format: store.TokenFormatOpaque, CreatedAt: at,
+			ExpiresAt: at.Add(time.Hour)})); err != nil {
 			return err
 		}
 	}
