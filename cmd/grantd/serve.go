@@ -42,7 +42,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log, c.stderr)
-	cpus := runtime.GOMAXPROCS(0) // Go's default: the CPUs this process may use
+	cpus := runtime.GOMAXPROCS(0) // Go's choice, or the environment's
 	if n := procsFor(os.Getenv("GOMAXPROCS"), cpus); n != 0 {
 		runtime.GOMAXPROCS(n)
 		log.Info("one CPU: running goroutines on two threads", "GOMAXPROCS", n)
@@ -117,6 +117,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	provider := &oauth.Provider{
+		LegacySecrets:             cfg.LegacySecrets,
 		Policy:                    pol.policy,
 		Guard:                     pol.guard,
 		MaxPendingAuthRequests:    cfg.Policy.MaxPendingAuthorizations,
@@ -286,14 +287,13 @@ func registrationScope(cfg config.Config) []string {
 }
 
 // procsFor returns the GOMAXPROCS serve sets, 0 to leave it: at least 2
-// unless the environment set it. On one CPU (a container's limit, an
-// affinity mask) Go would run goroutines on one thread: SQLite's single
+// unless the environment set it. On one CPU (the machine's or an affinity
+// mask's; a container's CPU limit never gives less than 2) Go would run
+// goroutines on one thread: SQLite's single
 // writer, back from each of its write system calls, then waits behind
 // every request's goroutine, and at 64 connections the p99 of a refresh
 // was 258 ms against 33 ms with two threads on the same CPU
-// (docs/benchmarks.md). Setting it stops Go's own updates of GOMAXPROCS
-// when a container's CPU limit changes; a limit of one CPU is the only
-// case it is set.
+// (docs/benchmarks.md).
 func procsFor(env string, current int) int {
 	if env != "" || current >= 2 {
 		return 0

@@ -99,6 +99,13 @@ type Config struct {
 	// how late another instance (or a CLI command beside the server) sees
 	// a client changed elsewhere; 0 = no cache (docs/storage.md).
 	ClientCacheTTL time.Duration `yaml:"client_cache_ttl"`
+	// LegacySecrets issues codes, temp tokens, refresh tokens and opaque
+	// access tokens in the shape of releases before time-ordered secrets
+	// (prefix and 43 characters, keyed by their plain SHA-256), which
+	// those releases can look up: for a rolling upgrade beside instances
+	// of such a release, or to keep a rollback to one open
+	// (docs/deployment.md). Secrets of both shapes are always accepted.
+	LegacySecrets bool `yaml:"legacy_secrets"`
 	// DynamicRegistration serves RFC 7591 registration of public clients
 	// (POST /oauth/register); on by default.
 	DynamicRegistration bool `yaml:"dynamic_registration"`

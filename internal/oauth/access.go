@@ -46,7 +46,7 @@ func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.C
 		ExpiresAt:    now.Add(ttl),
 	}}
 	if a.rec.Format == store.TokenFormatOpaque {
-		a.opaque = newSecret(PrefixAccessToken, now)
+		a.opaque = p.newSecret(PrefixAccessToken, now)
 		a.rec.ID = opaqueID(a.opaque)
 		return a
 	}
@@ -110,8 +110,8 @@ func newFamily(c *store.Client, code *store.AuthCode, conn *store.Connection, po
 	return fam
 }
 
-func newRefreshToken(familyID string, now time.Time) (string, store.RefreshToken) {
-	t := newSecret(PrefixRefreshToken, now)
+func (p *Provider) newRefreshToken(familyID string, now time.Time) (string, store.RefreshToken) {
+	t := p.newSecret(PrefixRefreshToken, now)
 	return t, store.RefreshToken{Hash: SecretKey(t), FamilyID: familyID, CreatedAt: now}
 }
 

@@ -476,7 +476,7 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 	if ar.ResponseType == CodeKindTempToken {
 		prefix = PrefixTempToken
 	}
-	secret := newSecret(prefix, now)
+	secret := p.newSecret(prefix, now)
 	code := store.AuthCode{
 		Hash:                SecretKey(secret),
 		Kind:                ar.ResponseType,

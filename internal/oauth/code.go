@@ -55,7 +55,7 @@ func authorizationCode(p *Provider, c *store.Client, pr Profile, req TokenReques
 		if pr.RefreshTokens && slices.Contains(c.GrantTypes, GrantRefreshToken) {
 			fam := newFamily(c, code, l.Connection, pr.RefreshPolicy, now)
 			var tok store.RefreshToken
-			d.refresh, tok = newRefreshToken(fam.ID, now)
+			d.refresh, tok = p.newRefreshToken(fam.ID, now)
 			d.writes.Family, d.writes.RefreshToken = &fam, &tok
 		}
 		return d, nil

@@ -51,6 +51,9 @@ const (
 type Provider struct {
 	Store  Store
 	Signer Signer
+	// LegacySecrets issues secrets without their issue time, in the shape
+	// releases before time-ordered secrets look up (secret.go).
+	LegacySecrets bool
 	// Issuer is the issuer identifier (RFC 8414): the iss of every JWT and of
 	// authorization responses (RFC 9207).
 	Issuer string

@@ -58,7 +58,7 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 			d.refreshUnchanged = true
 		} else {
 			var nt store.RefreshToken
-			d.refresh, nt = newRefreshToken(fam.ID, now)
+			d.refresh, nt = p.newRefreshToken(fam.ID, now)
 			d.writes.RotateRefreshToken, d.writes.RefreshToken = true, &nt
 		}
 		return d, nil

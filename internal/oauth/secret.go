@@ -31,8 +31,12 @@ import (
 // base64url).
 const secretTimeLen = 8
 
-// newSecret returns a secret with prefix, issued at now.
-func newSecret(prefix string, now time.Time) string {
+// newSecret returns a secret with prefix, issued at now: without its
+// time when p.LegacySecrets says so.
+func (p *Provider) newSecret(prefix string, now time.Time) string {
+	if p.LegacySecrets {
+		return prefix + RandomToken(32)
+	}
 	var ms [8]byte
 	binary.BigEndian.PutUint64(ms[:], uint64(now.UnixMilli()))
 	return prefix + base64.RawURLEncoding.EncodeToString(ms[2:]) + RandomToken(32)

@@ -10,7 +10,8 @@
 // function runs inside the transaction, so it must be cheap and do no I/O.
 //
 // Secrets never reach the store: codes, refresh tokens, opaque access tokens
-// and client secrets are stored as SHA-256 digests (see Hash).
+// and client secrets are stored as SHA-256 digests (see Hash; the first
+// three behind their issue time, internal/oauth.SecretKey).
 package store
 
 import (

@@ -40,7 +40,7 @@ type tokenInserts struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
-	// refused counts the batches that failed and ran again row by row.
+	// refused counts the batches (one row or more) run again row by row.
 	refused atomic.Int64
 	// insertBatch inserts a batch (insertAccessTokens; tests replace it).
 	insertBatch func(ctx context.Context, q querier, batch []*tokenInsert) error
@@ -160,8 +160,8 @@ func insertAccessTokenAgain(ctx context.Context, q querier, t *store.AccessToken
 	}
 	var client string
 	var created time.Time
-	if err := q.QueryRow(ctx, `SELECT client_id, created_at FROM access_tokens WHERE id = $1`, t.ID).Scan(&client, &created); err != nil {
-		return mapErr(err)
+	if e := q.QueryRow(ctx, `SELECT client_id, created_at FROM access_tokens WHERE id = $1`, t.ID).Scan(&client, nullTime{&created}); e != nil {
+		return err // gone meanwhile (its client deleted), or unreadable: the conflict stands
 	}
 	if client != t.ClientID || !created.Equal(stored(t.CreatedAt)) {
 		return err
