@@ -289,11 +289,10 @@ func registrationScope(cfg config.Config) []string {
 // procsFor returns the GOMAXPROCS serve sets, 0 to leave it: at least 2
 // unless the environment set it. On one CPU (the machine's or an affinity
 // mask's; a container's CPU limit never gives less than 2) Go would run
-// goroutines on one thread: SQLite's single
-// writer, back from each of its write system calls, then waits behind
-// every request's goroutine, and at 64 connections the p99 of a refresh
-// was 258 ms against 33 ms with two threads on the same CPU
-// (docs/benchmarks.md).
+// goroutines on one thread: SQLite's single writer, back from each of its
+// write system calls, then waits behind every request's goroutine, and at
+// 64 connections the p99 of a refresh was 258 ms against 33 ms with two
+// threads on the same CPU (docs/benchmarks.md).
 func procsFor(env string, current int) int {
 	if env != "" || current >= 2 {
 		return 0
