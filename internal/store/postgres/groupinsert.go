@@ -32,8 +32,8 @@ var errClosed = errors.New("postgres: store closed")
 // durable as before. When the batch fails (a foreign key: a client
 // deleted meanwhile), each of its inserts runs again alone and gets its own
 // answer; one the batch may have committed (its reply lost) is found
-// there (insertAccessTokenAgain). A few workers (GOMAXPROCS, at least 2) send batches at once:
-// while one waits for PostgreSQL, the next fills.
+// there (insertAccessTokenAgain). A few workers (GOMAXPROCS, at least 2)
+// send batches at once: while one waits for PostgreSQL, the next fills.
 type tokenInserts struct {
 	s    *Store
 	ch   chan *tokenInsert
