@@ -72,12 +72,24 @@ type Writes struct {
 	// FirstTokenOf, when not "", sets that client's FirstTokenAt to At if
 	// it is still zero (ErrMissingParent when the client is gone).
 	FirstTokenOf string
+	// Proof, when not nil, records the single use of a DPoP proof: a proof
+	// used before is ErrReplayed, and nothing is written.
+	Proof *ProofUse
+}
+
+// ProofUse is the use of one DPoP proof (RFC 9449 §11.1): its key, and
+// until when a second use must be refused. A record past ExpiresAt may be
+// deleted (DeleteExpired).
+type ProofUse struct {
+	Key       []byte
+	ExpiresAt time.Time
 }
 
 // Empty reports whether w writes nothing.
 func (w Writes) Empty() bool {
 	return !w.SpendCode && !w.RotateRefreshToken && w.RevokeGrant == "" && w.Family == nil &&
-		w.RefreshToken == nil && w.AccessToken == nil && !w.TouchFamily && w.Charge == nil && w.FirstTokenOf == ""
+		w.RefreshToken == nil && w.AccessToken == nil && !w.TouchFamily && w.Charge == nil && w.FirstTokenOf == "" &&
+		w.Proof == nil
 }
 
 // OnlyAccessToken reports whether w inserts an access token and writes
@@ -108,6 +120,11 @@ type Writer interface {
 	// MarkFirstToken sets the client's FirstTokenAt to at unless it is set
 	// already; ErrMissingParent when there is no such client.
 	MarkFirstToken(ctx context.Context, clientID string, at time.Time) error
+	// UseProof records a DPoP proof's use, kept until until; ErrReplayed
+	// when key was recorded before. (A record past its until is no longer
+	// needed, but refusing its key again is right: the proof's iat is out
+	// of the window by then, and a client never reuses a jti.)
+	UseProof(ctx context.Context, key []byte, until time.Time) error
 	// Put inserts a new record as it is (Writes puts refresh families,
 	// refresh tokens, access tokens and ledger entries). It is the Put of
 	// the backend's Loader: one insert path serves Decide, AdjustBalance
@@ -119,7 +136,8 @@ type Writer interface {
 // Apply writes w through tx, for the records in l. The order is the lock
 // order every backend keeps, so that concurrent transactions do not
 // deadlock: after the rows Lock holds (connection, code or family and
-// token), the client's row (the charge first, then the first-token mark),
+// token), the proof's use (so that a replay fails before anything is
+// written), the client's row (the charge first, then the first-token mark),
 // then the locked code or token, then families, then refresh tokens, then
 // access tokens. A charge the balance does not cover therefore fails
 // before anything else is written. A Writes that asks for a change to a
@@ -140,6 +158,14 @@ func (w Writes) Apply(ctx context.Context, tx Writer, l Locked) error {
 	case w.Charge != nil && (w.Charge.Kind != LedgerCharge || w.Charge.Amount >= 0 || w.Charge.ClientID == ""):
 		return fmt.Errorf("store: Writes charges a %q of %d to client %q: want a %q with an amount below 0",
 			w.Charge.Kind, w.Charge.Amount, w.Charge.ClientID, LedgerCharge)
+	}
+	if w.Proof != nil {
+		if len(w.Proof.Key) == 0 || w.Proof.ExpiresAt.IsZero() || w.At.IsZero() {
+			return errors.New("store: Writes records a proof with no key, expiry or time")
+		}
+		if err := tx.UseProof(ctx, w.Proof.Key, w.Proof.ExpiresAt); err != nil {
+			return err
+		}
 	}
 	if w.Charge != nil {
 		e := *w.Charge

@@ -76,6 +76,10 @@ func (r *recorder) MarkFirstToken(_ context.Context, id string, _ time.Time) err
 	return r.call("MarkFirstToken " + id)
 }
 
+func (r *recorder) UseProof(_ context.Context, key []byte, _ time.Time) error {
+	return r.call("UseProof " + string(key))
+}
+
 func (r *recorder) LedgerEntryByKey(_ context.Context, clientID, key string) (LedgerEntry, error) {
 	r.calls = append(r.calls, "LedgerEntryByKey "+key)
 	for _, e := range r.ledger {
@@ -108,7 +112,8 @@ var (
 		Family: &RefreshFamily{ID: "f"}}
 	everything = Writes{At: t0, SpendCode: true, RotateRefreshToken: true, RevokeGrant: "g", TouchFamily: true,
 		Family: &RefreshFamily{}, RefreshToken: &RefreshToken{}, AccessToken: &AccessToken{},
-		Charge: &LedgerEntry{ClientID: "m", Kind: LedgerCharge, Amount: -2}, FirstTokenOf: "m"}
+		Charge: &LedgerEntry{ClientID: "m", Kind: LedgerCharge, Amount: -2}, FirstTokenOf: "m",
+		Proof: &ProofUse{Key: []byte("p"), ExpiresAt: t0.Add(time.Minute)}}
 	metered = Client{ID: "m", Metered: true}
 )
 
@@ -117,8 +122,9 @@ func TestApplyOrder(t *testing.T) {
 	if err := everything.Apply(t.Context(), &r, locked); err != nil {
 		t.Fatal(err)
 	}
-	// The client's row first: the charge, then the first-token mark.
-	want := []string{"AddToBalance m -2", "Put ledger", "MarkFirstToken m", "SpendCode c", "RotateRefreshToken t",
+	// The proof's use first (a replay writes nothing), then the client's
+	// row: the charge, then the first-token mark.
+	want := []string{"UseProof p", "AddToBalance m -2", "Put ledger", "MarkFirstToken m", "SpendCode c", "RotateRefreshToken t",
 		"RevokeGrant g", "TouchFamily f", "Put refresh_families", "Put refresh_tokens", "Put access_tokens"}
 	if !slices.Equal(r.calls, want) {
 		t.Errorf("Apply called\n %q\nwant\n %q", r.calls, want)
@@ -138,7 +144,7 @@ func TestApplyOrder(t *testing.T) {
 
 	// A failed write stops the ones after it.
 	r = recorder{fail: "Put refresh_families", client: &metered, balance: 5}
-	if err := everything.Apply(t.Context(), &r, locked); !errors.Is(err, errWrite) || len(r.calls) != 8 {
+	if err := everything.Apply(t.Context(), &r, locked); !errors.Is(err, errWrite) || len(r.calls) != 9 {
 		t.Errorf("Apply with a failing write: %v after %q", err, r.calls)
 	}
 
@@ -155,7 +161,7 @@ func TestApplyOrder(t *testing.T) {
 	} {
 		r = recorder{client: tc.client, balance: tc.balance}
 		err := everything.Apply(t.Context(), &r, locked)
-		if !errors.Is(err, tc.want) || !slices.Equal(r.calls, []string{"AddToBalance m -2", "LockClient m"}) {
+		if !errors.Is(err, tc.want) || !slices.Equal(r.calls, []string{"UseProof p", "AddToBalance m -2", "LockClient m"}) {
 			t.Errorf("%s: Apply = %v after %q, want %v after the charge", name, err, r.calls, tc.want)
 		}
 	}

@@ -46,6 +46,9 @@ var (
 	ErrTooMany = errors.New("store: too many")
 	// ErrInvalidCursor: a Page's After is no cursor the list gave.
 	ErrInvalidCursor = errors.New("store: invalid page cursor")
+	// ErrReplayed: a DPoP proof used before (Writes.Proof); nothing was
+	// written.
+	ErrReplayed = errors.New("store: proof used before")
 )
 
 // Hash is the digest under which a secret (code, refresh token, opaque access
@@ -147,6 +150,10 @@ type Client struct {
 	// AccessTokenSigningAlg is the algorithm of the client's JWT access
 	// tokens (RS256, PS256, ES256, EdDSA); "" = the server's default.
 	AccessTokenSigningAlg string
+	// DPoPBoundAccessTokens: every token request of the client must carry a
+	// DPoP proof, and its access tokens are bound to the proof's key (RFC
+	// 9449 §5.2's dpop_bound_access_tokens).
+	DPoPBoundAccessTokens bool
 }
 
 // IsPublic reports whether the client authenticates with no secret.
@@ -178,8 +185,11 @@ type AuthRequest struct {
 	// authenticated). The pending-request cap counts per client and
 	// source address.
 	SourceAddress string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
+	// DPoPJKT is the dpop_jkt the client sent (RFC 9449 §10): the code is
+	// bound to that key; "" = none.
+	DPoPJKT   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // AuthCode is a one-time authorization code or temp token, stored by hash.
@@ -196,7 +206,10 @@ type AuthCode struct {
 	// GrantID groups every token issued from this code (the refresh family
 	// and its access tokens), so that a replay can revoke them all. It is
 	// chosen when the code is created.
-	GrantID   string
+	GrantID string
+	// DPoPJKT binds the code to a DPoP key (its request's dpop_jkt): only a
+	// proof of that key redeems it; "" = not bound.
+	DPoPJKT   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero while unused
@@ -216,6 +229,10 @@ type RefreshFamily struct {
 	ExpiresAt    time.Time // absolute expiry; zero = none
 	LastUsedAt   time.Time
 	RevokedAt    time.Time // zero while live
+	// JKT binds the family's refresh tokens to a DPoP key (a public
+	// client's, RFC 9449 §5): every refresh proves that key; "" = not
+	// bound.
+	JKT string
 }
 
 // RefreshToken is one member of a family, stored by hash.
@@ -245,6 +262,9 @@ type AccessToken struct {
 	// Revoked is computed by the store on read: the token itself, its family,
 	// or its connection was revoked.
 	Revoked bool
+	// JKT is the thumbprint of the DPoP key the token is bound to (its
+	// cnf.jkt); "" = a Bearer token.
+	JKT string
 }
 
 // Connection statuses.
@@ -548,8 +568,8 @@ type Grants interface {
 	// (a spent code only 24 h after its use, so that a replay still revokes
 	// its grant), expired auth requests and access-token records, refresh
 	// families past their absolute expiry, idle past their timeout, or
-	// revoked 24 h ago, and events delivered more than a week ago. It
-	// returns how many rows it removed.
+	// revoked 24 h ago, events delivered more than a week ago, and DPoP
+	// proof uses past their expiry. It returns how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 }
 

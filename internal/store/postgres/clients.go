@@ -16,7 +16,7 @@ const clientCols = `id, name, secret_hash, auth_method, grant_types, response_ty
 	access_token_ttl, token_format, consent_url, resource_server, metadata, created_at, updated_at,
 	webhook_url, webhook_secret, consent_ttl, retention_ttl, state_reason, state_changed_at, operating_hours,
 	metered, overdraft, previous_secret_hash, previous_secret_expires_at, registration_token_hash,
-	access_token_signing_alg, balance, balance_updated_at, first_token_at`
+	access_token_signing_alg, dpop_bound_access_tokens, balance, balance_updated_at, first_token_at`
 
 // storeKept is how many of clientCols, the last ones, only the store
 // changes (balance, balance_updated_at, first_token_at): UpdateClient
@@ -31,7 +31,7 @@ func clientArgs(c *store.Client) []any {
 		c.WebhookURL, c.WebhookSecret, ns(c.ConsentTTL), ns(c.RetentionTTL), c.StateReason,
 		ts(c.StateChangedAt), scheduleJSON(c.OperatingHours), c.Metered, c.Overdraft,
 		c.PreviousSecretHash, ts(c.PreviousSecretExpiresAt), c.RegistrationTokenHash, c.AccessTokenSigningAlg,
-		c.Balance, ts(c.BalanceUpdatedAt), ts(c.FirstTokenAt)}
+		c.DPoPBoundAccessTokens, c.Balance, ts(c.BalanceUpdatedAt), ts(c.FirstTokenAt)}
 }
 
 func scanClient(row scanner) (store.Client, error) {
@@ -46,7 +46,7 @@ func scanClient(row scanner) (store.Client, error) {
 		&accessTTL, &c.TokenFormat, &c.ConsentURL, &c.ResourceServer, &metadata, tm(&c.CreatedAt), tm(&c.UpdatedAt),
 		&c.WebhookURL, &c.WebhookSecret, &consentTTL, &retentionTTL, &c.StateReason, tm(&c.StateChangedAt), &hours,
 		&c.Metered, &c.Overdraft, &c.PreviousSecretHash, tm(&c.PreviousSecretExpiresAt), &c.RegistrationTokenHash,
-		&c.AccessTokenSigningAlg, &c.Balance, tm(&c.BalanceUpdatedAt), tm(&c.FirstTokenAt))
+		&c.AccessTokenSigningAlg, &c.DPoPBoundAccessTokens, &c.Balance, tm(&c.BalanceUpdatedAt), tm(&c.FirstTokenAt))
 	if err != nil {
 		return store.Client{}, mapErr(err)
 	}
@@ -58,7 +58,7 @@ func scanClient(row scanner) (store.Client, error) {
 
 const insertClient = `INSERT INTO clients (` + clientCols + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-	$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37)`
+	$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38)`
 
 const selectClient = `SELECT ` + clientCols + ` FROM clients WHERE id = $1`
 
@@ -130,8 +130,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 			metadata = $19, created_at = $20, updated_at = $21, webhook_url = $22, webhook_secret = $23,
 			consent_ttl = $24, retention_ttl = $25, state_reason = $26, state_changed_at = $27,
 			operating_hours = $28, metered = $29, overdraft = $30, previous_secret_hash = $31,
-			previous_secret_expires_at = $32, registration_token_hash = $33, access_token_signing_alg = $34
-			WHERE id = $1 RETURNING `+clientCols, args[:len(args)-storeKept]...))
+			previous_secret_expires_at = $32, registration_token_hash = $33, access_token_signing_alg = $34,
+			dpop_bound_access_tokens = $35 WHERE id = $1 RETURNING `+clientCols, args[:len(args)-storeKept]...))
 		return err
 	})
 	if err != nil {

@@ -24,7 +24,7 @@ const (
 // for the sentinel and the message keeps the cause.
 //
 //	pgx.ErrNoRows                   -> store.ErrNotFound
-//	23505 unique_violation          -> store.ErrConflict
+//	23505 unique_violation          -> store.ErrConflict (store.ErrReplayed for a DPoP proof's use)
 //	23503 foreign_key_violation     -> store.ErrMissingParent (the record referred to is absent)
 //
 // Anything else is returned as is; retryable tells which of those a retry
@@ -42,6 +42,11 @@ func mapErr(err error) error {
 	}
 	switch pe.Code {
 	case codeUniqueViolation:
+		if pe.ConstraintName == proofsKey {
+			// Queued in a decision's pipeline, the insert's conflict comes
+			// back as the batch's error: the constraint tells it apart.
+			return fmt.Errorf("%w: %w", store.ErrReplayed, err)
+		}
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
 	case codeForeignKeyViolation:
 		return fmt.Errorf("%w: %w", store.ErrMissingParent, err)
@@ -52,6 +57,9 @@ func mapErr(err error) error {
 	}
 	return err
 }
+
+// proofsKey is the primary key of dpop_proofs (migration 0005).
+const proofsKey = "dpop_proofs_pkey"
 
 // retryable reports whether err is a serialization failure or a deadlock:
 // the transaction was rolled back and running it again may succeed.

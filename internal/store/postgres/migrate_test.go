@@ -351,6 +351,56 @@ var upgrades = map[int]upgrade{
 // 3's, checked the same way.
 func init() { upgrades[4] = upgrades[3] }
 
+// grantRows0005 are grantRows0001 as version 5 stores them: auth
+// requests have a source address (version 3) and, with codes, a dpop_jkt;
+// families and access tokens a jkt; and a DPoP proof's use.
+var grantRows0005 = []string{
+	`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '{company}',
+		'chal', 'S256', 'csrf', 'u1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', 'cust', 'Acme',
+		'gusto', true, '203.0.113.7', 'jkt-r1')`,
+	grantRows0001[1],
+	`INSERT INTO auth_codes VALUES ('\xcc', 'code', 'c1', 'https://a.example/cb', '{company}', 'u1',
+		'conn1', 'chal', 'S256', 'grant1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL, 'jkt-c1')`,
+	`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '{company}', 'rotating', 0,
+		'2023-11-14 22:13:20Z', NULL, '2023-11-14 22:13:20Z', NULL, 'jkt-f1')`,
+	grantRows0001[4],
+	`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '{company}', 'opaque',
+		'2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL, 'jkt-a1')`,
+	grantRows0001[6],
+	`INSERT INTO dpop_proofs VALUES ('\xdd', '2100-01-01 00:00:00Z')`,
+}
+
+func init() {
+	upgrades[5] = upgrade{
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', '\x0102', 'client_secret_basic', '{authorization_code}',
+					'{code}', '{https://a.example/cb}', '{company}', 'sandbox', 'gold', 'suspended', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', true, '{"k":"v"}', '2023-11-14 22:13:20.123Z',
+					'2023-11-14 22:13:20.456Z', 'https://hooks.example/c1', '\x0a0b', 86400000000000, 172800000000000,
+					'unpaid', '2023-11-14 22:13:21Z', '{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', true, true,
+					42, '2023-11-14 22:13:22Z', NULL, '\x0c0d', '2023-11-15 22:13:20Z', '\x0e0f', 'PS256', true)`,
+			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '',
+					'2023-11-14 22:13:22Z')`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k2', 'PS256', '\x02', '2023-11-14 22:13:20Z', '2023-11-14 22:16:20Z', '2023-11-15 23:13:20Z', 1)`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k3', 'EdDSA', '\x03', '2023-11-14 22:13:21Z', '2023-11-14 22:16:21Z', NULL, 2)`,
+		}, grantRows0005, []string{
+			resetEventSeq,
+			resetLedgerSeq,
+		}),
+		check: func(t *testing.T, s *Store) {
+			if a, err := s.GetAccessToken(t.Context(), "at1"); err != nil || a.JKT != "jkt-a1" {
+				t.Errorf("the bound access token: %+v, %v", a, err)
+			}
+			if c, err := s.GetClient(t.Context(), "c1"); err != nil || !c.DPoPBoundAccessTokens {
+				t.Errorf("the DPoP-bound client: %+v, %v", c, err)
+			}
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	}
+}
+
 // TestMigrateUpWithData migrates, for every version v, a schema at v
 // holding data up to the latest version, and checks the data.
 func TestMigrateUpWithData(t *testing.T) {

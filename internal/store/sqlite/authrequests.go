@@ -10,7 +10,8 @@ import (
 )
 
 const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
-	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed, source_address`
+	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed, source_address,
+	dpop_jkt`
 
 func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	var (
@@ -20,7 +21,7 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	)
 	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &scopes, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, &created, &expires,
-		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress)
+		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress, &r.DPoPJKT)
 	if err != nil {
 		return store.AuthRequest{}, mapErr(err)
 	}
@@ -29,12 +30,12 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 }
 
 const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func authRequestArgs(r *store.AuthRequest) []any {
 	return []any{r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress}
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT}
 }
 
 // CreateAuthRequest stores a pending authorization request. With
@@ -86,10 +87,10 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time,
 		_, err = exec(ctx, tx, `UPDATE auth_requests SET client_id = ?, response_type = ?, redirect_uri = ?,
 			state = ?, scopes = ?, code_challenge = ?, code_challenge_method = ?, csrf_token = ?, subject = ?,
 			created_at = ?, expires_at = ?, customer_id = ?, customer_name = ?, provider_id = ?, provider_fixed = ?,
-			source_address = ? WHERE id = ?`,
+			source_address = ?, dpop_jkt = ? WHERE id = ?`,
 			r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 			r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-			r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, id)
+			r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT, id)
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ const clientCols = `id, name, secret_hash, auth_method, grant_types, response_ty
 	access_token_ttl, token_format, consent_url, resource_server, metadata, created_at, updated_at,
 	webhook_url, webhook_secret, consent_ttl, retention_ttl, state_reason, state_changed_at, operating_hours,
 	metered, overdraft, previous_secret_hash, previous_secret_expires_at, registration_token_hash,
-	access_token_signing_alg, balance, balance_updated_at, first_token_at`
+	access_token_signing_alg, dpop_bound_access_tokens, balance, balance_updated_at, first_token_at`
 
 // storeKept is how many of clientCols, the last ones, only the store
 // changes (balance, balance_updated_at, first_token_at): UpdateClient
@@ -30,7 +30,7 @@ func clientArgs(c *store.Client) []any {
 		c.WebhookURL, c.WebhookSecret, toNS(c.ConsentTTL), toNS(c.RetentionTTL), c.StateReason,
 		toMS(c.StateChangedAt), scheduleJSON(c.OperatingHours), c.Metered, c.Overdraft,
 		c.PreviousSecretHash, toMS(c.PreviousSecretExpiresAt), c.RegistrationTokenHash, c.AccessTokenSigningAlg,
-		c.Balance, toMS(c.BalanceUpdatedAt), toMS(c.FirstTokenAt)}
+		c.DPoPBoundAccessTokens, c.Balance, toMS(c.BalanceUpdatedAt), toMS(c.FirstTokenAt)}
 }
 
 func scanClient(row scanner) (store.Client, error) {
@@ -50,7 +50,7 @@ func scanClient(row scanner) (store.Client, error) {
 		&accessTTL, &c.TokenFormat, &c.ConsentURL, &c.ResourceServer, &metadata, &created, &updated,
 		&c.WebhookURL, &c.WebhookSecret, &consentTTL, &retentionTTL, &c.StateReason, &stateChanged, &hours,
 		&c.Metered, &c.Overdraft, &c.PreviousSecretHash, &previousExpires, &c.RegistrationTokenHash,
-		&c.AccessTokenSigningAlg, &c.Balance, &balanceUpdated, &firstToken)
+		&c.AccessTokenSigningAlg, &c.DPoPBoundAccessTokens, &c.Balance, &balanceUpdated, &firstToken)
 	if err != nil {
 		return store.Client{}, mapErr(err)
 	}
@@ -67,7 +67,7 @@ func scanClient(row scanner) (store.Client, error) {
 
 const insertClient = `INSERT INTO clients (` + clientCols + `)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-	?, ?, ?, ?)`
+	?, ?, ?, ?, ?)`
 
 const selectClient = `SELECT ` + clientCols + ` FROM clients WHERE id = ?`
 
@@ -129,8 +129,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 			token_format = ?, consent_url = ?, resource_server = ?, metadata = ?, created_at = ?, updated_at = ?,
 			webhook_url = ?, webhook_secret = ?, consent_ttl = ?, retention_ttl = ?, state_reason = ?,
 			state_changed_at = ?, operating_hours = ?, metered = ?, overdraft = ?, previous_secret_hash = ?,
-			previous_secret_expires_at = ?, registration_token_hash = ?, access_token_signing_alg = ?
-			WHERE id = ?`, append(args[1:len(args)-storeKept], id)...)
+			previous_secret_expires_at = ?, registration_token_hash = ?, access_token_signing_alg = ?,
+			dpop_bound_access_tokens = ? WHERE id = ?`, append(args[1:len(args)-storeKept], id)...)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/grantd/grantd/internal/store"
@@ -13,7 +14,7 @@ import (
 // ---- codes ----
 
 const authCodeCols = `hash, kind, client_id, redirect_uri, scopes, subject, connection_id, code_challenge,
-	code_challenge_method, grant_id, created_at, expires_at, used_at`
+	code_challenge_method, grant_id, created_at, expires_at, used_at, dpop_jkt`
 
 func scanAuthCode(row scanner) (store.AuthCode, error) {
 	var (
@@ -22,7 +23,7 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 		created, expires, used int64
 	)
 	err := row.Scan(&c.Hash, &c.Kind, &c.ClientID, &c.RedirectURI, &scopes, &c.Subject, &c.ConnectionID,
-		&c.CodeChallenge, &c.CodeChallengeMethod, &c.GrantID, &created, &expires, &used)
+		&c.CodeChallenge, &c.CodeChallengeMethod, &c.GrantID, &created, &expires, &used, &c.DPoPJKT)
 	if err != nil {
 		return store.AuthCode{}, mapErr(err)
 	}
@@ -32,9 +33,9 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 
 func insertAuthCode(ctx context.Context, tx *sql.Tx, c *store.AuthCode) error {
 	_, err := exec(ctx, tx, `INSERT INTO auth_codes (`+authCodeCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Hash, c.Kind, c.ClientID, c.RedirectURI, toJSON(c.Scopes), c.Subject, c.ConnectionID,
-		c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, toMS(c.CreatedAt), toMS(c.ExpiresAt), toMS(c.UsedAt))
+		c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, toMS(c.CreatedAt), toMS(c.ExpiresAt), toMS(c.UsedAt), c.DPoPJKT)
 	return err
 }
 
@@ -124,12 +125,21 @@ func (g grantTx) RevokeGrant(ctx context.Context, familyID string, at time.Time)
 	return revokeFamily(ctx, g.tx, familyID, at)
 }
 
+// UseProof inserts the proof's use; its key stored already is a replay.
+func (g grantTx) UseProof(ctx context.Context, key []byte, until time.Time) error {
+	_, err := exec(ctx, g.tx, `INSERT INTO dpop_proofs (key, expires_at) VALUES (?, ?)`, key, toMS(until))
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w: %w", store.ErrReplayed, err)
+	}
+	return err
+}
+
 // Put is in bulk.go: Import's Loader is the same type.
 
 // ---- refresh families and tokens ----
 
 const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.policy, f.idle_timeout,
-	f.created_at, f.expires_at, f.last_used_at, f.revoked_at`
+	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt`
 
 const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?`
@@ -144,7 +154,7 @@ type familyRow struct {
 
 func (r *familyRow) dest() []any {
 	return []any{&r.f.ID, &r.f.ClientID, &r.f.Subject, &r.f.ConnectionID, &r.scopes, &r.f.Policy, &r.idle,
-		&r.created, &r.expires, &r.used, &r.revoked}
+		&r.created, &r.expires, &r.used, &r.revoked, &r.f.JKT}
 }
 
 func (r *familyRow) family() (store.RefreshFamily, error) {
@@ -186,9 +196,9 @@ func scanTokenFamily(row scanner) (store.RefreshToken, store.RefreshFamily, erro
 
 func insertFamily(ctx context.Context, tx *sql.Tx, f *store.RefreshFamily) error {
 	_, err := exec(ctx, tx, `INSERT INTO refresh_families (id, client_id, subject, connection_id, scopes, policy,
-		idle_timeout, created_at, expires_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		idle_timeout, created_at, expires_at, last_used_at, revoked_at, jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.ClientID, f.Subject, f.ConnectionID, toJSON(f.Scopes), f.Policy, toNS(f.IdleTimeout),
-		toMS(f.CreatedAt), toMS(f.ExpiresAt), toMS(f.LastUsedAt), toMS(f.RevokedAt))
+		toMS(f.CreatedAt), toMS(f.ExpiresAt), toMS(f.LastUsedAt), toMS(f.RevokedAt), f.JKT)
 	return err
 }
 
@@ -229,7 +239,7 @@ func revokeFamily(ctx context.Context, tx *sql.Tx, familyID string, now time.Tim
 // ---- access tokens ----
 
 const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at,
-	revoked_at`
+	revoked_at, jkt`
 
 // scanAccessToken scans accessTokenCols, then more.
 func scanAccessToken(row scanner, more ...any) (store.AccessToken, error) {
@@ -239,7 +249,7 @@ func scanAccessToken(row scanner, more ...any) (store.AccessToken, error) {
 		created, expires, revoked int64
 	)
 	err := row.Scan(append([]any{&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &scopes, &t.Format,
-		&created, &expires, &revoked}, more...)...)
+		&created, &expires, &revoked, &t.JKT}, more...)...)
 	if err != nil {
 		return store.AccessToken{}, mapErr(err)
 	}
@@ -255,9 +265,9 @@ func insertAccessToken(ctx context.Context, tx *sql.Tx, t *store.AccessToken) er
 		revoked = max(toMS(t.CreatedAt), 1)
 	}
 	_, err := exec(ctx, tx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, toJSON(t.Scopes), t.Format,
-		toMS(t.CreatedAt), toMS(t.ExpiresAt), revoked)
+		toMS(t.CreatedAt), toMS(t.ExpiresAt), revoked, t.JKT)
 	return err
 }
 
@@ -267,7 +277,7 @@ func insertAccessToken(ctx context.Context, tx *sql.Tx, t *store.AccessToken) er
 func (s *Store) GetAccessToken(ctx context.Context, id string) (store.AccessToken, error) {
 	var revoked bool
 	t, err := scanAccessToken(s.r.QueryRowContext(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id,
-			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at,
+			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at, a.jkt,
 			a.revoked_at != 0
 			OR COALESCE(f.revoked_at, 0) != 0
 			OR COALESCE(c.status, 'active') != 'active'
@@ -287,10 +297,10 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t store.AccessToken, now 
 		created = now
 	}
 	_, err := s.writeExec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at WHERE access_tokens.revoked_at = 0`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, toJSON(t.Scopes), t.Format,
-		toMS(created), toMS(t.ExpiresAt), max(toMS(now), 1))
+		toMS(created), toMS(t.ExpiresAt), max(toMS(now), 1), t.JKT)
 	return err
 }
 
@@ -364,5 +374,6 @@ func expiredDeletes(ms, usedBefore, eventsBefore int64) []expiredDelete {
 			WHERE revoked_at != 0 AND revoked_at <= ? LIMIT ?)`, []any{usedBefore}},
 		{"events", `DELETE FROM events WHERE seq IN
 			(SELECT seq FROM events WHERE delivered_at != 0 AND delivered_at <= ? LIMIT ?)`, []any{eventsBefore}},
+		{"proofs", `DELETE FROM dpop_proofs WHERE key IN (SELECT key FROM dpop_proofs WHERE expires_at <= ? LIMIT ?)`, []any{ms}},
 	}
 }

@@ -289,6 +289,42 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
+	5: {
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
+					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'suspended', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456,
+					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000, 'unpaid', 1700000001000,
+					'{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', 1, 1, 42, 1700000002000, 0,
+					X'0C0D', 1700086400000, X'0E0F', 'PS256', 1)`,
+			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '', 1700000002000)`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k2', 'PS256', X'02', 1700000000000, 1700000180000, 1700090000000, 1)`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k3', 'EdDSA', X'03', 1700000001000, 1700000181000, 0, 2)`,
+			`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
+					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto', 1, '203.0.113.7',
+					'jkt-r1')`,
+			`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', CAST('{"id":"evt_1"}' AS BLOB),
+					1700000000000, 2, 1700000060000, 'HTTP 500', 0, 0)`,
+			`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
+					'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
+			`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
+					'conn1', 'chal', 'S256', 'grant1', 1700000000000, 4102444800000, 0, 'jkt-c1')`,
+			`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
+					1700000000000, 0, 1700000000000, 0, 'jkt-f1')`,
+			`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
+			`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
+					1700000000000, 4102444800000, 0, 'jkt-a1')`,
+			`INSERT INTO dpop_proofs VALUES (X'DD', 4102444800000)`,
+		}),
+		check: func(t *testing.T, s *Store) {
+			if a, err := s.GetAccessToken(t.Context(), "at1"); err != nil || a.JKT != "jkt-a1" {
+				t.Errorf("the bound access token: %+v, %v", a, err)
+			}
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	},
 }
 
 // TestMigrateUpWithData migrates, for every version v, a database at v

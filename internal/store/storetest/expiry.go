@@ -151,6 +151,41 @@ var deleteExpiredTests = []test{
 }
 
 func init() {
+	deleteExpiredTests = append(deleteExpiredTests, test{"Proofs", func(t *testing.T, s store.Store) {
+		// Proof uses past their expiry go; the others stay, and still
+		// refuse their proof.
+		ctx := t.Context()
+		now := at(time.Hour)
+		var gone, kept []*store.ProofUse
+		for i := range 5 {
+			p := &store.ProofUse{Key: newHash(), ExpiresAt: now.Add(-time.Minute)}
+			if i >= 3 {
+				p.ExpiresAt = now.Add(time.Minute)
+				kept = append(kept, p)
+			} else {
+				gone = append(gone, p)
+			}
+			decide(t, s, store.GrantKey{}, store.Writes{At: t0, Proof: p})
+		}
+		for i, want := range []int{2, 1, 0} {
+			n, err := s.DeleteExpired(ctx, now, 2)
+			must(t, "DeleteExpired", err)
+			if n != want {
+				t.Fatalf("DeleteExpired #%d removed %d rows, want %d", i+1, n, want)
+			}
+		}
+		use := func(p *store.ProofUse) error {
+			return s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+				return store.Writes{At: now, Proof: p}, nil
+			})
+		}
+		for _, p := range kept {
+			wantErr(t, "a proof use kept", use(p), store.ErrReplayed)
+		}
+		for _, p := range gone {
+			must(t, "a proof use deleted, recorded again", use(p))
+		}
+	}})
 	deleteExpiredTests = append(deleteExpiredTests, test{"Events", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,6 +274,56 @@ var codeTests = []test{
 		must(t, "GetAccessToken", err)
 		same(t, "the access token a conflict met", got, cc)
 		wantErr(t, "record the same access token twice", putAccessToken(ctx, s, cc), store.ErrConflict)
+	}},
+	{"ProofUsedOnce", func(t *testing.T, s store.Store) {
+		// A DPoP proof's use is recorded once: its second use is
+		// ErrReplayed and writes nothing, with a grant or without.
+		ctx := t.Context()
+		c := createClient(t, s)
+		proof := &store.ProofUse{Key: newHash(), ExpiresAt: at(5 * time.Minute)}
+		tok := newCCToken(c.ID, t0)
+		decide(t, s, store.GrantKey{}, store.Writes{At: t0, Proof: proof, AccessToken: &tok})
+		again := newCCToken(c.ID, t0)
+		err := s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+			return store.Writes{At: t0, Proof: proof, AccessToken: &again}, nil
+		})
+		wantErr(t, "Decide(a proof used before)", err, store.ErrReplayed)
+		_, err = s.GetAccessToken(ctx, again.ID)
+		wantErr(t, "the access token of a replayed proof", err, store.ErrNotFound)
+
+		code := newCode(c.ID, "")
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code, nil))
+		g := newCodeGrant(code, at(time.Second), store.RefreshRotating)
+		g.Proof = proof
+		err = s.Decide(ctx, codeKey(code), func(store.Locked) (store.Writes, error) { return g, nil })
+		wantErr(t, "Decide(a code with a proof used before)", err, store.ErrReplayed)
+		wantOnly(t, "the code after a replayed proof", peek(t, s, codeKey(code)), store.Locked{Code: &code})
+		g.Proof = &store.ProofUse{Key: newHash(), ExpiresAt: at(5 * time.Minute)}
+		decide(t, s, codeKey(code), g)
+
+		// Racing uses of one proof: one wins.
+		race := &store.ProofUse{Key: newHash(), ExpiresAt: at(5 * time.Minute)}
+		var wg sync.WaitGroup
+		var won, replayed atomic.Int32
+		for range 20 {
+			wg.Go(func() {
+				err := s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+					return store.Writes{At: t0, Proof: race}, nil
+				})
+				switch {
+				case err == nil:
+					won.Add(1)
+				case errors.Is(err, store.ErrReplayed):
+					replayed.Add(1)
+				default:
+					t.Errorf("a racing use of a proof: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if won.Load() != 1 || replayed.Load() != 19 {
+			t.Errorf("20 racing uses of one proof: %d won, %d replayed; want 1 and 19", won.Load(), replayed.Load())
+		}
 	}},
 	{"ZeroKey", func(t *testing.T, s store.Store) {
 		// A grant that locks nothing: decide runs once with an empty

@@ -262,6 +262,7 @@ func newClient() store.Client {
 		PreviousSecretExpiresAt: t0.Add(24 * time.Hour),
 		RegistrationTokenHash:   store.Hash("registration token " + id),
 		AccessTokenSigningAlg:   "PS256",
+		DPoPBoundAccessTokens:   true,
 	}
 }
 
@@ -354,6 +355,7 @@ func newAuthRequest(clientID string) store.AuthRequest {
 		ProviderID:          "gusto",
 		ProviderFixed:       true,
 		SourceAddress:       "203.0.113.7",
+		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt:           t0,
 		ExpiresAt:           at(10 * time.Minute),
 	}
@@ -390,6 +392,7 @@ func newCode(clientID, connectionID string) store.AuthCode {
 		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		CodeChallengeMethod: "S256",
 		GrantID:             newID(),
+		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt:           t0,
 		ExpiresAt:           at(time.Minute),
 	}
@@ -407,6 +410,7 @@ func newAccessToken(code store.AuthCode, now time.Time) store.AccessToken {
 		Format:       store.TokenFormatOpaque,
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(time.Hour),
+		JKT:          "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 	}
 }
 
@@ -454,6 +458,7 @@ func newCodeGrant(code store.AuthCode, now time.Time, policy string) store.Write
 			CreatedAt:    now,
 			ExpiresAt:    now.Add(90 * 24 * time.Hour),
 			LastUsedAt:   now,
+			JKT:          "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
 		},
 		RefreshToken: &store.RefreshToken{Hash: newHash(), FamilyID: code.GrantID, CreatedAt: now},
 		AccessToken:  &tok,
