@@ -124,6 +124,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	fs.StringVar(&p.AccessTokenSigningAlg, "access-token-signing-alg", "", "`algorithm` of the client's JWT access tokens: RS256, PS256, ES256 or EdDSA (default: the server's signing_algorithm)")
 	fs.StringVar(&p.ConsentURL, "consent-url", "", "this client's external consent app `URL`")
 	fs.BoolVar(&p.ResourceServer, "resource-server", false, "the client may introspect tokens of any client")
+	fs.BoolVar(&p.DPoPBoundAccessTokens, "dpop-bound-access-tokens", false, "every token request of the client must carry a DPoP proof (RFC 9449)")
 	fs.Var(metadata, "metadata", "metadata `key=value` (repeatable)")
 	out := addOutputFlag(fs)
 	cf := config.AddFlags(fs, config.StoreFlags...)
@@ -310,6 +311,7 @@ func printClient(w io.Writer, v clients.View) {
 	row("access_token_signing_alg", v.AccessTokenSigningAlg)
 	row("consent_url", v.ConsentURL)
 	row("resource_server", fmt.Sprint(v.ResourceServer))
+	row("dpop_bound_access_tokens", fmt.Sprint(v.DPoPBoundAccessTokens))
 	for _, k := range slices.Sorted(maps.Keys(v.Metadata)) {
 		row("metadata."+k, v.Metadata[k])
 	}

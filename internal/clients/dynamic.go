@@ -51,6 +51,8 @@ type DynamicMetadata struct {
 	// AccessTokenSigningAlg is grantd's own member: the algorithm of the
 	// client's access tokens; "" = the server's default.
 	AccessTokenSigningAlg string
+	// DPoPBoundAccessTokens is RFC 9449 §5.2's dpop_bound_access_tokens.
+	DPoPBoundAccessTokens bool
 	// ClientID and ClientSecret are what an RFC 7592 update carries (§2.2):
 	// the client's id, which must be the one it updates, and its secret,
 	// which a public client does not have. Registration ignores them.
@@ -199,6 +201,7 @@ func (g *Registration) params(m DynamicMetadata) (Params, *oauth.Error) {
 		TokenEndpointAuthMethod: store.AuthMethodNone,
 		Scope:                   oauth.JoinScope(scopes),
 		AccessTokenSigningAlg:   m.AccessTokenSigningAlg,
+		DPoPBoundAccessTokens:   m.DPoPBoundAccessTokens,
 		Metadata:                map[string]string{MetadataRegistration: MetadataDynamic},
 	}, nil
 }

@@ -352,6 +352,7 @@ func ParamsOf(c store.Client) Params {
 		AccessTokenTTL:          Duration(c.AccessTokenTTL),
 		AccessTokenFormat:       c.TokenFormat,
 		AccessTokenSigningAlg:   c.AccessTokenSigningAlg,
+		DPoPBoundAccessTokens:   c.DPoPBoundAccessTokens,
 		ConsentTTL:              Duration(c.ConsentTTL),
 		RetentionTTL:            Duration(c.RetentionTTL),
 		ConsentURL:              c.ConsentURL,

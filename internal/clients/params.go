@@ -47,6 +47,7 @@ type Params struct {
 	AccessTokenTTL          Duration          `json:"access_token_ttl"`
 	AccessTokenFormat       string            `json:"access_token_format"`
 	AccessTokenSigningAlg   string            `json:"access_token_signing_alg"`
+	DPoPBoundAccessTokens   bool              `json:"dpop_bound_access_tokens"`
 	ConsentTTL              Duration          `json:"consent_ttl"`
 	RetentionTTL            Duration          `json:"retention_ttl"`
 	ConsentURL              string            `json:"consent_url"`

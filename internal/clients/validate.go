@@ -95,10 +95,12 @@ func (m *Manager) toClient(p Params) (store.Client, error) {
 		StateReason:    p.StateReason,
 		ConsentURL:     p.ConsentURL,
 		ResourceServer: p.ResourceServer,
-		WebhookURL:     p.WebhookURL,
-		Metered:        p.Metered,
-		Overdraft:      p.Overdraft,
-		OperatingHours: cloneSchedule(p.OperatingHours),
+		// RFC 9449 §5.2.
+		DPoPBoundAccessTokens: p.DPoPBoundAccessTokens,
+		WebhookURL:            p.WebhookURL,
+		Metered:               p.Metered,
+		Overdraft:             p.Overdraft,
+		OperatingHours:        cloneSchedule(p.OperatingHours),
 	}
 
 	switch n := utf8.RuneCountInString(p.Name); {

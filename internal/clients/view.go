@@ -40,6 +40,7 @@ type View struct {
 	AccessTokenTTL          Duration          `json:"access_token_ttl"`
 	AccessTokenFormat       string            `json:"access_token_format"`
 	AccessTokenSigningAlg   string            `json:"access_token_signing_alg"`
+	DPoPBoundAccessTokens   bool              `json:"dpop_bound_access_tokens"`
 	ConsentTTL              Duration          `json:"consent_ttl"`
 	RetentionTTL            Duration          `json:"retention_ttl"`
 	ConsentURL              string            `json:"consent_url"`
@@ -85,6 +86,7 @@ func NewView(c store.Client) View {
 		AccessTokenTTL:          Duration(c.AccessTokenTTL),
 		AccessTokenFormat:       c.TokenFormat,
 		AccessTokenSigningAlg:   c.AccessTokenSigningAlg,
+		DPoPBoundAccessTokens:   c.DPoPBoundAccessTokens,
 		ConsentTTL:              Duration(c.ConsentTTL),
 		RetentionTTL:            Duration(c.RetentionTTL),
 		ConsentURL:              c.ConsentURL,

@@ -147,6 +147,12 @@ func (p *Provider) AuthorizeFrom(ctx context.Context, q url.Values, address stri
 		// could never be exchanged.
 		return back(InvalidRequest("PKCE is not used with response_type temp_token."))
 	}
+	// RFC 9449 §10: the code is bound to this DPoP key's thumbprint (a
+	// base64url SHA-256).
+	jkt := q.Get("dpop_jkt")
+	if jkt != "" && (len(jkt) != 43 || !validChallenge(jkt)) {
+		return back(InvalidRequest("The dpop_jkt is not a JWK SHA-256 thumbprint."))
+	}
 
 	now := p.now()
 	ar := store.AuthRequest{
@@ -158,6 +164,7 @@ func (p *Provider) AuthorizeFrom(ctx context.Context, q url.Values, address stri
 		Scopes:              scopes,
 		CodeChallenge:       challenge,
 		CodeChallengeMethod: method,
+		DPoPJKT:             jkt,
 		CSRFToken:           RandomToken(32),
 		SourceAddress:       address,
 		CreatedAt:           now,
@@ -319,7 +326,8 @@ func init() {
 		client_assertion client_assertion_type username password customer_id customer_name products
 		provider_id redirect_to subject entity_ids connection_type challenge csrf_token action
 		redirect_uris token_endpoint_auth_method grant_types response_types client_name client_uri logo_uri
-		tos_uri policy_uri software_id software_version contacts jwks jwks_uri`) {
+		tos_uri policy_uri software_id software_version contacts jwks jwks_uri dpop_jkt
+		dpop_bound_access_tokens`) {
 		knownParams[k] = true
 	}
 }
@@ -487,6 +495,7 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		ConnectionID:        conn.ID,
 		CodeChallenge:       ar.CodeChallenge,
 		CodeChallengeMethod: ar.CodeChallengeMethod,
+		DPoPJKT:             ar.DPoPJKT,
 		GrantID:             newID(),
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(p.codeTTL()),

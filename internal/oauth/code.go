@@ -44,6 +44,9 @@ func authorizationCode(p *Provider, c *store.Client, pr Profile, req TokenReques
 		if err := pkceBound(code, pr.PKCE, req.CodeVerifier); err != nil {
 			return decision{}, err
 		}
+		if err := proofBound(code.DPoPJKT, req.proof, "authorization code", "code"); err != nil {
+			return decision{}, err
+		}
 		if err := connectionLive(l.Connection, code.ConnectionID, now); err != nil {
 			return decision{}, err
 		}
@@ -54,6 +57,11 @@ func authorizationCode(p *Provider, c *store.Client, pr Profile, req TokenReques
 		d.writes = store.Writes{At: now, SpendCode: true, AccessToken: &d.access.rec}
 		if pr.RefreshTokens && slices.Contains(c.GrantTypes, GrantRefreshToken) {
 			fam := newFamily(c, code, l.Connection, pr.RefreshPolicy, now)
+			if c.IsPublic() && req.proof != nil {
+				// RFC 9449 §5: a public client's refresh tokens are bound
+				// to the key of the proof they were issued with.
+				fam.JKT = req.proof.JKT
+			}
 			var tok store.RefreshToken
 			d.refresh, tok = p.newRefreshToken(fam.ID, now)
 			d.writes.Family, d.writes.RefreshToken = &fam, &tok

@@ -27,6 +27,9 @@ const (
 	// Reserved for the commercial policy (402 and 429).
 	ErrCodeInsufficientBalance = "insufficient_balance"
 	ErrCodeRateLimitExceeded   = "rate_limit_exceeded"
+	// RFC 9449 §5 and §8.
+	ErrCodeInvalidDPoPProof = "invalid_dpop_proof"
+	ErrCodeUseDPoPNonce     = "use_dpop_nonce"
 )
 
 // Error is a protocol error: a public code and description that may be shown
@@ -49,7 +52,10 @@ type Error struct {
 	Reason string
 	// Param names the request parameter at fault, when there is one.
 	Param string
-	Cause error
+	// DPoPNonce is the nonce for the DPoP-Nonce header (RFC 9449 §8);
+	// "" = none.
+	DPoPNonce string
+	Cause     error
 }
 
 // Reasons: finer causes under the RFC 6749 codes, for dialects.
@@ -78,6 +84,7 @@ const (
 	ReasonTooManyAttempts   = "too_many_failed_authentications"
 	ReasonTooManyPending    = "too_many_pending_requests"
 	ReasonNoSigningKey      = "signing_key_unavailable" // the client's access_token_signing_alg cannot sign (yet)
+	ReasonDPoPBound         = "dpop_key_mismatch"       // a code or refresh token bound to another DPoP key, or none sent
 )
 
 // With returns a copy of e with a reason and, if not "", the parameter.

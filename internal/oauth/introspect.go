@@ -24,6 +24,9 @@ type Introspection struct {
 	Issuer       string `json:"iss,omitempty"`
 	ID           string `json:"jti,omitempty"`
 	ConnectionID string `json:"connection_id,omitempty"`
+	// Confirmation is the key a sender-constrained token is bound to (RFC
+	// 9449 §6.2: cnf.jkt, with token_type DPoP).
+	Confirmation *Confirmation `json:"cnf,omitempty"`
 }
 
 // Token type hints (RFC 7009 §2.1, RFC 7662 §2.1).
@@ -89,6 +92,9 @@ func (p *Provider) resolve(ctx context.Context, token string) (*tokenRef, error)
 				ID: c.ID, ClientID: c.ClientID, Subject: c.Subject, ConnectionID: c.ConnectionID,
 				Format: store.TokenFormatJWT, Scopes: strings.Fields(c.Scope),
 				CreatedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0),
+			}
+			if c.Confirmation != nil {
+				rec.JKT = c.Confirmation.JKT
 			}
 		case err != nil:
 			return nil, err
@@ -182,9 +188,12 @@ func (p *Provider) Introspect(ctx context.Context, cr ClientCredentials, token s
 		return inactive, nil
 	}
 	out := &Introspection{
-		Active: true, Scope: JoinScope(a.Scopes), ClientID: a.ClientID, TokenType: "Bearer",
+		Active: true, Scope: JoinScope(a.Scopes), ClientID: a.ClientID, TokenType: TokenTypeBearer,
 		ExpiresAt: a.ExpiresAt.Unix(), IssuedAt: a.CreatedAt.Unix(), Subject: a.Subject,
 		Issuer: p.Issuer, ConnectionID: a.ConnectionID,
+	}
+	if a.JKT != "" {
+		out.TokenType, out.Confirmation = TokenTypeDPoP, &Confirmation{JKT: a.JKT}
 	}
 	if ref.claims != nil {
 		out.Audience, out.ID = ref.claims.Audience, ref.claims.ID

@@ -40,6 +40,10 @@ type Profile struct {
 	// Clients is which clients the endpoint serves: ClientsAll or
 	// ClientsConfidential (a client_id without a secret is refused).
 	Clients string
+	// DPoP: the endpoint takes DPoP proofs (RFC 9449) and binds what it
+	// issues to their keys. Without it, a DPoP header is not read, and a
+	// client whose tokens must be bound is refused.
+	DPoP bool
 }
 
 // Which clients an endpoint serves.

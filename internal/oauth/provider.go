@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/grantd/grantd/internal/oauth/dpop"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -82,6 +83,9 @@ type Provider struct {
 
 	CodeTTL        time.Duration
 	AuthRequestTTL time.Duration
+
+	// DPoP checks DPoP proofs (RFC 9449); nil = the defaults, no nonces.
+	DPoP *dpop.Checker
 
 	Now    func() time.Time
 	Logger *slog.Logger

@@ -40,6 +40,9 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 		if err := familyLive(fam, now); err != nil {
 			return decision{}, err
 		}
+		if err := proofBound(fam.JKT, req.proof, "refresh token", "refresh_token"); err != nil {
+			return decision{}, err
+		}
 		if err := connectionLive(l.Connection, fam.ConnectionID, now); err != nil {
 			return decision{}, err
 		}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/grantd/grantd/internal/oauth/dpop"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -27,13 +28,19 @@ type TokenRequest struct {
 	CodeVerifier string
 	RefreshToken string
 	Scope        string // space-delimited (RFC 6749 §3.3)
+	// DPoP is the request's DPoP proof and what it must match (set by the
+	// server, not the wire); nil when the request has no DPoP header.
+	DPoP *DPoPRequest
+
+	// proof is the DPoP proof once checked; nil for none.
+	proof *dpop.Proof
 }
 
 // TokenResult is the core's answer to a token request: what a dialect may
 // encode. It holds nothing secret but the tokens it issues.
 type TokenResult struct {
 	AccessToken string
-	TokenType   string // "Bearer"
+	TokenType   string // "Bearer", or "DPoP" for a token bound to a DPoP key
 	ExpiresIn   int64  // seconds
 	ExpiresAt   time.Time
 	// RefreshToken is a new refresh token; "" when none was issued or the
@@ -53,6 +60,9 @@ type TokenResult struct {
 	// RateLimit is the client's rate-limit window after this request, for
 	// the RateLimit-* headers; nil when the policy set none.
 	RateLimit *RateLimit
+	// DPoPNonce is the server's current DPoP nonce, for the DPoP-Nonce
+	// header; "" when nonces are not asked for.
+	DPoPNonce string
 }
 
 // ConnectionInfo is what a token endpoint may show of a connection.
@@ -93,6 +103,14 @@ type Claims struct {
 	ConnectionID string   `json:"connection_id,omitempty"`
 	Products     []string `json:"products,omitempty"`
 	EntityIDs    []string `json:"entity_ids,omitempty"`
+	// Confirmation binds the token to a key (RFC 7800, RFC 9449 §6.1).
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the cnf claim of a sender-constrained token: the
+// thumbprint of the DPoP key it is bound to.
+type Confirmation struct {
+	JKT string `json:"jkt,omitempty"`
 }
 
 // Expiry is the exp claim as a time (the zero time for none): the signer
@@ -164,6 +182,9 @@ func (p *Provider) Token(ctx context.Context, pr Profile, req TokenRequest) (*To
 		return nil, UnauthorizedClient("The client is not allowed to use the %s grant.", req.GrantType).With(ReasonGrantNotAllowed, "grant_type")
 	}
 	now := p.now()
+	if req.proof, err = p.checkProof(pr, &client, req.DPoP, now); err != nil {
+		return nil, err
+	}
 	// A token the signer cannot sign is refused before anything is taken
 	// or written: no rate, no code, no rotated refresh token.
 	if client.TokenFormat != store.TokenFormatOpaque {
@@ -189,7 +210,7 @@ func (p *Provider) Token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	if err != nil {
 		return nil, withWindow(err)
 	}
-	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, pl.decide)
+	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, bindTo(req.proof, now, pl.decide))
 	d, err := p.run(ctx, pl)
 	if err != nil {
 		if e, ok := err.(*Error); ok && (e.Reason == ReasonOutsideHours || e.Reason == ReasonInsufficientFunds) {
@@ -202,6 +223,7 @@ func (p *Provider) Token(ctx context.Context, pr Profile, req TokenRequest) (*To
 		return nil, withWindow(err)
 	}
 	res.RateLimit = verdict.RateLimit
+	res.DPoPNonce = p.dpopNonce(now)
 	return res, nil
 }
 
@@ -259,6 +281,8 @@ func (p *Provider) run(ctx context.Context, pl plan) (decision, error) {
 	case errors.Is(err, store.ErrMissingParent):
 		// The client was deleted while its request was under way.
 		return d, clientGone(err)
+	case errors.Is(err, store.ErrReplayed):
+		return d, InvalidDPoPProof("The DPoP proof was used before.").WithCause(err)
 	case errors.Is(err, store.ErrInsufficientBalance):
 		// The last credits went to a concurrent request.
 		return d, InsufficientBalance().WithCause(err)
@@ -310,9 +334,13 @@ func (p *Provider) issue(ctx context.Context, c *store.Client, grantType string,
 		tok = jwt
 	}
 	a := d.access.rec
+	typ := TokenTypeBearer
+	if a.JKT != "" {
+		typ = TokenTypeDPoP
+	}
 	return &TokenResult{
 		AccessToken:           tok,
-		TokenType:             "Bearer",
+		TokenType:             typ,
 		ExpiresIn:             int64((d.access.ttl + time.Second - 1) / time.Second),
 		ExpiresAt:             a.ExpiresAt,
 		RefreshToken:          d.refresh,

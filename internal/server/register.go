@@ -34,6 +34,7 @@ type registerRequest struct {
 	ClientName              string   `json:"client_name"`
 	Scope                   string   `json:"scope"`
 	AccessTokenSigningAlg   string   `json:"access_token_signing_alg"`
+	DPoPBoundAccessTokens   bool     `json:"dpop_bound_access_tokens"`
 	// An RFC 7592 update carries these (§2.2); registration ignores them.
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
@@ -68,7 +69,8 @@ func (m registerRequest) metadata() clients.DynamicMetadata {
 	return clients.DynamicMetadata{
 		RedirectURIs: m.RedirectURIs, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 		GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes, ClientName: m.ClientName, Scope: m.Scope,
-		AccessTokenSigningAlg: m.AccessTokenSigningAlg, ClientID: m.ClientID, ClientSecret: m.ClientSecret,
+		AccessTokenSigningAlg: m.AccessTokenSigningAlg, DPoPBoundAccessTokens: m.DPoPBoundAccessTokens,
+		ClientID: m.ClientID, ClientSecret: m.ClientSecret,
 		Text: text,
 	}
 }
@@ -103,6 +105,7 @@ type registerResponse struct {
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	Scope                   string   `json:"scope"`
 	AccessTokenSigningAlg   string   `json:"access_token_signing_alg,omitempty"`
+	DPoPBoundAccessTokens   bool     `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // clientInformation is the answer about c with its registration access
@@ -120,6 +123,7 @@ func (s *Server) clientInformation(c store.Client, token string) registerRespons
 		TokenEndpointAuthMethod: c.AuthMethod,
 		Scope:                   oauth.JoinScope(c.Scopes),
 		AccessTokenSigningAlg:   c.AccessTokenSigningAlg,
+		DPoPBoundAccessTokens:   c.DPoPBoundAccessTokens,
 	}
 }
 

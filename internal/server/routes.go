@@ -16,6 +16,7 @@ import (
 	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/dialect/oauth2"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/oauth/dpop"
 	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/wire"
 )
@@ -159,6 +160,9 @@ func (s *Server) tokenEndpoint(d dialect.Dialect) http.Handler {
 			return
 		}
 		req.Client.Address = s.clientAddress(r)
+		if proofs := r.Header.Values(dpop.Header); len(proofs) > 0 {
+			req.DPoP = &oauth.DPoPRequest{Proofs: proofs, Method: r.Method, URL: s.o.Provider.IssuerURL() + r.URL.Path}
+		}
 		res, err := s.o.Provider.Token(r.Context(), profile, req)
 		if err != nil {
 			s.fail(w, r, d, d.Name(), err)
@@ -166,6 +170,9 @@ func (s *Server) tokenEndpoint(d dialect.Dialect) http.Handler {
 		}
 		wire.NoStore(w)
 		rateLimitHeaders(w, res.RateLimit)
+		if res.DPoPNonce != "" {
+			w.Header().Set(dpop.NonceHeader, res.DPoPNonce)
+		}
 		d.Encode(w, r, res)
 	})
 }
@@ -225,6 +232,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, enc dialect.ErrorE
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	rateLimitHeaders(w, e.RateLimit)
+	if e.DPoPNonce != "" {
+		w.Header().Set(dpop.NonceHeader, e.DPoPNonce)
+	}
 	enc.EncodeError(w, r, e, id)
 }
 
@@ -396,6 +406,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"revocation_endpoint_auth_methods_supported":     authMethods,
 		"code_challenge_methods_supported":               []string{oauth.PKCEMethodS256},
 		"authorization_response_iss_parameter_supported": true,
+		"dpop_signing_alg_values_supported":              dpop.Algorithms,
 	}
 	if s.o.Registrar != nil {
 		md["registration_endpoint"] = iss + registrationPath

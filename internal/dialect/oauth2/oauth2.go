@@ -47,6 +47,7 @@ func (*Dialect) Profile() oauth.Profile {
 		RedirectURI:   true,
 		PKCE:          true,
 		Clients:       oauth.ClientsAll,
+		DPoP:          true,
 	}
 }
 

@@ -1,0 +1,128 @@
+package oauth
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/grantd/grantd/internal/oauth/dpop"
+	"github.com/grantd/grantd/internal/store"
+)
+
+// Access token types (RFC 6749 §7.1, RFC 9449 §7.1).
+const (
+	TokenTypeBearer = "Bearer"
+	TokenTypeDPoP   = "DPoP"
+)
+
+// DPoPRequest is what the server hands the core of a request's DPoP proof:
+// the DPoP header's values as they came, and the request they must match.
+type DPoPRequest struct {
+	Proofs []string
+	Method string
+	// URL is the endpoint's URL as clients address it: the issuer and the
+	// path.
+	URL string
+}
+
+// InvalidDPoPProof is a 400 invalid_dpop_proof (RFC 9449 §5).
+func InvalidDPoPProof(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, ErrCodeInvalidDPoPProof, format, args...)
+}
+
+func (p *Provider) dpopChecker() *dpop.Checker {
+	if p.DPoP != nil {
+		return p.DPoP
+	}
+	return &dpop.Checker{}
+}
+
+// dpopNonce is the nonce the answers carry, "" when none is asked for.
+func (p *Provider) dpopNonce(now time.Time) string {
+	if p.DPoP == nil || p.DPoP.Nonces == nil {
+		return ""
+	}
+	return p.DPoP.Nonces.Current(now)
+}
+
+// checkProof checks a token request's DPoP proof, if it has one, for an
+// endpoint with profile pr: nil when there is none. A client whose tokens
+// must be bound (DPoPBoundAccessTokens) needs one. Its single use is
+// recorded with the grant's writes (bindTo).
+func (p *Provider) checkProof(pr Profile, c *store.Client, r *DPoPRequest, now time.Time) (*dpop.Proof, error) {
+	if r == nil {
+		r = &DPoPRequest{}
+	}
+	switch {
+	case !pr.DPoP && c.DPoPBoundAccessTokens:
+		return nil, InvalidRequest("The client's tokens are DPoP-bound; this endpoint issues none.")
+	case !pr.DPoP:
+		return nil, nil
+	case len(r.Proofs) == 0 && c.DPoPBoundAccessTokens:
+		e := InvalidDPoPProof("The client's access tokens must be DPoP-bound: send a DPoP proof.")
+		e.DPoPNonce = p.dpopNonce(now)
+		return nil, e
+	case len(r.Proofs) == 0:
+		return nil, nil
+	}
+	proof, err := p.dpopChecker().Check(r.Proofs, dpop.Request{Method: r.Method, URL: r.URL}, now)
+	if err != nil {
+		return nil, p.proofError(err, now)
+	}
+	return &proof, nil
+}
+
+// proofError is the answer to a refused proof: use_dpop_nonce with the
+// current nonce (§8), or invalid_dpop_proof saying what was wrong (a proof
+// is the client's own signed statement, never a secret).
+func (p *Provider) proofError(err error, now time.Time) *Error {
+	var de *dpop.Error
+	if !errors.As(err, &de) {
+		return ServerError(err)
+	}
+	e := InvalidDPoPProof("The DPoP proof is invalid: %s.", de.Reason)
+	if de.Nonce {
+		e = newError(http.StatusBadRequest, ErrCodeUseDPoPNonce, "The DPoP proof must carry the server's nonce.")
+	}
+	e.DPoPNonce, e.Cause = p.dpopNonce(now), err
+	return e
+}
+
+// bindTo binds what a decision issues to proof's key, and records the
+// proof's use in its writes: the access token gets cnf.jkt, and the use is
+// written in the same transaction, so that a proof issues once. A refusal
+// records nothing (its proof may be retried).
+func bindTo(proof *dpop.Proof, now time.Time, decide func(store.Locked) (decision, error)) func(store.Locked) (decision, error) {
+	if proof == nil {
+		return decide
+	}
+	return func(l store.Locked) (decision, error) {
+		d, err := decide(l)
+		if err != nil {
+			return d, err
+		}
+		d.access.rec.JKT = proof.JKT
+		if d.writes.AccessToken != nil {
+			d.writes.AccessToken.JKT = proof.JKT
+		}
+		if d.access.claims != nil {
+			d.access.claims.Confirmation = &Confirmation{JKT: proof.JKT}
+		}
+		d.writes.Proof = &store.ProofUse{Key: proof.Replay, ExpiresAt: proof.Until}
+		d.writes.At = now
+		return d, nil
+	}
+}
+
+// proofBound checks the proof of a request that redeems something bound
+// to a DPoP key (a code's dpop_jkt, a public client's refresh family):
+// only a proof of that key redeems it (RFC 9449 §5, §10).
+func proofBound(jkt string, proof *dpop.Proof, what, param string) error {
+	if jkt == "" {
+		return nil
+	}
+	if proof == nil || proof.JKT != jkt {
+		return InvalidGrant("The %s is bound to a DPoP key: send a DPoP proof of that key.", what).With(ReasonDPoPBound, param)
+	}
+	return nil
+}
