@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 	"github.com/grantd/grantd/internal/events"
 	"github.com/grantd/grantd/internal/janitor"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/oauth/dpop"
 	"github.com/grantd/grantd/internal/seal"
 	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/signer"
@@ -116,7 +119,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	proofs, err := dpopChecker(cfg, kek)
+	if err != nil {
+		return err
+	}
 	provider := &oauth.Provider{
+		DPoP:                      proofs,
 		LegacySecrets:             cfg.LegacySecrets,
 		Policy:                    pol.policy,
 		Guard:                     pol.guard,
@@ -298,4 +306,26 @@ func procsFor(env string, current int) int {
 		return 0
 	}
 	return 2
+}
+
+// dpopNonceInfo labels the DPoP nonces' key, derived from the
+// key-encryption key: every instance sharing that key derives the same one,
+// and it is of no use for anything else.
+const dpopNonceInfo = "grantd dpop nonce key v1"
+
+// dpopChecker is the DPoP proof checker of the configuration: with nonces
+// when dpop_nonce is on.
+func dpopChecker(cfg config.Config, kek []byte) (*dpop.Checker, error) {
+	if !cfg.DPoPNonce {
+		return &dpop.Checker{}, nil
+	}
+	key, err := hkdf.Key(sha256.New, kek, nil, dpopNonceInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("dpop nonce key: %w", err)
+	}
+	n, err := dpop.NewNonces(key, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &dpop.Checker{Nonces: n}, nil
 }

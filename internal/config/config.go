@@ -106,6 +106,10 @@ type Config struct {
 	// of such a release, or to keep a rollback to one open
 	// (docs/deployment.md). Secrets of both shapes are always accepted.
 	LegacySecrets bool `yaml:"legacy_secrets"`
+	// DPoPNonce makes every DPoP proof carry a nonce of the server's (RFC
+	// 9449 §8): instances sharing the key-encryption key accept each
+	// other's (docs/fapi.md).
+	DPoPNonce bool `yaml:"dpop_nonce"`
 	// DynamicRegistration serves RFC 7591 registration of public clients
 	// (POST /oauth/register); on by default.
 	DynamicRegistration bool `yaml:"dynamic_registration"`

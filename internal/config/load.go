@@ -63,6 +63,7 @@ var settings = []Setting{
 	dur("janitor-interval", "janitor_interval", "how often to delete expired codes, requests and tokens", func(c *Config) *time.Duration { return &c.JanitorInterval }),
 	dur("client-cache-ttl", "client_cache_ttl", "how long a client read from the store is answered from memory: how late a change made by another instance or process is seen (0 = off, at most 1m)", func(c *Config) *time.Duration { return &c.ClientCacheTTL }),
 	boolean("legacy-secrets", "legacy_secrets", "issue codes and tokens in the shape earlier releases look up (a rolling upgrade beside them, or a rollback to one); both shapes are always accepted", func(c *Config) *bool { return &c.LegacySecrets }),
+	boolean("dpop-nonce", "dpop_nonce", "make DPoP proofs carry a server nonce (RFC 9449 §8; every instance with the same key-encryption key accepts it)", func(c *Config) *bool { return &c.DPoPNonce }),
 	boolean("dynamic-registration", "dynamic_registration", "serve RFC 7591 registration of public clients at POST /oauth/register", func(c *Config) *bool { return &c.DynamicRegistration }),
 	str("dynamic-registration-scope", "dynamic_registration_scope", "space-delimited `scope` dynamically registered clients may ask for (default: every product of the catalogue)", func(c *Config) *string { return &c.DynamicRegistrationScope }),
 	integer("postgres-max-conns", "postgres.max_conns", "PostgreSQL pool: most open `connections` per instance (0 = the DSN's pool_max_conns, else the larger of 16 and twice the number of CPUs)", func(c *Config) *int { return &c.Postgres.MaxConns }),
