@@ -126,3 +126,35 @@ func proofBound(jkt string, proof *dpop.Proof, what, param string) error {
 	}
 	return nil
 }
+
+// presentedRight checks how an access token was presented to a protected
+// resource (RFC 9449 §7): a token bound to jkt only with the DPoP scheme and
+// a proof of that key for this request and this token (ath); an unbound
+// token only as a Bearer token. Refusals are 401s with the DPoP challenge
+// (ReasonDPoPBound).
+func (p *Provider) presentedRight(jkt, token string, r *DPoPRequest) error {
+	now := p.now()
+	refuse := func(code, desc string) error {
+		e := &Error{Code: code, Status: http.StatusUnauthorized, Reason: ReasonDPoPBound, Description: desc,
+			DPoPNonce: p.dpopNonce(now)}
+		return e
+	}
+	switch {
+	case jkt == "" && r == nil:
+		return nil
+	case jkt == "":
+		return refuse(ErrCodeInvalidToken, "The access token is not DPoP-bound: present it as a Bearer token.")
+	case r == nil:
+		return refuse(ErrCodeInvalidToken, "The access token is DPoP-bound: present it with the DPoP scheme and a DPoP proof.")
+	}
+	proof, err := p.dpopChecker().Check(r.Proofs, dpop.Request{Method: r.Method, URL: r.URL, AccessToken: token}, now)
+	if err != nil {
+		e := p.proofError(err, now)
+		e.Status, e.Reason = http.StatusUnauthorized, ReasonDPoPBound
+		return e
+	}
+	if proof.JKT != jkt {
+		return refuse(ErrCodeInvalidDPoPProof, "The DPoP proof is not of the key the access token is bound to.")
+	}
+	return nil
+}

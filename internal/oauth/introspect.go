@@ -264,12 +264,16 @@ func NoBearerToken() *Error {
 
 // DisconnectByToken revokes the connection behind an access token presented
 // as a bearer credential (the client disconnecting its own connection, as
-// payroll APIs offer). The token must be an unexpired, unrevoked access
+// payroll APIs offer). proof is the request's DPoP proof when the token came
+// with the DPoP scheme (RFC 9449 §7), nil for the Bearer scheme: a
+// DPoP-bound token is accepted only with a proof of its key whose ath is
+// the token's hash, and only with that scheme (§7.1); an unbound token only
+// with Bearer. The token must be an unexpired, unrevoked access
 // token of an existing client (invalid_token otherwise, 401) and belong to a
 // connection
 // (insufficient_scope otherwise, 403: a client-credentials token is valid
 // but grants no connection to end).
-func (p *Provider) DisconnectByToken(ctx context.Context, token string) (*ConnectionInfo, error) {
+func (p *Provider) DisconnectByToken(ctx context.Context, token string, proof *DPoPRequest) (*ConnectionInfo, error) {
 	invalid := &Error{Code: ErrCodeInvalidToken, Status: http.StatusUnauthorized,
 		Description: "The access token is missing, invalid, expired or revoked."}
 	ref, err := p.resolve(ctx, token)
@@ -278,6 +282,9 @@ func (p *Provider) DisconnectByToken(ctx context.Context, token string) (*Connec
 	}
 	if ref == nil || ref.refresh || ref.access.Revoked || !p.now().Before(ref.access.ExpiresAt) {
 		return nil, invalid
+	}
+	if err := p.presentedRight(ref.access.JKT, token, proof); err != nil {
+		return nil, err
 	}
 	// A suspended client may still end its own connections, as it may
 	// revoke its tokens: ending a consent is always safe. A deleted one

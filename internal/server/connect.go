@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/oauth/dpop"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/wire"
 )
@@ -61,11 +62,11 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) error {
 // disconnect revokes the connection behind the bearer access token:
 // DELETE /connections/current.
 func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
-	token, ok := bearer(r)
+	token, proof, ok := s.accessToken(r)
 	if !ok {
 		return oauth.NoBearerToken()
 	}
-	conn, err := s.o.Provider.DisconnectByToken(r.Context(), token)
+	conn, err := s.o.Provider.DisconnectByToken(r.Context(), token, proof)
 	if err != nil {
 		return err
 	}
@@ -74,7 +75,26 @@ func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// bearer takes the token of "Authorization: Bearer <token>" (RFC 6750 §2.1).
+// accessToken takes the token of "Authorization: Bearer <token>" (RFC 6750
+// §2.1) or "Authorization: DPoP <token>" (RFC 9449 §7.1), with the
+// request's DPoP proof for the latter.
+func (s *Server) accessToken(r *http.Request) (string, *oauth.DPoPRequest, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	switch {
+	case !ok || token == "":
+		return "", nil, false
+	case strings.EqualFold(scheme, "Bearer"):
+		return token, nil, true
+	case strings.EqualFold(scheme, oauth.TokenTypeDPoP):
+		return token, &oauth.DPoPRequest{Proofs: r.Header.Values(dpop.Header), Method: r.Method,
+			URL: s.o.Provider.IssuerURL() + r.URL.Path}, true
+	}
+	return "", nil, false
+}
+
+// bearer takes the token of "Authorization: Bearer <token>" (RFC 6750
+// §2.1): an RFC 7592 registration access token is no DPoP token.
 func bearer(r *http.Request) (string, bool) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)

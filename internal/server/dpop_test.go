@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +191,61 @@ func TestDPoPNonce(t *testing.T) {
 	r = e.dpopToken(c, k, cc, testenv.ProofOpts{Nonce: nonce})
 	if r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeUseDPoPNonce {
 		t.Fatalf("a stale nonce: %d %s, want use_dpop_nonce", r.Status, r.Body)
+	}
+}
+
+// TestDPoPAtTheResource: DELETE /connections/current, a protected resource,
+// takes a DPoP-bound token only with the DPoP scheme and a proof of its key
+// with the token's ath (RFC 9449 §7), answering a 401 with the DPoP
+// challenge otherwise; an unbound token only as a Bearer token.
+func TestDPoPAtTheResource(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(public)
+	k, other := testenv.NewDPoPKey(t, "ES256"), testenv.NewDPoPKey(t, "ES256")
+	connURL := e.srv.URL + "/connections/current"
+	boundToken := func() string {
+		verifier := oauth2.GenerateVerifier()
+		q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirectURI},
+			"scope": {"accounts"}, "state": {"s"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
+			"code_challenge_method": {"S256"}}
+		cd := e.authorize(q, "alice", true).Query().Get("code")
+		r := e.dpopToken(c, k, url.Values{"grant_type": {"authorization_code"}, "code": {cd}, "redirect_uri": {redirectURI},
+			"code_verifier": {verifier}}, testenv.ProofOpts{})
+		if r.Status != http.StatusOK || r.str("token_type") != oauth.TokenTypeDPoP {
+			t.Fatalf("token: %d %s", r.Status, r.Body)
+		}
+		return r.str("access_token")
+	}
+	disconnect := func(scheme, token, proof string) response {
+		req := must(http.NewRequest(http.MethodDelete, connURL, nil))
+		req.Header.Set("Authorization", scheme+" "+token)
+		if proof != "" {
+			req.Header.Set(dpop.Header, proof)
+		}
+		return e.do(req)
+	}
+	tok := boundToken()
+	now := e.clock.Now()
+	for name, r := range map[string]response{
+		"as a Bearer token":         disconnect("Bearer", tok, ""),
+		"with no proof":             disconnect("DPoP", tok, ""),
+		"with a proof without ath":  disconnect("DPoP", tok, k.Proof(t, "DELETE", connURL, testenv.ProofOpts{IAT: now})),
+		"with a proof of other key": disconnect("DPoP", tok, other.Proof(t, "DELETE", connURL, testenv.ProofOpts{IAT: now, AccessToken: tok})),
+		"with a proof for POST":     disconnect("DPoP", tok, k.Proof(t, "POST", connURL, testenv.ProofOpts{IAT: now, AccessToken: tok})),
+	} {
+		if ch := r.Header.Get("WWW-Authenticate"); r.Status != http.StatusUnauthorized || !strings.HasPrefix(ch, "DPoP ") || !strings.Contains(ch, "algs=") {
+			t.Errorf("a bound token %s: %d %s (WWW-Authenticate %q), want 401 with a DPoP challenge", name, r.Status, r.Body, ch)
+		}
+	}
+	r := disconnect("DPoP", tok, k.Proof(t, "DELETE", connURL, testenv.ProofOpts{IAT: now, AccessToken: tok}))
+	if r.Status != http.StatusOK || r.str("status") != store.ConnectionRevoked {
+		t.Fatalf("the bound token with its proof: %d %s, want 200 revoked", r.Status, r.Body)
+	}
+
+	// An unbound token presented with the DPoP scheme is refused.
+	cc := e.client(func(c *store.Client) { c.GrantTypes = []string{"client_credentials"} })
+	bearer := e.tokenRequest(cc, url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	if r := disconnect("DPoP", bearer, k.Proof(t, "DELETE", connURL, testenv.ProofOpts{IAT: now, AccessToken: bearer})); r.Status != http.StatusUnauthorized {
+		t.Errorf("a Bearer token with the DPoP scheme: %d %s, want 401", r.Status, r.Body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -287,6 +288,9 @@ type bearerErrors struct{ dialect.ErrorEncoder }
 
 func (b bearerErrors) EncodeError(w http.ResponseWriter, r *http.Request, e *oauth.Error, id string) {
 	switch {
+	case e.Reason == oauth.ReasonDPoPBound:
+		// RFC 9449 §7.1: the DPoP challenge, with the algorithms accepted.
+		w.Header().Set("WWW-Authenticate", `DPoP realm="grantd", error="`+e.Code+`", algs="`+strings.Join(dpop.Algorithms, " ")+`"`)
 	case e.Code == oauth.ErrCodeInvalidToken && e.Reason == oauth.ReasonNoCredentials:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="grantd"`)
 	case e.Code == oauth.ErrCodeInvalidToken, e.Code == oauth.ErrCodeInsufficientScope:

@@ -25,7 +25,7 @@ type Core interface {
 	Revoke(ctx context.Context, cr oauth.ClientCredentials, token, hint string) error
 	AuthorizeFrom(ctx context.Context, q url.Values, address string) (*oauth.AuthorizeResult, error)
 	CreateConnectSession(ctx context.Context, cr oauth.ClientCredentials, r oauth.ConnectSessionRequest) (*oauth.ConnectSession, error)
-	DisconnectByToken(ctx context.Context, token string) (*oauth.ConnectionInfo, error)
+	DisconnectByToken(ctx context.Context, token string, proof *oauth.DPoPRequest) (*oauth.ConnectionInfo, error)
 	IssuerURL() string
 }
 
