@@ -31,7 +31,7 @@ func TestShortBench(t *testing.T) {
 	}
 	var out bytes.Buffer
 	code, err := runBench(t.Context(), []string{"--json", "--conns", "4", "--duration", "300ms", "--warmup", "0s", "--codes", "6000",
-		"--flows", "client_credentials RS256,client_credentials EdDSA,client_credentials opaque,authorization_code opaque,refresh rotating opaque,refresh fixed opaque,introspect,revoke,bankapi,bankdata,temptoken,payroll"}, &out)
+		"--flows", "client_credentials RS256,client_credentials EdDSA,dpop,client_credentials opaque,authorization_code opaque,refresh rotating opaque,refresh fixed opaque,introspect,revoke,bankapi,bankdata,temptoken,payroll"}, &out)
 	if err != nil || code != 0 {
 		t.Fatalf("bench: %d, %v\n%s", code, err, out.String())
 	}
@@ -39,8 +39,8 @@ func TestShortBench(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("JSON: %v\n%s", err, out.String())
 	}
-	if len(rep.Results) != 12 {
-		t.Fatalf("%d results, want 12: %s", len(rep.Results), out.String())
+	if len(rep.Results) != 13 {
+		t.Fatalf("%d results, want 13: %s", len(rep.Results), out.String())
 	}
 	for _, r := range rep.Results {
 		if r.OK == 0 || len(r.Errors) != 0 || r.P50 <= 0 || r.CPUPerToken <= 0 || r.FloorCPU <= 0 {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -17,6 +19,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // admin is grantd's admin API, for the bench's set-up.
@@ -107,9 +111,21 @@ const (
 // form posts v to url with client c's Basic credentials (RFC 6749 §2.3.1)
 // and reports the status; into, when given, gets the JSON answer.
 func form(ctx context.Context, h *http.Client, url string, c client, v url.Values, into any) (int, error) {
+	return post(ctx, h, url, c, v, nil, into)
+}
+
+// formWith is form with more request headers, and no answer read.
+func formWith(ctx context.Context, h *http.Client, url string, c client, v url.Values, header http.Header) (int, error) {
+	return post(ctx, h, url, c, v, header, nil)
+}
+
+func post(ctx context.Context, h *http.Client, url string, c client, v url.Values, header http.Header, into any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(v.Encode()))
 	if err != nil {
 		return 0, err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(c.ID, c.Secret)
@@ -251,6 +267,50 @@ func clientCredentials(format, alg string) flow {
 		}}
 }
 
+// dpopClientCredentials is the client_credentials ES256 flow with a DPoP
+// proof (RFC 9449) on each request: grantd checks the proof (one ES256
+// verification), records its single use and binds the token to the key.
+// Each worker's proofs are made ahead, at set-up, with go-jose, so that the
+// bench spends no CPU on them while it measures; a worker that has used its
+// share (--codes over the connections) stops sending.
+func dpopClientCredentials() flow {
+	return flow{name: "dpop client_credentials ES256", format: "jwt", alg: "ES256", floor: "sign/ES256",
+		prepare: func(ctx context.Context, g *grantdTarget, conns int) (func(int) (request, error), error) {
+			c, err := g.admin.createClient(ctx, ccClient("ES256", "jwt"))
+			if err != nil {
+				return nil, err
+			}
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+				(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+			if err != nil {
+				return nil, err
+			}
+			tokenURL, per := g.url+"/oauth/token", max(g.codes/conns, 1)
+			v := url.Values{"grant_type": {"client_credentials"}, "scope": {"accounts"}}
+			return func(int) (request, error) {
+				proofs := make([]string, per)
+				for j := range proofs {
+					claims, _ := json.Marshal(map[string]any{"jti": randomString(16), "htm": http.MethodPost,
+						"htu": tokenURL, "iat": time.Now().Unix()})
+					jws, err := sig.Sign(claims)
+					if err != nil {
+						return nil, err
+					}
+					if proofs[j], err = jws.CompactSerialize(); err != nil {
+						return nil, err
+					}
+				}
+				return eachOnce(proofs, func(ctx context.Context, h *http.Client, proof string) (int, error) {
+					return formWith(ctx, h, tokenURL, c, v, http.Header{"Dpop": {proof}})
+				}), nil
+			}, nil
+		}}
+}
+
 // codeExchange exchanges codes minted ahead (authorize, then the admin
 // API's accept), with PKCE. A worker that has used its share stops
 // sending.
@@ -288,20 +348,29 @@ func minted(ctx context.Context, g *grantdTarget, c client, conns int, responseT
 			}
 			mine[j] = one{code, verifier}
 		}
-		var next int
-		return func(ctx context.Context, h *http.Client) (int, error) {
-			if next == len(mine) {
-				next++
-				return statusOutOfCodes, nil // counted as an error once
-			}
-			if next > len(mine) {
-				<-ctx.Done() // out of codes: wait for the end
-				return 0, ctx.Err()
-			}
-			p := mine[next]
-			next++
+		return eachOnce(mine, func(ctx context.Context, h *http.Client, p one) (int, error) {
 			return exchange(ctx, h, p.code, p.verifier)
-		}, nil
+		}), nil
+	}
+}
+
+// eachOnce is a worker's request that sends each of items once, in order,
+// with send; then it reports statusOutOfCodes once (counted as an error)
+// and waits for the run's end.
+func eachOnce[T any](items []T, send func(ctx context.Context, h *http.Client, item T) (int, error)) request {
+	var next int
+	return func(ctx context.Context, h *http.Client) (int, error) {
+		if next == len(items) {
+			next++
+			return statusOutOfCodes, nil
+		}
+		if next > len(items) {
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}
+		item := items[next]
+		next++
+		return send(ctx, h, item)
 	}
 }
 
@@ -502,7 +571,7 @@ func allFlows() []flow {
 	for _, alg := range []string{"RS256", "PS256", "ES256", "EdDSA"} {
 		fs = append(fs, clientCredentials("jwt", alg))
 	}
-	fs = append(fs, clientCredentials("opaque", ""),
+	fs = append(fs, dpopClientCredentials(), clientCredentials("opaque", ""),
 		codeExchange("opaque", ""), codeExchange("jwt", "ES256"),
 		refresh("opaque", "", "rotating"), refresh("opaque", "", "fixed"), refresh("jwt", "ES256", "rotating"),
 		refresh("jwt", "RS256", "rotating"),

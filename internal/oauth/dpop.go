@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -70,6 +71,44 @@ func (p *Provider) checkProof(pr Profile, c *store.Client, r *DPoPRequest, now t
 		return nil, p.proofError(err, now)
 	}
 	return &proof, nil
+}
+
+// spendProof checks the proof of a request to an endpoint that issues no
+// token (introspection, revocation), if it has one, and records its single
+// use at once: a proof sent anywhere is checked as it would be at the token
+// endpoint, replay included. nil when the request has none.
+func (p *Provider) spendProof(ctx context.Context, r *DPoPRequest) (*dpop.Proof, error) {
+	if r == nil || len(r.Proofs) == 0 {
+		return nil, nil
+	}
+	now := p.now()
+	proof, err := p.dpopChecker().Check(r.Proofs, dpop.Request{Method: r.Method, URL: r.URL}, now)
+	if err != nil {
+		return nil, p.proofError(err, now)
+	}
+	err = p.Store.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+		return store.Writes{At: now, Proof: &store.ProofUse{Key: proof.Replay, ExpiresAt: proof.Until}}, nil
+	})
+	switch {
+	case errors.Is(err, store.ErrReplayed):
+		e := InvalidDPoPProof("The DPoP proof was used before.").WithCause(err)
+		e.DPoPNonce = p.dpopNonce(now)
+		return nil, e
+	case err != nil:
+		return nil, ServerError(err)
+	}
+	return &proof, nil
+}
+
+// proofOf checks that a public client presents a token bound to key jkt
+// with a proof of that key: its client id is no credential, so only the
+// key shows the token is its own (RFC 9449 §5 binds a public client's
+// refresh token to it). A confidential client's authentication suffices.
+func proofOf(c *store.Client, jkt string, proof *dpop.Proof) error {
+	if jkt == "" || !c.IsPublic() || (proof != nil && proof.JKT == jkt) {
+		return nil
+	}
+	return InvalidDPoPProof("The token is DPoP-bound: send a DPoP proof of its key.")
 }
 
 // proofError is the answer to a refused proof: use_dpop_nonce with the

@@ -108,8 +108,9 @@ func (p *Provider) resolve(ctx context.Context, token string) (*tokenRef, error)
 // confidential clients may introspect: a public client's id is no
 // credential (§2.1). Tokens that are unknown, expired, revoked, of a
 // deleted or suspended client, or issued to another client (unless the
-// caller is a resource server) are inactive.
-func (p *Provider) Introspect(ctx context.Context, cr ClientCredentials, token string) (*Introspection, error) {
+// caller is a resource server) are inactive. A DPoP proof, if the request
+// has one, is checked and spent (spendProof); none is needed.
+func (p *Provider) Introspect(ctx context.Context, cr ClientCredentials, token string, proof *DPoPRequest) (*Introspection, error) {
 	caller, err := p.AuthenticateClient(ctx, cr)
 	if err != nil {
 		return nil, err
@@ -121,6 +122,9 @@ func (p *Provider) Introspect(ctx context.Context, cr ClientCredentials, token s
 	}
 	if token == "" {
 		return nil, InvalidRequest("The token parameter is missing.").With(ReasonMissingParam, "token")
+	}
+	if _, err := p.spendProof(ctx, proof); err != nil {
+		return nil, err
 	}
 	ref, err := p.resolve(ctx, token)
 	if err != nil {
@@ -208,14 +212,20 @@ func (p *Provider) Introspect(ctx context.Context, cr ClientCredentials, token s
 // revokes itself. A token issued to another client is refused with
 // unauthorized_client (§2.1), and nothing is revoked. The hint is optional
 // help (§2.1): grantd finds a token by its shape, so any hint, known or
-// not, is ignored.
-func (p *Provider) Revoke(ctx context.Context, cr ClientCredentials, token, _ string) error {
+// not, is ignored. A DPoP proof, if the request has one, is checked and
+// spent (spendProof); a public client revokes a DPoP-bound token only with
+// a proof of its key (proofOf).
+func (p *Provider) Revoke(ctx context.Context, cr ClientCredentials, token, _ string, proof *DPoPRequest) error {
 	caller, err := p.AuthenticateClient(ctx, cr)
 	if err != nil {
 		return err
 	}
 	if token == "" {
 		return InvalidRequest("The token parameter is missing.").With(ReasonMissingParam, "token")
+	}
+	used, err := p.spendProof(ctx, proof)
+	if err != nil {
+		return err
 	}
 	ref, err := p.resolve(ctx, token)
 	if err != nil {
@@ -229,6 +239,9 @@ func (p *Provider) Revoke(ctx context.Context, cr ClientCredentials, token, _ st
 		if ref.fam.ClientID != caller.ID {
 			return UnauthorizedClient("The token was not issued to this client.")
 		}
+		if err := proofOf(&caller, ref.fam.JKT, used); err != nil {
+			return err
+		}
 		if err := p.Store.RevokeFamily(ctx, ref.fam.ID, now); err != nil {
 			return ServerError(err)
 		}
@@ -236,6 +249,9 @@ func (p *Provider) Revoke(ctx context.Context, cr ClientCredentials, token, _ st
 	}
 	if ref.access.ClientID != caller.ID {
 		return UnauthorizedClient("The token was not issued to this client.")
+	}
+	if err := proofOf(&caller, ref.access.JKT, used); err != nil {
+		return err
 	}
 	if ref.access.Revoked {
 		return nil

@@ -73,7 +73,7 @@ func TestDecideRunsTwice(t *testing.T) {
 		u, _ := url.Parse(to)
 		active := func(what, tok string) {
 			t.Helper()
-			in, err := p.Introspect(ctx, cred, tok)
+			in, err := p.Introspect(ctx, cred, tok, nil)
 			if err != nil || !in.Active {
 				t.Errorf("%s (%s): introspection %+v, %v", what, format, in, err)
 			}

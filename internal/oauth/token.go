@@ -165,6 +165,17 @@ type decision struct {
 // grant, let the grant decide, write the decision in one store operation,
 // then sign. No grant and no dialect can skip a step.
 func (p *Provider) Token(ctx context.Context, pr Profile, req TokenRequest) (*TokenResult, error) {
+	res, err := p.token(ctx, pr, req)
+	// With server nonces on, every answer of an endpoint that takes proofs
+	// carries the current one (RFC 9449 §8.2), errors too: a client learns
+	// it from its first request, whatever went wrong with it.
+	if e, ok := err.(*Error); ok && pr.DPoP && e.DPoPNonce == "" {
+		e.DPoPNonce = p.dpopNonce(p.now())
+	}
+	return res, err
+}
+
+func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (*TokenResult, error) {
 	if req.GrantType == "" {
 		return nil, InvalidRequest("The grant_type parameter is missing.").With(ReasonMissingParam, "grant_type")
 	}

@@ -2,13 +2,20 @@ package server_test
 
 import (
 	"context"
+	"net/http"
 	"net/url"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/oauth2"
 
 	standard "github.com/grantd/grantd/internal/dialect/oauth2"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/oauth/dpop"
+	"github.com/grantd/grantd/internal/signer"
+	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/store/sqlite"
+	"github.com/grantd/grantd/internal/testenv"
 )
 
 // The benchmarks measure whole token requests over real HTTP on loopback,
@@ -53,6 +60,76 @@ func BenchmarkCoreClientCredentialsJWT(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCoreClientCredentialsDPoP is a client-credentials ES256 JWT
+// from the core (no HTTP) as a Bearer token and as a DPoP-bound one, with
+// the proof's check alone beside them: a bound token should cost the
+// Bearer one plus the check (one ES256 verification) plus the proof's
+// single-use record, one small write (docs/fapi.md, "Cost"). Proofs are
+// made outside the timer, a batch at a time, by golang-jwt.
+func BenchmarkCoreClientCredentialsDPoP(b *testing.B) {
+	e := newEnv(b)
+	// A signer of its own store signs ES256 at once (a new key in e.store
+	// would wait for its publication).
+	keys, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "keys.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { keys.Close() })
+	sg, err := signer.New(context.Background(), signer.Options{Store: keys, KEK: make([]byte, 32), Algorithm: "ES256", Now: e.clock.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.provider.Signer = sg
+	c := e.client(func(c *store.Client) { c.AccessTokenSigningAlg = "ES256" })
+	k := testenv.NewDPoPKey(b, "ES256")
+	tokenURL := e.srv.URL + "/oauth/token"
+	req := oauth.TokenRequest{GrantType: oauth.GrantClientCredentials,
+		Client: oauth.ClientCredentials{ID: c.ID, Secret: c.Secret, Presented: oauth.PresentedBasic}}
+	pr := standard.New().Profile()
+	ctx := context.Background()
+	var proofs []string
+	next := func(b *testing.B) string {
+		if len(proofs) == 0 {
+			b.StopTimer()
+			for range 1000 {
+				proofs = append(proofs, k.Proof(b, http.MethodPost, tokenURL, testenv.ProofOpts{IAT: e.clock.Now()}))
+			}
+			b.StartTimer()
+		}
+		p := proofs[len(proofs)-1]
+		proofs = proofs[:len(proofs)-1]
+		return p
+	}
+	b.Run("bearer", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.provider.Token(ctx, pr, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("dpop", func(b *testing.B) {
+		for b.Loop() {
+			r := req
+			r.DPoP = &oauth.DPoPRequest{Proofs: []string{next(b)}, Method: http.MethodPost, URL: tokenURL}
+			res, err := e.provider.Token(ctx, pr, r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.TokenType != oauth.TokenTypeDPoP {
+				b.Fatalf("token_type %q", res.TokenType)
+			}
+		}
+	})
+	b.Run("check_only", func(b *testing.B) {
+		var ch dpop.Checker
+		for b.Loop() {
+			if _, err := ch.Check([]string{next(b)}, dpop.Request{Method: http.MethodPost, URL: tokenURL}, e.clock.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 func BenchmarkRefreshRotatingOpaque(b *testing.B) {

@@ -2,12 +2,21 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
 	"github.com/grantd/grantd/internal/oauth"
@@ -247,5 +256,168 @@ func TestDPoPAtTheResource(t *testing.T) {
 	bearer := e.tokenRequest(cc, url.Values{"grant_type": {"client_credentials"}}).str("access_token")
 	if r := disconnect("DPoP", bearer, k.Proof(t, "DELETE", connURL, testenv.ProofOpts{IAT: now, AccessToken: bearer})); r.Status != http.StatusUnauthorized {
 		t.Errorf("a Bearer token with the DPoP scheme: %d %s, want 401", r.Status, r.Body)
+	}
+}
+
+// TestDPoPAtRevocationAndIntrospection: a proof sent to the revocation or
+// introspection endpoint is checked as at the token endpoint (a proof for
+// another URL, or one used before, is invalid_dpop_proof), and a public
+// client revokes its DPoP-bound refresh token only with a proof of its key.
+func TestDPoPAtRevocationAndIntrospection(t *testing.T) {
+	e := newEnv(t)
+	k, other := testenv.NewDPoPKey(t, "ES256"), testenv.NewDPoPKey(t, "EdDSA")
+	revokeURL, introspectURL := e.srv.URL+"/oauth/revoke", e.srv.URL+"/oauth/introspect"
+	proof := func(k *testenv.DPoPKey, u string, o testenv.ProofOpts) []string {
+		o.IAT = e.clock.Now()
+		return []string{dpop.Header, k.Proof(t, http.MethodPost, u, o)}
+	}
+
+	rs := e.client(func(c *store.Client) { c.GrantTypes = []string{"client_credentials"} })
+	tok := e.dpopToken(rs, k, url.Values{"grant_type": {"client_credentials"}}, testenv.ProofOpts{}).str("access_token")
+	introspect := func(h []string) response {
+		return e.form("/oauth/introspect", url.Values{"token": {tok}}, append(basic(rs.ID, rs.Secret), h...)...)
+	}
+	if r := introspect(proof(k, revokeURL, testenv.ProofOpts{})); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeInvalidDPoPProof {
+		t.Errorf("introspection with a proof for another URL: %d %s, want 400 invalid_dpop_proof", r.Status, r.Body)
+	}
+	once := proof(k, introspectURL, testenv.ProofOpts{JTI: "introspect-once"})
+	if r := introspect(once); r.Status != http.StatusOK || r.JSON["active"] != true {
+		t.Errorf("introspection with a proof: %d %s, want 200 active", r.Status, r.Body)
+	}
+	if r := introspect(once); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeInvalidDPoPProof {
+		t.Errorf("introspection with a proof used before: %d %s, want 400 invalid_dpop_proof", r.Status, r.Body)
+	}
+
+	// A public client's bound refresh token.
+	c := e.client(public)
+	verifier := oauth2.GenerateVerifier()
+	cd := e.authorize(url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirectURI},
+		"scope": {"accounts"}, "state": {"s"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
+		"code_challenge_method": {"S256"}}, "alice", true).Query().Get("code")
+	r := e.dpopToken(c, k, url.Values{"grant_type": {"authorization_code"}, "code": {cd}, "redirect_uri": {redirectURI},
+		"code_verifier": {verifier}}, testenv.ProofOpts{})
+	rt, at := r.str("refresh_token"), r.str("access_token")
+	if r.Status != http.StatusOK || rt == "" {
+		t.Fatalf("token: %d %s", r.Status, r.Body)
+	}
+	revoke := func(token string, h []string) response {
+		return e.form("/oauth/revoke", url.Values{"token": {token}, "client_id": {c.ID}}, h...)
+	}
+	for name, h := range map[string][]string{
+		"no proof":                       nil,
+		"a proof of another key":         proof(other, revokeURL, testenv.ProofOpts{}),
+		"a proof for the token endpoint": proof(k, e.srv.URL+"/oauth/token", testenv.ProofOpts{}),
+	} {
+		for what, token := range map[string]string{"refresh token": rt, "access token": at} {
+			if r := revoke(token, h); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeInvalidDPoPProof {
+				t.Errorf("revoking the bound %s with %s: %d %s, want 400 invalid_dpop_proof", what, name, r.Status, r.Body)
+			}
+		}
+	}
+	// Refused, nothing was revoked: the family still refreshes.
+	refresh := e.dpopToken(c, k, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, testenv.ProofOpts{})
+	if refresh.Status != http.StatusOK {
+		t.Fatalf("refresh after the refused revocations: %d %s", refresh.Status, refresh.Body)
+	}
+	rt = refresh.str("refresh_token")
+	if r := revoke(rt, proof(k, revokeURL, testenv.ProofOpts{})); r.Status != http.StatusOK {
+		t.Fatalf("revoking with a proof of the key: %d %s, want 200", r.Status, r.Body)
+	}
+	if r := e.dpopToken(c, k, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, testenv.ProofOpts{}); r.Status != http.StatusBadRequest {
+		t.Errorf("refresh after the revocation: %d %s, want 400", r.Status, r.Body)
+	}
+}
+
+// TestDPoPNonceOnErrors: with server nonces on, every token-endpoint answer
+// carries DPoP-Nonce, an error unrelated to the proof too (RFC 9449 §8.2).
+func TestDPoPNonceOnErrors(t *testing.T) {
+	e := newEnv(t)
+	nonces, err := dpop.NewNonces(bytes.Repeat([]byte{4}, 32), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.provider.DPoP = &dpop.Checker{Nonces: nonces}
+	c := e.client(func(c *store.Client) { c.GrantTypes = []string{"client_credentials"} })
+	r := e.tokenRequest(c, url.Values{"grant_type": {"authorization_code"}, "code": {"nope"}})
+	if r.Status != http.StatusBadRequest || r.Header.Get(dpop.NonceHeader) == "" {
+		t.Errorf("an error with nonces on: %d %s (DPoP-Nonce %q), want 400 with a nonce", r.Status, r.Body, r.Header.Get(dpop.NonceHeader))
+	}
+}
+
+// TestDPoPResourceServer: a resource server written here, with golang-jwt
+// and RFC 7638 computed by hand (none of grantd's code), accepts grantd's
+// DPoP-bound JWT on a call with a proof of the bound key, and refuses the
+// same token with another key's proof or as a Bearer token: what grantd
+// binds is checkable by anyone's resource server (RFC 9449 §7).
+func TestDPoPResourceServer(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(func(c *store.Client) { c.GrantTypes = []string{"client_credentials"} })
+	k, thief := testenv.NewDPoPKey(t, "ES256"), testenv.NewDPoPKey(t, "ES256")
+	r := e.dpopToken(c, k, url.Values{"grant_type": {"client_credentials"}}, testenv.ProofOpts{})
+	tok := r.str("access_token")
+	if r.Status != http.StatusOK || tok == "" {
+		t.Fatalf("token: %d %s", r.Status, r.Body)
+	}
+
+	rs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		scheme, at, _ := strings.Cut(req.Header.Get("Authorization"), " ")
+		if scheme != "DPoP" {
+			http.Error(w, "DPoP scheme required", http.StatusUnauthorized)
+			return
+		}
+		claims := e.verifyJWT(at) // grantd's JWKS
+		cnf, _ := claims["cnf"].(map[string]any)
+		var jkt string
+		proof, err := jwt.Parse(req.Header.Get("DPoP"), func(p *jwt.Token) (any, error) {
+			jwk, _ := p.Header["jwk"].(map[string]any)
+			if p.Header["typ"] != "dpop+jwt" || jwk["kty"] != "EC" || jwk["crv"] != "P-256" {
+				return nil, errors.New("not an ES256 dpop+jwt")
+			}
+			x, errX := base64.RawURLEncoding.DecodeString(fmt.Sprint(jwk["x"]))
+			y, errY := base64.RawURLEncoding.DecodeString(fmt.Sprint(jwk["y"]))
+			if errX != nil || errY != nil {
+				return nil, errors.New("bad jwk")
+			}
+			sum := sha256.Sum256([]byte(`{"crv":"P-256","kty":"EC","x":"` + jwk["x"].(string) + `","y":"` + jwk["y"].(string) + `"}`))
+			jkt = base64.RawURLEncoding.EncodeToString(sum[:])
+			return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
+		}, jwt.WithValidMethods([]string{"ES256"}))
+		if err != nil {
+			http.Error(w, "bad proof: "+err.Error(), http.StatusUnauthorized)
+			return
+		}
+		pc := proof.Claims.(jwt.MapClaims)
+		ath := sha256.Sum256([]byte(at))
+		switch {
+		case pc["htm"] != req.Method || pc["htu"] != "http://"+req.Host+req.URL.Path:
+			http.Error(w, "proof for another request", http.StatusUnauthorized)
+		case pc["ath"] != base64.RawURLEncoding.EncodeToString(ath[:]):
+			http.Error(w, "proof for another token", http.StatusUnauthorized)
+		case cnf["jkt"] != jkt:
+			http.Error(w, "token not bound to the proof's key", http.StatusUnauthorized)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	defer rs.Close()
+	call := func(scheme string, key *testenv.DPoPKey) int {
+		req := must(http.NewRequest(http.MethodGet, rs.URL+"/accounts", nil))
+		req.Header.Set("Authorization", scheme+" "+tok)
+		req.Header.Set("DPoP", key.Proof(t, http.MethodGet, rs.URL+"/accounts", testenv.ProofOpts{AccessToken: tok}))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := call("DPoP", k); st != http.StatusOK {
+		t.Errorf("the bound token with a proof of its key: %d, want 200", st)
+	}
+	if st := call("DPoP", thief); st != http.StatusUnauthorized {
+		t.Errorf("the bound token with another key's proof: %d, want 401", st)
+	}
+	if st := call("Bearer", k); st != http.StatusUnauthorized {
+		t.Errorf("the bound token as a Bearer token: %d, want 401", st)
 	}
 }

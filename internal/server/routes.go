@@ -161,9 +161,7 @@ func (s *Server) tokenEndpoint(d dialect.Dialect) http.Handler {
 			return
 		}
 		req.Client.Address = s.clientAddress(r)
-		if proofs := r.Header.Values(dpop.Header); len(proofs) > 0 {
-			req.DPoP = &oauth.DPoPRequest{Proofs: proofs, Method: r.Method, URL: s.o.Provider.IssuerURL() + r.URL.Path}
-		}
+		req.DPoP = s.proofs(r)
 		res, err := s.o.Provider.Token(r.Context(), profile, req)
 		if err != nil {
 			s.fail(w, r, d, d.Name(), err)
@@ -304,7 +302,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.o.Provider.Introspect(r.Context(), cred, p["token"])
+	out, err := s.o.Provider.Introspect(r.Context(), cred, p["token"], s.proofs(r))
 	if err != nil {
 		return err
 	}
@@ -318,12 +316,22 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.o.Provider.Revoke(r.Context(), cred, p["token"], p["token_type_hint"]); err != nil {
+	if err := s.o.Provider.Revoke(r.Context(), cred, p["token"], p["token_type_hint"], s.proofs(r)); err != nil {
 		return err
 	}
 	wire.NoStore(w)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// proofs is the request's DPoP proofs (RFC 9449 §4) with the method and
+// URL they must match, nil when it has none.
+func (s *Server) proofs(r *http.Request) *oauth.DPoPRequest {
+	proofs := r.Header.Values(dpop.Header)
+	if len(proofs) == 0 {
+		return nil
+	}
+	return &oauth.DPoPRequest{Proofs: proofs, Method: r.Method, URL: s.o.Provider.IssuerURL() + r.URL.Path}
 }
 
 // credentials decodes a body and the client credentials it and the Basic

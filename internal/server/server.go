@@ -21,8 +21,8 @@ import (
 // Core is the part of the OAuth core the public API uses (*oauth.Provider).
 type Core interface {
 	Token(ctx context.Context, pr oauth.Profile, req oauth.TokenRequest) (*oauth.TokenResult, error)
-	Introspect(ctx context.Context, cr oauth.ClientCredentials, token string) (*oauth.Introspection, error)
-	Revoke(ctx context.Context, cr oauth.ClientCredentials, token, hint string) error
+	Introspect(ctx context.Context, cr oauth.ClientCredentials, token string, proof *oauth.DPoPRequest) (*oauth.Introspection, error)
+	Revoke(ctx context.Context, cr oauth.ClientCredentials, token, hint string, proof *oauth.DPoPRequest) error
 	AuthorizeFrom(ctx context.Context, q url.Values, address string) (*oauth.AuthorizeResult, error)
 	CreateConnectSession(ctx context.Context, cr oauth.ClientCredentials, r oauth.ConnectSessionRequest) (*oauth.ConnectSession, error)
 	DisconnectByToken(ctx context.Context, token string, proof *oauth.DPoPRequest) (*oauth.ConnectionInfo, error)
