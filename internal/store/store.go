@@ -154,6 +154,24 @@ type Client struct {
 	// DPoP proof, and its access tokens are bound to the proof's key (RFC
 	// 9449 §5.2's dpop_bound_access_tokens).
 	DPoPBoundAccessTokens bool
+	// Security is the client's financial-grade settings (resource
+	// indicators, PAR, its own keys, its profile), kept together: new ones
+	// need no new column.
+	Security ClientSecurity
+}
+
+// ClientSecurity is a client's financial-grade settings (docs/fapi.md).
+// Backends store it as one JSON document, under these names; a member a
+// release does not know is dropped on its next write, so members are only
+// ever added. The zero value asks for nothing.
+type ClientSecurity struct {
+	// AllowedResources are the resource indicators (RFC 8707) the client
+	// may ask for, besides the server's own: absolute URIs without
+	// fragment. Empty = only the server's.
+	AllowedResources []string `json:"allowed_resources,omitempty"`
+	// RequirePAR: the client's authorization requests must be pushed
+	// first (RFC 9126 §6's require_pushed_authorization_requests).
+	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // IsPublic reports whether the client authenticates with no secret.
@@ -187,7 +205,10 @@ type AuthRequest struct {
 	SourceAddress string
 	// DPoPJKT is the dpop_jkt the client sent (RFC 9449 §10): the code is
 	// bound to that key; "" = none.
-	DPoPJKT   string
+	DPoPJKT string
+	// Resources are the resource indicators asked for (RFC 8707), checked;
+	// nil = none.
+	Resources []string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -209,7 +230,10 @@ type AuthCode struct {
 	GrantID string
 	// DPoPJKT binds the code to a DPoP key (its request's dpop_jkt): only a
 	// proof of that key redeems it; "" = not bound.
-	DPoPJKT   string
+	DPoPJKT string
+	// Resources are the resource indicators of its authorization request
+	// (RFC 8707): what its tokens may be issued for; nil = none.
+	Resources []string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero while unused
@@ -233,6 +257,9 @@ type RefreshFamily struct {
 	// client's, RFC 9449 §5): every refresh proves that key; "" = not
 	// bound.
 	JKT string
+	// Resources are the grant's resource indicators (RFC 8707), from its
+	// code: a refresh may ask for any of them; nil = none.
+	Resources []string
 }
 
 // RefreshToken is one member of a family, stored by hash.
@@ -265,6 +292,9 @@ type AccessToken struct {
 	// JKT is the thumbprint of the DPoP key the token is bound to (its
 	// cnf.jkt); "" = a Bearer token.
 	JKT string
+	// Audience is the token's aud (RFC 8707 §2: its resources); nil = the
+	// issuer's default.
+	Audience []string
 }
 
 // Connection statuses.
@@ -517,6 +547,29 @@ type AuthRequests interface {
 	// ConsumeAuthRequest deletes a pending request and returns it; exactly one
 	// of many concurrent callers succeeds, the others get ErrNotFound.
 	ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
+	// PushRequest stores a pushed authorization request (RFC 9126);
+	// ErrConflict when its hash is taken, ErrMissingParent when its client
+	// is gone.
+	PushRequest(ctx context.Context, r PushedRequest) error
+	// TakePushedRequest deletes the pushed request whose request_uri hashes
+	// to hash and returns it: a request_uri is used once. Exactly one of
+	// many concurrent callers gets it; the others, and every caller once it
+	// expired (now is compared with ExpiresAt), get ErrNotFound.
+	TakePushedRequest(ctx context.Context, hash []byte, now time.Time) (PushedRequest, error)
+}
+
+// PushedRequest is an authorization request a client pushed (RFC 9126 §2),
+// stored by the hash of the request_uri it was given, until it is used at
+// /oauth/authorize or expires. Params are the request's parameters as the
+// client sent them (client authentication removed); the authorization
+// endpoint validates them as it would its own query. Pushed requests are
+// not exported: they live a minute.
+type PushedRequest struct {
+	Hash      []byte
+	ClientID  string
+	Params    map[string][]string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 type Grants interface {
@@ -568,8 +621,9 @@ type Grants interface {
 	// (a spent code only 24 h after its use, so that a replay still revokes
 	// its grant), expired auth requests and access-token records, refresh
 	// families past their absolute expiry, idle past their timeout, or
-	// revoked 24 h ago, events delivered more than a week ago, and DPoP
-	// proof uses past their expiry. It returns how many rows it removed.
+	// revoked 24 h ago, events delivered more than a week ago, DPoP proof
+	// uses past their expiry, and expired pushed authorization requests.
+	// It returns how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 }
 

@@ -12,13 +12,13 @@ import (
 
 const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
 	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed, source_address,
-	dpop_jkt`
+	dpop_jkt, resources`
 
 func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	var r store.AuthRequest
 	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &r.Scopes, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, tm(&r.CreatedAt), tm(&r.ExpiresAt),
-		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress, &r.DPoPJKT)
+		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress, &r.DPoPJKT, &r.Resources)
 	if err != nil {
 		return store.AuthRequest{}, mapErr(err)
 	}
@@ -28,11 +28,11 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 func authRequestArgs(r *store.AuthRequest) []any {
 	return []any{r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, list(r.Scopes), r.CodeChallenge,
 		r.CodeChallengeMethod, r.CSRFToken, r.Subject, ts(r.CreatedAt), ts(r.ExpiresAt),
-		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT}
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT, list(r.Resources)}
 }
 
 const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
 
 // CreateAuthRequest stores a pending authorization request. With
 // maxPending > 0 it first takes a transaction-scoped advisory lock on the
@@ -95,8 +95,8 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time,
 		r, err = scanAuthRequest(tx.QueryRow(ctx, `UPDATE auth_requests SET client_id = $2, response_type = $3,
 			redirect_uri = $4, state = $5, scopes = $6, code_challenge = $7, code_challenge_method = $8,
 			csrf_token = $9, subject = $10, created_at = $11, expires_at = $12, customer_id = $13,
-			customer_name = $14, provider_id = $15, provider_fixed = $16, source_address = $17, dpop_jkt = $18
-			WHERE id = $1 RETURNING `+authRequestCols, authRequestArgs(&r)...))
+			customer_name = $14, provider_id = $15, provider_fixed = $16, source_address = $17, dpop_jkt = $18,
+			resources = $19 WHERE id = $1 RETURNING `+authRequestCols, authRequestArgs(&r)...))
 		return err
 	})
 	if err != nil {
@@ -114,6 +114,44 @@ func (s *Store) ConsumeAuthRequest(ctx context.Context, id string, now time.Time
 		var err error
 		r, err = scanAuthRequest(s.pool.QueryRow(ctx,
 			`DELETE FROM auth_requests WHERE id = $1 AND expires_at > $2 RETURNING `+authRequestCols, id, now.UTC()))
+		return err
+	})
+	return r, err
+}
+
+// ---- pushed authorization requests ----
+
+const pushedRequestCols = `hash, client_id, params, created_at, expires_at`
+
+func scanPushedRequest(row scanner) (store.PushedRequest, error) {
+	var (
+		r      store.PushedRequest
+		params []byte
+	)
+	if err := row.Scan(&r.Hash, &r.ClientID, &params, tm(&r.CreatedAt), tm(&r.ExpiresAt)); err != nil {
+		return store.PushedRequest{}, mapErr(err)
+	}
+	return r, fromJSON(params, &r.Params)
+}
+
+// PushRequest stores a pushed authorization request: ErrConflict for a
+// hash stored already, ErrMissingParent for no client, as the insert says.
+func (s *Store) PushRequest(ctx context.Context, r store.PushedRequest) error {
+	_, err := s.exec(ctx, `INSERT INTO pushed_requests (`+pushedRequestCols+`) VALUES ($1, $2, $3, $4, $5)`,
+		r.Hash, r.ClientID, toJSON(r.Params), ts(r.CreatedAt), ts(r.ExpiresAt))
+	return err
+}
+
+// TakePushedRequest deletes a pushed request not yet expired at now and
+// returns it, in one statement: of concurrent callers, the first takes the
+// row lock and deletes the row; the others wait, find it gone, and get
+// ErrNotFound. An expired one is left to DeleteExpired.
+func (s *Store) TakePushedRequest(ctx context.Context, hash []byte, now time.Time) (store.PushedRequest, error) {
+	var r store.PushedRequest
+	err := retry(ctx, func() error {
+		var err error
+		r, err = scanPushedRequest(s.pool.QueryRow(ctx,
+			`DELETE FROM pushed_requests WHERE hash = $1 AND expires_at > $2 RETURNING `+pushedRequestCols, hash, now.UTC()))
 		return err
 	})
 	return r, err

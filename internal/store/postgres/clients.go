@@ -16,7 +16,7 @@ const clientCols = `id, name, secret_hash, auth_method, grant_types, response_ty
 	access_token_ttl, token_format, consent_url, resource_server, metadata, created_at, updated_at,
 	webhook_url, webhook_secret, consent_ttl, retention_ttl, state_reason, state_changed_at, operating_hours,
 	metered, overdraft, previous_secret_hash, previous_secret_expires_at, registration_token_hash,
-	access_token_signing_alg, dpop_bound_access_tokens, balance, balance_updated_at, first_token_at`
+	access_token_signing_alg, dpop_bound_access_tokens, security, balance, balance_updated_at, first_token_at`
 
 // storeKept is how many of clientCols, the last ones, only the store
 // changes (balance, balance_updated_at, first_token_at): UpdateClient
@@ -31,13 +31,13 @@ func clientArgs(c *store.Client) []any {
 		c.WebhookURL, c.WebhookSecret, ns(c.ConsentTTL), ns(c.RetentionTTL), c.StateReason,
 		ts(c.StateChangedAt), scheduleJSON(c.OperatingHours), c.Metered, c.Overdraft,
 		c.PreviousSecretHash, ts(c.PreviousSecretExpiresAt), c.RegistrationTokenHash, c.AccessTokenSigningAlg,
-		c.DPoPBoundAccessTokens, c.Balance, ts(c.BalanceUpdatedAt), ts(c.FirstTokenAt)}
+		c.DPoPBoundAccessTokens, toJSON(c.Security), c.Balance, ts(c.BalanceUpdatedAt), ts(c.FirstTokenAt)}
 }
 
 func scanClient(row scanner) (store.Client, error) {
 	var (
 		c                        store.Client
-		metadata, hours          []byte
+		metadata, hours, sec     []byte
 		idle, ttl, accessTTL     int64
 		consentTTL, retentionTTL int64
 	)
@@ -46,19 +46,19 @@ func scanClient(row scanner) (store.Client, error) {
 		&accessTTL, &c.TokenFormat, &c.ConsentURL, &c.ResourceServer, &metadata, tm(&c.CreatedAt), tm(&c.UpdatedAt),
 		&c.WebhookURL, &c.WebhookSecret, &consentTTL, &retentionTTL, &c.StateReason, tm(&c.StateChangedAt), &hours,
 		&c.Metered, &c.Overdraft, &c.PreviousSecretHash, tm(&c.PreviousSecretExpiresAt), &c.RegistrationTokenHash,
-		&c.AccessTokenSigningAlg, &c.DPoPBoundAccessTokens, &c.Balance, tm(&c.BalanceUpdatedAt), tm(&c.FirstTokenAt))
+		&c.AccessTokenSigningAlg, &c.DPoPBoundAccessTokens, &sec, &c.Balance, tm(&c.BalanceUpdatedAt), tm(&c.FirstTokenAt))
 	if err != nil {
 		return store.Client{}, mapErr(err)
 	}
 	c.RefreshIdleTimeout, c.RefreshTTL, c.AccessTokenTTL = time.Duration(idle), time.Duration(ttl), time.Duration(accessTTL)
 	c.ConsentTTL, c.RetentionTTL = time.Duration(consentTTL), time.Duration(retentionTTL)
 	c.OperatingHours, err = scheduleOf(hours)
-	return c, errors.Join(err, fromJSON(metadata, &c.Metadata))
+	return c, errors.Join(err, fromJSON(metadata, &c.Metadata), fromJSON(sec, &c.Security))
 }
 
 const insertClient = `INSERT INTO clients (` + clientCols + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-	$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38)`
+	$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39)`
 
 const selectClient = `SELECT ` + clientCols + ` FROM clients WHERE id = $1`
 
@@ -131,7 +131,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 			consent_ttl = $24, retention_ttl = $25, state_reason = $26, state_changed_at = $27,
 			operating_hours = $28, metered = $29, overdraft = $30, previous_secret_hash = $31,
 			previous_secret_expires_at = $32, registration_token_hash = $33, access_token_signing_alg = $34,
-			dpop_bound_access_tokens = $35 WHERE id = $1 RETURNING `+clientCols, args[:len(args)-storeKept]...))
+			dpop_bound_access_tokens = $35, security = $36 WHERE id = $1 RETURNING `+clientCols, args[:len(args)-storeKept]...))
 		return err
 	})
 	if err != nil {
@@ -141,8 +141,9 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 }
 
 // DeleteClient removes the client; the foreign keys' ON DELETE CASCADE
-// removes its auth requests, codes, connections, refresh families (and so
-// their tokens), access-token records and events in the same statement.
+// removes its auth requests, pushed requests, codes, connections, refresh
+// families (and so their tokens), access-token records and events in the
+// same statement.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	defer s.clients.Forget(id)
 	n, err := s.exec(ctx, `DELETE FROM clients WHERE id = $1`, id)

@@ -15,12 +15,13 @@ import (
 // ---- codes ----
 
 const authCodeCols = `hash, kind, client_id, redirect_uri, scopes, subject, connection_id, code_challenge,
-	code_challenge_method, grant_id, created_at, expires_at, used_at, dpop_jkt`
+	code_challenge_method, grant_id, created_at, expires_at, used_at, dpop_jkt, resources`
 
 func scanAuthCode(row scanner) (store.AuthCode, error) {
 	var c store.AuthCode
 	err := row.Scan(&c.Hash, &c.Kind, &c.ClientID, &c.RedirectURI, &c.Scopes, &c.Subject, &c.ConnectionID,
-		&c.CodeChallenge, &c.CodeChallengeMethod, &c.GrantID, tm(&c.CreatedAt), tm(&c.ExpiresAt), tm(&c.UsedAt), &c.DPoPJKT)
+		&c.CodeChallenge, &c.CodeChallengeMethod, &c.GrantID, tm(&c.CreatedAt), tm(&c.ExpiresAt), tm(&c.UsedAt), &c.DPoPJKT,
+		&c.Resources)
 	if err != nil {
 		return store.AuthCode{}, mapErr(err)
 	}
@@ -29,9 +30,10 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 
 func insertAuthCode(ctx context.Context, tx querier, c *store.AuthCode) error {
 	_, err := exec(ctx, tx, `INSERT INTO auth_codes (`+authCodeCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.Hash, c.Kind, c.ClientID, c.RedirectURI, list(c.Scopes), c.Subject, c.ConnectionID,
-		c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.DPoPJKT)
+		c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.DPoPJKT,
+		list(c.Resources))
 	return err
 }
 
@@ -293,7 +295,7 @@ func (l lockTx) UseProof(ctx context.Context, key []byte, until time.Time) error
 // ---- refresh families and tokens ----
 
 const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.policy, f.idle_timeout,
-	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt`
+	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt, f.resources`
 
 const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`
@@ -302,7 +304,7 @@ const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, `
 // idle timeout's nanoseconds.
 func familyDest(f *store.RefreshFamily, idle *int64) []any {
 	return []any{&f.ID, &f.ClientID, &f.Subject, &f.ConnectionID, &f.Scopes, &f.Policy, idle,
-		tm(&f.CreatedAt), tm(&f.ExpiresAt), tm(&f.LastUsedAt), tm(&f.RevokedAt), &f.JKT}
+		tm(&f.CreatedAt), tm(&f.ExpiresAt), tm(&f.LastUsedAt), tm(&f.RevokedAt), &f.JKT, &f.Resources}
 }
 
 func tokenDest(t *store.RefreshToken) []any {
@@ -335,12 +337,12 @@ func scanTokenFamily(row scanner) (t store.RefreshToken, f store.RefreshFamily, 
 }
 
 const insertFamilySQL = `INSERT INTO refresh_families (id, client_id, subject, connection_id, scopes, policy,
-	idle_timeout, created_at, expires_at, last_used_at, revoked_at, jkt)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	idle_timeout, created_at, expires_at, last_used_at, revoked_at, jkt, resources)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
 func familyArgs(f *store.RefreshFamily) []any {
 	return []any{f.ID, f.ClientID, f.Subject, f.ConnectionID, list(f.Scopes), f.Policy, ns(f.IdleTimeout),
-		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.LastUsedAt), ts(f.RevokedAt), f.JKT}
+		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.LastUsedAt), ts(f.RevokedAt), f.JKT, list(f.Resources)}
 }
 
 const insertRefreshTokenSQL = `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at) VALUES ($1, $2, $3, $4)`
@@ -371,12 +373,12 @@ func revokedAt(now time.Time) time.Time {
 // ---- access tokens ----
 
 const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at,
-	revoked_at, jkt`
+	revoked_at, jkt, audience`
 
 // scanAccessToken scans accessTokenCols, then more.
 func scanAccessToken(row scanner, more ...any) (t store.AccessToken, err error) {
 	err = row.Scan(append([]any{&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &t.Scopes, &t.Format,
-		tm(&t.CreatedAt), tm(&t.ExpiresAt), tm(&t.RevokedAt), &t.JKT}, more...)...)
+		tm(&t.CreatedAt), tm(&t.ExpiresAt), tm(&t.RevokedAt), &t.JKT, &t.Audience}, more...)...)
 	if err != nil {
 		return store.AccessToken{}, mapErr(err)
 	}
@@ -391,7 +393,7 @@ func insertAccessToken(ctx context.Context, q querier, t *store.AccessToken) err
 }
 
 const insertAccessTokenSQL = `INSERT INTO access_tokens (` + accessTokenCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
 
 // accessTokenArgs are t's values in the order of accessTokenCols.
 func accessTokenArgs(t *store.AccessToken) []any {
@@ -400,7 +402,7 @@ func accessTokenArgs(t *store.AccessToken) []any {
 		revoked = revokedAt(t.CreatedAt)
 	}
 	return []any{t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,
-		ts(t.CreatedAt), ts(t.ExpiresAt), revoked, t.JKT}
+		ts(t.CreatedAt), ts(t.ExpiresAt), revoked, t.JKT, list(t.Audience)}
 }
 
 // GetAccessToken returns a record with Revoked computed: its own revocation,
@@ -409,7 +411,7 @@ func accessTokenArgs(t *store.AccessToken) []any {
 func (s *Store) GetAccessToken(ctx context.Context, id string) (store.AccessToken, error) {
 	var revoked bool
 	t, err := scanAccessToken(s.pool.QueryRow(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id,
-			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at, a.jkt,
+			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at, a.jkt, a.audience,
 			a.revoked_at IS NOT NULL
 			OR f.revoked_at IS NOT NULL
 			OR COALESCE(c.status, 'active') != 'active'
@@ -429,10 +431,10 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t store.AccessToken, now 
 		created = now
 	}
 	_, err := s.exec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at WHERE access_tokens.revoked_at IS NULL`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,
-		ts(created), ts(t.ExpiresAt), revokedAt(now), t.JKT)
+		ts(created), ts(t.ExpiresAt), revokedAt(now), t.JKT, list(t.Audience))
 	return err
 }
 
@@ -447,7 +449,8 @@ const usedCodeKeep = 24 * time.Hour
 // with, each kind in one statement: expired codes (spent ones only 24 h
 // after their use), expired auth requests and access-token records,
 // families expired, idle past their timeout or revoked for 24 h (with their
-// refresh tokens), and events delivered a week ago. Rows another
+// refresh tokens), events delivered a week ago, DPoP proof uses past their
+// expiry and expired pushed authorization requests. Rows another
 // transaction holds (a code being redeemed) are skipped (SKIP LOCKED), so
 // the janitors of several instances neither wait for the hot paths nor for
 // each other. An access-token record with no expiry is kept: a revocation
@@ -483,6 +486,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 		{`DELETE FROM events WHERE seq IN (SELECT seq FROM events
 			WHERE delivered_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{now.Add(-eventKeep), limit}},
 		{`DELETE FROM dpop_proofs WHERE key IN (SELECT key FROM dpop_proofs
+			WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{now, limit}},
+		{`DELETE FROM pushed_requests WHERE hash IN (SELECT hash FROM pushed_requests
 			WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{now, limit}},
 	} {
 		n, err := s.exec(ctx, d.q, d.args...)

@@ -396,6 +396,59 @@ func init() {
 			if c, err := s.GetClient(t.Context(), "c1"); err != nil || !c.DPoPBoundAccessTokens {
 				t.Errorf("the DPoP-bound client: %+v, %v", c, err)
 			}
+			// Rows from before 0006: no security settings, no resources
+			// and no audience (the columns' defaults).
+			storetest.CheckBeforeFAPI(t, s)
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	}
+}
+
+// grantRows0006 are grantRows0005 as version 6 stores them: auth
+// requests, codes and families have resources, access tokens an audience;
+// and a pushed authorization request.
+var grantRows0006 = []string{
+	`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '{company}',
+		'chal', 'S256', 'csrf', 'u1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', 'cust', 'Acme',
+		'gusto', true, '203.0.113.7', 'jkt-r1', '{https://api.example.com/,https://files.example.com/v1}')`,
+	grantRows0001[1],
+	`INSERT INTO auth_codes VALUES ('\xcc', 'code', 'c1', 'https://a.example/cb', '{company}', 'u1',
+		'conn1', 'chal', 'S256', 'grant1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL, 'jkt-c1',
+		'{https://api.example.com/,https://files.example.com/v1}')`,
+	`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '{company}', 'rotating', 0,
+		'2023-11-14 22:13:20Z', NULL, '2023-11-14 22:13:20Z', NULL, 'jkt-f1',
+		'{https://api.example.com/,https://files.example.com/v1}')`,
+	grantRows0001[4],
+	`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '{company}', 'opaque',
+		'2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL, 'jkt-a1',
+		'{https://api.example.com/,https://files.example.com/v1}')`,
+	grantRows0001[6],
+	`INSERT INTO dpop_proofs VALUES ('\xdd', '2100-01-01 00:00:00Z')`,
+	`INSERT INTO pushed_requests VALUES ('\xee', 'c1',
+		'{"resource":["https://api.example.com/","https://files.example.com/v1"],"scope":["company"]}',
+		'2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z')`,
+}
+
+func init() {
+	upgrades[6] = upgrade{
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', '\x0102', 'client_secret_basic', '{authorization_code}',
+					'{code}', '{https://a.example/cb}', '{company}', 'sandbox', 'gold', 'suspended', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', true, '{"k":"v"}', '2023-11-14 22:13:20.123Z',
+					'2023-11-14 22:13:20.456Z', 'https://hooks.example/c1', '\x0a0b', 86400000000000, 172800000000000,
+					'unpaid', '2023-11-14 22:13:21Z', '{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', true, true,
+					42, '2023-11-14 22:13:22Z', NULL, '\x0c0d', '2023-11-15 22:13:20Z', '\x0e0f', 'PS256', true,
+					'{"allowed_resources":["https://api.example.com/"],"require_pushed_authorization_requests":true}')`,
+			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '',
+					'2023-11-14 22:13:22Z')`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k2', 'PS256', '\x02', '2023-11-14 22:13:20Z', '2023-11-14 22:16:20Z', '2023-11-15 23:13:20Z', 1)`,
+		}, grantRows0006, []string{
+			resetEventSeq,
+			resetLedgerSeq,
+		}),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,31 +12,31 @@ import (
 
 const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
 	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed, source_address,
-	dpop_jkt`
+	dpop_jkt, resources`
 
 func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	var (
-		r                store.AuthRequest
-		scopes           string
-		created, expires int64
+		r                 store.AuthRequest
+		scopes, resources string
+		created, expires  int64
 	)
 	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &scopes, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, &created, &expires,
-		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress, &r.DPoPJKT)
+		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress, &r.DPoPJKT, &resources)
 	if err != nil {
 		return store.AuthRequest{}, mapErr(err)
 	}
 	r.CreatedAt, r.ExpiresAt = fromMS(created), fromMS(expires)
-	return r, fromJSON(scopes, &r.Scopes)
+	return r, errors.Join(fromJSON(scopes, &r.Scopes), fromJSON(resources, &r.Resources))
 }
 
 const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func authRequestArgs(r *store.AuthRequest) []any {
 	return []any{r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT}
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT, toJSON(r.Resources)}
 }
 
 // CreateAuthRequest stores a pending authorization request. With
@@ -87,10 +88,11 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time,
 		_, err = exec(ctx, tx, `UPDATE auth_requests SET client_id = ?, response_type = ?, redirect_uri = ?,
 			state = ?, scopes = ?, code_challenge = ?, code_challenge_method = ?, csrf_token = ?, subject = ?,
 			created_at = ?, expires_at = ?, customer_id = ?, customer_name = ?, provider_id = ?, provider_fixed = ?,
-			source_address = ?, dpop_jkt = ? WHERE id = ?`,
+			source_address = ?, dpop_jkt = ?, resources = ? WHERE id = ?`,
 			r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 			r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-			r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT, id)
+			r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT,
+			toJSON(r.Resources), id)
 		if err != nil {
 			return err
 		}
@@ -112,6 +114,45 @@ func (s *Store) ConsumeAuthRequest(ctx context.Context, id string, now time.Time
 		var err error
 		r, err = scanAuthRequest(tx.QueryRowContext(ctx,
 			`DELETE FROM auth_requests WHERE id = ? AND expires_at > ? RETURNING `+authRequestCols, id, toMS(now)))
+		return err
+	})
+	return r, err
+}
+
+// ---- pushed authorization requests ----
+
+const pushedRequestCols = `hash, client_id, params, created_at, expires_at`
+
+func scanPushedRequest(row scanner) (store.PushedRequest, error) {
+	var (
+		r                store.PushedRequest
+		params           string
+		created, expires int64
+	)
+	if err := row.Scan(&r.Hash, &r.ClientID, &params, &created, &expires); err != nil {
+		return store.PushedRequest{}, mapErr(err)
+	}
+	r.CreatedAt, r.ExpiresAt = fromMS(created), fromMS(expires)
+	return r, fromJSON(params, &r.Params)
+}
+
+// PushRequest stores a pushed authorization request: ErrConflict for a
+// hash stored already, ErrMissingParent for no client, as the insert says.
+func (s *Store) PushRequest(ctx context.Context, r store.PushedRequest) error {
+	_, err := s.writeExec(ctx, `INSERT INTO pushed_requests (`+pushedRequestCols+`) VALUES (?, ?, ?, ?, ?)`,
+		r.Hash, r.ClientID, toJSON(r.Params), toMS(r.CreatedAt), toMS(r.ExpiresAt))
+	return err
+}
+
+// TakePushedRequest deletes a pushed request not yet expired at now and
+// returns it, in one statement on the writer: of concurrent callers,
+// exactly one gets the row. An expired one is left to DeleteExpired.
+func (s *Store) TakePushedRequest(ctx context.Context, hash []byte, now time.Time) (store.PushedRequest, error) {
+	var r store.PushedRequest
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = scanPushedRequest(tx.QueryRowContext(ctx,
+			`DELETE FROM pushed_requests WHERE hash = ? AND expires_at > ? RETURNING `+pushedRequestCols, hash, toMS(now)))
 		return err
 	})
 	return r, err

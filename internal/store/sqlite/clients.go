@@ -15,7 +15,7 @@ const clientCols = `id, name, secret_hash, auth_method, grant_types, response_ty
 	access_token_ttl, token_format, consent_url, resource_server, metadata, created_at, updated_at,
 	webhook_url, webhook_secret, consent_ttl, retention_ttl, state_reason, state_changed_at, operating_hours,
 	metered, overdraft, previous_secret_hash, previous_secret_expires_at, registration_token_hash,
-	access_token_signing_alg, dpop_bound_access_tokens, balance, balance_updated_at, first_token_at`
+	access_token_signing_alg, dpop_bound_access_tokens, security, balance, balance_updated_at, first_token_at`
 
 // storeKept is how many of clientCols, the last ones, only the store
 // changes (balance, balance_updated_at, first_token_at): UpdateClient
@@ -30,14 +30,14 @@ func clientArgs(c *store.Client) []any {
 		c.WebhookURL, c.WebhookSecret, toNS(c.ConsentTTL), toNS(c.RetentionTTL), c.StateReason,
 		toMS(c.StateChangedAt), scheduleJSON(c.OperatingHours), c.Metered, c.Overdraft,
 		c.PreviousSecretHash, toMS(c.PreviousSecretExpiresAt), c.RegistrationTokenHash, c.AccessTokenSigningAlg,
-		c.DPoPBoundAccessTokens, c.Balance, toMS(c.BalanceUpdatedAt), toMS(c.FirstTokenAt)}
+		c.DPoPBoundAccessTokens, toJSON(c.Security), c.Balance, toMS(c.BalanceUpdatedAt), toMS(c.FirstTokenAt)}
 }
 
 func scanClient(row scanner) (store.Client, error) {
 	var (
 		c                                    store.Client
 		grantTypes, responseTypes, redirects string
-		scopes, metadata                     string
+		scopes, metadata, security           string
 		hours                                *string
 		idle, ttl, accessTTL                 int64
 		consentTTL, retentionTTL             int64
@@ -50,7 +50,7 @@ func scanClient(row scanner) (store.Client, error) {
 		&accessTTL, &c.TokenFormat, &c.ConsentURL, &c.ResourceServer, &metadata, &created, &updated,
 		&c.WebhookURL, &c.WebhookSecret, &consentTTL, &retentionTTL, &c.StateReason, &stateChanged, &hours,
 		&c.Metered, &c.Overdraft, &c.PreviousSecretHash, &previousExpires, &c.RegistrationTokenHash,
-		&c.AccessTokenSigningAlg, &c.DPoPBoundAccessTokens, &c.Balance, &balanceUpdated, &firstToken)
+		&c.AccessTokenSigningAlg, &c.DPoPBoundAccessTokens, &security, &c.Balance, &balanceUpdated, &firstToken)
 	if err != nil {
 		return store.Client{}, mapErr(err)
 	}
@@ -61,13 +61,14 @@ func scanClient(row scanner) (store.Client, error) {
 	c.PreviousSecretExpiresAt = fromMS(previousExpires)
 	c.OperatingHours, err = scheduleOf(hours)
 	err = errors.Join(err, fromJSON(grantTypes, &c.GrantTypes), fromJSON(responseTypes, &c.ResponseTypes),
-		fromJSON(redirects, &c.RedirectURIs), fromJSON(scopes, &c.Scopes), fromJSON(metadata, &c.Metadata))
+		fromJSON(redirects, &c.RedirectURIs), fromJSON(scopes, &c.Scopes), fromJSON(metadata, &c.Metadata),
+		fromJSON(security, &c.Security))
 	return c, err
 }
 
 const insertClient = `INSERT INTO clients (` + clientCols + `)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-	?, ?, ?, ?, ?)`
+	?, ?, ?, ?, ?, ?)`
 
 const selectClient = `SELECT ` + clientCols + ` FROM clients WHERE id = ?`
 
@@ -130,7 +131,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 			webhook_url = ?, webhook_secret = ?, consent_ttl = ?, retention_ttl = ?, state_reason = ?,
 			state_changed_at = ?, operating_hours = ?, metered = ?, overdraft = ?, previous_secret_hash = ?,
 			previous_secret_expires_at = ?, registration_token_hash = ?, access_token_signing_alg = ?,
-			dpop_bound_access_tokens = ? WHERE id = ?`, append(args[1:len(args)-storeKept], id)...)
+			dpop_bound_access_tokens = ?, security = ? WHERE id = ?`, append(args[1:len(args)-storeKept], id)...)
 		if err != nil {
 			return err
 		}
@@ -146,8 +147,9 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*store.Clie
 }
 
 // DeleteClient removes the client; the foreign keys' ON DELETE CASCADE
-// removes its auth requests, codes, connections, refresh families (and so
-// their tokens) and access-token records in the same statement.
+// removes its auth requests, pushed requests, codes, connections, refresh
+// families (and so their tokens) and access-token records in the same
+// statement.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	defer s.clients.Forget(id)
 	n, err := s.writeExec(ctx, `DELETE FROM clients WHERE id = ?`, id)

@@ -14,28 +14,29 @@ import (
 // ---- codes ----
 
 const authCodeCols = `hash, kind, client_id, redirect_uri, scopes, subject, connection_id, code_challenge,
-	code_challenge_method, grant_id, created_at, expires_at, used_at, dpop_jkt`
+	code_challenge_method, grant_id, created_at, expires_at, used_at, dpop_jkt, resources`
 
 func scanAuthCode(row scanner) (store.AuthCode, error) {
 	var (
 		c                      store.AuthCode
-		scopes                 string
+		scopes, resources      string
 		created, expires, used int64
 	)
 	err := row.Scan(&c.Hash, &c.Kind, &c.ClientID, &c.RedirectURI, &scopes, &c.Subject, &c.ConnectionID,
-		&c.CodeChallenge, &c.CodeChallengeMethod, &c.GrantID, &created, &expires, &used, &c.DPoPJKT)
+		&c.CodeChallenge, &c.CodeChallengeMethod, &c.GrantID, &created, &expires, &used, &c.DPoPJKT, &resources)
 	if err != nil {
 		return store.AuthCode{}, mapErr(err)
 	}
 	c.CreatedAt, c.ExpiresAt, c.UsedAt = fromMS(created), fromMS(expires), fromMS(used)
-	return c, fromJSON(scopes, &c.Scopes)
+	return c, errors.Join(fromJSON(scopes, &c.Scopes), fromJSON(resources, &c.Resources))
 }
 
 func insertAuthCode(ctx context.Context, tx *sql.Tx, c *store.AuthCode) error {
 	_, err := exec(ctx, tx, `INSERT INTO auth_codes (`+authCodeCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Hash, c.Kind, c.ClientID, c.RedirectURI, toJSON(c.Scopes), c.Subject, c.ConnectionID,
-		c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, toMS(c.CreatedAt), toMS(c.ExpiresAt), toMS(c.UsedAt), c.DPoPJKT)
+		c.CodeChallenge, c.CodeChallengeMethod, c.GrantID, toMS(c.CreatedAt), toMS(c.ExpiresAt), toMS(c.UsedAt), c.DPoPJKT,
+		toJSON(c.Resources))
 	return err
 }
 
@@ -139,7 +140,7 @@ func (g grantTx) UseProof(ctx context.Context, key []byte, until time.Time) erro
 // ---- refresh families and tokens ----
 
 const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.policy, f.idle_timeout,
-	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt`
+	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt, f.resources`
 
 const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?`
@@ -148,20 +149,20 @@ const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, `
 // decodes them.
 type familyRow struct {
 	f                                     store.RefreshFamily
-	scopes                                string
+	scopes, resources                     string
 	idle, created, expires, used, revoked int64
 }
 
 func (r *familyRow) dest() []any {
 	return []any{&r.f.ID, &r.f.ClientID, &r.f.Subject, &r.f.ConnectionID, &r.scopes, &r.f.Policy, &r.idle,
-		&r.created, &r.expires, &r.used, &r.revoked, &r.f.JKT}
+		&r.created, &r.expires, &r.used, &r.revoked, &r.f.JKT, &r.resources}
 }
 
 func (r *familyRow) family() (store.RefreshFamily, error) {
 	f := r.f
 	f.IdleTimeout = fromNS(r.idle)
 	f.CreatedAt, f.ExpiresAt, f.LastUsedAt, f.RevokedAt = fromMS(r.created), fromMS(r.expires), fromMS(r.used), fromMS(r.revoked)
-	return f, fromJSON(r.scopes, &f.Scopes)
+	return f, errors.Join(fromJSON(r.scopes, &f.Scopes), fromJSON(r.resources, &f.Resources))
 }
 
 func scanFamily(row scanner) (store.RefreshFamily, error) {
@@ -196,9 +197,10 @@ func scanTokenFamily(row scanner) (store.RefreshToken, store.RefreshFamily, erro
 
 func insertFamily(ctx context.Context, tx *sql.Tx, f *store.RefreshFamily) error {
 	_, err := exec(ctx, tx, `INSERT INTO refresh_families (id, client_id, subject, connection_id, scopes, policy,
-		idle_timeout, created_at, expires_at, last_used_at, revoked_at, jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		idle_timeout, created_at, expires_at, last_used_at, revoked_at, jkt, resources)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.ClientID, f.Subject, f.ConnectionID, toJSON(f.Scopes), f.Policy, toNS(f.IdleTimeout),
-		toMS(f.CreatedAt), toMS(f.ExpiresAt), toMS(f.LastUsedAt), toMS(f.RevokedAt), f.JKT)
+		toMS(f.CreatedAt), toMS(f.ExpiresAt), toMS(f.LastUsedAt), toMS(f.RevokedAt), f.JKT, toJSON(f.Resources))
 	return err
 }
 
@@ -239,22 +241,22 @@ func revokeFamily(ctx context.Context, tx *sql.Tx, familyID string, now time.Tim
 // ---- access tokens ----
 
 const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at,
-	revoked_at, jkt`
+	revoked_at, jkt, audience`
 
 // scanAccessToken scans accessTokenCols, then more.
 func scanAccessToken(row scanner, more ...any) (store.AccessToken, error) {
 	var (
 		t                         store.AccessToken
-		scopes                    string
+		scopes, audience          string
 		created, expires, revoked int64
 	)
 	err := row.Scan(append([]any{&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &scopes, &t.Format,
-		&created, &expires, &revoked, &t.JKT}, more...)...)
+		&created, &expires, &revoked, &t.JKT, &audience}, more...)...)
 	if err != nil {
 		return store.AccessToken{}, mapErr(err)
 	}
 	t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromMS(created), fromMS(expires), fromMS(revoked)
-	return t, fromJSON(scopes, &t.Scopes)
+	return t, errors.Join(fromJSON(scopes, &t.Scopes), fromJSON(audience, &t.Audience))
 }
 
 // insertAccessToken stores t with its RevokedAt; a t marked Revoked with no
@@ -265,9 +267,9 @@ func insertAccessToken(ctx context.Context, tx *sql.Tx, t *store.AccessToken) er
 		revoked = max(toMS(t.CreatedAt), 1)
 	}
 	_, err := exec(ctx, tx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, toJSON(t.Scopes), t.Format,
-		toMS(t.CreatedAt), toMS(t.ExpiresAt), revoked, t.JKT)
+		toMS(t.CreatedAt), toMS(t.ExpiresAt), revoked, t.JKT, toJSON(t.Audience))
 	return err
 }
 
@@ -277,7 +279,7 @@ func insertAccessToken(ctx context.Context, tx *sql.Tx, t *store.AccessToken) er
 func (s *Store) GetAccessToken(ctx context.Context, id string) (store.AccessToken, error) {
 	var revoked bool
 	t, err := scanAccessToken(s.r.QueryRowContext(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id,
-			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at, a.jkt,
+			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at, a.jkt, a.audience,
 			a.revoked_at != 0
 			OR COALESCE(f.revoked_at, 0) != 0
 			OR COALESCE(c.status, 'active') != 'active'
@@ -297,10 +299,10 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t store.AccessToken, now 
 		created = now
 	}
 	_, err := s.writeExec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at WHERE access_tokens.revoked_at = 0`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, toJSON(t.Scopes), t.Format,
-		toMS(created), toMS(t.ExpiresAt), max(toMS(now), 1), t.JKT)
+		toMS(created), toMS(t.ExpiresAt), max(toMS(now), 1), t.JKT, toJSON(t.Audience))
 	return err
 }
 
@@ -315,9 +317,10 @@ const usedCodeKeep = 24 * time.Hour
 // with, each kind in its own short write transaction so the writer is never
 // held for long: expired codes (spent ones only 24 h after their use),
 // expired auth requests and access-token records, families expired, idle
-// past their timeout or revoked for 24 h (with their refresh tokens), and
-// events delivered a week ago. An access-token record with no expiry is
-// kept: a revocation record must outlive the token it revokes.
+// past their timeout or revoked for 24 h (with their refresh tokens),
+// events delivered a week ago, DPoP proof uses past their expiry and
+// expired pushed authorization requests. An access-token record with no
+// expiry is kept: a revocation record must outlive the token it revokes.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
@@ -375,5 +378,7 @@ func expiredDeletes(ms, usedBefore, eventsBefore int64) []expiredDelete {
 		{"events", `DELETE FROM events WHERE seq IN
 			(SELECT seq FROM events WHERE delivered_at != 0 AND delivered_at <= ? LIMIT ?)`, []any{eventsBefore}},
 		{"proofs", `DELETE FROM dpop_proofs WHERE key IN (SELECT key FROM dpop_proofs WHERE expires_at <= ? LIMIT ?)`, []any{ms}},
+		{"pushed", `DELETE FROM pushed_requests WHERE hash IN
+			(SELECT hash FROM pushed_requests WHERE expires_at <= ? LIMIT ?)`, []any{ms}},
 	}
 }

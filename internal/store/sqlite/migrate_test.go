@@ -322,6 +322,52 @@ var upgrades = map[int]upgrade{
 			if a, err := s.GetAccessToken(t.Context(), "at1"); err != nil || a.JKT != "jkt-a1" {
 				t.Errorf("the bound access token: %+v, %v", a, err)
 			}
+			// Rows from before 0006: no security settings, nil resources
+			// and audience (the columns' default 'null').
+			storetest.CheckBeforeFAPI(t, s)
+			if a, err := s.GetAccessToken(t.Context(), "at1"); err != nil || a.Audience != nil {
+				t.Errorf("access token from before 0006: audience %#v, %v; want nil", a.Audience, err)
+			}
+			if r, err := s.GetAuthRequest(t.Context(), "r1", time.UnixMilli(1700000000000)); err != nil || r.Resources != nil {
+				t.Errorf("auth request from before 0006: resources %#v, %v; want nil", r.Resources, err)
+			}
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	},
+	6: {
+		seed: seedSQL([]string{
+			`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
+					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'suspended', 'rotating',
+					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456,
+					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000, 'unpaid', 1700000001000,
+					'{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', 1, 1, 42, 1700000002000, 0,
+					X'0C0D', 1700086400000, X'0E0F', 'PS256', 1,
+					'{"allowed_resources":["https://api.example.com/"],"require_pushed_authorization_requests":true}')`,
+			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '', 1700000002000)`,
+			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+					VALUES ('k2', 'PS256', X'02', 1700000000000, 1700000180000, 1700090000000, 1)`,
+			`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
+					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto', 1, '203.0.113.7',
+					'jkt-r1', '["https://api.example.com/","https://files.example.com/v1"]')`,
+			`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', CAST('{"id":"evt_1"}' AS BLOB),
+					1700000000000, 2, 1700000060000, 'HTTP 500', 0, 0)`,
+			`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
+					'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
+			`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
+					'conn1', 'chal', 'S256', 'grant1', 1700000000000, 4102444800000, 0, 'jkt-c1',
+					'["https://api.example.com/","https://files.example.com/v1"]')`,
+			`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
+					1700000000000, 0, 1700000000000, 0, 'jkt-f1', '["https://api.example.com/","https://files.example.com/v1"]')`,
+			`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
+			`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
+					1700000000000, 4102444800000, 0, 'jkt-a1', '["https://api.example.com/","https://files.example.com/v1"]')`,
+			`INSERT INTO dpop_proofs VALUES (X'DD', 4102444800000)`,
+			`INSERT INTO pushed_requests VALUES (X'EE', 'c1',
+					'{"resource":["https://api.example.com/","https://files.example.com/v1"],"scope":["company"]}',
+					1700000000000, 4102444800000)`,
+		}),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},

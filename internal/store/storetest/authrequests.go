@@ -80,9 +80,11 @@ var authRequestTests = []test{
 		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
 		want := r
 		want.Subject = "user-1"
+		want.Resources = []string{"https://api.example.com/"}
 		got, err := s.UpdateAuthRequest(ctx, r.ID, at(time.Minute), func(cur *store.AuthRequest) error {
 			same(t, "UpdateAuthRequest's fn argument", *cur, r)
 			cur.Subject = "user-1"
+			cur.Resources = []string{"https://api.example.com/"}
 			return nil
 		})
 		must(t, "UpdateAuthRequest", err)

@@ -136,6 +136,8 @@ var clientTests = []test{
 		// the server's default algorithm.
 		want.PreviousSecretHash, want.PreviousSecretExpiresAt = nil, time.Time{}
 		want.RegistrationTokenHash, want.AccessTokenSigningAlg = store.Hash("another registration token"), ""
+		// No financial-grade settings.
+		want.Security = store.ClientSecurity{}
 		update := func(what string, from, want store.Client) {
 			t.Helper()
 			got, err := s.UpdateClient(ctx, c.ID, func(cur *store.Client) error {
@@ -156,6 +158,7 @@ var clientTests = []test{
 		back.Metered, back.Overdraft, back.StateReason = true, true, ""
 		back.PreviousSecretHash, back.PreviousSecretExpiresAt = store.Hash("rotated"), at(2*time.Hour)
 		back.RegistrationTokenHash, back.AccessTokenSigningAlg = nil, "EdDSA"
+		back.Security = store.ClientSecurity{AllowedResources: []string{"https://a.example/", "https://b.example/x"}}
 		update("back", want, back)
 	}},
 	{"UpdateKeepsTheStoresFields", func(t *testing.T, s store.Store) {

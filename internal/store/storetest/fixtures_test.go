@@ -28,6 +28,7 @@ func TestFixturesFillEveryField(t *testing.T) {
 		{*g.RefreshToken, []string{"UsedAt"}},
 		{*g.AccessToken, []string{"Revoked", "RevokedAt"}},
 		{newSigningKey(t0), nil},
+		{newPushedRequest(c.ID, t0), nil},
 	} {
 		v := reflect.ValueOf(tc.v)
 		for i := range v.NumField() {

@@ -2,8 +2,6 @@ package storetest
 
 import (
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,28 +300,13 @@ var codeTests = []test{
 		decide(t, s, codeKey(code), g)
 
 		// Racing uses of one proof: one wins.
-		race := &store.ProofUse{Key: newHash(), ExpiresAt: at(5 * time.Minute)}
-		var wg sync.WaitGroup
-		var won, replayed atomic.Int32
-		for range 20 {
-			wg.Go(func() {
-				err := s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
-					return store.Writes{At: t0, Proof: race}, nil
-				})
-				switch {
-				case err == nil:
-					won.Add(1)
-				case errors.Is(err, store.ErrReplayed):
-					replayed.Add(1)
-				default:
-					t.Errorf("a racing use of a proof: %v", err)
-				}
+		use := &store.ProofUse{Key: newHash(), ExpiresAt: at(5 * time.Minute)}
+		errs := race(goroutines, func(int) error {
+			return s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+				return store.Writes{At: t0, Proof: use}, nil
 			})
-		}
-		wg.Wait()
-		if won.Load() != 1 || replayed.Load() != 19 {
-			t.Errorf("20 racing uses of one proof: %d won, %d replayed; want 1 and 19", won.Load(), replayed.Load())
-		}
+		})
+		tally(t, "Decide(one proof)", errs, store.ErrReplayed)
 	}},
 	{"ZeroKey", func(t *testing.T, s store.Store) {
 		// A grant that locks nothing: decide runs once with an empty

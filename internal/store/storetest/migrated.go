@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -156,5 +157,74 @@ func CheckClientBeforeLifecycle(t *testing.T, c store.Client) {
 	if c.PreviousSecretHash != nil || !c.PreviousSecretExpiresAt.IsZero() || c.RegistrationTokenHash != nil || c.AccessTokenSigningAlg != "" {
 		t.Errorf("client %s: %x %v %x %q; want the new fields empty", c.ID, c.PreviousSecretHash, c.PreviousSecretExpiresAt,
 			c.RegistrationTokenHash, c.AccessTokenSigningAlg)
+	}
+}
+
+// The records of client c1 the migration seeds of both backends hold from
+// version 5 on: auth request r1, code CC, refresh token AA (of family
+// fam1) and access token at1.
+
+// CheckBeforeFAPI checks c1's records as a seed from before the migration
+// that added resource indicators and client security settings (0006 in
+// both backends) stores them: no security settings, no resources, no
+// audience (nil or empty).
+func CheckBeforeFAPI(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	none := normalize(reflect.ValueOf(store.ClientSecurity{})).Interface()
+	if c, err := s.GetClient(ctx, "c1"); err != nil || !reflect.DeepEqual(normalize(reflect.ValueOf(c.Security)).Interface(), none) {
+		t.Errorf("client c1 from before 0006: security %+v, %v; want none", c.Security, err)
+	}
+	r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
+	if err != nil || len(r.Resources) != 0 {
+		t.Errorf("auth request from before 0006: %+v, %v; want no resources", r, err)
+	}
+	if l, err := Peek(ctx, s, store.GrantKey{CodeHash: []byte{0xCC}}); err != nil || len(l.Code.Resources) != 0 {
+		t.Errorf("code from before 0006: %+v, %v; want no resources", l, err)
+	}
+	if _, f, err := s.GetRefreshToken(ctx, []byte{0xAA}); err != nil || len(f.Resources) != 0 {
+		t.Errorf("family from before 0006: %+v, %v; want no resources", f, err)
+	}
+	if a, err := s.GetAccessToken(ctx, "at1"); err != nil || len(a.Audience) != 0 {
+		t.Errorf("access token from before 0006: %+v, %v; want no audience", a, err)
+	}
+}
+
+// CheckMigratedFAPI checks c1's records as a seed at the version with
+// resource indicators (0006) stores them: c1 may ask for
+// https://api.example.com/ and must push its requests; r1, CC and fam1
+// have the resources https://api.example.com/ and
+// https://files.example.com/v1, at1 them as its audience; and the request
+// pushed with hash EE (until 2100), with those resources and the scope
+// company, is given once.
+func CheckMigratedFAPI(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	resources := []string{"https://api.example.com/", "https://files.example.com/v1"}
+	if c, err := s.GetClient(ctx, "c1"); err != nil || !reflect.DeepEqual(c.Security,
+		store.ClientSecurity{AllowedResources: []string{"https://api.example.com/"}, RequirePAR: true}) {
+		t.Errorf("client c1: security %+v, %v", c.Security, err)
+	}
+	if r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000)); err != nil || !reflect.DeepEqual(r.Resources, resources) {
+		t.Errorf("auth request: %+v, %v; want resources %v", r, err, resources)
+	}
+	if l, err := Peek(ctx, s, store.GrantKey{CodeHash: []byte{0xCC}}); err != nil || !reflect.DeepEqual(l.Code.Resources, resources) {
+		t.Errorf("code: %+v, %v; want resources %v", l, err, resources)
+	}
+	if _, f, err := s.GetRefreshToken(ctx, []byte{0xAA}); err != nil || !reflect.DeepEqual(f.Resources, resources) {
+		t.Errorf("family: %+v, %v; want resources %v", f, err, resources)
+	}
+	if a, err := s.GetAccessToken(ctx, "at1"); err != nil || !reflect.DeepEqual(a.Audience, resources) {
+		t.Errorf("access token: %+v, %v; want audience %v", a, err, resources)
+	}
+	now := time.UnixMilli(1700000000000).UTC()
+	want := store.PushedRequest{Hash: []byte{0xEE}, ClientID: "c1",
+		Params:    map[string][]string{"resource": resources, "scope": {"company"}},
+		CreatedAt: now, ExpiresAt: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if p, err := s.TakePushedRequest(ctx, []byte{0xEE}, now); err != nil || !reflect.DeepEqual(p, want) {
+		t.Errorf("pushed request:\n got %+v, %v\nwant %+v", p, err, want)
+	}
+	if _, err := s.TakePushedRequest(ctx, []byte{0xEE}, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("pushed request taken again: %v, want ErrNotFound", err)
 	}
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Clients", clientTests},
 		{"Balances", balanceTests},
 		{"AuthRequests", authRequestTests},
+		{"PushedRequests", pushedRequestTests},
 		{"Codes", codeTests},
 		{"Refresh", refreshTests},
 		{"RevokeFamily", revokeFamilyTests},
@@ -263,6 +264,8 @@ func newClient() store.Client {
 		RegistrationTokenHash:   store.Hash("registration token " + id),
 		AccessTokenSigningAlg:   "PS256",
 		DPoPBoundAccessTokens:   true,
+		// Financial-grade settings: one JSON document to the backends.
+		Security: store.ClientSecurity{AllowedResources: []string{"https://api.example.com/"}, RequirePAR: true},
 	}
 }
 
@@ -356,6 +359,7 @@ func newAuthRequest(clientID string) store.AuthRequest {
 		ProviderFixed:       true,
 		SourceAddress:       "203.0.113.7",
 		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+		Resources:           []string{"https://api.example.com/", "https://files.example.com/v1"},
 		CreatedAt:           t0,
 		ExpiresAt:           at(10 * time.Minute),
 	}
@@ -393,6 +397,7 @@ func newCode(clientID, connectionID string) store.AuthCode {
 		CodeChallengeMethod: "S256",
 		GrantID:             newID(),
 		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+		Resources:           []string{"https://api.example.com/", "https://files.example.com/v1"},
 		CreatedAt:           t0,
 		ExpiresAt:           at(time.Minute),
 	}
@@ -411,6 +416,7 @@ func newAccessToken(code store.AuthCode, now time.Time) store.AccessToken {
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(time.Hour),
 		JKT:          "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+		Audience:     []string{"https://api.example.com/", "https://files.example.com/v1"},
 	}
 }
 
@@ -459,6 +465,7 @@ func newCodeGrant(code store.AuthCode, now time.Time, policy string) store.Write
 			ExpiresAt:    now.Add(90 * 24 * time.Hour),
 			LastUsedAt:   now,
 			JKT:          "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
+			Resources:    code.Resources,
 		},
 		RefreshToken: &store.RefreshToken{Hash: newHash(), FamilyID: code.GrantID, CreatedAt: now},
 		AccessToken:  &tok,
