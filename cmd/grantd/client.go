@@ -97,6 +97,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	var (
 		p                                       clients.Params
 		grantTypes, redirectURIs, responseTypes listFlag
+		resources                               listFlag
 		refreshIdle, refreshTTL, accessTTL      durationFlag
 		consentTTL, retentionTTL                durationFlag
 		metadata                                = mapFlag{}
@@ -125,6 +126,8 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	fs.StringVar(&p.ConsentURL, "consent-url", "", "this client's external consent app `URL`")
 	fs.BoolVar(&p.ResourceServer, "resource-server", false, "the client may introspect tokens of any client")
 	fs.BoolVar(&p.DPoPBoundAccessTokens, "dpop-bound-access-tokens", false, "every token request of the client must carry a DPoP proof (RFC 9449)")
+	fs.Var(&resources, "allowed-resource", "resource indicator `URI` the client may ask tokens for, besides the server's (RFC 8707; repeatable)")
+	fs.BoolVar(&p.RequirePushedAuthorizationRequests, "require-par", false, "the client's authorization requests must be pushed first (RFC 9126)")
 	fs.Var(metadata, "metadata", "metadata `key=value` (repeatable)")
 	out := addOutputFlag(fs)
 	cf := config.AddFlags(fs, config.StoreFlags...)
@@ -132,6 +135,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 		return err
 	}
 	p.GrantTypes, p.RedirectURIs, p.ResponseTypes = grantTypes, redirectURIs, responseTypes
+	p.AllowedResources = resources
 	p.RefreshIdleTimeout, p.RefreshTokenTTL, p.AccessTokenTTL = clients.Duration(refreshIdle), clients.Duration(refreshTTL), clients.Duration(accessTTL)
 	p.ConsentTTL, p.RetentionTTL = clients.Duration(consentTTL), clients.Duration(retentionTTL)
 	if len(metadata) > 0 {
@@ -312,6 +316,8 @@ func printClient(w io.Writer, v clients.View) {
 	row("consent_url", v.ConsentURL)
 	row("resource_server", fmt.Sprint(v.ResourceServer))
 	row("dpop_bound_access_tokens", fmt.Sprint(v.DPoPBoundAccessTokens))
+	row("allowed_resources", strings.Join(v.AllowedResources, " "))
+	row("require_pushed_authorization_requests", fmt.Sprint(v.RequirePushedAuthorizationRequests))
 	for _, k := range slices.Sorted(maps.Keys(v.Metadata)) {
 		row("metadata."+k, v.Metadata[k])
 	}

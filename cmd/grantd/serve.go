@@ -125,6 +125,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	provider := &oauth.Provider{
 		DPoP:                      proofs,
+		Resources:                 cfg.ResourceList(),
+		DefaultAudience:           cfg.DefaultAudienceList(),
+		RequirePAR:                cfg.RequirePAR,
+		PARTTL:                    cfg.PARTTL,
 		LegacySecrets:             cfg.LegacySecrets,
 		Policy:                    pol.policy,
 		Guard:                     pol.guard,

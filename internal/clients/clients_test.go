@@ -124,6 +124,9 @@ func TestCreateValidation(t *testing.T) {
 			State: "gone", RefreshPolicy: "sliding", AccessTokenFormat: "paseto"},
 			[]string{"token_endpoint_auth_method", "environment", "state", "refresh_policy", "access_token_format"}},
 		{"unknown grant", clients.Params{Name: "x", GrantTypes: []string{"password"}}, []string{`"password" is not one of`}},
+		{"bad resources", clients.Params{Name: "x", AllowedResources: []string{"/relative", "https://a.example/#f", "https://ok.example/"}},
+			[]string{`allowed_resources[0] "/relative"`, `allowed_resources[1] "https://a.example/#f"`}},
+		{"too many resources", clients.Params{Name: "x", AllowedResources: make([]string, 21)}, []string{"allowed_resources has more than 20"}},
 		{"empty grants", clients.Params{Name: "x", GrantTypes: []string{}}, []string{"grant_types must not be empty"}},
 		{"unknown response type", clients.Params{Name: "x", ResponseTypes: []string{"token"}, RedirectURIs: []string{"https://a.example/cb"}},
 			[]string{`"token" is not one of`}},
@@ -378,6 +381,33 @@ func TestResourceServerPersists(t *testing.T) {
 	}
 	if got, _ := m.Get(ctx, c.ID); got.ResourceServer {
 		t.Errorf("resource_server still true after PATCH false")
+	}
+}
+
+// TestSecuritySettingsPersist: allowed_resources (deduplicated) and
+// require_pushed_authorization_requests are kept, shown and patched.
+func TestSecuritySettingsPersist(t *testing.T) {
+	m, _, _ := newManager(t)
+	ctx := context.Background()
+	c, _, err := m.Create(ctx, clients.Params{Name: "FAPI", RequirePushedAuthorizationRequests: true,
+		AllowedResources: []string{"https://a.example/", "urn:example:payments", "https://a.example/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Get(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := clients.NewView(got)
+	if !v.RequirePushedAuthorizationRequests || !slices.Equal(v.AllowedResources, []string{"https://a.example/", "urn:example:payments"}) {
+		t.Fatalf("view %+v", v)
+	}
+	if _, _, err := m.Patch(ctx, c.ID, []byte(`{"require_pushed_authorization_requests":false,"allowed_resources":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = m.Get(ctx, c.ID)
+	if v := clients.NewView(got); v.RequirePushedAuthorizationRequests || len(v.AllowedResources) != 0 || v.AllowedResources == nil {
+		t.Errorf("after PATCH: %v %#v", v.RequirePushedAuthorizationRequests, v.AllowedResources)
 	}
 }
 

@@ -123,6 +123,7 @@ func (g *Registration) UpdateDynamic(ctx context.Context, id, token string, m Dy
 		p.Name, p.GrantTypes, p.ResponseTypes, p.RedirectURIs = asked.Name, asked.GrantTypes, asked.ResponseTypes, asked.RedirectURIs
 		p.TokenEndpointAuthMethod, p.Scope, p.AccessTokenSigningAlg = asked.TokenEndpointAuthMethod, asked.Scope, asked.AccessTokenSigningAlg
 		p.DPoPBoundAccessTokens = asked.DPoPBoundAccessTokens
+		p.RequirePushedAuthorizationRequests = asked.RequirePushedAuthorizationRequests
 		// The tier is the operator's, not the client's to fix.
 		check := *g.Manager
 		check.Tiers = nil

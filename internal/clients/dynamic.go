@@ -53,6 +53,8 @@ type DynamicMetadata struct {
 	AccessTokenSigningAlg string
 	// DPoPBoundAccessTokens is RFC 9449 §5.2's dpop_bound_access_tokens.
 	DPoPBoundAccessTokens bool
+	// RequirePushedAuthorizationRequests is RFC 9126 §6's member.
+	RequirePushedAuthorizationRequests bool
 	// ClientID and ClientSecret are what an RFC 7592 update carries (§2.2):
 	// the client's id, which must be the one it updates, and its secret,
 	// which a public client does not have. Registration ignores them.
@@ -194,15 +196,16 @@ func (g *Registration) params(m DynamicMetadata) (Params, *oauth.Error) {
 		name = DefaultDynamicClientName
 	}
 	return Params{
-		Name:                    name,
-		GrantTypes:              grants,
-		ResponseTypes:           responses,
-		RedirectURIs:            m.RedirectURIs,
-		TokenEndpointAuthMethod: store.AuthMethodNone,
-		Scope:                   oauth.JoinScope(scopes),
-		AccessTokenSigningAlg:   m.AccessTokenSigningAlg,
-		DPoPBoundAccessTokens:   m.DPoPBoundAccessTokens,
-		Metadata:                map[string]string{MetadataRegistration: MetadataDynamic},
+		Name:                               name,
+		GrantTypes:                         grants,
+		ResponseTypes:                      responses,
+		RedirectURIs:                       m.RedirectURIs,
+		TokenEndpointAuthMethod:            store.AuthMethodNone,
+		Scope:                              oauth.JoinScope(scopes),
+		AccessTokenSigningAlg:              m.AccessTokenSigningAlg,
+		DPoPBoundAccessTokens:              m.DPoPBoundAccessTokens,
+		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
+		Metadata:                           map[string]string{MetadataRegistration: MetadataDynamic},
 	}, nil
 }
 

@@ -28,32 +28,38 @@ import (
 // parameter: it starts at 0 and changes only through Manager.AdjustBalance
 // (and the token charges of the core).
 type Params struct {
-	Name                    string            `json:"name"`
-	GrantTypes              []string          `json:"grant_types"`
-	ResponseTypes           []string          `json:"response_types"`
-	RedirectURIs            []string          `json:"redirect_uris"`
-	TokenEndpointAuthMethod string            `json:"token_endpoint_auth_method"`
-	Scope                   string            `json:"scope"`
-	Environment             string            `json:"environment"`
-	Tier                    string            `json:"tier"`
-	State                   string            `json:"state"`
-	StateReason             string            `json:"state_reason"`
-	Metered                 bool              `json:"metered"`
-	Overdraft               bool              `json:"overdraft"`
-	OperatingHours          *store.Schedule   `json:"operating_hours"`
-	RefreshPolicy           string            `json:"refresh_policy"`
-	RefreshIdleTimeout      Duration          `json:"refresh_idle_timeout"`
-	RefreshTokenTTL         Duration          `json:"refresh_token_ttl"`
-	AccessTokenTTL          Duration          `json:"access_token_ttl"`
-	AccessTokenFormat       string            `json:"access_token_format"`
-	AccessTokenSigningAlg   string            `json:"access_token_signing_alg"`
-	DPoPBoundAccessTokens   bool              `json:"dpop_bound_access_tokens"`
-	ConsentTTL              Duration          `json:"consent_ttl"`
-	RetentionTTL            Duration          `json:"retention_ttl"`
-	ConsentURL              string            `json:"consent_url"`
-	ResourceServer          bool              `json:"resource_server"`
-	WebhookURL              string            `json:"webhook_url"`
-	Metadata                map[string]string `json:"metadata"`
+	Name                    string          `json:"name"`
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	Scope                   string          `json:"scope"`
+	Environment             string          `json:"environment"`
+	Tier                    string          `json:"tier"`
+	State                   string          `json:"state"`
+	StateReason             string          `json:"state_reason"`
+	Metered                 bool            `json:"metered"`
+	Overdraft               bool            `json:"overdraft"`
+	OperatingHours          *store.Schedule `json:"operating_hours"`
+	RefreshPolicy           string          `json:"refresh_policy"`
+	RefreshIdleTimeout      Duration        `json:"refresh_idle_timeout"`
+	RefreshTokenTTL         Duration        `json:"refresh_token_ttl"`
+	AccessTokenTTL          Duration        `json:"access_token_ttl"`
+	AccessTokenFormat       string          `json:"access_token_format"`
+	AccessTokenSigningAlg   string          `json:"access_token_signing_alg"`
+	DPoPBoundAccessTokens   bool            `json:"dpop_bound_access_tokens"`
+	// AllowedResources are the resource indicators (RFC 8707) the client
+	// may ask for besides the server's (--resource).
+	AllowedResources []string `json:"allowed_resources"`
+	// RequirePushedAuthorizationRequests is RFC 9126 §6's member: the
+	// client's authorization requests must be pushed first.
+	RequirePushedAuthorizationRequests bool              `json:"require_pushed_authorization_requests"`
+	ConsentTTL                         Duration          `json:"consent_ttl"`
+	RetentionTTL                       Duration          `json:"retention_ttl"`
+	ConsentURL                         string            `json:"consent_url"`
+	ResourceServer                     bool              `json:"resource_server"`
+	WebhookURL                         string            `json:"webhook_url"`
+	Metadata                           map[string]string `json:"metadata"`
 }
 
 // Duration is a time.Duration in JSON: it accepts a Go duration string

@@ -32,6 +32,7 @@ const (
 	MaxRefreshTokenTTL    = 10 * 365 * 24 * time.Hour
 	MaxConsentTTL         = 10 * 365 * 24 * time.Hour
 	MaxRetentionTTL       = 10 * 365 * 24 * time.Hour
+	MaxAllowedResources   = 20
 )
 
 // Defaults of fields a registration leaves out.
@@ -97,6 +98,7 @@ func (m *Manager) toClient(p Params) (store.Client, error) {
 		ResourceServer: p.ResourceServer,
 		// RFC 9449 §5.2.
 		DPoPBoundAccessTokens: p.DPoPBoundAccessTokens,
+		Security:              store.ClientSecurity{RequirePAR: p.RequirePushedAuthorizationRequests},
 		WebhookURL:            p.WebhookURL,
 		Metered:               p.Metered,
 		Overdraft:             p.Overdraft,
@@ -127,6 +129,20 @@ func (m *Manager) toClient(p Params) (store.Client, error) {
 	c.AccessTokenSigningAlg = enum(&ps, "access_token_signing_alg", p.AccessTokenSigningAlg, "", m.signingAlgorithms())
 	if c.AccessTokenSigningAlg != "" && c.TokenFormat != store.TokenFormatJWT {
 		ps.add("access_token_signing_alg applies only to access_token_format jwt: opaque tokens are not signed")
+	}
+
+	// Resource indicators (RFC 8707 §2): absolute URIs without fragment.
+	if len(p.AllowedResources) > MaxAllowedResources {
+		ps.add("allowed_resources has more than %d entries", MaxAllowedResources)
+	} else {
+		for i, r := range p.AllowedResources {
+			switch {
+			case !oauth.ValidResource(r):
+				ps.add("allowed_resources[%d] %s is not an absolute URI without a fragment (at most 2048 characters)", i, quote(r))
+			case !slices.Contains(c.Security.AllowedResources, r):
+				c.Security.AllowedResources = append(c.Security.AllowedResources, r)
+			}
+		}
 	}
 
 	// Redirect URIs.

@@ -110,6 +110,17 @@ type Config struct {
 	// 9449 §8): instances sharing the key-encryption key accept each
 	// other's (docs/fapi.md).
 	DPoPNonce bool `yaml:"dpop_nonce"`
+	// Resources are the space- or comma-separated resource indicators
+	// (RFC 8707) every client may ask tokens for, besides its own
+	// allowed_resources (docs/fapi.md).
+	Resources string `yaml:"resources"`
+	// DefaultAudience is the space- or comma-separated aud of access tokens
+	// issued without a resource; "" = the issuer.
+	DefaultAudience string `yaml:"default_audience"`
+	// RequirePAR makes every client push its authorization requests first
+	// (RFC 9126); PARTTL is how long a pushed request lives (at most 10m).
+	RequirePAR bool          `yaml:"require_par"`
+	PARTTL     time.Duration `yaml:"par_ttl"`
 	// DynamicRegistration serves RFC 7591 registration of public clients
 	// (POST /oauth/register); on by default.
 	DynamicRegistration bool `yaml:"dynamic_registration"`
@@ -352,6 +363,17 @@ func (c *Config) Validate() error {
 		// Never echo the key.
 		bad("key_encryption_key: must be base64 of exactly 32 bytes (e.g. openssl rand -base64 32)")
 	}
+	for _, r := range append(c.ResourceList(), c.DefaultAudienceList()...) {
+		if !oauth.ValidResource(r) {
+			bad("resources and default_audience: %q is not an absolute URI without a fragment", r)
+		}
+	}
+	if n := len(c.ResourceList()); n > 100 {
+		bad("resources: %d of them, at most 100", n)
+	}
+	if c.PARTTL < 0 || c.PARTTL > oauth.MaxPARTTL {
+		bad("par_ttl: must be between 0 (the default, 1m) and %s", oauth.MaxPARTTL)
+	}
 	algs := c.SigningAlgorithmList()
 	for _, a := range algs {
 		if !slices.Contains(SupportedSigningAlgorithms, a) {
@@ -432,6 +454,16 @@ func (c *Config) Validate() error {
 // SupportedSigningAlgorithms are the JWS algorithms grantd signs access
 // tokens with.
 var SupportedSigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
+
+// ResourceList is Resources as a list.
+func (c *Config) ResourceList() []string { return splitList(c.Resources) }
+
+// DefaultAudienceList is DefaultAudience as a list; nil = the issuer.
+func (c *Config) DefaultAudienceList() []string { return splitList(c.DefaultAudience) }
+
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' })
+}
 
 // SigningAlgorithmList is SigningAlgorithms as a list; every supported
 // algorithm when it is empty.

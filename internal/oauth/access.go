@@ -20,7 +20,9 @@ type access struct {
 // newAccessToken prepares an access token of client c for subject. It never
 // outlives the consent of its connection; untilConsentEnd makes it live
 // exactly that long (Profile.UntilConsentEnd).
-func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.Connection, familyID string, scopes []string, untilConsentEnd bool, now time.Time) access {
+// aud is the token's audience (its resources, RFC 8707), nil for the
+// default.
+func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.Connection, familyID string, scopes, aud []string, untilConsentEnd bool, now time.Time) access {
 	ttl := c.AccessTokenTTL
 	if ttl <= 0 {
 		ttl = DefaultAccessTokenTTL
@@ -44,6 +46,7 @@ func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.C
 		Format:       c.TokenFormat,
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(ttl),
+		Audience:     aud,
 	}}
 	if a.rec.Format == store.TokenFormatOpaque {
 		a.opaque = p.newSecret(PrefixAccessToken, now)
@@ -55,7 +58,7 @@ func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.C
 	a.claims = &Claims{
 		Issuer:       p.Issuer,
 		Subject:      subject,
-		Audience:     p.Issuer,
+		Audience:     p.audience(aud),
 		ExpiresAt:    a.rec.ExpiresAt.Unix(),
 		IssuedAt:     now.Unix(),
 		ID:           a.rec.ID,
@@ -83,6 +86,7 @@ func newFamily(c *store.Client, code *store.AuthCode, conn *store.Connection, po
 		Subject:      code.Subject,
 		ConnectionID: code.ConnectionID,
 		Scopes:       code.Scopes,
+		Resources:    code.Resources,
 		Policy:       c.RefreshPolicy,
 		IdleTimeout:  c.RefreshIdleTimeout,
 		CreatedAt:    now,

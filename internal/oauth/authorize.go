@@ -54,13 +54,27 @@ func (p *Provider) Authorize(ctx context.Context, q url.Values) (*AuthorizeResul
 // requests (MaxPendingAuthRequests) counts per client and address, so that
 // nobody can fill a client's requests for everyone else.
 func (p *Provider) AuthorizeFrom(ctx context.Context, q url.Values, address string) (*AuthorizeResult, error) {
+	q, pushed, err := p.pushedParams(ctx, q)
+	if err != nil {
+		return nil, &AuthorizeError{Err: AsError(err)}
+	}
+	return p.authorize(ctx, q, address, pushed, false)
+}
+
+// authorize validates an authorization request and, unless push, stores
+// it. pushed: its parameters come from a pushed request (RFC 9126), which
+// satisfies a requirement to push; push: it is being pushed now, so it is
+// only validated (Push stores it).
+func (p *Provider) authorize(ctx context.Context, q url.Values, address string, pushed, push bool) (*AuthorizeResult, error) {
 	page := func(e *Error) (*AuthorizeResult, error) { return nil, &AuthorizeError{Err: e} }
 	for k, v := range q {
-		if len(v) > 1 {
+		if len(v) > 1 && (k != "resource" || len(v) > MaxResources) {
 			return page(InvalidRequest("%s is repeated.", ParamPhrase(k)))
 		}
-		if !ValidText(k) || !ValidText(v[0]) {
-			return page(InvalidRequest("%s is not valid UTF-8 text.", ParamPhrase(k)))
+		for _, v := range v {
+			if !ValidText(k) || !ValidText(v) {
+				return page(InvalidRequest("%s is not valid UTF-8 text.", ParamPhrase(k)))
+			}
 		}
 	}
 	clientID := q.Get("client_id")
@@ -117,8 +131,12 @@ func (p *Provider) AuthorizeFrom(ctx context.Context, q url.Values, address stri
 			Description: "Request objects are not supported."})
 	}
 	if q.Has("request_uri") {
-		return back(&Error{Code: "request_uri_not_supported", Status: http.StatusBadRequest,
-			Description: "Request objects are not supported."})
+		// RFC 9126 §2.1: a pushed request holds no request_uri; one at
+		// /oauth/authorize was taken by pushedParams.
+		return back(InvalidRequest("The request_uri parameter may not be pushed."))
+	}
+	if !pushed && !push && p.parRequired(&client) {
+		return back(InvalidRequest("The client's authorization requests must be pushed first (POST /oauth/par)."))
 	}
 	if _, err := p.policy().Check(ctx, PolicyRequest{Client: &client, Action: ActionAuthorize, Now: p.now()}); err != nil {
 		return back(AsError(err))
@@ -154,7 +172,16 @@ func (p *Provider) AuthorizeFrom(ctx context.Context, q url.Values, address stri
 		return back(InvalidRequest("The dpop_jkt is not a JWK SHA-256 thumbprint."))
 	}
 
+	// RFC 8707 §2.1: the resources the tokens of this grant may be for.
+	resources, err := p.checkResources(&client, q["resource"], nil, false)
+	if err != nil {
+		return back(AsError(err))
+	}
+
 	now := p.now()
+	if push {
+		return &AuthorizeResult{Client: client, Request: store.AuthRequest{ClientID: client.ID, Resources: resources, DPoPJKT: jkt}}, nil
+	}
 	ar := store.AuthRequest{
 		ID:                  RandomToken(32),
 		ClientID:            client.ID,
@@ -165,6 +192,7 @@ func (p *Provider) AuthorizeFrom(ctx context.Context, q url.Values, address stri
 		CodeChallenge:       challenge,
 		CodeChallengeMethod: method,
 		DPoPJKT:             jkt,
+		Resources:           resources,
 		CSRFToken:           RandomToken(32),
 		SourceAddress:       address,
 		CreatedAt:           now,
@@ -496,6 +524,7 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		CodeChallenge:       ar.CodeChallenge,
 		CodeChallengeMethod: ar.CodeChallengeMethod,
 		DPoPJKT:             ar.DPoPJKT,
+		Resources:           ar.Resources,
 		GrantID:             newID(),
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(p.codeTTL()),

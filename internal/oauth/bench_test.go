@@ -128,7 +128,7 @@ func BenchmarkMintJWT(b *testing.B) {
 			c, _ := benchClient(b, st, store.TokenFormatJWT, alg)
 			p := &Provider{Store: st, Signer: sg, Issuer: "https://grantd.test", Logger: slog.New(slog.DiscardHandler)}
 			mint := func() (string, error) {
-				a := p.newAccessToken(&c, c.ID, nil, "", c.Scopes, false, p.now())
+				a := p.newAccessToken(&c, c.ID, nil, "", c.Scopes, nil, false, p.now())
 				if a.claims == nil {
 					return "", errors.New("no claims: not a JWT")
 				}

@@ -17,7 +17,11 @@ func clientCredentials(p *Provider, c *store.Client, _ Profile, req TokenRequest
 	if err != nil {
 		return plan{}, err
 	}
-	d := decision{access: p.newAccessToken(c, c.ID, nil, "", scopes, false, now)}
+	aud, err := p.checkResources(c, req.Resources, nil, false)
+	if err != nil {
+		return plan{}, err
+	}
+	d := decision{access: p.newAccessToken(c, c.ID, nil, "", scopes, aud, false, now)}
 	if d.access.claims == nil {
 		d.writes = store.Writes{At: now, AccessToken: &d.access.rec}
 	}

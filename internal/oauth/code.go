@@ -53,7 +53,12 @@ func authorizationCode(p *Provider, c *store.Client, pr Profile, req TokenReques
 		if err := p.providerOpen(c, l.Connection, now); err != nil {
 			return decision{}, err
 		}
-		d := decision{access: p.newAccessToken(c, code.Subject, l.Connection, code.GrantID, code.Scopes, pr.UntilConsentEnd, now), conn: l.Connection}
+		asked, err := p.checkResources(c, req.Resources, code.Resources, true)
+		if err != nil {
+			return decision{}, err
+		}
+		d := decision{access: p.newAccessToken(c, code.Subject, l.Connection, code.GrantID, code.Scopes,
+			audienceOf(asked, code.Resources), pr.UntilConsentEnd, now), conn: l.Connection}
 		d.writes = store.Writes{At: now, SpendCode: true, AccessToken: &d.access.rec}
 		if pr.RefreshTokens && slices.Contains(c.GrantTypes, GrantRefreshToken) {
 			fam := newFamily(c, code, l.Connection, pr.RefreshPolicy, now)

@@ -30,6 +30,8 @@ const (
 	// RFC 9449 §5 and §8.
 	ErrCodeInvalidDPoPProof = "invalid_dpop_proof"
 	ErrCodeUseDPoPNonce     = "use_dpop_nonce"
+	// RFC 8707 §2.
+	ErrCodeInvalidTarget = "invalid_target"
 )
 
 // Error is a protocol error: a public code and description that may be shown

@@ -13,17 +13,17 @@ import (
 // Introspection is an RFC 7662 §2.2 response. Inactive tokens carry only
 // Active=false.
 type Introspection struct {
-	Active       bool   `json:"active"`
-	Scope        string `json:"scope,omitempty"`
-	ClientID     string `json:"client_id,omitempty"`
-	TokenType    string `json:"token_type,omitempty"`
-	ExpiresAt    int64  `json:"exp,omitempty"`
-	IssuedAt     int64  `json:"iat,omitempty"`
-	Subject      string `json:"sub,omitempty"`
-	Audience     string `json:"aud,omitempty"`
-	Issuer       string `json:"iss,omitempty"`
-	ID           string `json:"jti,omitempty"`
-	ConnectionID string `json:"connection_id,omitempty"`
+	Active       bool     `json:"active"`
+	Scope        string   `json:"scope,omitempty"`
+	ClientID     string   `json:"client_id,omitempty"`
+	TokenType    string   `json:"token_type,omitempty"`
+	ExpiresAt    int64    `json:"exp,omitempty"`
+	IssuedAt     int64    `json:"iat,omitempty"`
+	Subject      string   `json:"sub,omitempty"`
+	Audience     Audience `json:"aud,omitempty"`
+	Issuer       string   `json:"iss,omitempty"`
+	ID           string   `json:"jti,omitempty"`
+	ConnectionID string   `json:"connection_id,omitempty"`
 	// Confirmation is the key a sender-constrained token is bound to (RFC
 	// 9449 §6.2: cnf.jkt, with token_type DPoP).
 	Confirmation *Confirmation `json:"cnf,omitempty"`
@@ -96,6 +96,7 @@ func (p *Provider) resolve(ctx context.Context, token string) (*tokenRef, error)
 			if c.Confirmation != nil {
 				rec.JKT = c.Confirmation.JKT
 			}
+			rec.Audience = c.Audience
 		case err != nil:
 			return nil, err
 		}
@@ -199,6 +200,7 @@ func (p *Provider) Introspect(ctx context.Context, cr ClientCredentials, token s
 	if a.JKT != "" {
 		out.TokenType, out.Confirmation = TokenTypeDPoP, &Confirmation{JKT: a.JKT}
 	}
+	out.Audience = p.audience(a.Audience)
 	if ref.claims != nil {
 		out.Audience, out.ID = ref.claims.Audience, ref.claims.ID
 	}

@@ -87,6 +87,21 @@ type Provider struct {
 	// DPoP checks DPoP proofs (RFC 9449); nil = the defaults, no nonces.
 	DPoP *dpop.Checker
 
+	// Resources are the resource indicators (RFC 8707) every client may ask
+	// for, besides its own (store.ClientSecurity.AllowedResources).
+	Resources []string
+	// DefaultAudience is the aud of access tokens issued without a
+	// resource; nil = the issuer.
+	DefaultAudience []string
+
+	// RequirePAR makes every client push its authorization requests (RFC
+	// 9126 §5's require_pushed_authorization_requests); a client may be
+	// required to alone (store.ClientSecurity.RequirePAR).
+	RequirePAR bool
+	// PARTTL is how long a pushed request lives; 0 = DefaultPARTTL, at
+	// most MaxPARTTL.
+	PARTTL time.Duration
+
 	Now    func() time.Time
 	Logger *slog.Logger
 }

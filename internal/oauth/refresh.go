@@ -55,7 +55,14 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 		if !ok {
 			return decision{}, InvalidScope("The requested scope exceeds the scope originally granted.").With(ReasonScopeNotAllowed, "scope")
 		}
-		d := decision{access: p.newAccessToken(c, fam.Subject, l.Connection, fam.ID, scopes, false, now), conn: l.Connection}
+		// RFC 8707 §2.2: a refresh may ask for some of the grant's
+		// resources; the family keeps them all.
+		resources, err := p.checkResources(c, req.Resources, fam.Resources, true)
+		if err != nil {
+			return decision{}, err
+		}
+		d := decision{access: p.newAccessToken(c, fam.Subject, l.Connection, fam.ID, scopes,
+			audienceOf(resources, fam.Resources), false, now), conn: l.Connection}
 		d.writes = store.Writes{At: now, TouchFamily: touchDue(fam, now), AccessToken: &d.access.rec}
 		if fam.Policy == store.RefreshFixed {
 			d.refreshUnchanged = true

@@ -28,6 +28,9 @@ type TokenRequest struct {
 	CodeVerifier string
 	RefreshToken string
 	Scope        string // space-delimited (RFC 6749 §3.3)
+	// Resources are the request's resource indicators (RFC 8707); nil =
+	// none.
+	Resources []string
 	// DPoP is the request's DPoP proof and what it must match (set by the
 	// server, not the wire); nil when the request has no DPoP header.
 	DPoP *DPoPRequest
@@ -93,7 +96,7 @@ func connectionInfo(c *store.Connection) *ConnectionInfo {
 type Claims struct {
 	Issuer       string   `json:"iss"`
 	Subject      string   `json:"sub"`
-	Audience     string   `json:"aud"`
+	Audience     Audience `json:"aud"`
 	ExpiresAt    int64    `json:"exp"`
 	IssuedAt     int64    `json:"iat"`
 	NotBefore    int64    `json:"nbf,omitempty"`

@@ -199,6 +199,10 @@ func TestAuthorizeBadInput(t *testing.T) {
 		{"redirect other loopback path", good(c.ID, "redirect_uri", "http://127.0.0.1:1234/evil").Encode()},
 		{"repeated parameter", good(c.ID).Encode() + "&client_id=" + c.ID},
 		{"oversized state", good(c.ID, "state", strings.Repeat("s", 2000)).Encode()},
+		// RFC 9126 §4: a request_uri that was never pushed is no request.
+		{"unknown request uri", good(c.ID, "request_uri", "urn:ietf:params:oauth:request_uri:x").Encode()},
+		{"foreign request uri", good(c.ID, "request_uri", "urn:x").Encode()},
+		{"repeated resource beyond the bound", good(c.ID).Encode() + strings.Repeat("&resource=https%3A%2F%2Fa.example%2F", 17)},
 	}
 	for _, tt := range pages {
 		t.Run("page "+tt.name, func(t *testing.T) {
@@ -226,7 +230,6 @@ func TestAuthorizeBadInput(t *testing.T) {
 		{"public without PKCE", good(pub.ID, "code_challenge", "", "code_challenge_method", ""), "invalid_request"},
 		{"scope not allowed", good(c.ID, "scope", "admin"), "invalid_scope"},
 		{"request object", good(c.ID, "request", "eyJ..."), "request_not_supported"},
-		{"request uri", good(c.ID, "request_uri", "urn:x"), "request_uri_not_supported"},
 		{"temp_token with PKCE", good(tempClient.ID, "response_type", "temp_token"), "invalid_request"},
 	}
 	for _, tt := range redirects {

@@ -355,6 +355,12 @@ func (e *env) jwksKeys() map[string]any {
 // JWKS and returns its claims.
 func (e *env) verifyJWT(token string) jwt.MapClaims {
 	e.t.Helper()
+	return e.verifyJWTFor(token, e.srv.URL)
+}
+
+// verifyJWTFor is verifyJWT for a token whose aud names aud.
+func (e *env) verifyJWTFor(token, aud string) jwt.MapClaims {
+	e.t.Helper()
 	keys := e.jwksKeys()
 	claims := jwt.MapClaims{}
 	parsed, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
@@ -368,7 +374,7 @@ func (e *env) verifyJWT(token string) jwt.MapClaims {
 		}
 		return k, nil
 	}, jwt.WithValidMethods([]string{"RS256", "ES256"}), jwt.WithIssuer(e.srv.URL),
-		jwt.WithAudience(e.srv.URL), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+		jwt.WithAudience(aud), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(e.clock.Now))
 	if err != nil || !parsed.Valid {
 		e.t.Fatalf("JWT does not verify against the JWKS: %v", err)

@@ -35,6 +35,7 @@ type registerRequest struct {
 	Scope                   string   `json:"scope"`
 	AccessTokenSigningAlg   string   `json:"access_token_signing_alg"`
 	DPoPBoundAccessTokens   bool     `json:"dpop_bound_access_tokens"`
+	RequirePAR              bool     `json:"require_pushed_authorization_requests"`
 	// An RFC 7592 update carries these (§2.2); registration ignores them.
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
@@ -70,7 +71,8 @@ func (m registerRequest) metadata() clients.DynamicMetadata {
 		RedirectURIs: m.RedirectURIs, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 		GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes, ClientName: m.ClientName, Scope: m.Scope,
 		AccessTokenSigningAlg: m.AccessTokenSigningAlg, DPoPBoundAccessTokens: m.DPoPBoundAccessTokens,
-		ClientID: m.ClientID, ClientSecret: m.ClientSecret,
+		RequirePushedAuthorizationRequests: m.RequirePAR,
+		ClientID:                           m.ClientID, ClientSecret: m.ClientSecret,
 		Text: text,
 	}
 }
@@ -106,6 +108,7 @@ type registerResponse struct {
 	Scope                   string   `json:"scope"`
 	AccessTokenSigningAlg   string   `json:"access_token_signing_alg,omitempty"`
 	DPoPBoundAccessTokens   bool     `json:"dpop_bound_access_tokens,omitempty"`
+	RequirePAR              bool     `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // clientInformation is the answer about c with its registration access
@@ -124,6 +127,7 @@ func (s *Server) clientInformation(c store.Client, token string) registerRespons
 		Scope:                   oauth.JoinScope(c.Scopes),
 		AccessTokenSigningAlg:   c.AccessTokenSigningAlg,
 		DPoPBoundAccessTokens:   c.DPoPBoundAccessTokens,
+		RequirePAR:              c.Security.RequirePAR,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ func (s *Server) routes() http.Handler {
 	api(http.MethodPost, oauth2.Path, standard, s.tokenEndpoint(standard))
 	api(http.MethodPost, "/oauth/introspect", standard, s.handle(standard, s.introspect))
 	api(http.MethodPost, "/oauth/revoke", standard, s.handle(standard, s.revoke))
+	api(http.MethodPost, parPath, standard, s.handle(standard, s.par))
 	if s.o.Registrar != nil {
 		api(http.MethodPost, registrationPath, standard, s.handle(standard, s.limited(RouteRegister, s.register)))
 		// RFC 7592: one resource, three methods, 405 for the others.
@@ -74,7 +76,7 @@ func (s *Server) routes() http.Handler {
 }
 
 // reservedPaths are the paths of the public API that no dialect may take.
-var reservedPaths = []string{oauth2.Path, "/oauth/introspect", "/oauth/revoke", "/oauth/register", "/oauth/authorize",
+var reservedPaths = []string{oauth2.Path, "/oauth/introspect", "/oauth/revoke", parPath, "/oauth/register", "/oauth/authorize",
 	"/oauth/consent", "/connect/sessions", "/connections/current", "/.well-known/oauth-authorization-server",
 	"/.well-known/jwks.json", "/openapi.yaml", "/healthz", "/readyz"}
 
@@ -324,6 +326,38 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// parPath is the pushed authorization request endpoint (RFC 9126).
+const parPath = "/oauth/par"
+
+// par takes a pushed authorization request (RFC 9126 §2): the body is the
+// authorization request's parameters (resource may repeat), with the
+// client's authentication; the answer is 201 with the request_uri.
+func (s *Server) par(w http.ResponseWriter, r *http.Request) error {
+	p, lists, perr := wire.Decode(r, wire.Options{Repeated: []string{"resource"}})
+	if perr != nil {
+		return perr
+	}
+	cred, cerr := wire.ClientCredentials(r, p)
+	if cerr != nil {
+		return cerr
+	}
+	cred.Address = s.clientAddress(r)
+	q := url.Values{}
+	for k, v := range p {
+		q.Set(k, v)
+	}
+	for k, v := range lists {
+		q[k] = v
+	}
+	res, err := s.o.Provider.Push(r.Context(), cred, q, s.proofs(r))
+	if err != nil {
+		return err
+	}
+	wire.NoStore(w)
+	wire.WriteJSON(w, http.StatusCreated, map[string]any{"request_uri": res.RequestURI, "expires_in": res.ExpiresIn})
+	return nil
+}
+
 // proofs is the request's DPoP proofs (RFC 9449 §4) with the method and
 // URL they must match, nil when it has none.
 func (s *Server) proofs(r *http.Request) *oauth.DPoPRequest {
@@ -419,6 +453,8 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"code_challenge_methods_supported":               []string{oauth.PKCEMethodS256},
 		"authorization_response_iss_parameter_supported": true,
 		"dpop_signing_alg_values_supported":              dpop.Algorithms,
+		"pushed_authorization_request_endpoint":          iss + parPath,
+		"require_pushed_authorization_requests":          s.o.Provider.RequiresPAR(),
 	}
 	if s.o.Registrar != nil {
 		md["registration_endpoint"] = iss + registrationPath

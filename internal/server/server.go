@@ -24,6 +24,8 @@ type Core interface {
 	Introspect(ctx context.Context, cr oauth.ClientCredentials, token string, proof *oauth.DPoPRequest) (*oauth.Introspection, error)
 	Revoke(ctx context.Context, cr oauth.ClientCredentials, token, hint string, proof *oauth.DPoPRequest) error
 	AuthorizeFrom(ctx context.Context, q url.Values, address string) (*oauth.AuthorizeResult, error)
+	Push(ctx context.Context, cr oauth.ClientCredentials, q url.Values, proof *oauth.DPoPRequest) (*oauth.PushResult, error)
+	RequiresPAR() bool
 	CreateConnectSession(ctx context.Context, cr oauth.ClientCredentials, r oauth.ConnectSessionRequest) (*oauth.ConnectSession, error)
 	DisconnectByToken(ctx context.Context, token string, proof *oauth.DPoPRequest) (*oauth.ConnectionInfo, error)
 	IssuerURL() string

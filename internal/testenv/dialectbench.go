@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -66,7 +67,7 @@ func BenchDecode(b *testing.B, d dialect.Dialect, ct, body string, h http.Header
 		if err != nil {
 			b.Fatal(err)
 		}
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			b.Fatalf("Decode = %+v, want %+v", got, want)
 		}
 	}

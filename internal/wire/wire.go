@@ -63,6 +63,11 @@ type Options struct {
 	DefaultType string
 	// Lists names the members a JSON body may give as arrays of strings.
 	Lists []string
+	// Repeated names the parameters that may be given more than once (RFC
+	// 8707's resource): in a form body they may repeat, in a JSON body they
+	// may be a string or an array of strings; either way they are returned
+	// in the lists, never in Params. At most maxRepeats values each.
+	Repeated []string
 	// Members, when set, makes a JSON body a typed object: its members must
 	// be among these (a case variant is another name), and their values
 	// strings (or arrays, for Lists) or null. A form body's other fields
@@ -70,7 +75,10 @@ type Options struct {
 	Members []string
 }
 
-const maxParams = 64
+const (
+	maxParams  = 64
+	maxRepeats = 16
+)
 
 func failure(reason, format string, args ...any) *oauth.Error {
 	return oauth.InvalidRequest(format, args...).With(reason, "")
@@ -116,31 +124,62 @@ func Decode(r *http.Request, o Options) (Params, map[string][]string, *oauth.Err
 	if mt == "application/json" {
 		return decodeJSON(body, o)
 	}
-	p, e := decodeForm(body)
-	return p, nil, e
+	return decodeForm(body, o)
 }
 
-func decodeForm(body []byte) (Params, *oauth.Error) {
+func decodeForm(body []byte, o Options) (Params, map[string][]string, *oauth.Error) {
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, failure(ReasonMalformed, "The request body is not valid form encoding.")
+		return nil, nil, failure(ReasonMalformed, "The request body is not valid form encoding.")
 	}
 	if len(v) > maxParams {
-		return nil, failure(ReasonTooMany, "The request has too many parameters.")
+		return nil, nil, failure(ReasonTooMany, "The request has too many parameters.")
 	}
 	p := make(Params, len(v))
+	var lists map[string][]string
 	for k, vals := range v {
+		if slices.Contains(o.Repeated, k) {
+			l, err := repeated(k, vals)
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(l) > 0 {
+				if lists == nil {
+					lists = map[string][]string{}
+				}
+				lists[k] = l
+			}
+			continue
+		}
 		if len(vals) > 1 {
-			return nil, failure(ReasonRepeated, "%s is repeated.", oauth.ParamPhrase(k))
+			return nil, nil, failure(ReasonRepeated, "%s is repeated.", oauth.ParamPhrase(k))
 		}
 		if err := checkText(k, vals[0]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if vals[0] != "" {
 			p[k] = vals[0]
 		}
 	}
-	return p, nil
+	return p, lists, nil
+}
+
+// repeated checks the values of a parameter that may repeat: valid text, at
+// most maxRepeats, empty ones dropped.
+func repeated(k string, vals []string) ([]string, *oauth.Error) {
+	if len(vals) > maxRepeats {
+		return nil, failure(ReasonTooMany, "%s is given more than %d times.", oauth.ParamPhrase(k), maxRepeats)
+	}
+	var l []string
+	for _, v := range vals {
+		if err := checkText(k, v); err != nil {
+			return nil, err
+		}
+		if v != "" {
+			l = append(l, v)
+		}
+	}
+	return l, nil
 }
 
 func decodeJSON(body []byte, o Options) (Params, map[string][]string, *oauth.Error) {
@@ -186,7 +225,12 @@ func decodeJSON(body []byte, o Options) (Params, map[string][]string, *oauth.Err
 			if err := checkText(k, v); err != nil {
 				return nil, nil, err
 			}
-			if v != "" {
+			if v != "" && slices.Contains(o.Repeated, k) {
+				if lists == nil {
+					lists = map[string][]string{}
+				}
+				lists[k] = []string{v}
+			} else if v != "" {
 				p[k] = v
 			}
 		case nil:
@@ -197,8 +241,11 @@ func decodeJSON(body []byte, o Options) (Params, map[string][]string, *oauth.Err
 			}
 			p[k] = string(raw)
 		case []any:
-			if !slices.Contains(o.Lists, k) {
+			if !slices.Contains(o.Lists, k) && !slices.Contains(o.Repeated, k) {
 				return nil, nil, bad
+			}
+			if slices.Contains(o.Repeated, k) && len(v) > maxRepeats {
+				return nil, nil, failure(ReasonTooMany, "%s is given more than %d times.", oauth.ParamPhrase(k), maxRepeats)
 			}
 			l := make([]string, 0, len(v))
 			for _, e := range v {

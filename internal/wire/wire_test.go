@@ -179,3 +179,35 @@ func TestClientCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeRepeated: a parameter named in Options.Repeated may repeat in
+// a form body and be a string or an array in JSON; it comes back in the
+// lists only, empty values dropped; more than 16 values is refused, and
+// other parameters still may not repeat.
+func TestDecodeRepeated(t *testing.T) {
+	o := wire.Options{Repeated: []string{"resource"}}
+	for _, tc := range []struct {
+		ct, body string
+		want     []string
+	}{
+		{"application/x-www-form-urlencoded", "resource=a&resource=b&resource=", []string{"a", "b"}},
+		{"application/x-www-form-urlencoded", "resource=a", []string{"a"}},
+		{"application/json", `{"resource":"a"}`, []string{"a"}},
+		{"application/json", `{"resource":["a","b"]}`, []string{"a", "b"}},
+	} {
+		p, lists, err := wire.Decode(request(tc.ct, tc.body), o)
+		if err != nil || p.Has("resource") || !slices.Equal(lists["resource"], tc.want) {
+			t.Errorf("%s %s: params %v lists %v err %v, want lists %v", tc.ct, tc.body, p, lists, err, tc.want)
+		}
+	}
+	many := strings.Repeat("resource=a&", 17)
+	if _, _, err := wire.Decode(request("application/x-www-form-urlencoded", many), o); err == nil || err.Reason != wire.ReasonTooMany {
+		t.Errorf("17 resources: %v, want %s", err, wire.ReasonTooMany)
+	}
+	if _, _, err := wire.Decode(request("application/x-www-form-urlencoded", "scope=a&scope=b"), o); err == nil || err.Reason != wire.ReasonRepeated {
+		t.Errorf("a repeated scope: %v, want %s", err, wire.ReasonRepeated)
+	}
+	if _, _, err := wire.Decode(request("application/x-www-form-urlencoded", "resource=a&resource=b"), wire.Options{}); err == nil || err.Reason != wire.ReasonRepeated {
+		t.Errorf("a repeated resource without Repeated: %v, want %s", err, wire.ReasonRepeated)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -101,7 +102,7 @@ func TestDecode(t *testing.T) {
 	}
 	want := oauth.TokenRequest{GrantType: oauth.GrantClientCredentials,
 		Client: oauth.ClientCredentials{ID: "app", Secret: "s3cr3t", Presented: oauth.PresentedPost}}
-	if req != want {
+	if !reflect.DeepEqual(req, want) {
 		t.Fatalf("got %+v\nwant %+v", req, want)
 	}
 }

@@ -53,7 +53,7 @@ func (*Dialect) Profile() oauth.Profile {
 
 // Decode implements dialect.Dialect.
 func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
-	p, perr := wire.DecodeBody(r)
+	p, lists, perr := wire.Decode(r, wire.Options{Repeated: []string{"resource"}})
 	if perr != nil {
 		return oauth.TokenRequest{}, perr
 	}
@@ -69,6 +69,7 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 		CodeVerifier: p["code_verifier"],
 		RefreshToken: p["refresh_token"],
 		Scope:        p["scope"],
+		Resources:    lists["resource"],
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -141,7 +142,7 @@ func TestDecode(t *testing.T) {
 		GrantType: oauth.GrantAuthorizationCode, Code: "gtt_x",
 		Client: oauth.ClientCredentials{ID: "app", Secret: "s3cr3t", Presented: oauth.PresentedPost},
 	}
-	if req != want {
+	if !reflect.DeepEqual(req, want) {
 		t.Fatalf("got %+v\nwant %+v", req, want)
 	}
 	// A Basic header with the same credentials is accepted (and unused).
