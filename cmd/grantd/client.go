@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,7 +75,7 @@ func (c *cli) withStore(ctx context.Context, cf *config.Flags, fn func(st store.
 func (c *cli) withManager(ctx context.Context, cf *config.Flags, fn func(m *clients.Manager) error) error {
 	return c.withConfigStore(ctx, cf, func(cfg *config.Config, st store.Store) error {
 		return fn(&clients.Manager{Store: st, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier(),
-			SigningAlgorithms: cfg.SigningAlgorithmList()})
+			SigningAlgorithms: cfg.SigningAlgorithmList(), CheckJWKSURI: cfg.ClientKeyFetcher().CheckURL})
 	})
 }
 
@@ -127,6 +128,9 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	fs.BoolVar(&p.ResourceServer, "resource-server", false, "the client may introspect tokens of any client")
 	fs.BoolVar(&p.DPoPBoundAccessTokens, "dpop-bound-access-tokens", false, "every token request of the client must carry a DPoP proof (RFC 9449)")
 	fs.Var(&resources, "allowed-resource", "resource indicator `URI` the client may ask tokens for, besides the server's (RFC 8707; repeatable)")
+	fs.Var(jsonFlag{&p.JWKS}, "jwks", "a private_key_jwt client's public keys, a JWK Set as `JSON` (or @file)")
+	fs.StringVar(&p.JWKSURI, "jwks-uri", "", "where a private_key_jwt client's JWK Set is fetched (https `URL`)")
+	fs.StringVar(&p.TokenEndpointAuthSigningAlg, "token-endpoint-auth-signing-alg", "", "the one `algorithm` a private_key_jwt client's assertions may use (default: any of PS256, ES256, EdDSA, RS256, …)")
 	fs.BoolVar(&p.RequirePushedAuthorizationRequests, "require-par", false, "the client's authorization requests must be pushed first (RFC 9126)")
 	fs.Var(metadata, "metadata", "metadata `key=value` (repeatable)")
 	out := addOutputFlag(fs)
@@ -318,6 +322,9 @@ func printClient(w io.Writer, v clients.View) {
 	row("dpop_bound_access_tokens", fmt.Sprint(v.DPoPBoundAccessTokens))
 	row("allowed_resources", strings.Join(v.AllowedResources, " "))
 	row("require_pushed_authorization_requests", fmt.Sprint(v.RequirePushedAuthorizationRequests))
+	row("jwks", string(v.JWKS))
+	row("jwks_uri", v.JWKSURI)
+	row("token_endpoint_auth_signing_alg", v.TokenEndpointAuthSigningAlg)
 	for _, k := range slices.Sorted(maps.Keys(v.Metadata)) {
 		row("metadata."+k, v.Metadata[k])
 	}
@@ -591,5 +598,30 @@ func (a *amountFlag) Set(v string) error {
 		return errors.New("want an integer")
 	}
 	*a = amountFlag(n)
+	return nil
+}
+
+// jsonFlag is a JSON value given inline or, as @path, in a file.
+type jsonFlag struct{ v *json.RawMessage }
+
+func (f jsonFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return string(*f.v)
+}
+
+func (f jsonFlag) Set(v string) error {
+	b := []byte(v)
+	if path, ok := strings.CutPrefix(v, "@"); ok {
+		var err error
+		if b, err = os.ReadFile(path); err != nil {
+			return err
+		}
+	}
+	if !json.Valid(b) {
+		return errors.New("not valid JSON")
+	}
+	*f.v = b
 	return nil
 }

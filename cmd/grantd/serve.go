@@ -123,11 +123,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	clientKeys := cfg.ClientKeyFetcher()
 	provider := &oauth.Provider{
 		DPoP:                      proofs,
 		Resources:                 cfg.ResourceList(),
 		DefaultAudience:           cfg.DefaultAudienceList(),
 		RequirePAR:                cfg.RequirePAR,
+		ClientKeys:                clientKeys,
 		PARTTL:                    cfg.PARTTL,
 		LegacySecrets:             cfg.LegacySecrets,
 		Policy:                    pol.policy,
@@ -164,7 +166,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	manager := &clients.Manager{Store: st, Seal: webhookSeal.Seal, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier(),
-		SigningAlgorithms: cfg.SigningAlgorithmList()}
+		SigningAlgorithms: cfg.SigningAlgorithmList(), CheckJWKSURI: clientKeys.CheckURL}
 	var registrar server.Registrar
 	if cfg.DynamicRegistration {
 		registrar = &clients.Registration{Manager: manager, Scope: registrationScope(cfg), Catalogue: provider.Catalogue}

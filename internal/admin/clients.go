@@ -120,7 +120,7 @@ func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	rot, err := a.clients.RotateSecret(r.Context(), r.PathValue("id"), body)
 	if errors.Is(err, clients.ErrPublicClient) {
 		return apiError(http.StatusConflict, "public_client",
-			"The client is public (token_endpoint_auth_method none): it has no secret to rotate.")
+			"The client has no secret to rotate: it is public (token_endpoint_auth_method none) or authenticates with its keys (private_key_jwt).")
 	}
 	if err != nil {
 		return clientErr(err)

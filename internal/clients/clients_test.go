@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/grantd/grantd/internal/testenv"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -120,7 +121,7 @@ func TestCreateValidation(t *testing.T) {
 		{"zero-width space in name", clients.Params{Name: "Pay\u200bPal"}, []string{"invisible characters"}},
 		{"redirect port 0", clients.Params{Name: "x", RedirectURIs: []string{"http://127.0.0.1:0/cb"}}, []string{"port from 1 to 65535"}},
 		{"redirect port 65536", clients.Params{Name: "x", RedirectURIs: []string{"https://app.example:65536/cb"}}, []string{"port from 1 to 65535"}},
-		{"unknown enums", clients.Params{Name: "x", TokenEndpointAuthMethod: "private_key_jwt", Environment: "prod",
+		{"unknown enums", clients.Params{Name: "x", TokenEndpointAuthMethod: "client_secret_jwt", Environment: "prod",
 			State: "gone", RefreshPolicy: "sliding", AccessTokenFormat: "paseto"},
 			[]string{"token_endpoint_auth_method", "environment", "state", "refresh_policy", "access_token_format"}},
 		{"unknown grant", clients.Params{Name: "x", GrantTypes: []string{"password"}}, []string{`"password" is not one of`}},
@@ -472,5 +473,54 @@ func TestConsentAndRetentionOverrides(t *testing.T) {
 	_, _, err = m.Create(ctx, clients.Params{Name: "x", ConsentTTL: clients.Duration(-time.Hour), RetentionTTL: clients.Duration(1500 * time.Millisecond)})
 	if err == nil || !strings.Contains(err.Error(), "consent_ttl must be positive") || !strings.Contains(err.Error(), "retention_ttl must be a whole number") {
 		t.Fatalf("bad overrides: %v", err)
+	}
+}
+
+// TestPrivateKeyJWTClients: a private_key_jwt client registers a JWK Set
+// of public keys or an https jwks_uri, exactly one, gets no secret, and
+// cannot rotate one; private keys, symmetric keys and both or neither of
+// jwks and jwks_uri are refused, as are keys on other clients.
+func TestPrivateKeyJWTClients(t *testing.T) {
+	m, _, _ := newManager(t)
+	ctx := context.Background()
+	k := testenv.NewDPoPKey(t, "ES256")
+	jwks := testenv.JWKSet(t, k.JWKWith(map[string]any{"kid": "k1"}))
+	c, secret, err := m.Create(ctx, clients.Params{Name: "FAPI", TokenEndpointAuthMethod: "private_key_jwt", JWKS: jwks,
+		TokenEndpointAuthSigningAlg: "ES256"})
+	if err != nil || secret != "" || len(c.SecretHash) != 0 {
+		t.Fatalf("create: %v, secret %q", err, secret)
+	}
+	got, _ := m.Get(ctx, c.ID)
+	if v := clients.NewView(got); !json.Valid(v.JWKS) || v.TokenEndpointAuthSigningAlg != "ES256" || v.TokenEndpointAuthMethod != "private_key_jwt" {
+		t.Errorf("view: %+v", v)
+	}
+	if _, err := m.RotateSecret(ctx, c.ID, clients.SecretRotation{}); !errors.Is(err, clients.ErrPublicClient) {
+		t.Errorf("rotating a private_key_jwt client's secret: %v", err)
+	}
+	if _, _, err := m.Create(ctx, clients.Params{Name: "by URL", TokenEndpointAuthMethod: "private_key_jwt",
+		JWKSURI: "https://keys.example.com/jwks.json"}); err != nil {
+		t.Errorf("create with a jwks_uri: %v", err)
+	}
+	symmetric := []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0"}]}`)
+	private := testenv.JWKSet(t, map[string]any{"kty": "EC", "crv": "P-256", "x": k.JWK()["x"], "y": k.JWK()["y"],
+		"d": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"})
+	for name, p := range map[string]clients.Params{
+		"no keys":                 {Name: "x", TokenEndpointAuthMethod: "private_key_jwt"},
+		"both":                    {Name: "x", TokenEndpointAuthMethod: "private_key_jwt", JWKS: jwks, JWKSURI: "https://keys.example.com/"},
+		"a private key":           {Name: "x", TokenEndpointAuthMethod: "private_key_jwt", JWKS: private},
+		"a symmetric key":         {Name: "x", TokenEndpointAuthMethod: "private_key_jwt", JWKS: symmetric},
+		"an empty set":            {Name: "x", TokenEndpointAuthMethod: "private_key_jwt", JWKS: []byte(`{"keys":[]}`)},
+		"an http URL":             {Name: "x", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: "http://keys.example.com/"},
+		"HS256":                   {Name: "x", TokenEndpointAuthMethod: "private_key_jwt", JWKS: jwks, TokenEndpointAuthSigningAlg: "HS256"},
+		"keys on a secret client": {Name: "x", JWKS: jwks},
+	} {
+		var ve *clients.ValidationError
+		if _, _, err := m.Create(ctx, p); !errors.As(err, &ve) {
+			t.Errorf("%s: %v, want a validation error", name, err)
+		}
+	}
+	// The method cannot change between a secret and keys.
+	if _, _, err := m.Patch(ctx, c.ID, []byte(`{"token_endpoint_auth_method":"client_secret_basic","jwks":null}`)); err == nil {
+		t.Error("PATCH from private_key_jwt to client_secret_basic accepted")
 	}
 }

@@ -113,7 +113,7 @@ func (g *Registration) UpdateDynamic(ctx context.Context, id, token string, m Dy
 			return metadataError("client_id must be the client's id, as the registration answered it (RFC 7592 §2.2).")
 		}
 		if m.ClientSecret != "" {
-			return metadataError("client_secret must be left out: the client is public and has no secret.")
+			return metadataError("client_secret must be left out: the client has no secret.")
 		}
 		asked, perr := g.params(m)
 		if perr != nil {
@@ -124,6 +124,7 @@ func (g *Registration) UpdateDynamic(ctx context.Context, id, token string, m Dy
 		p.TokenEndpointAuthMethod, p.Scope, p.AccessTokenSigningAlg = asked.TokenEndpointAuthMethod, asked.Scope, asked.AccessTokenSigningAlg
 		p.DPoPBoundAccessTokens = asked.DPoPBoundAccessTokens
 		p.RequirePushedAuthorizationRequests = asked.RequirePushedAuthorizationRequests
+		p.JWKS, p.JWKSURI, p.TokenEndpointAuthSigningAlg = asked.JWKS, asked.JWKSURI, asked.TokenEndpointAuthSigningAlg
 		// The tier is the operator's, not the client's to fix.
 		check := *g.Manager
 		check.Tiers = nil
@@ -131,8 +132,8 @@ func (g *Registration) UpdateDynamic(ctx context.Context, id, token string, m Dy
 		if err != nil {
 			return err
 		}
-		if updated.IsPublic() != c.IsPublic() {
-			return metadataError("token_endpoint_auth_method must be none: this endpoint registers public clients only.")
+		if updated.AuthMethod != c.AuthMethod {
+			return metadataError("token_endpoint_auth_method must stay %s: register a new client to change it.", c.AuthMethod)
 		}
 		keepStored(&updated, c)
 		updated.RegistrationTokenHash, updated.UpdatedAt = store.Hash(next), g.Manager.now()

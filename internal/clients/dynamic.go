@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -55,6 +56,12 @@ type DynamicMetadata struct {
 	DPoPBoundAccessTokens bool
 	// RequirePushedAuthorizationRequests is RFC 9126 §6's member.
 	RequirePushedAuthorizationRequests bool
+	// JWKS, JWKSURI and TokenEndpointAuthSigningAlg are the keys of a
+	// client registering with token_endpoint_auth_method private_key_jwt
+	// (RFC 7591 §2, RFC 7523).
+	JWKS                        json.RawMessage
+	JWKSURI                     string
+	TokenEndpointAuthSigningAlg string
 	// ClientID and ClientSecret are what an RFC 7592 update carries (§2.2):
 	// the client's id, which must be the one it updates, and its secret,
 	// which a public client does not have. Registration ignores them.
@@ -143,8 +150,12 @@ func (g *Registration) params(m DynamicMetadata) (Params, *oauth.Error) {
 	case n > MaxRedirectURIs:
 		return Params{}, registrationError(oauth.ErrCodeInvalidRedirectURI, "redirect_uris has more than %d entries.", MaxRedirectURIs)
 	}
+	// A client with keys of its own (private_key_jwt) is confidential: it
+	// may be a web application, with https redirect URIs; a public one is
+	// an app on the user's device, with native ones only.
+	keyed := m.TokenEndpointAuthMethod == store.AuthMethodPrivateKeyJWT
 	for i, u := range m.RedirectURIs {
-		if msg := checkRedirectURI(u, true); msg != "" {
+		if msg := checkRedirectURI(u, !keyed); msg != "" {
 			return Params{}, registrationError(oauth.ErrCodeInvalidRedirectURI, "redirect_uris[%d] %s.", i, msg)
 		}
 	}
@@ -158,8 +169,14 @@ func (g *Registration) params(m DynamicMetadata) (Params, *oauth.Error) {
 			}
 		}
 	}
-	if a := m.TokenEndpointAuthMethod; a != "" && a != store.AuthMethodNone {
-		return Params{}, metadataError("token_endpoint_auth_method must be none: this endpoint registers public clients only.")
+	method := store.AuthMethodNone
+	switch a := m.TokenEndpointAuthMethod; {
+	case keyed:
+		method = a
+	case a != "" && a != store.AuthMethodNone:
+		return Params{}, metadataError("token_endpoint_auth_method must be none (a public client) or private_key_jwt (a client with its own keys): this endpoint issues no client secrets.")
+	case len(m.JWKS) > 0 || m.JWKSURI != "" || m.TokenEndpointAuthSigningAlg != "":
+		return Params{}, metadataError("jwks, jwks_uri and token_endpoint_auth_signing_alg go with token_endpoint_auth_method private_key_jwt.")
 	}
 	grants := m.GrantTypes
 	if grants == nil {
@@ -200,7 +217,10 @@ func (g *Registration) params(m DynamicMetadata) (Params, *oauth.Error) {
 		GrantTypes:                         grants,
 		ResponseTypes:                      responses,
 		RedirectURIs:                       m.RedirectURIs,
-		TokenEndpointAuthMethod:            store.AuthMethodNone,
+		TokenEndpointAuthMethod:            method,
+		JWKS:                               m.JWKS,
+		JWKSURI:                            m.JWKSURI,
+		TokenEndpointAuthSigningAlg:        m.TokenEndpointAuthSigningAlg,
 		Scope:                              oauth.JoinScope(scopes),
 		AccessTokenSigningAlg:              m.AccessTokenSigningAlg,
 		DPoPBoundAccessTokens:              m.DPoPBoundAccessTokens,

@@ -44,6 +44,10 @@ type Manager struct {
 	// keeps keys for. nil accepts every one grantd supports
 	// (SigningAlgorithms).
 	SigningAlgorithms []string
+	// CheckJWKSURI judges a private_key_jwt client's jwks_uri before it is
+	// stored (clientkeys.Fetcher.CheckURL: https, a public host); nil =
+	// an https URL with a host.
+	CheckJWKSURI func(uri string) error
 }
 
 func (m *Manager) signingAlgorithms() []string {
@@ -96,7 +100,7 @@ func (m *Manager) register(ctx context.Context, p Params, prepare func(*store.Cl
 		return store.Client{}, "", "", fmt.Errorf("clients: new id: %w", err)
 	}
 	c.ID = id.String()
-	if !c.IsPublic() {
+	if c.HasSecret() {
 		clientSecret = oauth.PrefixClientSecret + oauth.RandomToken(32)
 		c.SecretHash = store.Hash(clientSecret)
 	}
@@ -193,9 +197,9 @@ func (m *Manager) Change(ctx context.Context, id string, body []byte) (Patched, 
 		if err != nil {
 			return err
 		}
-		if next.IsPublic() != c.IsPublic() {
+		if next.IsPublic() != c.IsPublic() || next.HasSecret() != c.HasSecret() {
 			return &ValidationError{Problems: []string{
-				"token_endpoint_auth_method cannot change between none (public) and a secret method (confidential); register a new client instead",
+				"token_endpoint_auth_method cannot change between none (public), a secret method (client_secret_basic, client_secret_post) and private_key_jwt; register a new client instead",
 			}}
 		}
 		now := m.now()
@@ -355,6 +359,9 @@ func ParamsOf(c store.Client) Params {
 		DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
 		AllowedResources:                   slices.Clone(c.Security.AllowedResources),
 		RequirePushedAuthorizationRequests: c.Security.RequirePAR,
+		JWKS:                               slices.Clone(c.Security.JWKS),
+		JWKSURI:                            c.Security.JWKSURI,
+		TokenEndpointAuthSigningAlg:        c.Security.TokenEndpointAuthSigningAlg,
 		ConsentTTL:                         Duration(c.ConsentTTL),
 		RetentionTTL:                       Duration(c.RetentionTTL),
 		ConsentURL:                         c.ConsentURL,

@@ -53,13 +53,20 @@ type Params struct {
 	AllowedResources []string `json:"allowed_resources"`
 	// RequirePushedAuthorizationRequests is RFC 9126 §6's member: the
 	// client's authorization requests must be pushed first.
-	RequirePushedAuthorizationRequests bool              `json:"require_pushed_authorization_requests"`
-	ConsentTTL                         Duration          `json:"consent_ttl"`
-	RetentionTTL                       Duration          `json:"retention_ttl"`
-	ConsentURL                         string            `json:"consent_url"`
-	ResourceServer                     bool              `json:"resource_server"`
-	WebhookURL                         string            `json:"webhook_url"`
-	Metadata                           map[string]string `json:"metadata"`
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
+	// JWKS and JWKSURI are a private_key_jwt client's public keys (RFC
+	// 7591 §2): a JWK Set, or where to fetch it; exactly one.
+	JWKS    json.RawMessage `json:"jwks"`
+	JWKSURI string          `json:"jwks_uri"`
+	// TokenEndpointAuthSigningAlg is the one algorithm its assertions may
+	// use; "" = any accepted.
+	TokenEndpointAuthSigningAlg string            `json:"token_endpoint_auth_signing_alg"`
+	ConsentTTL                  Duration          `json:"consent_ttl"`
+	RetentionTTL                Duration          `json:"retention_ttl"`
+	ConsentURL                  string            `json:"consent_url"`
+	ResourceServer              bool              `json:"resource_server"`
+	WebhookURL                  string            `json:"webhook_url"`
+	Metadata                    map[string]string `json:"metadata"`
 }
 
 // Duration is a time.Duration in JSON: it accepts a Go duration string

@@ -18,7 +18,7 @@ const (
 
 // ErrPublicClient refuses to rotate the secret of a public client, which
 // has none.
-var ErrPublicClient = errors.New("clients: a public client has no secret")
+var ErrPublicClient = errors.New("clients: the client has no secret (public, or private_key_jwt)")
 
 // SecretRotation is the JSON body of POST /admin/clients/{id}/secret (every
 // member optional).
@@ -70,7 +70,7 @@ func (m *Manager) RotateSecret(ctx context.Context, id string, r SecretRotation)
 	}
 	secret := oauth.PrefixClientSecret + oauth.RandomToken(32)
 	c, err := m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
-		if c.IsPublic() {
+		if !c.HasSecret() {
 			return ErrPublicClient
 		}
 		now := m.now()

@@ -1,6 +1,12 @@
 package clients
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -11,7 +17,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/oauth/assertion"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -33,6 +42,9 @@ const (
 	MaxConsentTTL         = 10 * 365 * 24 * time.Hour
 	MaxRetentionTTL       = 10 * 365 * 24 * time.Hour
 	MaxAllowedResources   = 20
+	MaxJWKSBytes          = 64 << 10
+	MaxJWKSKeys           = 20
+	MaxJWKSURILen         = 2048
 )
 
 // Defaults of fields a registration leaves out.
@@ -61,7 +73,7 @@ var SigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
 var (
 	grantTypes    = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
 	responseTypes = []string{ResponseTypeCode, ResponseTypeTempToken}
-	authMethods   = []string{store.AuthMethodBasic, store.AuthMethodPost, store.AuthMethodNone}
+	authMethods   = []string{store.AuthMethodBasic, store.AuthMethodPost, store.AuthMethodNone, store.AuthMethodPrivateKeyJWT}
 	environments  = []string{"development", "production", "sandbox"}
 	states        = []string{store.ClientActive, store.ClientSuspended, store.ClientPending}
 	refreshPols   = []string{store.RefreshRotating, store.RefreshFixed}
@@ -130,6 +142,8 @@ func (m *Manager) toClient(p Params) (store.Client, error) {
 	if c.AccessTokenSigningAlg != "" && c.TokenFormat != store.TokenFormatJWT {
 		ps.add("access_token_signing_alg applies only to access_token_format jwt: opaque tokens are not signed")
 	}
+
+	m.checkKeys(&ps, &c, p)
 
 	// Resource indicators (RFC 8707 §2): absolute URIs without fragment.
 	if len(p.AllowedResources) > MaxAllowedResources {
@@ -489,4 +503,85 @@ func hiddenRune(r rune) bool {
 func tierChar(r rune) bool {
 	return r < utf8.RuneSelf && (r == '.' || r == '_' || r == '-' ||
 		'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+}
+
+// checkKeys validates a private_key_jwt client's keys (RFC 7591 §2): its
+// jwks, a JWK Set of 1 to MaxJWKSKeys public, asymmetric signing keys, or
+// its jwks_uri (m.CheckJWKSURI), exactly one of the two; and the one
+// algorithm its assertions may use. Other clients have no keys.
+func (m *Manager) checkKeys(ps *problems, c *store.Client, p Params) {
+	hasJWKS := len(p.JWKS) > 0 && string(p.JWKS) != "null"
+	if p.TokenEndpointAuthSigningAlg != "" && !slices.Contains(assertion.Algorithms, p.TokenEndpointAuthSigningAlg) {
+		ps.add("token_endpoint_auth_signing_alg %s is not one of %s", quote(p.TokenEndpointAuthSigningAlg), strings.Join(assertion.Algorithms, ", "))
+	}
+	if c.AuthMethod != store.AuthMethodPrivateKeyJWT {
+		if hasJWKS || p.JWKSURI != "" || p.TokenEndpointAuthSigningAlg != "" {
+			ps.add("jwks, jwks_uri and token_endpoint_auth_signing_alg apply to token_endpoint_auth_method private_key_jwt only")
+		}
+		return
+	}
+	c.Security.TokenEndpointAuthSigningAlg = p.TokenEndpointAuthSigningAlg
+	switch {
+	case hasJWKS == (p.JWKSURI != ""):
+		ps.add("a private_key_jwt client needs exactly one of jwks and jwks_uri")
+	case hasJWKS:
+		jwks, msg := compactJWKS(p.JWKS)
+		if msg != "" {
+			ps.add("jwks %s", msg)
+			return
+		}
+		c.Security.JWKS = jwks
+	default:
+		check := m.CheckJWKSURI
+		if check == nil {
+			check = func(u string) error {
+				if pu, err := url.Parse(u); err != nil || pu.Scheme != "https" || pu.Host == "" || pu.User != nil || pu.Fragment != "" {
+					return errors.New("must be an https URL with a host, no userinfo and no fragment")
+				}
+				return nil
+			}
+		}
+		if len(p.JWKSURI) > MaxJWKSURILen {
+			ps.add("jwks_uri is longer than %d characters", MaxJWKSURILen)
+		} else if err := check(p.JWKSURI); err != nil {
+			ps.add("jwks_uri %s: %v", quote(p.JWKSURI), err)
+		} else {
+			c.Security.JWKSURI = p.JWKSURI
+		}
+	}
+}
+
+// compactJWKS checks a registered JWK Set and returns it compacted, or
+// what is wrong with it.
+func compactJWKS(raw json.RawMessage) (json.RawMessage, string) {
+	if len(raw) > MaxJWKSBytes {
+		return nil, fmt.Sprintf("is larger than %d bytes", MaxJWKSBytes)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, "is not a JWK Set of keys grantd can read"
+	}
+	if len(set.Keys) == 0 || len(set.Keys) > MaxJWKSKeys {
+		return nil, fmt.Sprintf("must hold 1 to %d keys", MaxJWKSKeys)
+	}
+	for i, k := range set.Keys {
+		switch {
+		case !k.Valid():
+			return nil, fmt.Sprintf("key %d is not valid", i)
+		case !k.IsPublic():
+			return nil, fmt.Sprintf("key %d is not a public key (a private key must never be registered)", i)
+		case k.Use != "" && k.Use != "sig":
+			return nil, fmt.Sprintf("key %d has use %s, not sig", i, quote(k.Use))
+		}
+		switch k.Key.(type) {
+		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		default:
+			return nil, fmt.Sprintf("key %d is not an RSA, EC or Ed25519 public key", i)
+		}
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, "is not JSON"
+	}
+	return b.Bytes(), ""
 }

@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"encoding/json"
 	"maps"
 	"time"
 
@@ -18,41 +19,46 @@ type View struct {
 	ClientSecret string `json:"client_secret,omitempty"`
 	// PreviousSecretExpiresAt is until when the secret a rotation replaced
 	// still authenticates; left out when there is none.
-	PreviousSecretExpiresAt            string            `json:"previous_secret_expires_at,omitempty"`
-	Name                               string            `json:"name"`
-	GrantTypes                         []string          `json:"grant_types"`
-	ResponseTypes                      []string          `json:"response_types"`
-	RedirectURIs                       []string          `json:"redirect_uris"`
-	TokenEndpointAuthMethod            string            `json:"token_endpoint_auth_method"`
-	Scope                              string            `json:"scope"`
-	Environment                        string            `json:"environment"`
-	Tier                               string            `json:"tier"`
-	State                              string            `json:"state"`
-	StateReason                        string            `json:"state_reason"`
-	StateChangedAt                     string            `json:"state_changed_at,omitempty"`
-	Metered                            bool              `json:"metered"`
-	Balance                            int64             `json:"balance"`
-	Overdraft                          bool              `json:"overdraft"`
-	OperatingHours                     *store.Schedule   `json:"operating_hours"`
-	RefreshPolicy                      string            `json:"refresh_policy"`
-	RefreshIdleTimeout                 Duration          `json:"refresh_idle_timeout"`
-	RefreshTokenTTL                    Duration          `json:"refresh_token_ttl"`
-	AccessTokenTTL                     Duration          `json:"access_token_ttl"`
-	AccessTokenFormat                  string            `json:"access_token_format"`
-	AccessTokenSigningAlg              string            `json:"access_token_signing_alg"`
-	DPoPBoundAccessTokens              bool              `json:"dpop_bound_access_tokens"`
-	AllowedResources                   []string          `json:"allowed_resources"`
-	RequirePushedAuthorizationRequests bool              `json:"require_pushed_authorization_requests"`
-	ConsentTTL                         Duration          `json:"consent_ttl"`
-	RetentionTTL                       Duration          `json:"retention_ttl"`
-	ConsentURL                         string            `json:"consent_url"`
-	ResourceServer                     bool              `json:"resource_server"`
-	WebhookURL                         string            `json:"webhook_url"`
-	WebhookSecret                      string            `json:"webhook_secret,omitempty"`
-	Metadata                           map[string]string `json:"metadata"`
-	FirstTokenAt                       string            `json:"first_token_at,omitempty"`
-	CreatedAt                          string            `json:"created_at"`
-	UpdatedAt                          string            `json:"updated_at"`
+	PreviousSecretExpiresAt            string          `json:"previous_secret_expires_at,omitempty"`
+	Name                               string          `json:"name"`
+	GrantTypes                         []string        `json:"grant_types"`
+	ResponseTypes                      []string        `json:"response_types"`
+	RedirectURIs                       []string        `json:"redirect_uris"`
+	TokenEndpointAuthMethod            string          `json:"token_endpoint_auth_method"`
+	Scope                              string          `json:"scope"`
+	Environment                        string          `json:"environment"`
+	Tier                               string          `json:"tier"`
+	State                              string          `json:"state"`
+	StateReason                        string          `json:"state_reason"`
+	StateChangedAt                     string          `json:"state_changed_at,omitempty"`
+	Metered                            bool            `json:"metered"`
+	Balance                            int64           `json:"balance"`
+	Overdraft                          bool            `json:"overdraft"`
+	OperatingHours                     *store.Schedule `json:"operating_hours"`
+	RefreshPolicy                      string          `json:"refresh_policy"`
+	RefreshIdleTimeout                 Duration        `json:"refresh_idle_timeout"`
+	RefreshTokenTTL                    Duration        `json:"refresh_token_ttl"`
+	AccessTokenTTL                     Duration        `json:"access_token_ttl"`
+	AccessTokenFormat                  string          `json:"access_token_format"`
+	AccessTokenSigningAlg              string          `json:"access_token_signing_alg"`
+	DPoPBoundAccessTokens              bool            `json:"dpop_bound_access_tokens"`
+	AllowedResources                   []string        `json:"allowed_resources"`
+	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
+	// A private_key_jwt client's public keys, or their URL; left out for
+	// other clients.
+	JWKS                        json.RawMessage   `json:"jwks,omitempty"`
+	JWKSURI                     string            `json:"jwks_uri,omitempty"`
+	TokenEndpointAuthSigningAlg string            `json:"token_endpoint_auth_signing_alg,omitempty"`
+	ConsentTTL                  Duration          `json:"consent_ttl"`
+	RetentionTTL                Duration          `json:"retention_ttl"`
+	ConsentURL                  string            `json:"consent_url"`
+	ResourceServer              bool              `json:"resource_server"`
+	WebhookURL                  string            `json:"webhook_url"`
+	WebhookSecret               string            `json:"webhook_secret,omitempty"`
+	Metadata                    map[string]string `json:"metadata"`
+	FirstTokenAt                string            `json:"first_token_at,omitempty"`
+	CreatedAt                   string            `json:"created_at"`
+	UpdatedAt                   string            `json:"updated_at"`
 }
 
 // NewView shows a stored client. Lists are never null in the JSON; times
@@ -91,6 +97,9 @@ func NewView(c store.Client) View {
 		DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
 		AllowedResources:                   nonNil(c.Security.AllowedResources),
 		RequirePushedAuthorizationRequests: c.Security.RequirePAR,
+		JWKS:                               c.Security.JWKS,
+		JWKSURI:                            c.Security.JWKSURI,
+		TokenEndpointAuthSigningAlg:        c.Security.TokenEndpointAuthSigningAlg,
 		ConsentTTL:                         Duration(c.ConsentTTL),
 		RetentionTTL:                       Duration(c.RetentionTTL),
 		ConsentURL:                         c.ConsentURL,

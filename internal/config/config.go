@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grantd/grantd/internal/clientkeys"
 	"github.com/grantd/grantd/internal/oauth"
 )
 
@@ -119,8 +120,13 @@ type Config struct {
 	DefaultAudience string `yaml:"default_audience"`
 	// RequirePAR makes every client push its authorization requests first
 	// (RFC 9126); PARTTL is how long a pushed request lives (at most 10m).
-	RequirePAR bool          `yaml:"require_par"`
-	PARTTL     time.Duration `yaml:"par_ttl"`
+	// ClientKeysAllowPrivate lets grantd fetch private_key_jwt clients'
+	// jwks_uri from non-public addresses and over plain http (a private
+	// network's key server; --dev turns it on too). Off, such a URL is
+	// refused at registration and at the dial (docs/fapi.md).
+	ClientKeysAllowPrivate bool          `yaml:"client_keys_allow_private"`
+	RequirePAR             bool          `yaml:"require_par"`
+	PARTTL                 time.Duration `yaml:"par_ttl"`
 	// DynamicRegistration serves RFC 7591 registration of public clients
 	// (POST /oauth/register); on by default.
 	DynamicRegistration bool `yaml:"dynamic_registration"`
@@ -454,6 +460,12 @@ func (c *Config) Validate() error {
 // SupportedSigningAlgorithms are the JWS algorithms grantd signs access
 // tokens with.
 var SupportedSigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
+
+// ClientKeyFetcher is the fetcher of private_key_jwt clients' keys by URL
+// these settings ask for.
+func (c *Config) ClientKeyFetcher() *clientkeys.Fetcher {
+	return clientkeys.New(clientkeys.Options{AllowPrivate: c.ClientKeysAllowPrivate || c.Dev})
+}
 
 // ResourceList is Resources as a list.
 func (c *Config) ResourceList() []string { return splitList(c.Resources) }

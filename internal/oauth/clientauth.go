@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/grantd/grantd/internal/oauth/assertion"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -17,6 +18,7 @@ const (
 	PresentedBasic = "basic" // Authorization: Basic
 	PresentedPost  = "post"  // client_id + client_secret in the body
 	PresentedID    = "id"    // client_id alone (public client)
+	PresentedJWT   = "jwt"   // client_assertion, a JWT (private_key_jwt)
 )
 
 // ClientCredentials are what the wire carried to authenticate the client.
@@ -27,6 +29,12 @@ type ClientCredentials struct {
 	// Address is where the request came from (set by the server, not the
 	// wire): brute-force protection counts failures per address.
 	Address string
+	// Assertion is a private_key_jwt client's client_assertion (RFC 7523
+	// §2.2), Presented PresentedJWT; ID is then the client_id sent, or "".
+	Assertion string
+	// Endpoint is the URL of the endpoint called (set by the server): an
+	// assertion's aud may name it.
+	Endpoint string
 }
 
 // Policy is the commercial policy: run after client authentication and
@@ -139,7 +147,7 @@ func clientActive(c *store.Client) bool {
 // profile pr: an endpoint for confidential clients refuses a client_id
 // without a secret before looking the client up.
 func (p *Provider) authenticate(ctx context.Context, pr Profile, cr ClientCredentials) (store.Client, error) {
-	if pr.Clients == ClientsConfidential && cr.ID != "" && cr.Secret == "" {
+	if pr.Clients == ClientsConfidential && cr.ID != "" && cr.Secret == "" && cr.Presented != PresentedJWT {
 		e := InvalidClient(errors.New("client_id without a client secret at an endpoint for confidential clients"))
 		e.Basic, e.Reason, e.Param = cr.Presented == PresentedBasic, ReasonSecretRequired, "client_secret"
 		return store.Client{}, e
@@ -159,6 +167,18 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 		e := InvalidClient(errors.New(why))
 		e.Basic, e.Reason = basic, reason
 		return store.Client{}, e
+	}
+	if cr.Presented == PresentedJWT {
+		// The assertion says whose it is (RFC 7523 §3: sub); a client_id
+		// sent as well must be the same (checked with the assertion).
+		sub, ok := assertion.Peek(cr.Assertion)
+		switch {
+		case !ok:
+			return fail(ReasonBadAssertion, "client assertion is not a JWT with a sub")
+		case cr.ID != "" && cr.ID != sub:
+			return fail(ReasonBadAssertion, "client_id differs from the client assertion's sub")
+		}
+		cr.ID = sub
 	}
 	if cr.ID == "" {
 		return fail(ReasonNoCredentials, "no client credentials")
@@ -187,6 +207,18 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 		return store.Client{}, ServerError(err)
 	}
 	switch {
+	case (c.AuthMethod == store.AuthMethodPrivateKeyJWT) != (cr.Presented == PresentedJWT):
+		// A key-holding client authenticates only with its keys, and an
+		// assertion authenticates only such a client.
+		return failed(ReasonWrongMethod, "client authenticated with another method than its registered one")
+	case cr.Presented == PresentedJWT:
+		if err := p.checkAssertion(ctx, &c, cr); err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.Status >= 500 {
+				return store.Client{}, err
+			}
+			return failed(ReasonBadAssertion, err.Error())
+		}
 	case c.IsPublic() && (cr.Secret != "" || cr.Presented == PresentedBasic):
 		return failed(ReasonWrongSecret, "public client presented a secret")
 	case c.IsPublic():

@@ -67,6 +67,8 @@ const (
 	ReasonNoCredentials     = "no_client_credentials"
 	ReasonUnknownClient     = "unknown_client"
 	ReasonWrongSecret       = "wrong_client_secret"
+	ReasonBadAssertion      = "bad_client_assertion"   // a private_key_jwt assertion refused (the cause says which check)
+	ReasonWrongMethod       = "wrong_auth_method"      // credentials of another method than the client's registered one
 	ReasonSecretRequired    = "client_secret_required" // a client_id alone, where only confidential clients are served
 	ReasonClientState       = "client_state"           // suspended, pending
 	ReasonGrantNotAllowed   = "grant_not_allowed"

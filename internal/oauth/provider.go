@@ -94,6 +94,10 @@ type Provider struct {
 	// resource; nil = the issuer.
 	DefaultAudience []string
 
+	// ClientKeys fetches private_key_jwt clients' keys registered by URL;
+	// nil = such clients cannot authenticate.
+	ClientKeys ClientKeys
+
 	// RequirePAR makes every client push its authorization requests (RFC
 	// 9126 §5's require_pushed_authorization_requests); a client may be
 	// required to alone (store.ClientSecurity.RequirePAR).

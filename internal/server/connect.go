@@ -39,11 +39,11 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) error {
 			products = []string{}
 		}
 	}
-	cred, cerr := wire.ClientCredentials(r, p)
+	cred, cerr := wire.ClientAuth(r, p)
 	if cerr != nil {
 		return cerr
 	}
-	cred.Address = s.clientAddress(r)
+	cred.Address, cred.Endpoint = s.clientAddress(r), s.o.Provider.IssuerURL()+r.URL.Path
 	sess, err := s.o.Provider.CreateConnectSession(r.Context(), cred, oauth.ConnectSessionRequest{
 		CustomerID: p["customer_id"], CustomerName: p["customer_name"], Products: products,
 		RedirectURI: p["redirect_uri"], ProviderID: p["provider_id"], State: p["state"],

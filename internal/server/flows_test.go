@@ -458,7 +458,7 @@ func TestMetadataAndJWKS(t *testing.T) {
 	if r.str("registration_endpoint") != e.srv.URL+"/oauth/register" {
 		t.Errorf("registration_endpoint %q", r.str("registration_endpoint"))
 	}
-	if m, _ := r.JSON["revocation_endpoint_auth_methods_supported"].([]any); len(m) != 3 || m[2] != "none" {
+	if m, _ := r.JSON["revocation_endpoint_auth_methods_supported"].([]any); len(m) != 4 || m[2] != "none" || m[3] != "private_key_jwt" {
 		t.Errorf("revocation_endpoint_auth_methods_supported %v", m)
 	}
 	if m, _ := r.JSON["code_challenge_methods_supported"].([]any); len(m) != 1 || m[0] != "S256" {

@@ -36,6 +36,10 @@ type registerRequest struct {
 	AccessTokenSigningAlg   string   `json:"access_token_signing_alg"`
 	DPoPBoundAccessTokens   bool     `json:"dpop_bound_access_tokens"`
 	RequirePAR              bool     `json:"require_pushed_authorization_requests"`
+	// A private_key_jwt client's keys (RFC 7591 §2).
+	JWKS                        json.RawMessage `json:"jwks"`
+	JWKSURI                     string          `json:"jwks_uri"`
+	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg"`
 	// An RFC 7592 update carries these (§2.2); registration ignores them.
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
@@ -72,7 +76,8 @@ func (m registerRequest) metadata() clients.DynamicMetadata {
 		GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes, ClientName: m.ClientName, Scope: m.Scope,
 		AccessTokenSigningAlg: m.AccessTokenSigningAlg, DPoPBoundAccessTokens: m.DPoPBoundAccessTokens,
 		RequirePushedAuthorizationRequests: m.RequirePAR,
-		ClientID:                           m.ClientID, ClientSecret: m.ClientSecret,
+		JWKS:                               m.JWKS, JWKSURI: m.JWKSURI, TokenEndpointAuthSigningAlg: m.TokenEndpointAuthSigningAlg,
+		ClientID: m.ClientID, ClientSecret: m.ClientSecret,
 		Text: text,
 	}
 }
@@ -96,38 +101,44 @@ func (m registerRequest) serverFields() string {
 // registration access token is the one made (registration, update) or
 // presented (read).
 type registerResponse struct {
-	RegistrationAccessToken string   `json:"registration_access_token,omitempty"`
-	RegistrationClientURI   string   `json:"registration_client_uri"`
-	ClientID                string   `json:"client_id"`
-	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
-	ClientName              string   `json:"client_name"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	Scope                   string   `json:"scope"`
-	AccessTokenSigningAlg   string   `json:"access_token_signing_alg,omitempty"`
-	DPoPBoundAccessTokens   bool     `json:"dpop_bound_access_tokens,omitempty"`
-	RequirePAR              bool     `json:"require_pushed_authorization_requests,omitempty"`
+	RegistrationAccessToken     string          `json:"registration_access_token,omitempty"`
+	RegistrationClientURI       string          `json:"registration_client_uri"`
+	ClientID                    string          `json:"client_id"`
+	ClientIDIssuedAt            int64           `json:"client_id_issued_at"`
+	ClientName                  string          `json:"client_name"`
+	RedirectURIs                []string        `json:"redirect_uris"`
+	GrantTypes                  []string        `json:"grant_types"`
+	ResponseTypes               []string        `json:"response_types"`
+	TokenEndpointAuthMethod     string          `json:"token_endpoint_auth_method"`
+	Scope                       string          `json:"scope"`
+	AccessTokenSigningAlg       string          `json:"access_token_signing_alg,omitempty"`
+	DPoPBoundAccessTokens       bool            `json:"dpop_bound_access_tokens,omitempty"`
+	RequirePAR                  bool            `json:"require_pushed_authorization_requests,omitempty"`
+	JWKS                        json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                     string          `json:"jwks_uri,omitempty"`
+	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
 }
 
 // clientInformation is the answer about c with its registration access
 // token.
 func (s *Server) clientInformation(c store.Client, token string) registerResponse {
 	return registerResponse{
-		RegistrationAccessToken: token,
-		RegistrationClientURI:   s.o.Provider.IssuerURL() + registrationPath + "/" + url.PathEscape(c.ID),
-		ClientID:                c.ID,
-		ClientIDIssuedAt:        c.CreatedAt.Unix(),
-		ClientName:              c.Name,
-		RedirectURIs:            c.RedirectURIs,
-		GrantTypes:              c.GrantTypes,
-		ResponseTypes:           c.ResponseTypes,
-		TokenEndpointAuthMethod: c.AuthMethod,
-		Scope:                   oauth.JoinScope(c.Scopes),
-		AccessTokenSigningAlg:   c.AccessTokenSigningAlg,
-		DPoPBoundAccessTokens:   c.DPoPBoundAccessTokens,
-		RequirePAR:              c.Security.RequirePAR,
+		RegistrationAccessToken:     token,
+		RegistrationClientURI:       s.o.Provider.IssuerURL() + registrationPath + "/" + url.PathEscape(c.ID),
+		ClientID:                    c.ID,
+		ClientIDIssuedAt:            c.CreatedAt.Unix(),
+		ClientName:                  c.Name,
+		RedirectURIs:                c.RedirectURIs,
+		GrantTypes:                  c.GrantTypes,
+		ResponseTypes:               c.ResponseTypes,
+		TokenEndpointAuthMethod:     c.AuthMethod,
+		Scope:                       oauth.JoinScope(c.Scopes),
+		AccessTokenSigningAlg:       c.AccessTokenSigningAlg,
+		DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,
+		RequirePAR:                  c.Security.RequirePAR,
+		JWKS:                        c.Security.JWKS,
+		JWKSURI:                     c.Security.JWKSURI,
+		TokenEndpointAuthSigningAlg: c.Security.TokenEndpointAuthSigningAlg,
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/grantd/grantd/internal/dialect"
 	"github.com/grantd/grantd/internal/dialect/oauth2"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/oauth/assertion"
 	"github.com/grantd/grantd/internal/oauth/dpop"
 	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/wire"
@@ -162,7 +163,7 @@ func (s *Server) tokenEndpoint(d dialect.Dialect) http.Handler {
 			s.fail(w, r, d, d.Name(), err)
 			return
 		}
-		req.Client.Address = s.clientAddress(r)
+		req.Client.Address, req.Client.Endpoint = s.clientAddress(r), s.o.Provider.IssuerURL()+r.URL.Path
 		req.DPoP = s.proofs(r)
 		res, err := s.o.Provider.Token(r.Context(), profile, req)
 		if err != nil {
@@ -337,11 +338,11 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) error {
 	if perr != nil {
 		return perr
 	}
-	cred, cerr := wire.ClientCredentials(r, p)
+	cred, cerr := wire.ClientAuth(r, p)
 	if cerr != nil {
 		return cerr
 	}
-	cred.Address = s.clientAddress(r)
+	cred.Address, cred.Endpoint = s.clientAddress(r), s.o.Provider.IssuerURL()+r.URL.Path
 	q := url.Values{}
 	for k, v := range p {
 		q.Set(k, v)
@@ -375,11 +376,11 @@ func (s *Server) credentials(r *http.Request) (wire.Params, oauth.ClientCredenti
 	if perr != nil {
 		return nil, oauth.ClientCredentials{}, perr
 	}
-	cred, cerr := wire.ClientCredentials(r, p)
+	cred, cerr := wire.ClientAuth(r, p)
 	if cerr != nil {
 		return nil, oauth.ClientCredentials{}, cerr
 	}
-	cred.Address = s.clientAddress(r)
+	cred.Address, cred.Endpoint = s.clientAddress(r), s.o.Provider.IssuerURL()+r.URL.Path
 	return p, cred, nil
 }
 
@@ -434,27 +435,30 @@ func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request, status in
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	iss := s.o.Provider.IssuerURL()
-	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
-	clientAuth := []string{"client_secret_basic", "client_secret_post"}
+	authMethods := []string{"client_secret_basic", "client_secret_post", "none", "private_key_jwt"}
+	clientAuth := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	md := map[string]any{
-		"issuer":                                         iss,
-		"authorization_endpoint":                         iss + "/oauth/authorize",
-		"token_endpoint":                                 iss + oauth2.Path,
-		"jwks_uri":                                       iss + "/.well-known/jwks.json",
-		"introspection_endpoint":                         iss + "/oauth/introspect",
-		"revocation_endpoint":                            iss + "/oauth/revoke",
-		"response_types_supported":                       []string{"code", oauth.CodeKindTempToken},
-		"response_modes_supported":                       []string{"query"},
-		"grant_types_supported":                          standard.Profile().Grants,
-		"token_endpoint_auth_methods_supported":          authMethods,
-		"introspection_endpoint_auth_methods_supported":  clientAuth,
-		"revocation_endpoint_auth_methods_supported":     authMethods,
-		"code_challenge_methods_supported":               []string{oauth.PKCEMethodS256},
-		"authorization_response_iss_parameter_supported": true,
-		"dpop_signing_alg_values_supported":              dpop.Algorithms,
-		"pushed_authorization_request_endpoint":          iss + parPath,
-		"require_pushed_authorization_requests":          s.o.Provider.RequiresPAR(),
+		"issuer":                                                   iss,
+		"authorization_endpoint":                                   iss + "/oauth/authorize",
+		"token_endpoint":                                           iss + oauth2.Path,
+		"jwks_uri":                                                 iss + "/.well-known/jwks.json",
+		"introspection_endpoint":                                   iss + "/oauth/introspect",
+		"revocation_endpoint":                                      iss + "/oauth/revoke",
+		"response_types_supported":                                 []string{"code", oauth.CodeKindTempToken},
+		"response_modes_supported":                                 []string{"query"},
+		"grant_types_supported":                                    standard.Profile().Grants,
+		"token_endpoint_auth_methods_supported":                    authMethods,
+		"introspection_endpoint_auth_methods_supported":            clientAuth,
+		"revocation_endpoint_auth_methods_supported":               authMethods,
+		"code_challenge_methods_supported":                         []string{oauth.PKCEMethodS256},
+		"authorization_response_iss_parameter_supported":           true,
+		"dpop_signing_alg_values_supported":                        dpop.Algorithms,
+		"pushed_authorization_request_endpoint":                    iss + parPath,
+		"token_endpoint_auth_signing_alg_values_supported":         assertion.Algorithms,
+		"introspection_endpoint_auth_signing_alg_values_supported": assertion.Algorithms,
+		"revocation_endpoint_auth_signing_alg_values_supported":    assertion.Algorithms,
+		"require_pushed_authorization_requests":                    s.o.Provider.RequiresPAR(),
 	}
 	if s.o.Registrar != nil {
 		md["registration_endpoint"] = iss + registrationPath

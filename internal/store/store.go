@@ -64,6 +64,10 @@ const (
 	AuthMethodBasic = "client_secret_basic"
 	AuthMethodPost  = "client_secret_post"
 	AuthMethodNone  = "none"
+	// AuthMethodPrivateKeyJWT: the client signs a JWT assertion with a key
+	// of its own (RFC 7523 §2.2); its public keys are its JWKS or
+	// JWKSURI (ClientSecurity).
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
 )
 
 // Refresh policies.
@@ -172,10 +176,26 @@ type ClientSecurity struct {
 	// RequirePAR: the client's authorization requests must be pushed
 	// first (RFC 9126 §6's require_pushed_authorization_requests).
 	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty"`
+	// JWKS is the client's public keys as a JWK Set (RFC 7591 §2's jwks),
+	// and JWKSURI where to fetch them instead (jwks_uri): at most one is
+	// set. A private_key_jwt client's assertions are verified with them.
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// TokenEndpointAuthSigningAlg is the one algorithm the client's
+	// assertions may be signed with (RFC 7591 §2); "" = any grantd
+	// accepts.
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
 }
 
 // IsPublic reports whether the client authenticates with no secret.
 func (c *Client) IsPublic() bool { return c.AuthMethod == AuthMethodNone }
+
+// HasSecret reports whether the client authenticates with a client secret
+// (client_secret_basic or client_secret_post); a public client has none,
+// nor does a private_key_jwt one, whose keys are its credential.
+func (c *Client) HasSecret() bool {
+	return c.AuthMethod == AuthMethodBasic || c.AuthMethod == AuthMethodPost
+}
 
 // AuthRequest is a validated /oauth/authorize request waiting for the end
 // user's (or the external consent app's) decision. Its ID is the challenge.

@@ -362,6 +362,27 @@ func ClientCredentials(r *http.Request, p Params) (oauth.ClientCredentials, *oau
 	return oauth.ClientCredentials{}, nil
 }
 
+// ClientAuth is ClientCredentials for the standard endpoints, which also
+// take a private_key_jwt client's assertion (RFC 7521 §4.2:
+// client_assertion_type and client_assertion, with client_id optional). An
+// assertion beside a Basic header or a client_secret is two methods
+// (invalid_request); an assertion type other than RFC 7523's JWT is
+// invalid_client (none such is supported).
+func ClientAuth(r *http.Request, p Params) (oauth.ClientCredentials, *oauth.Error) {
+	typ, a := p["client_assertion_type"], p["client_assertion"]
+	switch {
+	case typ == "" && a == "":
+		return ClientCredentials(r, p)
+	case ParseBasic(r.Header).Present || p.Has("client_secret"):
+		return oauth.ClientCredentials{}, oauth.InvalidRequest("The client used more than one authentication method.")
+	case typ == "" || a == "":
+		return oauth.ClientCredentials{}, oauth.InvalidRequest("client_assertion and client_assertion_type go together.")
+	case typ != oauth.ClientAssertionTypeJWT:
+		return oauth.ClientCredentials{}, oauth.InvalidClient(errors.New("unsupported client_assertion_type"))
+	}
+	return oauth.ClientCredentials{ID: p["client_id"], Assertion: a, Presented: oauth.PresentedJWT}, nil
+}
+
 // WriteJSON writes v as the JSON body of an answer with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)

@@ -57,7 +57,7 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 	if perr != nil {
 		return oauth.TokenRequest{}, perr
 	}
-	cred, cerr := wire.ClientCredentials(r, p)
+	cred, cerr := wire.ClientAuth(r, p)
 	if cerr != nil {
 		return oauth.TokenRequest{}, cerr
 	}

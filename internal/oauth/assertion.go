@@ -1,0 +1,88 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/grantd/grantd/internal/oauth/assertion"
+	"github.com/grantd/grantd/internal/store"
+)
+
+// ClientAssertionTypeJWT is the client_assertion_type of private_key_jwt
+// (RFC 7523 §2.2).
+const ClientAssertionTypeJWT = assertion.Type
+
+// ClientKeys fetches the JWK Set a client registered by URL (jwks_uri):
+// cached, refetched when refresh asks (an assertion named an unknown kid),
+// SSRF-guarded (internal/clientkeys).
+type ClientKeys interface {
+	Keys(ctx context.Context, uri string, refresh bool) (*jose.JSONWebKeySet, error)
+}
+
+// checkAssertion authenticates a private_key_jwt client by its assertion
+// (RFC 7523 §2.2, §3): verified with the client's registered keys (inline,
+// or fetched from its jwks_uri, fetched again once when the assertion's kid
+// is unknown: the client rotated its keys), about the client, for this
+// server (aud: the issuer, the token endpoint or the endpoint called),
+// and used once (its jti is recorded until it expires, in the store every
+// instance shares). A refusal is an error whose text is for the log only.
+func (p *Provider) checkAssertion(ctx context.Context, c *store.Client, cr ClientCredentials) error {
+	now := p.now()
+	expect := assertion.Expect{ClientID: c.ID, Alg: c.Security.TokenEndpointAuthSigningAlg,
+		Audiences: []string{p.Issuer, p.IssuerURL() + "/oauth/token"}}
+	if cr.Endpoint != "" {
+		expect.Audiences = append(expect.Audiences, cr.Endpoint)
+	}
+	keys, err := p.clientKeys(ctx, c, false)
+	if err != nil {
+		return err
+	}
+	a, err := assertion.Verify(cr.Assertion, keys, expect, now)
+	var ae *assertion.Error
+	if errors.As(err, &ae) && ae.UnknownKey && c.Security.JWKSURI != "" {
+		if keys, err = p.clientKeys(ctx, c, true); err != nil {
+			return err
+		}
+		a, err = assertion.Verify(cr.Assertion, keys, expect, now)
+	}
+	if err != nil {
+		return err
+	}
+	err = p.Store.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+		return store.Writes{At: now, Proof: &store.ProofUse{Key: a.Replay, ExpiresAt: a.Until}}, nil
+	})
+	switch {
+	case errors.Is(err, store.ErrReplayed):
+		return errors.New("client assertion: its jti was used before")
+	case err != nil:
+		return ServerError(err)
+	}
+	return nil
+}
+
+// clientKeys are c's registered public keys: its jwks, or its jwks_uri's.
+func (p *Provider) clientKeys(ctx context.Context, c *store.Client, refresh bool) (*jose.JSONWebKeySet, error) {
+	switch {
+	case len(c.Security.JWKS) > 0:
+		var set jose.JSONWebKeySet
+		if err := json.Unmarshal(c.Security.JWKS, &set); err != nil {
+			return nil, errors.New("client assertion: the client's registered jwks does not parse")
+		}
+		return &set, nil
+	case c.Security.JWKSURI != "" && p.ClientKeys != nil:
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		set, err := p.ClientKeys.Keys(ctx, c.Security.JWKSURI, refresh)
+		if err != nil {
+			// The client's URL failed, not grantd: an authentication
+			// failure, with the cause logged.
+			return nil, errors.New("client assertion: fetching the client's jwks_uri: " + err.Error())
+		}
+		return set, nil
+	}
+	return nil, errors.New("client assertion: the client has no registered keys")
+}

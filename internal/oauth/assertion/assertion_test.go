@@ -1,0 +1,130 @@
+package assertion_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/grantd/grantd/internal/oauth/assertion"
+	"github.com/grantd/grantd/internal/testenv"
+)
+
+const (
+	clientID = "0197a5c4-2f8e-7c4b-9a51-6f0e3d2b1c7a"
+	issuer   = "https://as.example.com"
+)
+
+func keySet(t *testing.T, jwks []byte) *jose.JSONWebKeySet {
+	t.Helper()
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(jwks, &set); err != nil {
+		t.Fatal(err)
+	}
+	return &set
+}
+
+// TestVerify: assertions signed by golang-jwt with each algorithm family
+// verify, by kid or without one, with aud a string or an array.
+func TestVerify(t *testing.T) {
+	now := time.Now()
+	expect := assertion.Expect{ClientID: clientID, Audiences: []string{issuer, issuer + "/oauth/token"}}
+	for _, alg := range []string{"PS256", "ES256", "ES384", "EdDSA", "RS256"} {
+		k := testenv.NewDPoPKey(t, alg)
+		keys := keySet(t, testenv.JWKSet(t, k.JWKWith(map[string]any{"kid": "k1"})))
+		for name, o := range map[string]testenv.AssertionOpts{
+			"kid":       {KID: "k1"},
+			"no kid":    {},
+			"aud array": {KID: "k1", Claims: map[string]any{"aud": []string{"https://other.example", issuer + "/oauth/token"}}},
+		} {
+			a, err := assertion.Verify(k.Assertion(t, clientID, issuer, now, o), keys, expect, now)
+			if err != nil {
+				t.Errorf("%s, %s: %v", alg, name, err)
+				continue
+			}
+			if len(a.Replay) != 32 || !a.Until.After(now) {
+				t.Errorf("%s, %s: %+v", alg, name, a)
+			}
+		}
+	}
+}
+
+// TestVerifyRefuses: one refusal per check of RFC 7523 §3 and of the
+// signature.
+func TestVerifyRefuses(t *testing.T) {
+	now := time.Now()
+	k, other := testenv.NewDPoPKey(t, "ES256"), testenv.NewDPoPKey(t, "ES256")
+	rsaKey := testenv.NewDPoPKey(t, "RS256")
+	keys := keySet(t, testenv.JWKSet(t, k.JWKWith(map[string]any{"kid": "k1"}),
+		rsaKey.JWKWith(map[string]any{"kid": "r1", "alg": "RS256"})))
+	expect := assertion.Expect{ClientID: clientID, Audiences: []string{issuer}}
+	in := func(d time.Duration) int64 { return now.Add(d).Unix() }
+	for _, tc := range []struct {
+		name    string
+		jwt     string
+		expect  *assertion.Expect
+		unknown bool
+	}{
+		{"not a JWT", "abc.def", nil, false},
+		{"empty", "", nil, false},
+		{"alg none", noneJWT(t), nil, false},
+		{"HS256 with the key's x", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Method: jwt.SigningMethodHS256, Key: []byte("secret")}), nil, false},
+		{"signed by another key", other.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1"}), nil, false},
+		{"unknown kid", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k9"}), nil, true},
+		{"alg the key is not registered for", rsaKey.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "r1", Method: jwt.SigningMethodPS256}), nil, true},
+		{"alg other than the client's", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1"}), &assertion.Expect{ClientID: clientID, Audiences: []string{issuer}, Alg: "PS256"}, false},
+		{"alg outside a profile's", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1"}), &assertion.Expect{ClientID: clientID, Audiences: []string{issuer}, Algorithms: []string{"PS256", "EdDSA"}}, false},
+		{"iss another", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"iss": "x"}}), nil, false},
+		{"sub another", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"sub": "x"}}), nil, false},
+		{"aud another", k.Assertion(t, clientID, "https://other.example", now, testenv.AssertionOpts{KID: "k1"}), nil, false},
+		{"aud missing", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"aud": "-"}}), nil, false},
+		{"exp missing", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"exp": "-"}}), nil, false},
+		{"expired", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"exp": in(-2 * time.Minute)}}), nil, false},
+		{"exp too far", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"exp": in(time.Hour)}}), nil, false},
+		{"exp a string", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"exp": "soon"}}), nil, false},
+		{"nbf in the future", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"nbf": in(5 * time.Minute)}}), nil, false},
+		{"iat in the future", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"iat": in(5 * time.Minute)}}), nil, false},
+		{"jti missing", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"jti": "-"}}), nil, false},
+		{"typ dpop+jwt", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Header: map[string]any{"typ": "dpop+jwt"}}), nil, false},
+	} {
+		e := expect
+		if tc.expect != nil {
+			e = *tc.expect
+		}
+		_, err := assertion.Verify(tc.jwt, keys, e, now)
+		var ae *assertion.Error
+		if !errors.As(err, &ae) {
+			t.Errorf("%s: %v, want a refusal", tc.name, err)
+			continue
+		}
+		if ae.UnknownKey != tc.unknown {
+			t.Errorf("%s: UnknownKey %v (%s), want %v", tc.name, ae.UnknownKey, ae.Reason, tc.unknown)
+		}
+	}
+}
+
+// TestPeek reads the sub without verifying, and refuses what is no JWT.
+func TestPeek(t *testing.T) {
+	k := testenv.NewDPoPKey(t, "ES256")
+	if sub, ok := assertion.Peek(k.Assertion(t, clientID, issuer, time.Now(), testenv.AssertionOpts{})); !ok || sub != clientID {
+		t.Errorf("Peek = %q, %v", sub, ok)
+	}
+	for _, s := range []string{"", "a.b", "a.b.c", "x.eyJpc3MiOiJ4In0.y"} {
+		if _, ok := assertion.Peek(s); ok {
+			t.Errorf("Peek(%q) ok", s)
+		}
+	}
+}
+
+// noneJWT is an unsigned JWT (alg none) of clientID for issuer.
+func noneJWT(t *testing.T) string {
+	s, err := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"iss": clientID, "sub": clientID, "aud": issuer,
+		"jti": "j", "exp": time.Now().Add(time.Minute).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
