@@ -30,7 +30,7 @@ func TestShortBench(t *testing.T) {
 		t.Skip("builds and starts grantd")
 	}
 	var out bytes.Buffer
-	code, err := runBench(t.Context(), []string{"--json", "--conns", "4", "--duration", "300ms", "--warmup", "0s", "--codes", "6000",
+	code, err := runBench(t.Context(), []string{"--json", "--conns", "4", "--duration", "500ms", "--warmup", "0s", "--codes", "6000",
 		"--flows", "client_credentials RS256,client_credentials EdDSA,dpop,client_credentials opaque,authorization_code opaque,refresh rotating opaque,refresh fixed opaque,introspect,revoke,bankapi,bankdata,temptoken,payroll"}, &out)
 	if err != nil || code != 0 {
 		t.Fatalf("bench: %d, %v\n%s", code, err, out.String())

@@ -5,11 +5,13 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -105,6 +107,17 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	defer admLn.Close()
+	var mtlsLn net.Listener
+	if cfg.TLS.MTLSAddr != "" {
+		if mtlsLn, err = net.Listen("tcp", cfg.TLS.MTLSAddr); err != nil {
+			return fmt.Errorf("mutual-TLS listener: %w", err)
+		}
+		defer mtlsLn.Close()
+	}
+	clientCAs, err := loadClientCAs(cfg.TLS.ClientCAFile)
+	if err != nil {
+		return err
+	}
 	issuer := cfg.Issuer
 	if cfg.IssuerIsDefault() && strings.HasSuffix(cfg.Addr, ":0") {
 		issuer = config.DefaultIssuer(pubLn.Addr().String(), tlsConf != nil) // the port the system chose
@@ -130,6 +143,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		DefaultAudience:           cfg.DefaultAudienceList(),
 		RequirePAR:                cfg.RequirePAR,
 		ClientKeys:                clientKeys,
+		ClientCAs:                 clientCAs,
 		PARTTL:                    cfg.PARTTL,
 		LegacySecrets:             cfg.LegacySecrets,
 		Policy:                    pol.policy,
@@ -171,13 +185,18 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if cfg.DynamicRegistration {
 		registrar = &clients.Registration{Manager: manager, Scope: registrationScope(cfg), Catalogue: provider.Catalogue}
 	}
-	public := server.New(server.Options{
+	mtlsURL := ""
+	if mtlsLn != nil {
+		mtlsURL = mtlsBase(cfg, issuer, mtlsLn.Addr())
+	}
+	publicServer := server.New(server.Options{
 		Provider: provider, Keys: keys, Store: st, Pages: pages, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		Dialects: dialects, Mounts: cfg.DialectMounts(), Registrar: registrar,
 		TrustedProxies: proxies, ForwardedHeader: strings.ToLower(cfg.ForwardedHeader), AddressLimiter: pol.address,
-		SigningAlgorithms: cfg.SigningAlgorithmList(),
-	}).Handler()
+		SigningAlgorithms: cfg.SigningAlgorithmList(), MTLSURL: mtlsURL,
+	})
+	public := publicServer.Handler()
 	hooks := &events.Worker{Store: st, Open: webhookSeal.Open, Logger: log}
 	adminAPI := server.Wrap(admin.New(admin.Options{
 		Token: token, Clients: manager, Store: st, Provider: provider, Keys: keys, Logger: log,
@@ -204,8 +223,17 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	wg.Go(func() { jan.Run(bg, cfg.JanitorInterval) })
 	wg.Go(func() { hooks.Run(bg, 2*time.Second) })
 	servers := []*http.Server{httpServer(cfg, public, tlsConf, log), httpServer(cfg, adminAPI, tlsConf, log)}
+	listeners := []net.Listener{pubLn, admLn}
+	if mtlsLn != nil {
+		// RFC 8705: the certificate is asked for, and judged by the core
+		// (a CA's for tls_client_auth, a registered self-signed one).
+		mtlsConf := tlsConf.Clone()
+		mtlsConf.ClientAuth = tls.RequestClientCert
+		servers = append(servers, httpServer(cfg, publicServer.MTLSHandler(), mtlsConf, log))
+		listeners = append(listeners, mtlsLn)
+	}
 	failed := make(chan error, len(servers))
-	for i, ln := range []net.Listener{pubLn, admLn} {
+	for i, ln := range listeners {
 		srv := servers[i]
 		wg.Go(func() {
 			var err error
@@ -223,6 +251,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	admURL := config.DefaultIssuer(admLn.Addr().String(), tlsConf != nil)
 	fmt.Fprintf(c.stdout, "public API: %s (issuer %s)\n", pubURL, issuer)
 	fmt.Fprintf(c.stdout, "admin API:  %s\n", admURL)
+	if mtlsURL != "" {
+		fmt.Fprintf(c.stdout, "mutual TLS: %s\n", mtlsURL)
+	}
 	log.Info("grantd serving", "version", version, "public", pubURL, "admin", admURL, "issuer", issuer, "dev", cfg.Dev)
 	if c.ready != nil {
 		c.ready(pubURL, admURL)
@@ -279,6 +310,37 @@ func loadTLS(t config.TLS) (*tls.Config, error) {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// loadClientCAs reads the PEM bundle of tls_client_auth's CAs (nil when
+// none is configured).
+func loadClientCAs(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tls client CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("tls client CA file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
+// mtlsBase is the mutual-TLS listener's base URL: --mtls-url, or the
+// issuer's host with the listener's port.
+func mtlsBase(cfg config.Config, issuer string, addr net.Addr) string {
+	if cfg.TLS.MTLSURL != "" {
+		return strings.TrimSuffix(cfg.TLS.MTLSURL, "/")
+	}
+	host := "localhost"
+	if u, err := url.Parse(issuer); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	return "https://" + net.JoinHostPort(host, port)
 }
 
 func shellQuote(s string) string {

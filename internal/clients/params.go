@@ -60,13 +60,21 @@ type Params struct {
 	JWKSURI string          `json:"jwks_uri"`
 	// TokenEndpointAuthSigningAlg is the one algorithm its assertions may
 	// use; "" = any accepted.
-	TokenEndpointAuthSigningAlg string            `json:"token_endpoint_auth_signing_alg"`
-	ConsentTTL                  Duration          `json:"consent_ttl"`
-	RetentionTTL                Duration          `json:"retention_ttl"`
-	ConsentURL                  string            `json:"consent_url"`
-	ResourceServer              bool              `json:"resource_server"`
-	WebhookURL                  string            `json:"webhook_url"`
-	Metadata                    map[string]string `json:"metadata"`
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg"`
+	// A tls_client_auth client's one certificate name (RFC 8705 §2.1.2).
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn"`
+	TLSClientAuthSANDNS    string `json:"tls_client_auth_san_dns"`
+	TLSClientAuthSANURI    string `json:"tls_client_auth_san_uri"`
+	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip"`
+	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email"`
+	// TLSClientCertificateBoundAccessTokens is RFC 8705 §3.4's member.
+	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens"`
+	ConsentTTL                            Duration          `json:"consent_ttl"`
+	RetentionTTL                          Duration          `json:"retention_ttl"`
+	ConsentURL                            string            `json:"consent_url"`
+	ResourceServer                        bool              `json:"resource_server"`
+	WebhookURL                            string            `json:"webhook_url"`
+	Metadata                              map[string]string `json:"metadata"`
 }
 
 // Duration is a time.Duration in JSON: it accepts a Go duration string

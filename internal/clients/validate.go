@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -73,11 +74,12 @@ var SigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
 var (
 	grantTypes    = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
 	responseTypes = []string{ResponseTypeCode, ResponseTypeTempToken}
-	authMethods   = []string{store.AuthMethodBasic, store.AuthMethodPost, store.AuthMethodNone, store.AuthMethodPrivateKeyJWT}
-	environments  = []string{"development", "production", "sandbox"}
-	states        = []string{store.ClientActive, store.ClientSuspended, store.ClientPending}
-	refreshPols   = []string{store.RefreshRotating, store.RefreshFixed}
-	tokenFormats  = []string{store.TokenFormatJWT, store.TokenFormatOpaque}
+	authMethods   = []string{store.AuthMethodBasic, store.AuthMethodPost, store.AuthMethodNone, store.AuthMethodPrivateKeyJWT,
+		store.AuthMethodTLS, store.AuthMethodSelfSignedTLS}
+	environments = []string{"development", "production", "sandbox"}
+	states       = []string{store.ClientActive, store.ClientSuspended, store.ClientPending}
+	refreshPols  = []string{store.RefreshRotating, store.RefreshFixed}
+	tokenFormats = []string{store.TokenFormatJWT, store.TokenFormatOpaque}
 )
 
 // ValidationError lists every problem with a registration at once. The
@@ -514,18 +516,24 @@ func (m *Manager) checkKeys(ps *problems, c *store.Client, p Params) {
 	if p.TokenEndpointAuthSigningAlg != "" && !slices.Contains(assertion.Algorithms, p.TokenEndpointAuthSigningAlg) {
 		ps.add("token_endpoint_auth_signing_alg %s is not one of %s", quote(p.TokenEndpointAuthSigningAlg), strings.Join(assertion.Algorithms, ", "))
 	}
-	if c.AuthMethod != store.AuthMethodPrivateKeyJWT {
+	m.checkTLSNames(ps, c, p)
+	keyed := c.AuthMethod == store.AuthMethodPrivateKeyJWT || c.AuthMethod == store.AuthMethodSelfSignedTLS
+	if !keyed {
 		if hasJWKS || p.JWKSURI != "" || p.TokenEndpointAuthSigningAlg != "" {
-			ps.add("jwks, jwks_uri and token_endpoint_auth_signing_alg apply to token_endpoint_auth_method private_key_jwt only")
+			ps.add("jwks, jwks_uri and token_endpoint_auth_signing_alg apply to token_endpoint_auth_method private_key_jwt (and jwks, jwks_uri to self_signed_tls_client_auth) only")
 		}
 		return
 	}
-	c.Security.TokenEndpointAuthSigningAlg = p.TokenEndpointAuthSigningAlg
+	if c.AuthMethod == store.AuthMethodPrivateKeyJWT {
+		c.Security.TokenEndpointAuthSigningAlg = p.TokenEndpointAuthSigningAlg
+	} else if p.TokenEndpointAuthSigningAlg != "" {
+		ps.add("token_endpoint_auth_signing_alg applies to private_key_jwt only")
+	}
 	switch {
 	case hasJWKS == (p.JWKSURI != ""):
-		ps.add("a private_key_jwt client needs exactly one of jwks and jwks_uri")
+		ps.add("a %s client needs exactly one of jwks and jwks_uri", c.AuthMethod)
 	case hasJWKS:
-		jwks, msg := compactJWKS(p.JWKS)
+		jwks, msg := compactJWKS(p.JWKS, c.AuthMethod == store.AuthMethodSelfSignedTLS)
 		if msg != "" {
 			ps.add("jwks %s", msg)
 			return
@@ -553,7 +561,9 @@ func (m *Manager) checkKeys(ps *problems, c *store.Client, p Params) {
 
 // compactJWKS checks a registered JWK Set and returns it compacted, or
 // what is wrong with it.
-func compactJWKS(raw json.RawMessage) (json.RawMessage, string) {
+// certs asks that some key carry its certificate (x5c), as a
+// self_signed_tls_client_auth client's must (RFC 8705 §2.2).
+func compactJWKS(raw json.RawMessage, certs bool) (json.RawMessage, string) {
 	if len(raw) > MaxJWKSBytes {
 		return nil, fmt.Sprintf("is larger than %d bytes", MaxJWKSBytes)
 	}
@@ -579,9 +589,50 @@ func compactJWKS(raw json.RawMessage) (json.RawMessage, string) {
 			return nil, fmt.Sprintf("key %d is not an RSA, EC or Ed25519 public key", i)
 		}
 	}
+	if certs && !slices.ContainsFunc(set.Keys, func(k jose.JSONWebKey) bool { return len(k.Certificates) > 0 }) {
+		return nil, "holds no certificate (x5c): a self_signed_tls_client_auth client registers its certificate"
+	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
 		return nil, "is not JSON"
 	}
 	return b.Bytes(), ""
+}
+
+// checkTLSNames validates a tls_client_auth client's one registered
+// certificate name (RFC 8705 §2.1.2: exactly one of the subject DN and the
+// four SAN kinds) and tls_client_certificate_bound_access_tokens, which any
+// client may ask for.
+func (m *Manager) checkTLSNames(ps *problems, c *store.Client, p Params) {
+	names := map[string]string{"tls_client_auth_subject_dn": p.TLSClientAuthSubjectDN, "tls_client_auth_san_dns": p.TLSClientAuthSANDNS,
+		"tls_client_auth_san_uri": p.TLSClientAuthSANURI, "tls_client_auth_san_ip": p.TLSClientAuthSANIP, "tls_client_auth_san_email": p.TLSClientAuthSANEmail}
+	given := 0
+	for k, v := range names {
+		switch {
+		case v == "":
+			continue
+		case len(v) > 1024 || !printable(v):
+			ps.add("%s must be printable text of at most 1024 characters", k)
+		}
+		given++
+	}
+	c.Security.TLSCertBoundAccessTokens = p.TLSClientCertificateBoundAccessTokens
+	if c.AuthMethod != store.AuthMethodTLS {
+		if given > 0 {
+			ps.add("tls_client_auth_subject_dn and tls_client_auth_san_* apply to token_endpoint_auth_method tls_client_auth only")
+		}
+		return
+	}
+	if given != 1 {
+		ps.add("a tls_client_auth client needs exactly one of tls_client_auth_subject_dn, tls_client_auth_san_dns, tls_client_auth_san_uri, tls_client_auth_san_ip and tls_client_auth_san_email")
+		return
+	}
+	if v := p.TLSClientAuthSANIP; v != "" {
+		if _, err := netip.ParseAddr(v); err != nil {
+			ps.add("tls_client_auth_san_ip %s is not an IP address", quote(v))
+		}
+	}
+	c.Security.TLSClientAuthSubjectDN, c.Security.TLSClientAuthSANDNS = p.TLSClientAuthSubjectDN, p.TLSClientAuthSANDNS
+	c.Security.TLSClientAuthSANURI, c.Security.TLSClientAuthSANIP = p.TLSClientAuthSANURI, p.TLSClientAuthSANIP
+	c.Security.TLSClientAuthSANEmail = p.TLSClientAuthSANEmail
 }

@@ -46,19 +46,25 @@ type View struct {
 	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
 	// A private_key_jwt client's public keys, or their URL; left out for
 	// other clients.
-	JWKS                        json.RawMessage   `json:"jwks,omitempty"`
-	JWKSURI                     string            `json:"jwks_uri,omitempty"`
-	TokenEndpointAuthSigningAlg string            `json:"token_endpoint_auth_signing_alg,omitempty"`
-	ConsentTTL                  Duration          `json:"consent_ttl"`
-	RetentionTTL                Duration          `json:"retention_ttl"`
-	ConsentURL                  string            `json:"consent_url"`
-	ResourceServer              bool              `json:"resource_server"`
-	WebhookURL                  string            `json:"webhook_url"`
-	WebhookSecret               string            `json:"webhook_secret,omitempty"`
-	Metadata                    map[string]string `json:"metadata"`
-	FirstTokenAt                string            `json:"first_token_at,omitempty"`
-	CreatedAt                   string            `json:"created_at"`
-	UpdatedAt                   string            `json:"updated_at"`
+	JWKS                                  json.RawMessage   `json:"jwks,omitempty"`
+	JWKSURI                               string            `json:"jwks_uri,omitempty"`
+	TokenEndpointAuthSigningAlg           string            `json:"token_endpoint_auth_signing_alg,omitempty"`
+	TLSClientAuthSubjectDN                string            `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS                   string            `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI                   string            `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP                    string            `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail                 string            `json:"tls_client_auth_san_email,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens"`
+	ConsentTTL                            Duration          `json:"consent_ttl"`
+	RetentionTTL                          Duration          `json:"retention_ttl"`
+	ConsentURL                            string            `json:"consent_url"`
+	ResourceServer                        bool              `json:"resource_server"`
+	WebhookURL                            string            `json:"webhook_url"`
+	WebhookSecret                         string            `json:"webhook_secret,omitempty"`
+	Metadata                              map[string]string `json:"metadata"`
+	FirstTokenAt                          string            `json:"first_token_at,omitempty"`
+	CreatedAt                             string            `json:"created_at"`
+	UpdatedAt                             string            `json:"updated_at"`
 }
 
 // NewView shows a stored client. Lists are never null in the JSON; times
@@ -71,44 +77,50 @@ func NewView(c store.Client) View {
 		md = map[string]string{}
 	}
 	return View{
-		ClientID:                           c.ID,
-		PreviousSecretExpiresAt:            previousSecretExpiresAt(c),
-		Name:                               c.Name,
-		GrantTypes:                         nonNil(c.GrantTypes),
-		ResponseTypes:                      nonNil(c.ResponseTypes),
-		RedirectURIs:                       nonNil(c.RedirectURIs),
-		TokenEndpointAuthMethod:            c.AuthMethod,
-		Scope:                              oauth.JoinScope(c.Scopes),
-		Environment:                        c.Environment,
-		Tier:                               c.Tier,
-		State:                              c.State,
-		StateReason:                        c.StateReason,
-		StateChangedAt:                     FormatTime(c.StateChangedAt),
-		Metered:                            c.Metered,
-		Balance:                            c.Balance,
-		Overdraft:                          c.Overdraft,
-		OperatingHours:                     cloneSchedule(c.OperatingHours),
-		RefreshPolicy:                      c.RefreshPolicy,
-		RefreshIdleTimeout:                 Duration(c.RefreshIdleTimeout),
-		RefreshTokenTTL:                    Duration(c.RefreshTTL),
-		AccessTokenTTL:                     Duration(c.AccessTokenTTL),
-		AccessTokenFormat:                  c.TokenFormat,
-		AccessTokenSigningAlg:              c.AccessTokenSigningAlg,
-		DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
-		AllowedResources:                   nonNil(c.Security.AllowedResources),
-		RequirePushedAuthorizationRequests: c.Security.RequirePAR,
-		JWKS:                               c.Security.JWKS,
-		JWKSURI:                            c.Security.JWKSURI,
-		TokenEndpointAuthSigningAlg:        c.Security.TokenEndpointAuthSigningAlg,
-		ConsentTTL:                         Duration(c.ConsentTTL),
-		RetentionTTL:                       Duration(c.RetentionTTL),
-		ConsentURL:                         c.ConsentURL,
-		ResourceServer:                     c.ResourceServer,
-		WebhookURL:                         c.WebhookURL,
-		Metadata:                           md,
-		FirstTokenAt:                       FormatTime(c.FirstTokenAt),
-		CreatedAt:                          FormatTime(c.CreatedAt),
-		UpdatedAt:                          FormatTime(c.UpdatedAt),
+		ClientID:                              c.ID,
+		PreviousSecretExpiresAt:               previousSecretExpiresAt(c),
+		Name:                                  c.Name,
+		GrantTypes:                            nonNil(c.GrantTypes),
+		ResponseTypes:                         nonNil(c.ResponseTypes),
+		RedirectURIs:                          nonNil(c.RedirectURIs),
+		TokenEndpointAuthMethod:               c.AuthMethod,
+		Scope:                                 oauth.JoinScope(c.Scopes),
+		Environment:                           c.Environment,
+		Tier:                                  c.Tier,
+		State:                                 c.State,
+		StateReason:                           c.StateReason,
+		StateChangedAt:                        FormatTime(c.StateChangedAt),
+		Metered:                               c.Metered,
+		Balance:                               c.Balance,
+		Overdraft:                             c.Overdraft,
+		OperatingHours:                        cloneSchedule(c.OperatingHours),
+		RefreshPolicy:                         c.RefreshPolicy,
+		RefreshIdleTimeout:                    Duration(c.RefreshIdleTimeout),
+		RefreshTokenTTL:                       Duration(c.RefreshTTL),
+		AccessTokenTTL:                        Duration(c.AccessTokenTTL),
+		AccessTokenFormat:                     c.TokenFormat,
+		AccessTokenSigningAlg:                 c.AccessTokenSigningAlg,
+		DPoPBoundAccessTokens:                 c.DPoPBoundAccessTokens,
+		AllowedResources:                      nonNil(c.Security.AllowedResources),
+		RequirePushedAuthorizationRequests:    c.Security.RequirePAR,
+		JWKS:                                  c.Security.JWKS,
+		JWKSURI:                               c.Security.JWKSURI,
+		TokenEndpointAuthSigningAlg:           c.Security.TokenEndpointAuthSigningAlg,
+		TLSClientAuthSubjectDN:                c.Security.TLSClientAuthSubjectDN,
+		TLSClientAuthSANDNS:                   c.Security.TLSClientAuthSANDNS,
+		TLSClientAuthSANURI:                   c.Security.TLSClientAuthSANURI,
+		TLSClientAuthSANIP:                    c.Security.TLSClientAuthSANIP,
+		TLSClientAuthSANEmail:                 c.Security.TLSClientAuthSANEmail,
+		TLSClientCertificateBoundAccessTokens: c.Security.TLSCertBoundAccessTokens,
+		ConsentTTL:                            Duration(c.ConsentTTL),
+		RetentionTTL:                          Duration(c.RetentionTTL),
+		ConsentURL:                            c.ConsentURL,
+		ResourceServer:                        c.ResourceServer,
+		WebhookURL:                            c.WebhookURL,
+		Metadata:                              md,
+		FirstTokenAt:                          FormatTime(c.FirstTokenAt),
+		CreatedAt:                             FormatTime(c.CreatedAt),
+		UpdatedAt:                             FormatTime(c.UpdatedAt),
 	}
 }
 

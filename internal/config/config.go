@@ -158,6 +158,16 @@ type Config struct {
 type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// MTLSAddr, when set, is a third listener, for mutual TLS (RFC 8705):
+	// it asks clients for certificates, and serves the endpoints the
+	// metadata's mtls_endpoint_aliases name, under MTLSURL (default
+	// https://<issuer host>:<its port>). Browsers never go there, so the
+	// authorization pages never ask anyone for a certificate.
+	MTLSAddr string `yaml:"mtls_addr"`
+	MTLSURL  string `yaml:"mtls_url"`
+	// ClientCAFile is the PEM bundle of the CAs whose certificates
+	// authenticate tls_client_auth clients.
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // Enabled reports whether TLS is configured.
@@ -435,6 +445,14 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls: set both cert_file and key_file, or neither")
+	}
+	if c.TLS.MTLSAddr != "" && !c.TLS.Enabled() {
+		bad("tls.mtls_addr: mutual TLS needs tls.cert_file and tls.key_file")
+	}
+	if c.TLS.MTLSURL != "" {
+		if u, err := url.Parse(c.TLS.MTLSURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("tls.mtls_url: want https://host[:port], got %q", c.TLS.MTLSURL)
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

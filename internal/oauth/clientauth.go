@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"time"
@@ -35,6 +36,10 @@ type ClientCredentials struct {
 	// Endpoint is the URL of the endpoint called (set by the server): an
 	// assertion's aud may name it.
 	Endpoint string
+	// Certificates is the TLS client certificate chain of the request,
+	// leaf first (set by the server, from a mutual-TLS connection); nil =
+	// none.
+	Certificates []*x509.Certificate
 }
 
 // Policy is the commercial policy: run after client authentication and
@@ -147,7 +152,7 @@ func clientActive(c *store.Client) bool {
 // profile pr: an endpoint for confidential clients refuses a client_id
 // without a secret before looking the client up.
 func (p *Provider) authenticate(ctx context.Context, pr Profile, cr ClientCredentials) (store.Client, error) {
-	if pr.Clients == ClientsConfidential && cr.ID != "" && cr.Secret == "" && cr.Presented != PresentedJWT {
+	if pr.Clients == ClientsConfidential && cr.ID != "" && cr.Secret == "" && cr.Presented != PresentedJWT && len(cr.Certificates) == 0 {
 		e := InvalidClient(errors.New("client_id without a client secret at an endpoint for confidential clients"))
 		e.Basic, e.Reason, e.Param = cr.Presented == PresentedBasic, ReasonSecretRequired, "client_secret"
 		return store.Client{}, e
@@ -211,6 +216,18 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 		// A key-holding client authenticates only with its keys, and an
 		// assertion authenticates only such a client.
 		return failed(ReasonWrongMethod, "client authenticated with another method than its registered one")
+	case c.AuthMethod == store.AuthMethodTLS || c.AuthMethod == store.AuthMethodSelfSignedTLS:
+		// RFC 8705 §2: the client_id alone, over mutual TLS.
+		if cr.Presented != PresentedID {
+			return failed(ReasonWrongMethod, "a mutual-TLS client presented a secret")
+		}
+		if err := p.checkTLSClient(ctx, &c, cr.Certificates); err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.Status >= 500 {
+				return store.Client{}, err
+			}
+			return failed(ReasonBadCertificate, err.Error())
+		}
 	case cr.Presented == PresentedJWT:
 		if err := p.checkAssertion(ctx, &c, cr); err != nil {
 			var e *Error

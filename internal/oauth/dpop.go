@@ -127,12 +127,13 @@ func (p *Provider) proofError(err error, now time.Time) *Error {
 	return e
 }
 
-// bindTo binds what a decision issues to proof's key, and records the
-// proof's use in its writes: the access token gets cnf.jkt, and the use is
+// bindTo binds what a decision issues to proof's key and to the TLS
+// client certificate x5t ("" for none), and records the proof's use in its
+// writes: the access token gets cnf.jkt and cnf.x5t#S256, and the use is
 // written in the same transaction, so that a proof issues once. A refusal
 // records nothing (its proof may be retried).
-func bindTo(proof *dpop.Proof, now time.Time, decide func(store.Locked) (decision, error)) func(store.Locked) (decision, error) {
-	if proof == nil {
+func bindTo(proof *dpop.Proof, x5t string, now time.Time, decide func(store.Locked) (decision, error)) func(store.Locked) (decision, error) {
+	if proof == nil && x5t == "" {
 		return decide
 	}
 	return func(l store.Locked) (decision, error) {
@@ -140,15 +141,19 @@ func bindTo(proof *dpop.Proof, now time.Time, decide func(store.Locked) (decisio
 		if err != nil {
 			return d, err
 		}
-		d.access.rec.JKT = proof.JKT
+		cnf := &Confirmation{X5TS256: x5t}
+		d.access.rec.X5T = x5t
+		if proof != nil {
+			cnf.JKT, d.access.rec.JKT = proof.JKT, proof.JKT
+			d.writes.Proof = &store.ProofUse{Key: proof.Replay, ExpiresAt: proof.Until}
+			d.writes.At = now
+		}
 		if d.writes.AccessToken != nil {
-			d.writes.AccessToken.JKT = proof.JKT
+			d.writes.AccessToken.JKT, d.writes.AccessToken.X5T = d.access.rec.JKT, x5t
 		}
 		if d.access.claims != nil {
-			d.access.claims.Confirmation = &Confirmation{JKT: proof.JKT}
+			d.access.claims.Confirmation = cnf
 		}
-		d.writes.Proof = &store.ProofUse{Key: proof.Replay, ExpiresAt: proof.Until}
-		d.writes.At = now
 		return d, nil
 	}
 }

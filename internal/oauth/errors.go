@@ -69,6 +69,7 @@ const (
 	ReasonWrongSecret       = "wrong_client_secret"
 	ReasonBadAssertion      = "bad_client_assertion"   // a private_key_jwt assertion refused (the cause says which check)
 	ReasonWrongMethod       = "wrong_auth_method"      // credentials of another method than the client's registered one
+	ReasonBadCertificate    = "bad_client_certificate" // a mutual-TLS client\'s certificate refused (the cause says why)
 	ReasonSecretRequired    = "client_secret_required" // a client_id alone, where only confidential clients are served
 	ReasonClientState       = "client_state"           // suspended, pending
 	ReasonGrantNotAllowed   = "grant_not_allowed"

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"strings"
@@ -94,7 +95,7 @@ func (p *Provider) resolve(ctx context.Context, token string) (*tokenRef, error)
 				CreatedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.ExpiresAt, 0),
 			}
 			if c.Confirmation != nil {
-				rec.JKT = c.Confirmation.JKT
+				rec.JKT, rec.X5T = c.Confirmation.JKT, c.Confirmation.X5TS256
 			}
 			rec.Audience = c.Audience
 		case err != nil:
@@ -197,8 +198,11 @@ func (p *Provider) Introspect(ctx context.Context, cr ClientCredentials, token s
 		ExpiresAt: a.ExpiresAt.Unix(), IssuedAt: a.CreatedAt.Unix(), Subject: a.Subject,
 		Issuer: p.Issuer, ConnectionID: a.ConnectionID,
 	}
+	if a.JKT != "" || a.X5T != "" {
+		out.Confirmation = &Confirmation{JKT: a.JKT, X5TS256: a.X5T}
+	}
 	if a.JKT != "" {
-		out.TokenType, out.Confirmation = TokenTypeDPoP, &Confirmation{JKT: a.JKT}
+		out.TokenType = TokenTypeDPoP
 	}
 	out.Audience = p.audience(a.Audience)
 	if ref.claims != nil {
@@ -291,7 +295,7 @@ func NoBearerToken() *Error {
 // connection
 // (insufficient_scope otherwise, 403: a client-credentials token is valid
 // but grants no connection to end).
-func (p *Provider) DisconnectByToken(ctx context.Context, token string, proof *DPoPRequest) (*ConnectionInfo, error) {
+func (p *Provider) DisconnectByToken(ctx context.Context, token string, proof *DPoPRequest, cert *x509.Certificate) (*ConnectionInfo, error) {
 	invalid := &Error{Code: ErrCodeInvalidToken, Status: http.StatusUnauthorized,
 		Description: "The access token is missing, invalid, expired or revoked."}
 	ref, err := p.resolve(ctx, token)
@@ -302,6 +306,9 @@ func (p *Provider) DisconnectByToken(ctx context.Context, token string, proof *D
 		return nil, invalid
 	}
 	if err := p.presentedRight(ref.access.JKT, token, proof); err != nil {
+		return nil, err
+	}
+	if err := p.certPresented(ref.access.X5T, cert); err != nil {
 		return nil, err
 	}
 	// A suspended client may still end its own connections, as it may

@@ -44,6 +44,10 @@ type Profile struct {
 	// issues to their keys. Without it, a DPoP header is not read, and a
 	// client whose tokens must be bound is refused.
 	DPoP bool
+	// MTLS: the endpoint binds access tokens to the request's TLS client
+	// certificate for clients that ask (RFC 8705 §3). Without it, a client
+	// whose tokens must be certificate-bound is refused.
+	MTLS bool
 }
 
 // Which clients an endpoint serves.

@@ -9,6 +9,7 @@ package oauth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"log/slog"
 	"time"
@@ -93,6 +94,10 @@ type Provider struct {
 	// DefaultAudience is the aud of access tokens issued without a
 	// resource; nil = the issuer.
 	DefaultAudience []string
+
+	// ClientCAs are the CAs whose certificates authenticate tls_client_auth
+	// clients (RFC 8705 §2.1); nil = such clients cannot authenticate.
+	ClientCAs *x509.CertPool
 
 	// ClientKeys fetches private_key_jwt clients' keys registered by URL;
 	// nil = such clients cannot authenticate.

@@ -114,6 +114,9 @@ type Claims struct {
 // thumbprint of the DPoP key it is bound to.
 type Confirmation struct {
 	JKT string `json:"jkt,omitempty"`
+	// X5TS256 is the SHA-256 thumbprint of the TLS client certificate the
+	// token is bound to (RFC 8705 §3.1).
+	X5TS256 string `json:"x5t#S256,omitempty"`
 }
 
 // Expiry is the exp claim as a time (the zero time for none): the signer
@@ -199,6 +202,10 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	if req.proof, err = p.checkProof(pr, &client, req.DPoP, now); err != nil {
 		return nil, err
 	}
+	x5t, err := certBinding(pr, &client, req.Client.Certificates)
+	if err != nil {
+		return nil, err
+	}
 	// A token the signer cannot sign is refused before anything is taken
 	// or written: no rate, no code, no rotated refresh token.
 	if client.TokenFormat != store.TokenFormatOpaque {
@@ -224,7 +231,7 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	if err != nil {
 		return nil, withWindow(err)
 	}
-	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, bindTo(req.proof, now, pl.decide))
+	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, bindTo(req.proof, x5t, now, pl.decide))
 	d, err := p.run(ctx, pl)
 	if err != nil {
 		if e, ok := err.(*Error); ok && (e.Reason == ReasonOutsideHours || e.Reason == ReasonInsufficientFunds) {

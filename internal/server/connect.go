@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/x509"
 	"net/http"
 	"strings"
 
@@ -43,7 +44,7 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) error {
 	if cerr != nil {
 		return cerr
 	}
-	cred.Address, cred.Endpoint = s.clientAddress(r), s.o.Provider.IssuerURL()+r.URL.Path
+	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), peerCertificates(r)
 	sess, err := s.o.Provider.CreateConnectSession(r.Context(), cred, oauth.ConnectSessionRequest{
 		CustomerID: p["customer_id"], CustomerName: p["customer_name"], Products: products,
 		RedirectURI: p["redirect_uri"], ProviderID: p["provider_id"], State: p["state"],
@@ -66,7 +67,11 @@ func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return oauth.NoBearerToken()
 	}
-	conn, err := s.o.Provider.DisconnectByToken(r.Context(), token, proof)
+	var cert *x509.Certificate
+	if certs := peerCertificates(r); len(certs) > 0 {
+		cert = certs[0]
+	}
+	conn, err := s.o.Provider.DisconnectByToken(r.Context(), token, proof, cert)
 	if err != nil {
 		return err
 	}
@@ -88,7 +93,7 @@ func (s *Server) accessToken(r *http.Request) (string, *oauth.DPoPRequest, bool)
 		return token, nil, true
 	case strings.EqualFold(scheme, oauth.TokenTypeDPoP):
 		return token, &oauth.DPoPRequest{Proofs: r.Header.Values(dpop.Header), Method: r.Method,
-			URL: s.o.Provider.IssuerURL() + r.URL.Path}, true
+			URL: s.endpointURL(r)}, true
 	}
 	return "", nil, false
 }

@@ -163,7 +163,7 @@ func (s *Server) tokenEndpoint(d dialect.Dialect) http.Handler {
 			s.fail(w, r, d, d.Name(), err)
 			return
 		}
-		req.Client.Address, req.Client.Endpoint = s.clientAddress(r), s.o.Provider.IssuerURL()+r.URL.Path
+		req.Client.Address, req.Client.Endpoint, req.Client.Certificates = s.clientAddress(r), s.endpointURL(r), peerCertificates(r)
 		req.DPoP = s.proofs(r)
 		res, err := s.o.Provider.Token(r.Context(), profile, req)
 		if err != nil {
@@ -342,7 +342,7 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) error {
 	if cerr != nil {
 		return cerr
 	}
-	cred.Address, cred.Endpoint = s.clientAddress(r), s.o.Provider.IssuerURL()+r.URL.Path
+	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), peerCertificates(r)
 	q := url.Values{}
 	for k, v := range p {
 		q.Set(k, v)
@@ -366,7 +366,7 @@ func (s *Server) proofs(r *http.Request) *oauth.DPoPRequest {
 	if len(proofs) == 0 {
 		return nil
 	}
-	return &oauth.DPoPRequest{Proofs: proofs, Method: r.Method, URL: s.o.Provider.IssuerURL() + r.URL.Path}
+	return &oauth.DPoPRequest{Proofs: proofs, Method: r.Method, URL: s.endpointURL(r)}
 }
 
 // credentials decodes a body and the client credentials it and the Basic
@@ -380,7 +380,7 @@ func (s *Server) credentials(r *http.Request) (wire.Params, oauth.ClientCredenti
 	if cerr != nil {
 		return nil, oauth.ClientCredentials{}, cerr
 	}
-	cred.Address, cred.Endpoint = s.clientAddress(r), s.o.Provider.IssuerURL()+r.URL.Path
+	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), peerCertificates(r)
 	return p, cred, nil
 }
 
@@ -462,6 +462,18 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.o.Registrar != nil {
 		md["registration_endpoint"] = iss + registrationPath
+	}
+	if m := s.o.MTLSURL; m != "" {
+		// RFC 8705 §3.3, §5: the mutual-TLS listener's endpoints.
+		md["tls_client_certificate_bound_access_tokens"] = true
+		md["mtls_endpoint_aliases"] = map[string]string{
+			"token_endpoint": m + oauth2.Path, "introspection_endpoint": m + "/oauth/introspect",
+			"revocation_endpoint": m + "/oauth/revoke", "pushed_authorization_request_endpoint": m + parPath,
+		}
+		tls := []string{"tls_client_auth", "self_signed_tls_client_auth"}
+		md["token_endpoint_auth_methods_supported"] = append(authMethods, tls...)
+		md["introspection_endpoint_auth_methods_supported"] = append(clientAuth, tls...)
+		md["revocation_endpoint_auth_methods_supported"] = append(authMethods, tls...)
 	}
 	if s.o.SigningAlgorithms != nil {
 		// grantd's own member, in the style of OpenID's

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -27,7 +28,7 @@ type Core interface {
 	Push(ctx context.Context, cr oauth.ClientCredentials, q url.Values, proof *oauth.DPoPRequest) (*oauth.PushResult, error)
 	RequiresPAR() bool
 	CreateConnectSession(ctx context.Context, cr oauth.ClientCredentials, r oauth.ConnectSessionRequest) (*oauth.ConnectSession, error)
-	DisconnectByToken(ctx context.Context, token string, proof *oauth.DPoPRequest) (*oauth.ConnectionInfo, error)
+	DisconnectByToken(ctx context.Context, token string, proof *oauth.DPoPRequest, cert *x509.Certificate) (*oauth.ConnectionInfo, error)
 	IssuerURL() string
 }
 
@@ -95,6 +96,10 @@ type Options struct {
 	// (what a client may register as its access_token_signing_alg); nil =
 	// the member is left out.
 	SigningAlgorithms []string
+	// MTLSURL is the base URL of the mutual-TLS listener (RFC 8705 §5),
+	// which serves MTLSHandler: the metadata's mtls_endpoint_aliases are
+	// there. "" = no mutual TLS.
+	MTLSURL string
 	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
 	// headers name the client's address; from any other peer those headers
 	// are ignored.
@@ -156,3 +161,35 @@ func New(o Options) *Server {
 
 // Handler is the public handler with its middleware.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// MTLSHandler is the handler of the mutual-TLS listener (Options.MTLSURL):
+// the same routes, whose endpoints know their URL is under MTLSURL (a DPoP
+// proof's htu, an assertion's aud). Its TLS config asks for client
+// certificates and leaves them to the core to judge
+// (tls.RequestClientCert).
+func (s *Server) MTLSHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), mtlsKey{}, true)))
+	})
+}
+
+type mtlsKey struct{}
+
+// endpointURL is the URL of the endpoint r was sent to, as its client
+// addresses it: under the issuer, or under MTLSURL on the mutual-TLS
+// listener.
+func (s *Server) endpointURL(r *http.Request) string {
+	if on, _ := r.Context().Value(mtlsKey{}).(bool); on && s.o.MTLSURL != "" {
+		return s.o.MTLSURL + r.URL.Path
+	}
+	return s.o.Provider.IssuerURL() + r.URL.Path
+}
+
+// peerCertificates is the request's TLS client certificate chain, leaf
+// first; nil without one.
+func peerCertificates(r *http.Request) []*x509.Certificate {
+	if r.TLS == nil {
+		return nil
+	}
+	return r.TLS.PeerCertificates
+}

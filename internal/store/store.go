@@ -68,6 +68,13 @@ const (
 	// of its own (RFC 7523 §2.2); its public keys are its JWKS or
 	// JWKSURI (ClientSecurity).
 	AuthMethodPrivateKeyJWT = "private_key_jwt"
+	// AuthMethodTLS and AuthMethodSelfSignedTLS: the client authenticates
+	// with its TLS client certificate (RFC 8705 §2): one a trusted CA
+	// issued, matching the registered subject DN or SAN
+	// (ClientSecurity.TLSClientAuth*), or a self-signed one in its JWKS
+	// (x5c).
+	AuthMethodTLS           = "tls_client_auth"
+	AuthMethodSelfSignedTLS = "self_signed_tls_client_auth"
 )
 
 // Refresh policies.
@@ -185,6 +192,17 @@ type ClientSecurity struct {
 	// assertions may be signed with (RFC 7591 §2); "" = any grantd
 	// accepts.
 	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
+	// The one name a tls_client_auth client's certificate must carry (RFC
+	// 8705 §2.1.2): its subject DN (RFC 4514), or a SAN of one kind.
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS    string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI    string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
+	// TLSCertBoundAccessTokens: the client's access tokens are bound to
+	// the TLS client certificate of their request (RFC 8705 §3.4's
+	// tls_client_certificate_bound_access_tokens).
+	TLSCertBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // IsPublic reports whether the client authenticates with no secret.
@@ -315,6 +333,9 @@ type AccessToken struct {
 	// Audience is the token's aud (RFC 8707 §2: its resources); nil = the
 	// issuer's default.
 	Audience []string
+	// X5T is the SHA-256 thumbprint (base64url) of the client certificate
+	// the token is bound to (RFC 8705 §3: its cnf.x5t#S256); "" = none.
+	X5T string
 }
 
 // Connection statuses.

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -173,7 +174,7 @@ func TestClientCredentials(t *testing.T) {
 			switch {
 			case tt.code != "" && (err == nil || err.Code != tt.code):
 				t.Fatalf("got %+v, %v; want %s", got, err, tt.code)
-			case tt.code == "" && (err != nil || got != tt.want):
+			case tt.code == "" && (err != nil || !reflect.DeepEqual(got, tt.want)):
 				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})

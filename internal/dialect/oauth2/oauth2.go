@@ -48,6 +48,7 @@ func (*Dialect) Profile() oauth.Profile {
 		PKCE:          true,
 		Clients:       oauth.ClientsAll,
 		DPoP:          true,
+		MTLS:          true,
 	}
 }
 

@@ -373,12 +373,12 @@ func revokedAt(now time.Time) time.Time {
 // ---- access tokens ----
 
 const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at,
-	revoked_at, jkt, audience`
+	revoked_at, jkt, audience, x5t`
 
 // scanAccessToken scans accessTokenCols, then more.
 func scanAccessToken(row scanner, more ...any) (t store.AccessToken, err error) {
 	err = row.Scan(append([]any{&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &t.Scopes, &t.Format,
-		tm(&t.CreatedAt), tm(&t.ExpiresAt), tm(&t.RevokedAt), &t.JKT, &t.Audience}, more...)...)
+		tm(&t.CreatedAt), tm(&t.ExpiresAt), tm(&t.RevokedAt), &t.JKT, &t.Audience, &t.X5T}, more...)...)
 	if err != nil {
 		return store.AccessToken{}, mapErr(err)
 	}
@@ -393,7 +393,7 @@ func insertAccessToken(ctx context.Context, q querier, t *store.AccessToken) err
 }
 
 const insertAccessTokenSQL = `INSERT INTO access_tokens (` + accessTokenCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
 // accessTokenArgs are t's values in the order of accessTokenCols.
 func accessTokenArgs(t *store.AccessToken) []any {
@@ -402,7 +402,7 @@ func accessTokenArgs(t *store.AccessToken) []any {
 		revoked = revokedAt(t.CreatedAt)
 	}
 	return []any{t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,
-		ts(t.CreatedAt), ts(t.ExpiresAt), revoked, t.JKT, list(t.Audience)}
+		ts(t.CreatedAt), ts(t.ExpiresAt), revoked, t.JKT, list(t.Audience), t.X5T}
 }
 
 // GetAccessToken returns a record with Revoked computed: its own revocation,
@@ -411,7 +411,7 @@ func accessTokenArgs(t *store.AccessToken) []any {
 func (s *Store) GetAccessToken(ctx context.Context, id string) (store.AccessToken, error) {
 	var revoked bool
 	t, err := scanAccessToken(s.pool.QueryRow(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id,
-			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at, a.jkt, a.audience,
+			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at, a.jkt, a.audience, a.x5t,
 			a.revoked_at IS NOT NULL
 			OR f.revoked_at IS NOT NULL
 			OR COALESCE(c.status, 'active') != 'active'
@@ -431,10 +431,10 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t store.AccessToken, now 
 		created = now
 	}
 	_, err := s.exec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at WHERE access_tokens.revoked_at IS NULL`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, list(t.Scopes), t.Format,
-		ts(created), ts(t.ExpiresAt), revokedAt(now), t.JKT, list(t.Audience))
+		ts(created), ts(t.ExpiresAt), revokedAt(now), t.JKT, list(t.Audience), t.X5T)
 	return err
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/grantd/grantd/internal/store"
 )
 
-// maxInsertBatch bounds the access tokens one INSERT carries (12
+// maxInsertBatch bounds the access tokens one INSERT carries (13
 // parameters each: PostgreSQL allows 65535).
 const maxInsertBatch = 64
 
@@ -176,14 +176,14 @@ func insertAccessTokens(ctx context.Context, q querier, batch []*tokenInsert) er
 	}
 	var sql strings.Builder
 	sql.WriteString(`INSERT INTO access_tokens (` + accessTokenCols + `) VALUES `)
-	args := make([]any, 0, 12*len(batch))
+	args := make([]any, 0, 13*len(batch))
 	for i, p := range batch {
 		if i > 0 {
 			sql.WriteString(", ")
 		}
 		n := len(args)
-		fmt.Fprintf(&sql, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
-			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12)
+		fmt.Fprintf(&sql, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13)
 		args = append(args, accessTokenArgs(p.t)...)
 	}
 	_, err := exec(ctx, q, sql.String(), args...)

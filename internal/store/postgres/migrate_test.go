@@ -405,8 +405,8 @@ func init() {
 }
 
 // grantRows0006 are grantRows0005 as version 6 stores them: auth
-// requests, codes and families have resources, access tokens an audience;
-// and a pushed authorization request.
+// requests, codes and families have resources, access tokens an audience
+// and a certificate thumbprint (x5t); and a pushed authorization request.
 var grantRows0006 = []string{
 	`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '{company}',
 		'chal', 'S256', 'csrf', 'u1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', 'cust', 'Acme',
@@ -421,7 +421,7 @@ var grantRows0006 = []string{
 	grantRows0001[4],
 	`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '{company}', 'opaque',
 		'2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', NULL, 'jkt-a1',
-		'{https://api.example.com/,https://files.example.com/v1}')`,
+		'{https://api.example.com/,https://files.example.com/v1}', 'x5t-a1')`,
 	grantRows0001[6],
 	`INSERT INTO dpop_proofs VALUES ('\xdd', '2100-01-01 00:00:00Z')`,
 	`INSERT INTO pushed_requests VALUES ('\xee', 'c1',

@@ -241,7 +241,7 @@ func revokeFamily(ctx context.Context, tx *sql.Tx, familyID string, now time.Tim
 // ---- access tokens ----
 
 const accessTokenCols = `id, client_id, subject, family_id, connection_id, scopes, format, created_at, expires_at,
-	revoked_at, jkt, audience`
+	revoked_at, jkt, audience, x5t`
 
 // scanAccessToken scans accessTokenCols, then more.
 func scanAccessToken(row scanner, more ...any) (store.AccessToken, error) {
@@ -251,7 +251,7 @@ func scanAccessToken(row scanner, more ...any) (store.AccessToken, error) {
 		created, expires, revoked int64
 	)
 	err := row.Scan(append([]any{&t.ID, &t.ClientID, &t.Subject, &t.FamilyID, &t.ConnectionID, &scopes, &t.Format,
-		&created, &expires, &revoked, &t.JKT, &audience}, more...)...)
+		&created, &expires, &revoked, &t.JKT, &audience, &t.X5T}, more...)...)
 	if err != nil {
 		return store.AccessToken{}, mapErr(err)
 	}
@@ -267,9 +267,9 @@ func insertAccessToken(ctx context.Context, tx *sql.Tx, t *store.AccessToken) er
 		revoked = max(toMS(t.CreatedAt), 1)
 	}
 	_, err := exec(ctx, tx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, toJSON(t.Scopes), t.Format,
-		toMS(t.CreatedAt), toMS(t.ExpiresAt), revoked, t.JKT, toJSON(t.Audience))
+		toMS(t.CreatedAt), toMS(t.ExpiresAt), revoked, t.JKT, toJSON(t.Audience), t.X5T)
 	return err
 }
 
@@ -279,7 +279,7 @@ func insertAccessToken(ctx context.Context, tx *sql.Tx, t *store.AccessToken) er
 func (s *Store) GetAccessToken(ctx context.Context, id string) (store.AccessToken, error) {
 	var revoked bool
 	t, err := scanAccessToken(s.r.QueryRowContext(ctx, `SELECT a.id, a.client_id, a.subject, a.family_id,
-			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at, a.jkt, a.audience,
+			a.connection_id, a.scopes, a.format, a.created_at, a.expires_at, a.revoked_at, a.jkt, a.audience, a.x5t,
 			a.revoked_at != 0
 			OR COALESCE(f.revoked_at, 0) != 0
 			OR COALESCE(c.status, 'active') != 'active'
@@ -299,10 +299,10 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t store.AccessToken, now 
 		created = now
 	}
 	_, err := s.writeExec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at WHERE access_tokens.revoked_at = 0`,
 		t.ID, t.ClientID, t.Subject, t.FamilyID, t.ConnectionID, toJSON(t.Scopes), t.Format,
-		toMS(created), toMS(t.ExpiresAt), max(toMS(now), 1), t.JKT, toJSON(t.Audience))
+		toMS(created), toMS(t.ExpiresAt), max(toMS(now), 1), t.JKT, toJSON(t.Audience), t.X5T)
 	return err
 }
 

@@ -167,7 +167,8 @@ func CheckClientBeforeLifecycle(t *testing.T, c store.Client) {
 // CheckBeforeFAPI checks c1's records as a seed from before the migration
 // that added resource indicators and client security settings (0006 in
 // both backends) stores them: no security settings, no resources, no
-// audience (nil or empty).
+// audience (nil or empty), no certificate thumbprint; and an access token
+// written after the migration keeps its thumbprint.
 func CheckBeforeFAPI(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := t.Context()
@@ -185,8 +186,26 @@ func CheckBeforeFAPI(t *testing.T, s store.Store) {
 	if _, f, err := s.GetRefreshToken(ctx, []byte{0xAA}); err != nil || len(f.Resources) != 0 {
 		t.Errorf("family from before 0006: %+v, %v; want no resources", f, err)
 	}
-	if a, err := s.GetAccessToken(ctx, "at1"); err != nil || len(a.Audience) != 0 {
-		t.Errorf("access token from before 0006: %+v, %v; want no audience", a, err)
+	if a, err := s.GetAccessToken(ctx, "at1"); err != nil || len(a.Audience) != 0 || a.X5T != "" {
+		t.Errorf("access token from before 0006: %+v, %v; want no audience and no x5t", a, err)
+	}
+	checkX5TWritten(t, s)
+}
+
+// checkX5TWritten writes a revoked access token of c1 bound to a client
+// certificate and checks that it reads back with the thumbprint.
+func checkX5TWritten(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.UnixMilli(1700000000000).UTC()
+	tok := store.AccessToken{ID: "at-x5t", ClientID: "c1", Subject: "c1", Scopes: []string{"company"},
+		Format: store.TokenFormatOpaque, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		X5T: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+	if err := s.RevokeAccessToken(ctx, tok, now); err != nil {
+		t.Fatalf("RevokeAccessToken of a certificate-bound token: %v", err)
+	}
+	if a, err := s.GetAccessToken(ctx, tok.ID); err != nil || a.X5T != tok.X5T {
+		t.Errorf("access token written after 0006: %+v, %v; want x5t %q", a, err, tok.X5T)
 	}
 }
 
@@ -194,9 +213,10 @@ func CheckBeforeFAPI(t *testing.T, s store.Store) {
 // resource indicators (0006) stores them: c1 may ask for
 // https://api.example.com/ and must push its requests; r1, CC and fam1
 // have the resources https://api.example.com/ and
-// https://files.example.com/v1, at1 them as its audience; and the request
-// pushed with hash EE (until 2100), with those resources and the scope
-// company, is given once.
+// https://files.example.com/v1, at1 them as its audience and the
+// certificate thumbprint x5t-a1; the request pushed with hash EE (until
+// 2100), with those resources and the scope company, is given once; and
+// an access token written keeps its thumbprint.
 func CheckMigratedFAPI(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := t.Context()
@@ -214,9 +234,10 @@ func CheckMigratedFAPI(t *testing.T, s store.Store) {
 	if _, f, err := s.GetRefreshToken(ctx, []byte{0xAA}); err != nil || !reflect.DeepEqual(f.Resources, resources) {
 		t.Errorf("family: %+v, %v; want resources %v", f, err, resources)
 	}
-	if a, err := s.GetAccessToken(ctx, "at1"); err != nil || !reflect.DeepEqual(a.Audience, resources) {
-		t.Errorf("access token: %+v, %v; want audience %v", a, err, resources)
+	if a, err := s.GetAccessToken(ctx, "at1"); err != nil || !reflect.DeepEqual(a.Audience, resources) || a.X5T != "x5t-a1" {
+		t.Errorf("access token: %+v, %v; want audience %v, x5t x5t-a1", a, err, resources)
 	}
+	checkX5TWritten(t, s)
 	now := time.UnixMilli(1700000000000).UTC()
 	want := store.PushedRequest{Hash: []byte{0xEE}, ClientID: "c1",
 		Params:    map[string][]string{"resource": resources, "scope": {"company"}},

@@ -417,6 +417,7 @@ func newAccessToken(code store.AuthCode, now time.Time) store.AccessToken {
 		ExpiresAt:    now.Add(time.Hour),
 		JKT:          "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		Audience:     []string{"https://api.example.com/", "https://files.example.com/v1"},
+		X5T:          "x5t-thumbprint-fixture",
 	}
 }
 

@@ -26,3 +26,8 @@ CREATE TABLE pushed_requests (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX pushed_requests_client ON pushed_requests (client_id);
 CREATE INDEX pushed_requests_expires ON pushed_requests (expires_at);
+
+-- An access token bound to a client's certificate (RFC 8705 §3) records
+-- the certificate's SHA-256 thumbprint (its cnf.x5t#S256, base64url), as
+-- jkt records a DPoP key's; '' = not bound.
+ALTER TABLE access_tokens ADD COLUMN x5t TEXT NOT NULL DEFAULT '';

@@ -1,0 +1,145 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/grantd/grantd/internal/store"
+)
+
+// Mutual TLS (RFC 8705): a client authenticates with its TLS client
+// certificate (§2), and its access tokens may be bound to that certificate
+// (§3: cnf.x5t#S256), useless to anyone without its private key.
+
+// CertThumbprint is a certificate's x5t#S256 (RFC 8705 §3.1):
+// base64url(SHA-256(DER)).
+func CertThumbprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// checkTLSClient authenticates c by the request's certificate chain, leaf
+// first: for tls_client_auth, a chain to one of the server's client CAs,
+// for client authentication, whose leaf carries the client's registered
+// name (§2.1); for self_signed_tls_client_auth, a leaf that is one of the
+// certificates (x5c) of the client's registered keys (§2.2), within its
+// validity. A refusal is an error whose text is for the log only.
+func (p *Provider) checkTLSClient(ctx context.Context, c *store.Client, chain []*x509.Certificate) error {
+	if len(chain) == 0 {
+		return errors.New("mutual TLS: no client certificate (the request did not come over the mutual-TLS listener, or sent none)")
+	}
+	leaf, now := chain[0], p.now()
+	if c.AuthMethod == store.AuthMethodTLS {
+		if p.ClientCAs == nil {
+			return errors.New("mutual TLS: the server has no client CA bundle")
+		}
+		inter := x509.NewCertPool()
+		for _, ic := range chain[1:] {
+			inter.AddCert(ic)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: p.ClientCAs, Intermediates: inter, CurrentTime: now,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			return errors.New("mutual TLS: the client certificate does not chain to a trusted client CA: " + err.Error())
+		}
+		if !certNamed(leaf, &c.Security) {
+			return errors.New("mutual TLS: the client certificate does not carry the client's registered subject or SAN")
+		}
+		return nil
+	}
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return errors.New("mutual TLS: the self-signed client certificate is not valid now")
+	}
+	for _, refresh := range []bool{false, true} {
+		if refresh && c.Security.JWKSURI == "" {
+			break
+		}
+		keys, err := p.clientKeys(ctx, c, refresh)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys.Keys {
+			for _, kc := range k.Certificates {
+				if bytes.Equal(kc.Raw, leaf.Raw) {
+					return nil
+				}
+			}
+		}
+	}
+	return errors.New("mutual TLS: the self-signed client certificate is not in the client's registered keys (x5c)")
+}
+
+// certNamed reports whether leaf carries the one name the client
+// registered (RFC 8705 §2.1.2): its subject DN, or a SAN of one kind.
+func certNamed(leaf *x509.Certificate, s *store.ClientSecurity) bool {
+	switch {
+	case s.TLSClientAuthSubjectDN != "":
+		return SameDN(leaf.Subject, s.TLSClientAuthSubjectDN)
+	case s.TLSClientAuthSANDNS != "":
+		return slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return strings.EqualFold(n, s.TLSClientAuthSANDNS) })
+	case s.TLSClientAuthSANURI != "":
+		return slices.ContainsFunc(leaf.URIs, func(u *url.URL) bool { return u.String() == s.TLSClientAuthSANURI })
+	case s.TLSClientAuthSANIP != "":
+		want, err := netip.ParseAddr(s.TLSClientAuthSANIP)
+		return err == nil && slices.ContainsFunc(leaf.IPAddresses, func(ip net.IP) bool {
+			got, ok := netip.AddrFromSlice(ip)
+			return ok && got.Unmap() == want.Unmap()
+		})
+	case s.TLSClientAuthSANEmail != "":
+		return slices.ContainsFunc(leaf.EmailAddresses, func(e string) bool { return strings.EqualFold(e, s.TLSClientAuthSANEmail) })
+	}
+	return false
+}
+
+// SameDN reports whether name is the distinguished name dn, written as RFC
+// 4514 writes it (most specific first: "CN=client,O=Bank,C=GB"), with the
+// spaces around separators and the case of attribute types ignored.
+func SameDN(name pkix.Name, dn string) bool {
+	return normalDN(name.String()) == normalDN(dn)
+}
+
+func normalDN(dn string) string {
+	parts := strings.Split(dn, ",")
+	for i, p := range parts {
+		typ, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		parts[i] = strings.ToUpper(strings.TrimSpace(typ)) + "=" + strings.TrimSpace(val)
+	}
+	return strings.Join(parts, ",")
+}
+
+// certBinding is the thumbprint an endpoint with profile pr binds c's
+// access tokens to (RFC 8705 §3), "" for none: a client registered with
+// tls_client_certificate_bound_access_tokens gets its tokens bound to the
+// request's certificate, and must make its requests over mutual TLS.
+func certBinding(pr Profile, c *store.Client, chain []*x509.Certificate) (string, error) {
+	switch {
+	case !c.Security.TLSCertBoundAccessTokens:
+		return "", nil
+	case !pr.MTLS:
+		return "", InvalidRequest("The client's tokens are certificate-bound; this endpoint issues none.")
+	case len(chain) == 0:
+		return "", InvalidRequest("The client's access tokens are certificate-bound: make the request over mutual TLS with the client's certificate.")
+	}
+	return CertThumbprint(chain[0]), nil
+}
+
+// certPresented checks, at a protected resource, that a token bound to the
+// certificate x5t came with that certificate (RFC 8705 §3).
+func (p *Provider) certPresented(x5t string, cert *x509.Certificate) error {
+	if x5t == "" {
+		return nil
+	}
+	if cert == nil || CertThumbprint(cert) != x5t {
+		return &Error{Code: ErrCodeInvalidToken, Status: 401, Description: "The access token is bound to a TLS client certificate: present it over mutual TLS with that certificate."}
+	}
+	return nil
+}
