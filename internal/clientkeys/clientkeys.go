@@ -48,6 +48,11 @@ const (
 	DefaultMaxBytes   = 256 << 10
 	DefaultTTL        = 5 * time.Minute
 	DefaultMinRefresh = 30 * time.Second
+	// MaxStale is how long past its TTL a set is still served while its
+	// URL fails (a network error, a timeout, a 5xx): long enough to ride
+	// out an outage of the client's key server, short enough that keys it
+	// can no longer publish stop working.
+	MaxStale = time.Hour
 	DefaultMaxEntries = 10000
 
 	// maxCacheBytes bounds the cache by the size of the bodies its sets
@@ -169,7 +174,9 @@ func or[T int | int64 | time.Duration](v, def T) T {
 // met an unknown kid); it is honoured at most once per MinRefresh per URL,
 // the cached set returned otherwise. Concurrent calls for one URL share one
 // fetch. A fetch that fails while a set is cached returns the cached set
-// (stale-if-error), and the URL is not fetched again for MinRefresh; a
+// (stale-if-error, for at most MaxStale past its TTL; a server that answers
+// an empty set or a 4xx has withdrawn its keys, and the cached set is
+// dropped), and the URL is not fetched again for MinRefresh; a
 // failure with nothing cached is an error, and is returned again, without
 // a fetch, for MinRefresh.
 //
@@ -218,7 +225,7 @@ func (f *Fetcher) Keys(ctx context.Context, uri string, refresh bool) (*jose.JSO
 // staleOr is what Keys returns when ctx ends (with err) before a fetch
 // does: the cached set if there is one. f.mu is held.
 func (f *Fetcher) staleOr(uri string, err error) (*jose.JSONWebKeySet, error) {
-	if e := f.entries[uri]; e != nil && e.set != nil {
+	if e := f.entries[uri]; e != nil && f.usable(e) {
 		return copySet(e.set), nil
 	}
 	return nil, contextError(err)
@@ -238,7 +245,7 @@ func (f *Fetcher) cached(e *entry, refresh bool) (*jose.JSONWebKeySet, *Error, b
 	// Fetched a moment ago: a refresh waits, and so does a fetch after a
 	// failure (stale-if-error, or the failure again).
 	if now.Before(e.attempted.Add(f.minRefresh)) && (fresh || e.err != nil) {
-		if e.set != nil {
+		if f.usable(e) {
 			return e.set, nil, true
 		}
 		if e.err != nil {
@@ -268,6 +275,12 @@ func (f *Fetcher) run(ctx context.Context, uri string, c *call) {
 	}
 	e.attempted = f.now()
 	e.err = err
+	if authoritative(err) {
+		// The client's server answered that it has no keys (an empty set,
+		// a 4xx): keys it withdrew stop working now.
+		f.bytes -= e.size
+		e.set, e.size = nil, 0
+	}
 	if err == nil {
 		f.bytes += size - e.size
 		e.set, e.fetched, e.size = set, start, size
@@ -279,11 +292,23 @@ func (f *Fetcher) run(ctx context.Context, uri string, c *call) {
 		f.bytes -= old.size
 	}
 	c.set, c.err = e.set, nil
-	if e.set == nil {
-		c.err = err
+	if !f.usable(e) {
+		c.set, c.err = nil, err
 	}
 	delete(f.inflight, uri)
 	close(c.done)
+}
+
+// usable reports whether e's set may be served: fresh, or stale by at most
+// MaxStale past its TTL. f.mu is held.
+func (f *Fetcher) usable(e *entry) bool {
+	return e.set != nil && f.now().Before(e.fetched.Add(f.ttl+MaxStale))
+}
+
+// authoritative reports whether a failed fetch is the client's server
+// saying it has no keys, rather than failing: then no cached set is served.
+func authoritative(err *Error) bool {
+	return err != nil && (err.Kind == KindNoKeys || (err.Kind == KindStatus && err.Status >= 400 && err.Status < 500))
 }
 
 // result is a call's outcome as Keys returns it.

@@ -833,3 +833,39 @@ func TestIsPublic(t *testing.T) {
 		t.Error("isPublic(zero Addr) = true")
 	}
 }
+
+// TestWithdrawnKeys: a client's server that answers with an empty set or a
+// 4xx has withdrawn its keys: the cached set is no longer served. One that
+// keeps failing otherwise is served its cached set for MaxStale past the
+// TTL, and no longer.
+func TestWithdrawnKeys(t *testing.T) {
+	for name, h := range map[string]http.HandlerFunc{
+		"an empty set": serve([]byte(`{"keys":[]}`)),
+		"404":          failWith(http.StatusNotFound),
+	} {
+		clk := newClock()
+		s := newServer(t, serve(setJSON(t, publicKeys()...)))
+		f := newFetcher(Options{TTL: time.Minute, MinRefresh: 30 * time.Second}, clk)
+		mustKeys(t, f, s.URL, false)
+		s.handle(h)
+		clk.Advance(2 * time.Minute)
+		if set, err := f.Keys(t.Context(), s.URL, false); err == nil {
+			t.Errorf("%s after a set: %s served, want an error", name, kids(set))
+		}
+		if set, err := f.Keys(t.Context(), s.URL, true); err == nil {
+			t.Errorf("%s, asked again at once: %s served, want the error again", name, kids(set))
+		}
+	}
+
+	clk := newClock()
+	s := newServer(t, serve(setJSON(t, publicKeys()...)))
+	f := newFetcher(Options{TTL: time.Minute, MinRefresh: 30 * time.Second}, clk)
+	mustKeys(t, f, s.URL, false)
+	s.handle(failWith(http.StatusServiceUnavailable))
+	clk.Advance(time.Minute + MaxStale - time.Minute)
+	mustKeys(t, f, s.URL, false) // stale, within MaxStale
+	clk.Advance(2 * time.Minute)
+	if set, err := f.Keys(t.Context(), s.URL, false); err == nil {
+		t.Errorf("a set stale beyond MaxStale: %s served, want an error", kids(set))
+	}
+}

@@ -583,8 +583,12 @@ func compactJWKS(raw json.RawMessage, certs bool) (json.RawMessage, string) {
 		case k.Use != "" && k.Use != "sig":
 			return nil, fmt.Sprintf("key %d has use %s, not sig", i, quote(k.Use))
 		}
-		switch k.Key.(type) {
-		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		switch pk := k.Key.(type) {
+		case *rsa.PublicKey:
+			if pk.N.BitLen() < 2048 {
+				return nil, fmt.Sprintf("key %d is an RSA key of fewer than 2048 bits", i)
+			}
+		case *ecdsa.PublicKey, ed25519.PublicKey:
 		default:
 			return nil, fmt.Sprintf("key %d is not an RSA, EC or Ed25519 public key", i)
 		}

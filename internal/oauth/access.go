@@ -46,7 +46,9 @@ func (p *Provider) newAccessToken(c *store.Client, subject string, conn *store.C
 		Format:       c.TokenFormat,
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(ttl),
-		Audience:     aud,
+		// The audience as issued, the default's too: changing the default
+		// later does not re-target tokens issued before.
+		Audience: []string(p.audience(aud)),
 	}}
 	if a.rec.Format == store.TokenFormatOpaque {
 		a.opaque = p.newSecret(PrefixAccessToken, now)

@@ -43,8 +43,24 @@ func (p *Provider) checkAssertion(ctx context.Context, c *store.Client, cr Clien
 	}
 	a, err := assertion.Verify(cr.Assertion, keys, expect, now)
 	var ae *assertion.Error
-	if errors.As(err, &ae) && ae.UnknownKey && c.Security.JWKSURI != "" {
+	switch {
+	case errors.As(err, &ae) && ae.UnknownKey && c.Security.JWKSURI != "":
+		// The client may have rotated its keys: fetch them again (at most
+		// every clientkeys.DefaultMinRefresh).
 		if keys, err = p.clientKeys(ctx, c, true); err != nil {
+			return err
+		}
+		a, err = assertion.Verify(cr.Assertion, keys, expect, now)
+	case errors.As(err, &ae) && ae.UnknownKey:
+		// Its inline keys may have been changed by another instance, and
+		// the client come from this one's cache: judge on the stored one.
+		p.Store.ForgetClient(c.ID)
+		fresh, gerr := p.Store.GetClient(ctx, c.ID)
+		if gerr != nil || fresh.AuthMethod != store.AuthMethodPrivateKeyJWT {
+			return err
+		}
+		*c = fresh
+		if keys, err = p.clientKeys(ctx, c, false); err != nil {
 			return err
 		}
 		a, err = assertion.Verify(cr.Assertion, keys, expect, now)

@@ -46,26 +46,33 @@ func (p *Provider) dpopNonce(now time.Time) string {
 	return p.DPoP.Nonces.Current(now)
 }
 
-// checkProof checks a token request's DPoP proof, if it has one, for an
-// endpoint with profile pr: nil when there is none. A client whose tokens
-// must be bound (DPoPBoundAccessTokens) needs one. Its single use is
+// checkProof applies the rules of DPoP to a token request of client c at
+// an endpoint with profile pr, whose proof (nil for none) verifyProof
+// checked before the client authenticated (so that a use_dpop_nonce retry
+// may carry the same client assertion): a client whose tokens must be
+// bound (DPoPBoundAccessTokens) needs one. The proof's single use is
 // recorded with the grant's writes (bindTo).
-func (p *Provider) checkProof(pr Profile, c *store.Client, r *DPoPRequest, now time.Time) (*dpop.Proof, error) {
-	if r == nil {
-		r = &DPoPRequest{}
-	}
+func (p *Provider) checkProof(pr Profile, c *store.Client, proof *dpop.Proof, now time.Time) (*dpop.Proof, error) {
 	switch {
 	case !pr.DPoP && c.DPoPBoundAccessTokens:
 		return nil, InvalidRequest("The client's tokens are DPoP-bound; this endpoint issues none.")
 	case !pr.DPoP:
 		return nil, nil
-	case len(r.Proofs) == 0 && c.DPoPBoundAccessTokens:
+	case proof == nil && c.DPoPBoundAccessTokens:
 		e := InvalidDPoPProof("The client's access tokens must be DPoP-bound: send a DPoP proof.")
 		e.DPoPNonce = p.dpopNonce(now)
 		return nil, e
-	case len(r.Proofs) == 0:
+	}
+	return proof, nil
+}
+
+// verifyProof checks a request's proof, if it has one, without recording
+// its use: the stateless checks of §4.3, the nonce's too.
+func (p *Provider) verifyProof(r *DPoPRequest) (*dpop.Proof, error) {
+	if r == nil || len(r.Proofs) == 0 {
 		return nil, nil
 	}
+	now := p.now()
 	proof, err := p.dpopChecker().Check(r.Proofs, dpop.Request{Method: r.Method, URL: r.URL}, now)
 	if err != nil {
 		return nil, p.proofError(err, now)
@@ -78,14 +85,11 @@ func (p *Provider) checkProof(pr Profile, c *store.Client, r *DPoPRequest, now t
 // use at once: a proof sent anywhere is checked as it would be at the token
 // endpoint, replay included. nil when the request has none.
 func (p *Provider) spendProof(ctx context.Context, r *DPoPRequest) (*dpop.Proof, error) {
-	if r == nil || len(r.Proofs) == 0 {
-		return nil, nil
+	checked, err := p.verifyProof(r)
+	if checked == nil || err != nil {
+		return nil, err
 	}
-	now := p.now()
-	proof, err := p.dpopChecker().Check(r.Proofs, dpop.Request{Method: r.Method, URL: r.URL}, now)
-	if err != nil {
-		return nil, p.proofError(err, now)
-	}
+	proof, now := *checked, p.now()
 	err = p.Store.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
 		return store.Writes{At: now, Proof: &store.ProofUse{Key: proof.Replay, ExpiresAt: proof.Until}}, nil
 	})

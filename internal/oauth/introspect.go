@@ -305,6 +305,9 @@ func (p *Provider) DisconnectByToken(ctx context.Context, token string, proof *D
 	if ref == nil || ref.refresh || ref.access.Revoked || !p.now().Before(ref.access.ExpiresAt) {
 		return nil, invalid
 	}
+	if !p.forUs(ref.access.Audience) {
+		return nil, invalid
+	}
 	if err := p.presentedRight(ref.access.JKT, token, proof); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,17 +63,28 @@ func (p *Provider) parTTL() time.Duration {
 // code to its key as dpop_jkt would (RFC 9449 §10.1); a dpop_jkt sent as
 // well must be that key's.
 func (p *Provider) Push(ctx context.Context, cr ClientCredentials, q url.Values, proof *DPoPRequest) (*PushResult, error) {
+	// The proof is checked before the client's authentication spends
+	// anything (an assertion's jti), so that a use_dpop_nonce retry may
+	// carry the same assertion.
+	if _, err := p.verifyProof(proof); err != nil {
+		return nil, err
+	}
 	client, err := p.AuthenticateClient(ctx, cr)
 	if err != nil {
 		return nil, err
 	}
 	if id := q.Get("client_id"); id != "" && id != client.ID {
-		return nil, InvalidRequest("The client_id is not the authenticated client's.")
+		return nil, InvalidClient(errors.New("client_id differs from the authenticated client"))
 	}
-	q = cloneQuery(q)
-	for _, k := range clientAuthParams {
-		delete(q, k)
+	// Only what the authorization endpoint reads is kept: nothing else of
+	// the client's text is stored.
+	kept := url.Values{}
+	for k, v := range q {
+		if KnownParam(k) && !slices.Contains(clientAuthParams, k) {
+			kept[k] = append([]string(nil), v...)
+		}
 	}
+	q = kept
 	q.Set("client_id", client.ID)
 	res, err := p.authorize(ctx, q, cr.Address, false, true)
 	var ae *AuthorizeError
@@ -129,23 +141,15 @@ func (p *Provider) pushedParams(ctx context.Context, q url.Values) (url.Values, 
 	case !strings.HasPrefix(uri, RequestURIPrefix) || len(uri) > 256:
 		return nil, false, invalid
 	}
-	pr, err := p.Store.TakePushedRequest(ctx, store.Hash(uri), p.now())
+	// Taken only by the client that pushed it: a guess with another
+	// client's id leaves the user's request in place.
+	pr, err := p.Store.TakePushedRequest(ctx, store.Hash(uri), clientID, p.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, false, invalid
 	}
 	if err != nil {
 		return nil, false, ServerError(err)
 	}
-	if pr.ClientID != clientID {
-		return nil, false, invalid
-	}
 	return url.Values(pr.Params), true, nil
 }
 
-func cloneQuery(q url.Values) url.Values {
-	out := make(url.Values, len(q))
-	for k, v := range q {
-		out[k] = append([]string(nil), v...)
-	}
-	return out
-}

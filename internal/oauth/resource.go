@@ -37,10 +37,22 @@ func ValidResource(s string) bool {
 }
 
 // resourceAllowed reports whether client c may ask for resource r: one of
-// its own, one of the server's, or the default audience.
+// its own, one of the server's, or the default audience (the issuer when
+// none is set).
 func (p *Provider) resourceAllowed(c *store.Client, r string) bool {
 	return slices.Contains(c.Security.AllowedResources, r) || slices.Contains(p.Resources, r) ||
-		slices.Contains(p.DefaultAudience, r)
+		p.audience(nil).Contains(r)
+}
+
+// forUs reports whether a token's audience names grantd itself (its
+// default audience): a token for another resource is not taken at
+// grantd's own protected resource (RFC 8707's point: no replay of a token
+// across resources).
+func (p *Provider) forUs(aud []string) bool {
+	if len(aud) == 0 {
+		return true // a record from before resource indicators: the default's
+	}
+	return slices.ContainsFunc(p.audience(nil), func(a string) bool { return slices.Contains(aud, a) })
 }
 
 // checkResources checks the resources a request asks for: each a valid

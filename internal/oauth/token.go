@@ -189,6 +189,15 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	if !known || !pr.serves(req.GrantType) {
 		return nil, UnsupportedGrantType()
 	}
+	var proof *dpop.Proof
+	if pr.DPoP {
+		// Before the client's authentication, which may spend an
+		// assertion's jti: a use_dpop_nonce answer costs the client none.
+		var err error
+		if proof, err = p.verifyProof(req.DPoP); err != nil {
+			return nil, err
+		}
+	}
 	client, err := p.authenticate(ctx, pr, req.Client)
 	if err != nil {
 		return nil, err
@@ -199,7 +208,7 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (*To
 		return nil, UnauthorizedClient("The client is not allowed to use the %s grant.", req.GrantType).With(ReasonGrantNotAllowed, "grant_type")
 	}
 	now := p.now()
-	if req.proof, err = p.checkProof(pr, &client, req.DPoP, now); err != nil {
+	if req.proof, err = p.checkProof(pr, &client, proof, now); err != nil {
 		return nil, err
 	}
 	x5t, err := certBinding(pr, &client, req.Client.Certificates)

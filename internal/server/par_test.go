@@ -72,6 +72,10 @@ func TestPAR(t *testing.T) {
 	if r := page(url.Values{"client_id": {other.ID}, "request_uri": {r.str("request_uri")}}); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), oauth.ErrCodeInvalidRequestURI) {
 		t.Errorf("another client's request_uri: %d %s, want 400 invalid_request_uri", r.Status, r.Body)
 	}
+	// The guess with another client's id did not use it up.
+	if loc := e.authorize(url.Values{"client_id": {c.ID}, "request_uri": {r.str("request_uri")}}, "alice", true); loc.Query().Get("code") == "" {
+		t.Errorf("the request_uri after another client's try: redirect %s, want a code", loc)
+	}
 	r = e.push(c, first(codeRequest(c)))
 	e.clock.Advance(61 * time.Second)
 	if r := page(url.Values{"client_id": {c.ID}, "request_uri": {r.str("request_uri")}}); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), oauth.ErrCodeInvalidRequestURI) {

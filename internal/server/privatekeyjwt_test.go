@@ -1,16 +1,19 @@
 package server_test
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/grantd/grantd/internal/clientkeys"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/oauth/assertion"
+	"github.com/grantd/grantd/internal/oauth/dpop"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/testenv"
 )
@@ -199,5 +202,33 @@ func TestRegisterPrivateKeyJWT(t *testing.T) {
 		if r := e.post("/oauth/register", "application/json", body); r.Status != http.StatusBadRequest {
 			t.Errorf("register with %s: %d %s, want 400", name, r.Status, r.Body)
 		}
+	}
+}
+
+// TestPrivateKeyJWTNonceRetry: with DPoP nonces on, a token request with an
+// assertion and a proof without the nonce gets use_dpop_nonce before the
+// assertion is spent: the retry with the nonce may carry the same
+// assertion (RFC 9449 §8), and is served.
+func TestPrivateKeyJWTNonceRetry(t *testing.T) {
+	e := newEnv(t)
+	nonces, err := dpop.NewNonces(bytes.Repeat([]byte{5}, 32), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.provider.DPoP = &dpop.Checker{Nonces: nonces}
+	k, pk := testenv.NewDPoPKey(t, "ES256"), testenv.NewDPoPKey(t, "ES256")
+	c := e.keyClient(store.ClientSecurity{JWKS: testenv.JWKSet(t, k.JWKWith(map[string]any{"kid": "k1"}))})
+	a := k.Assertion(t, c.ID, e.srv.URL, e.clock.Now(), testenv.AssertionOpts{KID: "k1"})
+	body := withAssertion(url.Values{"grant_type": {"client_credentials"}}, a)
+	proof := func(nonce string) string {
+		return pk.Proof(t, http.MethodPost, e.srv.URL+"/oauth/token", testenv.ProofOpts{IAT: e.clock.Now(), Nonce: nonce})
+	}
+	r := e.form("/oauth/token", body, dpop.Header, proof(""))
+	nonce := r.Header.Get(dpop.NonceHeader)
+	if r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeUseDPoPNonce || nonce == "" {
+		t.Fatalf("without the nonce: %d %s, want use_dpop_nonce", r.Status, r.Body)
+	}
+	if r := e.form("/oauth/token", body, dpop.Header, proof(nonce)); r.Status != http.StatusOK || r.str("token_type") != oauth.TokenTypeDPoP {
+		t.Errorf("the retry with the same assertion and the nonce: %d %s, want a DPoP token", r.Status, r.Body)
 	}
 }

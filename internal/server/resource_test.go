@@ -186,3 +186,35 @@ func cloneValues(v url.Values) url.Values {
 	}
 	return out
 }
+
+// TestResourceNotForUs: a token issued for another resource (its aud names
+// no audience of grantd's) is not taken at grantd's own protected
+// resource, DELETE /connections/current: no replay of a token across
+// resources (RFC 8707).
+func TestResourceNotForUs(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(allowed(accountsAPI))
+	token := func(resources ...string) string {
+		verifier := oauth2.GenerateVerifier()
+		q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirectURI},
+			"scope": {"accounts"}, "state": {"s"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
+			"code_challenge_method": {"S256"}, "resource": resources}
+		code := e.authorize(q, "alice", true).Query().Get("code")
+		return e.tokenRequest(c, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI},
+			"code_verifier": {verifier}}).str("access_token")
+	}
+	disconnect := func(at string) response {
+		req := must(http.NewRequest(http.MethodDelete, e.srv.URL+"/connections/current", nil))
+		req.Header.Set("Authorization", "Bearer "+at)
+		return e.do(req)
+	}
+	if r := disconnect(token(accountsAPI)); r.Status != http.StatusUnauthorized {
+		t.Errorf("a token for another resource: %d %s, want 401", r.Status, r.Body)
+	}
+	if r := disconnect(token(accountsAPI, e.srv.URL)); r.Status != http.StatusOK {
+		t.Errorf("a token for another resource and grantd: %d %s, want 200", r.Status, r.Body)
+	}
+	if r := disconnect(token()); r.Status != http.StatusOK {
+		t.Errorf("a token for the default audience: %d %s, want 200", r.Status, r.Body)
+	}
+}

@@ -46,7 +46,8 @@ func (s *Server) routes() http.Handler {
 	api(http.MethodPost, oauth2.Path, standard, s.tokenEndpoint(standard))
 	api(http.MethodPost, "/oauth/introspect", standard, s.handle(standard, s.introspect))
 	api(http.MethodPost, "/oauth/revoke", standard, s.handle(standard, s.revoke))
-	api(http.MethodPost, parPath, standard, s.handle(standard, s.par))
+	// A push is an authorization request: the same per-address budget.
+	api(http.MethodPost, parPath, standard, s.handle(standard, s.limited(RouteAuthorize, s.par)))
 	if s.o.Registrar != nil {
 		api(http.MethodPost, registrationPath, standard, s.handle(standard, s.limited(RouteRegister, s.register)))
 		// RFC 7592: one resource, three methods, 405 for the others.

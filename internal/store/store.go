@@ -593,10 +593,13 @@ type AuthRequests interface {
 	// is gone.
 	PushRequest(ctx context.Context, r PushedRequest) error
 	// TakePushedRequest deletes the pushed request whose request_uri hashes
-	// to hash and returns it: a request_uri is used once. Exactly one of
-	// many concurrent callers gets it; the others, and every caller once it
-	// expired (now is compared with ExpiresAt), get ErrNotFound.
-	TakePushedRequest(ctx context.Context, hash []byte, now time.Time) (PushedRequest, error)
+	// to hash and that clientID pushed, and returns it: a request_uri is
+	// used once, and only by its client. Exactly one of many concurrent
+	// callers gets it; the others, and every caller once it expired (now is
+	// compared with ExpiresAt), get ErrNotFound. So does a caller naming
+	// another client, and the request stays for its own client: a
+	// request_uri presented with the wrong client_id does not destroy it.
+	TakePushedRequest(ctx context.Context, hash []byte, clientID string, now time.Time) (PushedRequest, error)
 }
 
 // PushedRequest is an authorization request a client pushed (RFC 9126 §2),

@@ -1,8 +1,13 @@
 package assertion_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,8 +63,22 @@ func TestVerifyRefuses(t *testing.T) {
 	now := time.Now()
 	k, other := testenv.NewDPoPKey(t, "ES256"), testenv.NewDPoPKey(t, "ES256")
 	rsaKey := testenv.NewDPoPKey(t, "RS256")
+	encKey := testenv.NewDPoPKey(t, "ES256")
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	weakJWK := map[string]any{"kty": "RSA", "kid": "w1", "n": b64(weak.N.Bytes()), "e": b64(big.NewInt(int64(weak.E)).Bytes())}
+	weakTok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": clientID, "sub": clientID, "aud": issuer,
+		"jti": "w", "exp": now.Add(time.Minute).Unix()})
+	weakTok.Header["kid"] = "w1"
+	weakJWT, err := weakTok.SignedString(weak)
+	if err != nil {
+		t.Fatal(err)
+	}
 	keys := keySet(t, testenv.JWKSet(t, k.JWKWith(map[string]any{"kid": "k1"}),
-		rsaKey.JWKWith(map[string]any{"kid": "r1", "alg": "RS256"})))
+		rsaKey.JWKWith(map[string]any{"kid": "r1", "alg": "RS256"}), encKey.JWKWith(map[string]any{"kid": "e1", "use": "enc"}), weakJWK))
 	expect := assertion.Expect{ClientID: clientID, Audiences: []string{issuer}}
 	in := func(d time.Duration) int64 { return now.Add(d).Unix() }
 	for _, tc := range []struct {
@@ -89,6 +108,11 @@ func TestVerifyRefuses(t *testing.T) {
 		{"iat in the future", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"iat": in(5 * time.Minute)}}), nil, false},
 		{"jti missing", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"jti": "-"}}), nil, false},
 		{"typ dpop+jwt", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Header: map[string]any{"typ": "dpop+jwt"}}), nil, false},
+		{"typ at+jwt", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Header: map[string]any{"typ": "at+jwt"}}), nil, false},
+		{"a crit header", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Header: map[string]any{"crit": []string{"x"}, "x": 1}}), nil, false},
+		{"jti too long", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"jti": strings.Repeat("j", 257)}}), nil, false},
+		{"a key for encryption", encKey.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "e1"}), nil, true},
+		{"an RSA key under 2048 bits", weakJWT, nil, true},
 	} {
 		e := expect
 		if tc.expect != nil {

@@ -142,16 +142,18 @@ func (s *Store) PushRequest(ctx context.Context, r store.PushedRequest) error {
 	return err
 }
 
-// TakePushedRequest deletes a pushed request not yet expired at now and
-// returns it, in one statement: of concurrent callers, the first takes the
-// row lock and deletes the row; the others wait, find it gone, and get
-// ErrNotFound. An expired one is left to DeleteExpired.
-func (s *Store) TakePushedRequest(ctx context.Context, hash []byte, now time.Time) (store.PushedRequest, error) {
+// TakePushedRequest deletes a pushed request of clientID not yet expired
+// at now and returns it, in one statement: of concurrent callers, the
+// first takes the row lock and deletes the row; the others wait, find it
+// gone, and get ErrNotFound. One of another client, or expired, is not
+// matched and stays (an expired one is left to DeleteExpired).
+func (s *Store) TakePushedRequest(ctx context.Context, hash []byte, clientID string, now time.Time) (store.PushedRequest, error) {
 	var r store.PushedRequest
 	err := retry(ctx, func() error {
 		var err error
 		r, err = scanPushedRequest(s.pool.QueryRow(ctx,
-			`DELETE FROM pushed_requests WHERE hash = $1 AND expires_at > $2 RETURNING `+pushedRequestCols, hash, now.UTC()))
+			`DELETE FROM pushed_requests WHERE hash = $1 AND client_id = $2 AND expires_at > $3 RETURNING `+pushedRequestCols,
+			hash, clientID, now.UTC()))
 		return err
 	})
 	return r, err

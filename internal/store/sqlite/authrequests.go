@@ -144,15 +144,17 @@ func (s *Store) PushRequest(ctx context.Context, r store.PushedRequest) error {
 	return err
 }
 
-// TakePushedRequest deletes a pushed request not yet expired at now and
-// returns it, in one statement on the writer: of concurrent callers,
-// exactly one gets the row. An expired one is left to DeleteExpired.
-func (s *Store) TakePushedRequest(ctx context.Context, hash []byte, now time.Time) (store.PushedRequest, error) {
+// TakePushedRequest deletes a pushed request of clientID not yet expired
+// at now and returns it, in one statement on the writer: of concurrent
+// callers, exactly one gets the row. One of another client, or expired, is
+// not matched and stays (an expired one is left to DeleteExpired).
+func (s *Store) TakePushedRequest(ctx context.Context, hash []byte, clientID string, now time.Time) (store.PushedRequest, error) {
 	var r store.PushedRequest
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		r, err = scanPushedRequest(tx.QueryRowContext(ctx,
-			`DELETE FROM pushed_requests WHERE hash = ? AND expires_at > ? RETURNING `+pushedRequestCols, hash, toMS(now)))
+			`DELETE FROM pushed_requests WHERE hash = ? AND client_id = ? AND expires_at > ? RETURNING `+pushedRequestCols,
+			hash, clientID, toMS(now)))
 		return err
 	})
 	return r, err

@@ -242,10 +242,10 @@ func CheckMigratedFAPI(t *testing.T, s store.Store) {
 	want := store.PushedRequest{Hash: []byte{0xEE}, ClientID: "c1",
 		Params:    map[string][]string{"resource": resources, "scope": {"company"}},
 		CreatedAt: now, ExpiresAt: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if p, err := s.TakePushedRequest(ctx, []byte{0xEE}, now); err != nil || !reflect.DeepEqual(p, want) {
+	if p, err := s.TakePushedRequest(ctx, []byte{0xEE}, "c1", now); err != nil || !reflect.DeepEqual(p, want) {
 		t.Errorf("pushed request:\n got %+v, %v\nwant %+v", p, err, want)
 	}
-	if _, err := s.TakePushedRequest(ctx, []byte{0xEE}, now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.TakePushedRequest(ctx, []byte{0xEE}, "c1", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("pushed request taken again: %v, want ErrNotFound", err)
 	}
 }

@@ -40,22 +40,22 @@ var pushedRequestTests = []test{
 		c := createClient(t, s)
 		r := newPushedRequest(c.ID, t0.In(elsewhere))
 		pushRequest(t, s, r)
-		got, err := s.TakePushedRequest(ctx, r.Hash, at(30*time.Second))
+		got, err := s.TakePushedRequest(ctx, r.Hash, c.ID, at(30*time.Second))
 		must(t, "TakePushedRequest", err)
 		same(t, "TakePushedRequest", got, r)
 
-		_, err = s.TakePushedRequest(ctx, r.Hash, at(30*time.Second))
+		_, err = s.TakePushedRequest(ctx, r.Hash, c.ID, at(30*time.Second))
 		wantErr(t, "TakePushedRequest(again)", err, store.ErrNotFound)
-		_, err = s.TakePushedRequest(ctx, newHash(), at(30*time.Second))
+		_, err = s.TakePushedRequest(ctx, newHash(), c.ID, at(30*time.Second))
 		wantErr(t, "TakePushedRequest(missing)", err, store.ErrNotFound)
-		_, err = s.TakePushedRequest(ctx, nil, at(30*time.Second))
+		_, err = s.TakePushedRequest(ctx, nil, c.ID, at(30*time.Second))
 		wantErr(t, "TakePushedRequest(no hash)", err, store.ErrNotFound)
 
 		// No parameters at all round-trip too.
 		empty := newPushedRequest(c.ID, t0)
 		empty.Params = map[string][]string{}
 		pushRequest(t, s, empty)
-		got, err = s.TakePushedRequest(ctx, empty.Hash, t0)
+		got, err = s.TakePushedRequest(ctx, empty.Hash, c.ID, t0)
 		must(t, "TakePushedRequest(no parameters)", err)
 		same(t, "TakePushedRequest(no parameters)", got, empty)
 	}},
@@ -66,13 +66,13 @@ var pushedRequestTests = []test{
 		for _, late := range []time.Duration{0, time.Millisecond, time.Hour} {
 			r := newPushedRequest(c.ID, t0)
 			pushRequest(t, s, r)
-			_, err := s.TakePushedRequest(ctx, r.Hash, r.ExpiresAt.Add(late))
+			_, err := s.TakePushedRequest(ctx, r.Hash, c.ID, r.ExpiresAt.Add(late))
 			wantErr(t, "TakePushedRequest(expired)", err, store.ErrNotFound)
 		}
 		// Just before: given.
 		r := newPushedRequest(c.ID, t0)
 		pushRequest(t, s, r)
-		_, err := s.TakePushedRequest(ctx, r.Hash, r.ExpiresAt.Add(-time.Millisecond))
+		_, err := s.TakePushedRequest(ctx, r.Hash, c.ID, r.ExpiresAt.Add(-time.Millisecond))
 		must(t, "TakePushedRequest(a millisecond before its expiry)", err)
 	}},
 	{"TakenOnce", func(t *testing.T, s store.Store) {
@@ -82,7 +82,7 @@ var pushedRequestTests = []test{
 		r := newPushedRequest(c.ID, t0)
 		pushRequest(t, s, r)
 		errs := race(goroutines, func(int) error {
-			got, err := s.TakePushedRequest(ctx, r.Hash, at(time.Second))
+			got, err := s.TakePushedRequest(ctx, r.Hash, c.ID, at(time.Second))
 			if err == nil {
 				same(t, "the racing TakePushedRequest that won", got, r)
 			}
@@ -90,11 +90,28 @@ var pushedRequestTests = []test{
 		})
 		tally(t, "TakePushedRequest(one request_uri)", errs, store.ErrNotFound)
 	}},
+	{"OtherClient", func(t *testing.T, s store.Store) {
+		// A request_uri presented by another client (a guess, or a leak) is
+		// not given, nor destroyed: its own client still takes it, once.
+		ctx := t.Context()
+		c, other := createClient(t, s), createClient(t, s)
+		r := newPushedRequest(c.ID, t0)
+		pushRequest(t, s, r)
+		for _, id := range []string{other.ID, newUUID(), ""} {
+			_, err := s.TakePushedRequest(ctx, r.Hash, id, at(time.Second))
+			wantErr(t, "TakePushedRequest(another client)", err, store.ErrNotFound)
+		}
+		got, err := s.TakePushedRequest(ctx, r.Hash, c.ID, at(time.Second))
+		must(t, "TakePushedRequest(its client, after another's)", err)
+		same(t, "TakePushedRequest(its client, after another's)", got, r)
+		_, err = s.TakePushedRequest(ctx, r.Hash, c.ID, at(time.Second))
+		wantErr(t, "TakePushedRequest(again)", err, store.ErrNotFound)
+	}},
 	{"MissingClient", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		r := newPushedRequest(newUUID(), t0)
 		wantErr(t, "PushRequest(no client)", s.PushRequest(ctx, r), store.ErrMissingParent)
-		_, err := s.TakePushedRequest(ctx, r.Hash, t0)
+		_, err := s.TakePushedRequest(ctx, r.Hash, r.ClientID, t0)
 		wantErr(t, "TakePushedRequest(refused)", err, store.ErrNotFound)
 	}},
 	{"Duplicate", func(t *testing.T, s store.Store) {
@@ -107,7 +124,7 @@ var pushedRequestTests = []test{
 		again := newPushedRequest(other.ID, at(time.Second))
 		again.Hash = r.Hash
 		wantErr(t, "PushRequest(duplicate)", s.PushRequest(ctx, again), store.ErrConflict)
-		got, err := s.TakePushedRequest(ctx, r.Hash, at(time.Second))
+		got, err := s.TakePushedRequest(ctx, r.Hash, c.ID, at(time.Second))
 		must(t, "TakePushedRequest", err)
 		same(t, "TakePushedRequest after a conflict", got, r)
 	}},
@@ -119,9 +136,9 @@ var pushedRequestTests = []test{
 		pushRequest(t, s, r)
 		pushRequest(t, s, o)
 		must(t, "DeleteClient", s.DeleteClient(ctx, gone.ID))
-		_, err := s.TakePushedRequest(ctx, r.Hash, t0)
+		_, err := s.TakePushedRequest(ctx, r.Hash, gone.ID, t0)
 		wantErr(t, "TakePushedRequest(of a deleted client)", err, store.ErrNotFound)
-		got, err := s.TakePushedRequest(ctx, o.Hash, t0)
+		got, err := s.TakePushedRequest(ctx, o.Hash, kept.ID, t0)
 		must(t, "TakePushedRequest(of another client)", err)
 		same(t, "TakePushedRequest(of another client)", got, o)
 	}},
@@ -158,11 +175,11 @@ func init() {
 		}
 		for _, r := range gone {
 			// Before its expiry: only deletion hides it.
-			_, err := s.TakePushedRequest(ctx, r.Hash, r.CreatedAt)
+			_, err := s.TakePushedRequest(ctx, r.Hash, c.ID, r.CreatedAt)
 			wantErr(t, "TakePushedRequest(deleted)", err, store.ErrNotFound)
 		}
 		for _, r := range kept {
-			got, err := s.TakePushedRequest(ctx, r.Hash, now)
+			got, err := s.TakePushedRequest(ctx, r.Hash, c.ID, now)
 			must(t, "TakePushedRequest(kept)", err)
 			same(t, "TakePushedRequest(kept)", got, r)
 		}

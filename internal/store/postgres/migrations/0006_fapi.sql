@@ -23,7 +23,7 @@ CREATE TABLE pushed_requests (
     hash       bytea       NOT NULL PRIMARY KEY,
     client_id  text        NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
     params     jsonb       NOT NULL,
-    created_at timestamptz,
+    created_at timestamptz NOT NULL,
     expires_at timestamptz NOT NULL
 );
 CREATE INDEX pushed_requests_client ON pushed_requests (client_id);
