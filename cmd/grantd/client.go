@@ -75,7 +75,8 @@ func (c *cli) withStore(ctx context.Context, cf *config.Flags, fn func(st store.
 func (c *cli) withManager(ctx context.Context, cf *config.Flags, fn func(m *clients.Manager) error) error {
 	return c.withConfigStore(ctx, cf, func(cfg *config.Config, st store.Store) error {
 		return fn(&clients.Manager{Store: st, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier(),
-			SigningAlgorithms: cfg.SigningAlgorithmList(), CheckJWKSURI: cfg.ClientKeyFetcher().CheckURL})
+			SigningAlgorithms: cfg.SigningAlgorithmList(), CheckJWKSURI: cfg.ClientKeyFetcher().CheckURL,
+			DefaultProfile: cfg.DefaultClientProfile()})
 	})
 }
 
@@ -131,6 +132,10 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	fs.Var(jsonFlag{&p.JWKS}, "jwks", "a private_key_jwt client's public keys, a JWK Set as `JSON` (or @file)")
 	fs.StringVar(&p.JWKSURI, "jwks-uri", "", "where a private_key_jwt client's JWK Set is fetched (https `URL`)")
 	fs.StringVar(&p.TokenEndpointAuthSigningAlg, "token-endpoint-auth-signing-alg", "", "the one `algorithm` a private_key_jwt client's assertions may use (default: any of PS256, ES256, EdDSA, RS256, …)")
+	fs.StringVar(&p.Profile, "profile", "", "security `profile` the client is held to: fapi2 (FAPI 2.0) or none (default: the server's, --fapi2)")
+	fs.StringVar(&p.TLSClientAuthSubjectDN, "tls-client-auth-subject-dn", "", "a tls_client_auth client's certificate subject `DN` (RFC 4514)")
+	fs.StringVar(&p.TLSClientAuthSANDNS, "tls-client-auth-san-dns", "", "a tls_client_auth client's certificate DNS `name` (instead of the subject DN)")
+	fs.BoolVar(&p.TLSClientCertificateBoundAccessTokens, "tls-client-certificate-bound-access-tokens", false, "bind the client's access tokens to its TLS client certificate (RFC 8705)")
 	fs.BoolVar(&p.RequirePushedAuthorizationRequests, "require-par", false, "the client's authorization requests must be pushed first (RFC 9126)")
 	fs.Var(metadata, "metadata", "metadata `key=value` (repeatable)")
 	out := addOutputFlag(fs)
@@ -325,6 +330,10 @@ func printClient(w io.Writer, v clients.View) {
 	row("jwks", string(v.JWKS))
 	row("jwks_uri", v.JWKSURI)
 	row("token_endpoint_auth_signing_alg", v.TokenEndpointAuthSigningAlg)
+	row("tls_client_auth_subject_dn", v.TLSClientAuthSubjectDN)
+	row("tls_client_auth_san_dns", v.TLSClientAuthSANDNS)
+	row("tls_client_certificate_bound_access_tokens", fmt.Sprint(v.TLSClientCertificateBoundAccessTokens))
+	row("profile", v.Profile)
 	for _, k := range slices.Sorted(maps.Keys(v.Metadata)) {
 		row("metadata."+k, v.Metadata[k])
 	}

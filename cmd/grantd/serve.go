@@ -180,7 +180,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	manager := &clients.Manager{Store: st, Seal: webhookSeal.Seal, Tiers: cfg.TierNames(), DefaultTier: cfg.EffectiveDefaultTier(),
-		SigningAlgorithms: cfg.SigningAlgorithmList(), CheckJWKSURI: clientKeys.CheckURL}
+		SigningAlgorithms: cfg.SigningAlgorithmList(), CheckJWKSURI: clientKeys.CheckURL, DefaultProfile: cfg.DefaultClientProfile()}
 	var registrar server.Registrar
 	if cfg.DynamicRegistration {
 		registrar = &clients.Registration{Manager: manager, Scope: registrationScope(cfg), Catalogue: provider.Catalogue}

@@ -52,7 +52,7 @@ const (
 	// URL fails (a network error, a timeout, a 5xx): long enough to ride
 	// out an outage of the client's key server, short enough that keys it
 	// can no longer publish stop working.
-	MaxStale = time.Hour
+	MaxStale          = time.Hour
 	DefaultMaxEntries = 10000
 
 	// maxCacheBytes bounds the cache by the size of the bodies its sets

@@ -524,3 +524,51 @@ func TestPrivateKeyJWTClients(t *testing.T) {
 		t.Error("PATCH from private_key_jwt to client_secret_basic accepted")
 	}
 }
+
+// TestFAPI2Clients: profile fapi2 holds a client to the FAPI 2.0 Security
+// Profile at registration: private_key_jwt or mutual TLS only, the code
+// grant only, PS256/ES256/EdDSA only (PS256 by default), fixed refresh
+// tokens by default. The Manager's default profile (--fapi2) applies to
+// the clients that can be held to it, and "none" opts out.
+func TestFAPI2Clients(t *testing.T) {
+	m, _, _ := newManager(t)
+	ctx := context.Background()
+	jwks := testenv.JWKSet(t, testenv.NewDPoPKey(t, "ES256").JWKWith(map[string]any{"kid": "k"}))
+	keyed := clients.Params{Name: "FAPI", TokenEndpointAuthMethod: "private_key_jwt", JWKS: jwks,
+		RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: []string{"authorization_code", "refresh_token"}}
+	p := keyed
+	p.Profile = "fapi2"
+	c, _, err := m.Create(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Security.Profile != "fapi2" || c.AccessTokenSigningAlg != "PS256" || c.RefreshPolicy != "fixed" {
+		t.Errorf("fapi2 client: profile %q, alg %q, refresh %q; want fapi2, PS256, fixed", c.Security.Profile, c.AccessTokenSigningAlg, c.RefreshPolicy)
+	}
+	for name, mod := range map[string]func(*clients.Params){
+		"a secret":           func(p *clients.Params) { p.TokenEndpointAuthMethod, p.JWKS = "client_secret_basic", nil },
+		"RS256 tokens":       func(p *clients.Params) { p.AccessTokenSigningAlg = "RS256" },
+		"RS256 assertions":   func(p *clients.Params) { p.TokenEndpointAuthSigningAlg = "RS256" },
+		"client_credentials": func(p *clients.Params) { p.GrantTypes = []string{"client_credentials"} },
+		"an unknown profile": func(p *clients.Params) { p.Profile = "fapi1" },
+	} {
+		q := p
+		mod(&q)
+		var ve *clients.ValidationError
+		if _, _, err := m.Create(ctx, q); !errors.As(err, &ve) {
+			t.Errorf("fapi2 with %s: %v, want a validation error", name, err)
+		}
+	}
+	m.DefaultProfile = "fapi2"
+	if c, _, _ := m.Create(ctx, keyed); c.Security.Profile != "fapi2" {
+		t.Errorf("a private_key_jwt client under the default fapi2: profile %q", c.Security.Profile)
+	}
+	if c, _, err := m.Create(ctx, clients.Params{Name: "secret"}); err != nil || c.Security.Profile != "" {
+		t.Errorf("a secret client under the default fapi2: %v, profile %q; want none", err, c.Security.Profile)
+	}
+	optOut := keyed
+	optOut.Profile = "none"
+	if c, _, _ := m.Create(ctx, optOut); c.Security.Profile != "" {
+		t.Errorf("profile none under the default fapi2: %q", c.Security.Profile)
+	}
+}

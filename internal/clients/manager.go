@@ -48,6 +48,11 @@ type Manager struct {
 	// stored (clientkeys.Fetcher.CheckURL: https, a public host); nil =
 	// an https URL with a host.
 	CheckJWKSURI func(uri string) error
+	// DefaultProfile is the profile of a client registered without one
+	// that can be held to it (store.ProfileFAPI2 with --fapi2: a
+	// confidential client authenticating with private_key_jwt or mutual
+	// TLS); "" = none.
+	DefaultProfile string
 }
 
 func (m *Manager) signingAlgorithms() []string {
@@ -368,6 +373,7 @@ func ParamsOf(c store.Client) Params {
 		TLSClientAuthSANIP:                    c.Security.TLSClientAuthSANIP,
 		TLSClientAuthSANEmail:                 c.Security.TLSClientAuthSANEmail,
 		TLSClientCertificateBoundAccessTokens: c.Security.TLSCertBoundAccessTokens,
+		Profile:                               profileName(c.Security.Profile),
 		ConsentTTL:                            Duration(c.ConsentTTL),
 		RetentionTTL:                          Duration(c.RetentionTTL),
 		ConsentURL:                            c.ConsentURL,

@@ -68,13 +68,17 @@ type Params struct {
 	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip"`
 	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email"`
 	// TLSClientCertificateBoundAccessTokens is RFC 8705 §3.4's member.
-	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens"`
-	ConsentTTL                            Duration          `json:"consent_ttl"`
-	RetentionTTL                          Duration          `json:"retention_ttl"`
-	ConsentURL                            string            `json:"consent_url"`
-	ResourceServer                        bool              `json:"resource_server"`
-	WebhookURL                            string            `json:"webhook_url"`
-	Metadata                              map[string]string `json:"metadata"`
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens"`
+	// Profile is the security profile the client is held to: "fapi2" (the
+	// FAPI 2.0 Security Profile), "none", or "" for the server's default
+	// (--fapi2 makes it fapi2 for clients that can be).
+	Profile        string            `json:"profile"`
+	ConsentTTL     Duration          `json:"consent_ttl"`
+	RetentionTTL   Duration          `json:"retention_ttl"`
+	ConsentURL     string            `json:"consent_url"`
+	ResourceServer bool              `json:"resource_server"`
+	WebhookURL     string            `json:"webhook_url"`
+	Metadata       map[string]string `json:"metadata"`
 }
 
 // Duration is a time.Duration in JSON: it accepts a Go duration string

@@ -292,6 +292,7 @@ func (m *Manager) toClient(p Params) (store.Client, error) {
 			c.Metadata = map[string]string{}
 		}
 	}
+	m.checkProfile(&ps, &c, p)
 
 	if len(ps) > 0 {
 		return store.Client{}, &ValidationError{Problems: ps}
@@ -639,4 +640,63 @@ func (m *Manager) checkTLSNames(ps *problems, c *store.Client, p Params) {
 	c.Security.TLSClientAuthSubjectDN, c.Security.TLSClientAuthSANDNS = p.TLSClientAuthSubjectDN, p.TLSClientAuthSANDNS
 	c.Security.TLSClientAuthSANURI, c.Security.TLSClientAuthSANIP = p.TLSClientAuthSANURI, p.TLSClientAuthSANIP
 	c.Security.TLSClientAuthSANEmail = p.TLSClientAuthSANEmail
+}
+
+// Profiles a client may be held to (Params.Profile).
+const (
+	ProfileFAPI2 = store.ProfileFAPI2
+	ProfileNone  = "none"
+)
+
+// checkProfile applies a client's security profile: asked for, or the
+// Manager's default for a client that can be held to it. A FAPI 2.0
+// client (docs/fapi.md) is confidential, authenticates with private_key_jwt
+// or mutual TLS, uses the authorization code grant (with refresh), signs
+// with PS256, ES256 or EdDSA only (its access tokens default to the
+// first the server signs with), and keeps its refresh tokens (not rotated,
+// as the profile recommends, unless asked).
+func (m *Manager) checkProfile(ps *problems, c *store.Client, p Params) {
+	profile := p.Profile
+	fapiMethod := slices.Contains(oauth.FAPI2AuthMethods, c.AuthMethod)
+	switch {
+	case profile == "" && m.DefaultProfile == ProfileFAPI2 && fapiMethod:
+		profile = ProfileFAPI2
+	case profile == "" || profile == ProfileNone:
+		return
+	case profile != ProfileFAPI2:
+		ps.add("profile %s is not one of %s, %s", quote(profile), ProfileFAPI2, ProfileNone)
+		return
+	}
+	c.Security.Profile = store.ProfileFAPI2
+	if !fapiMethod {
+		ps.add("a fapi2 client authenticates with private_key_jwt, tls_client_auth or self_signed_tls_client_auth (FAPI 2.0 §5.3.2.1)")
+	}
+	for _, g := range c.GrantTypes {
+		if g != oauth.GrantAuthorizationCode && g != oauth.GrantRefreshToken {
+			ps.add("a fapi2 client uses the authorization_code grant (and refresh_token) only, not %s", g)
+		}
+	}
+	if slices.Contains(c.ResponseTypes, ResponseTypeTempToken) {
+		ps.add("a fapi2 client uses response_type code only")
+	}
+	switch alg := c.AccessTokenSigningAlg; {
+	case alg == "" && c.TokenFormat == store.TokenFormatJWT:
+		for _, a := range oauth.FAPI2Algorithms {
+			if slices.Contains(m.signingAlgorithms(), a) {
+				c.AccessTokenSigningAlg = a
+				break
+			}
+		}
+		if c.AccessTokenSigningAlg == "" {
+			ps.add("a fapi2 client's access tokens are signed with PS256, ES256 or EdDSA, and the server signs with none of them")
+		}
+	case alg != "" && !slices.Contains(oauth.FAPI2Algorithms, alg):
+		ps.add("a fapi2 client's access_token_signing_alg is PS256, ES256 or EdDSA, not %s", alg)
+	}
+	if a := c.Security.TokenEndpointAuthSigningAlg; a != "" && !slices.Contains(oauth.FAPI2Algorithms, a) {
+		ps.add("a fapi2 client's token_endpoint_auth_signing_alg is PS256, ES256 or EdDSA, not %s", a)
+	}
+	if p.RefreshPolicy == "" {
+		c.RefreshPolicy = store.RefreshFixed
+	}
 }

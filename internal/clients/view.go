@@ -55,6 +55,7 @@ type View struct {
 	TLSClientAuthSANIP                    string            `json:"tls_client_auth_san_ip,omitempty"`
 	TLSClientAuthSANEmail                 string            `json:"tls_client_auth_san_email,omitempty"`
 	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens"`
+	Profile                               string            `json:"profile"`
 	ConsentTTL                            Duration          `json:"consent_ttl"`
 	RetentionTTL                          Duration          `json:"retention_ttl"`
 	ConsentURL                            string            `json:"consent_url"`
@@ -112,6 +113,7 @@ func NewView(c store.Client) View {
 		TLSClientAuthSANIP:                    c.Security.TLSClientAuthSANIP,
 		TLSClientAuthSANEmail:                 c.Security.TLSClientAuthSANEmail,
 		TLSClientCertificateBoundAccessTokens: c.Security.TLSCertBoundAccessTokens,
+		Profile:                               profileName(c.Security.Profile),
 		ConsentTTL:                            Duration(c.ConsentTTL),
 		RetentionTTL:                          Duration(c.RetentionTTL),
 		ConsentURL:                            c.ConsentURL,
@@ -161,4 +163,12 @@ func views[T, V any](xs []T, view func(T) V) []V {
 		out = append(out, view(x))
 	}
 	return out
+}
+
+// profileName is a stored profile as the API shows it: "none" for none.
+func profileName(p string) string {
+	if p == "" {
+		return ProfileNone
+	}
+	return p
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/grantd/grantd/internal/clientkeys"
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/store"
 )
 
 // Config is every setting of grantd. The yaml tags are the keys of the
@@ -124,9 +125,13 @@ type Config struct {
 	// jwks_uri from non-public addresses and over plain http (a private
 	// network's key server; --dev turns it on too). Off, such a URL is
 	// refused at registration and at the dial (docs/fapi.md).
-	ClientKeysAllowPrivate bool          `yaml:"client_keys_allow_private"`
-	RequirePAR             bool          `yaml:"require_par"`
-	PARTTL                 time.Duration `yaml:"par_ttl"`
+	ClientKeysAllowPrivate bool `yaml:"client_keys_allow_private"`
+	// FAPI2 makes the FAPI 2.0 Security Profile the default of new
+	// clients that can be held to it (confidential, private_key_jwt or
+	// mutual TLS): docs/fapi.md.
+	FAPI2      bool          `yaml:"fapi2"`
+	RequirePAR bool          `yaml:"require_par"`
+	PARTTL     time.Duration `yaml:"par_ttl"`
 	// DynamicRegistration serves RFC 7591 registration of public clients
 	// (POST /oauth/register); on by default.
 	DynamicRegistration bool `yaml:"dynamic_registration"`
@@ -483,6 +488,15 @@ var SupportedSigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
 // these settings ask for.
 func (c *Config) ClientKeyFetcher() *clientkeys.Fetcher {
 	return clientkeys.New(clientkeys.Options{AllowPrivate: c.ClientKeysAllowPrivate || c.Dev})
+}
+
+// DefaultClientProfile is the profile of new clients these settings ask
+// for ("" = none).
+func (c *Config) DefaultClientProfile() string {
+	if c.FAPI2 {
+		return store.ProfileFAPI2
+	}
+	return ""
 }
 
 // ResourceList is Resources as a list.

@@ -70,6 +70,7 @@ var settings = []Setting{
 	str("resources", "resources", "space-separated resource indicator `URIs` (RFC 8707) every client may ask tokens for, besides its own allowed_resources", func(c *Config) *string { return &c.Resources }),
 	str("default-audience", "default_audience", "space-separated aud `URIs` of access tokens issued without a resource (default: the issuer)", func(c *Config) *string { return &c.DefaultAudience }),
 	boolean("client-keys-allow-private", "client_keys_allow_private", "fetch private_key_jwt clients' jwks_uri from private and loopback addresses and over http too (default: public https hosts only; on with --dev)", func(c *Config) *bool { return &c.ClientKeysAllowPrivate }),
+	boolean("fapi2", "fapi2", "hold new clients that can be held to it (private_key_jwt or mutual TLS) to the FAPI 2.0 Security Profile by default (a client's profile: fapi2 or none)", func(c *Config) *bool { return &c.FAPI2 }),
 	boolean("require-par", "require_par", "every client must push its authorization requests first (RFC 9126 pushed authorization requests)", func(c *Config) *bool { return &c.RequirePAR }),
 	dur("par-ttl", "par_ttl", "lifetime of a pushed authorization request's request_uri (0 = 1m; at most 10m)", func(c *Config) *time.Duration { return &c.PARTTL }),
 	boolean("dynamic-registration", "dynamic_registration", "serve RFC 7591 registration of public clients at POST /oauth/register", func(c *Config) *bool { return &c.DynamicRegistration }),

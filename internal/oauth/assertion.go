@@ -34,7 +34,12 @@ func (p *Provider) checkAssertion(ctx context.Context, c *store.Client, cr Clien
 	now := p.now()
 	expect := assertion.Expect{ClientID: c.ID, Alg: c.Security.TokenEndpointAuthSigningAlg,
 		Audiences: []string{p.Issuer, p.IssuerURL() + "/oauth/token"}}
-	if cr.Endpoint != "" {
+	switch {
+	case isFAPI2(c):
+		// FAPI 2.0 (§5.4.1) and draft RFC 7523bis: the profile's algorithms,
+		// and the issuer as the audience.
+		expect.Algorithms, expect.Audiences = FAPI2Algorithms, []string{p.Issuer}
+	case cr.Endpoint != "":
 		expect.Audiences = append(expect.Audiences, cr.Endpoint)
 	}
 	keys, err := p.clientKeys(ctx, c, false)

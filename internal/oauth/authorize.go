@@ -92,6 +92,9 @@ func (p *Provider) authorize(ctx context.Context, q url.Values, address string, 
 		return page(ServerError(err))
 	}
 	given := q.Get("redirect_uri")
+	if given == "" && push && isFAPI2(&client) {
+		return page(InvalidRequest("A FAPI 2.0 client's pushed request must name its redirect_uri."))
+	}
 	if len(given) > maxRedirectURILen {
 		return page(InvalidRequest("The redirect_uri parameter is too long."))
 	}
@@ -155,6 +158,8 @@ func (p *Provider) authorize(ctx context.Context, q url.Values, address string, 
 		return back(InvalidRequest("The code_challenge parameter is missing."))
 	case challenge == "" && client.IsPublic():
 		return back(InvalidRequest("Public clients must use PKCE with code_challenge_method S256."))
+	case challenge == "" && isFAPI2(&client):
+		return back(InvalidRequest("A FAPI 2.0 client must use PKCE with code_challenge_method S256."))
 	case challenge != "" && method != PKCEMethodS256:
 		// An absent method means plain (RFC 7636 §4.3); grantd refuses plain.
 		return back(InvalidRequest("The code_challenge_method must be S256."))
@@ -527,7 +532,7 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		Resources:           ar.Resources,
 		GrantID:             newID(),
 		CreatedAt:           now,
-		ExpiresAt:           now.Add(p.codeTTL()),
+		ExpiresAt:           now.Add(p.codeTTLFor(&client)),
 	}
 	if err := p.Store.CreateAuthCode(ctx, code, &conn); err != nil {
 		if errors.Is(err, store.ErrMissingParent) {

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/grantd/grantd/internal/oauth/assertion"
@@ -212,6 +213,10 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 		return store.Client{}, ServerError(err)
 	}
 	switch {
+	case isFAPI2(&c) && !slices.Contains(FAPI2AuthMethods, c.AuthMethod):
+		// Registration refuses such a client; one changed in the store is
+		// refused here.
+		return failed(ReasonWrongMethod, "a FAPI 2.0 client with an authentication method outside the profile")
 	case (c.AuthMethod == store.AuthMethodPrivateKeyJWT) != (cr.Presented == PresentedJWT):
 		// A key-holding client authenticates only with its keys, and an
 		// assertion authenticates only such a client.

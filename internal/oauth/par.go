@@ -46,7 +46,9 @@ var clientAuthParams = []string{"client_secret", "client_assertion", "client_ass
 func (p *Provider) RequiresPAR() bool { return p.RequirePAR }
 
 // parRequired reports whether c's authorization requests must be pushed.
-func (p *Provider) parRequired(c *store.Client) bool { return p.RequirePAR || c.Security.RequirePAR }
+func (p *Provider) parRequired(c *store.Client) bool {
+	return p.RequirePAR || c.Security.RequirePAR || isFAPI2(c)
+}
 
 func (p *Provider) parTTL() time.Duration {
 	if p.PARTTL > 0 {
@@ -152,4 +154,3 @@ func (p *Provider) pushedParams(ctx context.Context, q url.Values) (url.Values, 
 	}
 	return url.Values(pr.Params), true, nil
 }
-

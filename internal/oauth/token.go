@@ -215,6 +215,9 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	if err != nil {
 		return nil, err
 	}
+	if x5t, err = fapi2Token(pr, &client, req.proof, x5t, req.Client.Certificates); err != nil {
+		return nil, err
+	}
 	// A token the signer cannot sign is refused before anything is taken
 	// or written: no rate, no code, no rotated refresh token.
 	if client.TokenFormat != store.TokenFormatOpaque {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -12,9 +11,7 @@ import (
 	standard "github.com/grantd/grantd/internal/dialect/oauth2"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/oauth/dpop"
-	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/store"
-	"github.com/grantd/grantd/internal/store/sqlite"
 	"github.com/grantd/grantd/internal/testenv"
 )
 
@@ -70,18 +67,7 @@ func BenchmarkCoreClientCredentialsJWT(b *testing.B) {
 // made outside the timer, a batch at a time, by golang-jwt.
 func BenchmarkCoreClientCredentialsDPoP(b *testing.B) {
 	e := newEnv(b)
-	// A signer of its own store signs ES256 at once (a new key in e.store
-	// would wait for its publication).
-	keys, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "keys.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { keys.Close() })
-	sg, err := signer.New(context.Background(), signer.Options{Store: keys, KEK: make([]byte, 32), Algorithm: "ES256", Now: e.clock.Now})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.provider.Signer = sg
+	e.signWith("ES256")
 	c := e.client(func(c *store.Client) { c.AccessTokenSigningAlg = "ES256" })
 	k := testenv.NewDPoPKey(b, "ES256")
 	tokenURL := e.srv.URL + "/oauth/token"

@@ -381,3 +381,26 @@ func (e *env) verifyJWTFor(token, aud string) jwt.MapClaims {
 	}
 	return claims
 }
+
+// signWith makes the core sign access tokens with alg, by a signer of its
+// own key store (a new key in e.store would wait for its publication), and
+// serves its keys at the JWKS endpoint too.
+func (e *env) signWith(alg string) {
+	e.t.Helper()
+	keys, err := sqlite.Open(context.Background(), filepath.Join(e.t.TempDir(), "keys.db"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { keys.Close() })
+	sg, err := signer.New(context.Background(), signer.Options{Store: keys, KEK: make([]byte, 32), Algorithm: alg, Now: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.provider.Signer, e.signer = sg, sg
+	pages, err := web.New(web.Options{Provider: e.provider})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.srv.Config.Handler = server.New(server.Options{Provider: e.provider, Keys: sg, Store: e.store, Pages: pages,
+		Registrar: &clients.Registration{Manager: &clients.Manager{Store: e.store, Now: e.clock.Now}, Catalogue: e.provider.Catalogue}}).Handler()
+}

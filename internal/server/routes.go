@@ -417,13 +417,23 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.o.Logger.ErrorContext(r.Context(), "authorize failed", "cause", ae.Err.Error())
 		}
 		if ae.RedirectTo != "" {
-			http.Redirect(w, r, ae.RedirectTo, http.StatusFound)
+			http.Redirect(w, r, ae.RedirectTo, redirectStatus(r))
 			return
 		}
 		s.authorizePage(w, r, ae.Err.Status, ae.Err.Code, ae.Err.Description)
 		return
 	}
-	http.Redirect(w, r, res.RedirectTo, http.StatusFound)
+	http.Redirect(w, r, res.RedirectTo, redirectStatus(r))
+}
+
+// redirectStatus is the status of a redirect answering r: 303 after a POST,
+// so that the browser follows with a GET and never re-posts the form
+// (RFC 9700 §4.11, FAPI 2.0), 302 after a GET.
+func redirectStatus(r *http.Request) int {
+	if r.Method == http.MethodPost {
+		return http.StatusSeeOther
+	}
+	return http.StatusFound
 }
 
 func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request, status int, code, desc string) {

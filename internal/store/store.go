@@ -203,7 +203,14 @@ type ClientSecurity struct {
 	// the TLS client certificate of their request (RFC 8705 §3.4's
 	// tls_client_certificate_bound_access_tokens).
 	TLSCertBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// Profile is the security profile the client is held to: ProfileFAPI2,
+	// or "" for none beyond grantd's own rules.
+	Profile string `json:"profile,omitempty"`
 }
+
+// ProfileFAPI2 holds a client to the FAPI 2.0 Security Profile
+// (docs/fapi.md).
+const ProfileFAPI2 = "fapi2"
 
 // IsPublic reports whether the client authenticates with no secret.
 func (c *Client) IsPublic() bool { return c.AuthMethod == AuthMethodNone }

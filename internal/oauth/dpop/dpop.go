@@ -75,6 +75,8 @@ type Proof struct {
 	// JKT is the RFC 7638 SHA-256 thumbprint of the proof's key,
 	// base64url: the cnf.jkt of what is bound to it.
 	JKT string
+	// Alg is the proof's signature algorithm.
+	Alg string
 	// Replay is the key under which the proof's single use is recorded:
 	// SHA-256 of the thumbprint and the jti, so that two clients' jtis
 	// never collide and the store holds no client's text.
@@ -205,7 +207,7 @@ func (c *Checker) Check(headers []string, r Request, now time.Time) (Proof, erro
 	}
 	jkt := base64.RawURLEncoding.EncodeToString(tp)
 	replay := sha256.Sum256([]byte(jkt + "\x00" + cl.JTI))
-	return Proof{JKT: jkt, Replay: replay[:], Until: iat.Add(maxAge).Add(time.Second)}, nil
+	return Proof{JKT: jkt, Alg: jws.Signatures[0].Protected.Algorithm, Replay: replay[:], Until: iat.Add(maxAge).Add(time.Second)}, nil
 }
 
 func (c *Checker) maxAge() time.Duration {
