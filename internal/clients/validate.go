@@ -632,6 +632,11 @@ func (m *Manager) checkTLSNames(ps *problems, c *store.Client, p Params) {
 		ps.add("a tls_client_auth client needs exactly one of tls_client_auth_subject_dn, tls_client_auth_san_dns, tls_client_auth_san_uri, tls_client_auth_san_ip and tls_client_auth_san_email")
 		return
 	}
+	if v := p.TLSClientAuthSubjectDN; v != "" {
+		if _, err := oauth.ParseDN(v); err != nil {
+			ps.add("tls_client_auth_subject_dn %s is not an RFC 4514 distinguished name: %v", quote(v), err)
+		}
+	}
 	if v := p.TLSClientAuthSANIP; v != "" {
 		if _, err := netip.ParseAddr(v); err != nil {
 			ps.add("tls_client_auth_san_ip %s is not an IP address", quote(v))

@@ -38,7 +38,7 @@ func (p *Provider) checkAssertion(ctx context.Context, c *store.Client, cr Clien
 	case isFAPI2(c):
 		// FAPI 2.0 (§5.4.1) and draft RFC 7523bis: the profile's algorithms,
 		// and the issuer as the audience.
-		expect.Algorithms, expect.Audiences = FAPI2Algorithms, []string{p.Issuer}
+		expect.Algorithms, expect.Audiences, expect.AudienceString = FAPI2Algorithms, []string{p.Issuer}, true
 	case cr.Endpoint != "":
 		expect.Audiences = append(expect.Audiences, cr.Endpoint)
 	}

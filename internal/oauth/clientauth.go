@@ -158,7 +158,15 @@ func (p *Provider) authenticate(ctx context.Context, pr Profile, cr ClientCreden
 		e.Basic, e.Reason, e.Param = cr.Presented == PresentedBasic, ReasonSecretRequired, "client_secret"
 		return store.Client{}, e
 	}
-	return p.AuthenticateClient(ctx, cr)
+	c, err := p.AuthenticateClient(ctx, cr)
+	if err == nil && pr.Clients == ClientsConfidential && c.IsPublic() {
+		// Reached with a client_id alone and a TLS certificate (which is
+		// no credential of a public client).
+		e := InvalidClient(errors.New("public client at an endpoint for confidential clients"))
+		e.Reason, e.Param = ReasonSecretRequired, "client_secret"
+		return store.Client{}, e
+	}
+	return c, err
 }
 
 // AuthenticateClient checks the presented credentials against the stored

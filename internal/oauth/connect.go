@@ -42,6 +42,11 @@ func (p *Provider) CreateConnectSession(ctx context.Context, cr ClientCredential
 	if c.IsPublic() {
 		return nil, UnauthorizedClient("Public clients may not create connect sessions.")
 	}
+	if isFAPI2(c) {
+		// A connect session is an authorization request without PKCE and
+		// without the pushed request the profile asks for.
+		return nil, UnauthorizedClient("A FAPI 2.0 client starts its authorization requests with POST /oauth/par.")
+	}
 	if _, err := p.policy().Check(ctx, PolicyRequest{Client: c, Action: ActionConnectSession, Address: cr.Address, Now: p.now()}); err != nil {
 		return nil, err
 	}

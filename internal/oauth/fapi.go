@@ -46,6 +46,11 @@ func fapi2Token(pr Profile, c *store.Client, proof *dpop.Proof, x5t string, chai
 	if !isFAPI2(c) {
 		return x5t, nil
 	}
+	if c.TokenFormat != store.TokenFormatOpaque && !slices.Contains(FAPI2Algorithms, c.AccessTokenSigningAlg) {
+		// Registration sets one; a client changed in the store is refused
+		// rather than signed with the server's default (RS256, say).
+		return "", UnauthorizedClient("A FAPI 2.0 client's access tokens are signed with PS256, ES256 or EdDSA; this client's access_token_signing_alg is not one of them.")
+	}
 	if proof != nil && !slices.Contains(FAPI2Algorithms, proof.Alg) {
 		return "", InvalidDPoPProof("The DPoP proof is signed with %s; a FAPI 2.0 client's must use PS256, ES256 or EdDSA.", proof.Alg)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"net"
@@ -83,7 +82,7 @@ func (p *Provider) checkTLSClient(ctx context.Context, c *store.Client, chain []
 func certNamed(leaf *x509.Certificate, s *store.ClientSecurity) bool {
 	switch {
 	case s.TLSClientAuthSubjectDN != "":
-		return SameDN(leaf.Subject, s.TLSClientAuthSubjectDN)
+		return subjectMatches(leaf.RawSubject, s.TLSClientAuthSubjectDN)
 	case s.TLSClientAuthSANDNS != "":
 		return slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return strings.EqualFold(n, s.TLSClientAuthSANDNS) })
 	case s.TLSClientAuthSANURI != "":
@@ -98,22 +97,6 @@ func certNamed(leaf *x509.Certificate, s *store.ClientSecurity) bool {
 		return slices.ContainsFunc(leaf.EmailAddresses, func(e string) bool { return strings.EqualFold(e, s.TLSClientAuthSANEmail) })
 	}
 	return false
-}
-
-// SameDN reports whether name is the distinguished name dn, written as RFC
-// 4514 writes it (most specific first: "CN=client,O=Bank,C=GB"), with the
-// spaces around separators and the case of attribute types ignored.
-func SameDN(name pkix.Name, dn string) bool {
-	return normalDN(name.String()) == normalDN(dn)
-}
-
-func normalDN(dn string) string {
-	parts := strings.Split(dn, ",")
-	for i, p := range parts {
-		typ, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		parts[i] = strings.ToUpper(strings.TrimSpace(typ)) + "=" + strings.TrimSpace(val)
-	}
-	return strings.Join(parts, ",")
 }
 
 // certBinding is the thumbprint an endpoint with profile pr binds c's

@@ -118,6 +118,19 @@ func TestFAPI2Profile(t *testing.T) {
 	if r := exchange(cd, verifier, assertion(e.srv.URL, testenv.AssertionOpts{}), proof(dk)...); r.Status != http.StatusOK {
 		t.Errorf("the code, left unspent by the refusals: %d %s", r.Status, r.Body)
 	}
+	aud := k.Assertion(t, c.ID, e.srv.URL, e.clock.Now(), testenv.AssertionOpts{KID: "f1",
+		Claims: map[string]any{"aud": []string{e.srv.URL}}})
+	if r := e.form("/oauth/par", withAssertion(first(codeRequest(c)), aud)); r.Status != http.StatusUnauthorized {
+		t.Errorf("an assertion whose aud is an array: %d %s, want 401 (the issuer as a string)", r.Status, r.Body)
+	}
+	if r := e.form("/connect/sessions", withAssertion(url.Values{"products": {"accounts"}, "redirect_uri": {redirectURI}},
+		assertion(e.srv.URL, testenv.AssertionOpts{}))); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeUnauthorizedClient {
+		t.Errorf("a connect session (no PAR, no PKCE): %d %s, want 400 unauthorized_client", r.Status, r.Body)
+	}
+	secretFAPI := e.client(func(c *store.Client) { c.Security.Profile = store.ProfileFAPI2 }) // as if edited in the store
+	if r := e.tokenRequest(secretFAPI, url.Values{"grant_type": {"client_credentials"}}); r.Status != http.StatusUnauthorized {
+		t.Errorf("a fapi2 client with a secret: %d %s, want 401", r.Status, r.Body)
+	}
 	cd, verifier = code()
 	e.clock.Advance(61 * time.Second)
 	if r := exchange(cd, verifier, assertion(e.srv.URL, testenv.AssertionOpts{}), proof(dk)...); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeInvalidGrant {

@@ -183,7 +183,7 @@ func TestMTLSClientAuth(t *testing.T) {
 		"self-signed":        cc(client(&self), mtlsURL, byDN.ID),
 		"no certificate":     cc(client(nil), mtlsURL, byDN.ID),
 		"the plain listener": e.form("/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {byDN.ID}}),
-		"a secret instead":   e.form("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, basic(byDN.ID, "gcs_x")...),
+		"a secret instead":   postForm(t, client(&good), mtlsURL+"/oauth/token", url.Values{"grant_type": {"client_credentials"}}, basic(byDN.ID, "gcs_x")...),
 	} {
 		if r.Status != http.StatusUnauthorized || r.str("error") != oauth.ErrCodeInvalidClient {
 			t.Errorf("tls_client_auth with %s: %d %s, want 401 invalid_client", name, r.Status, r.Body)
@@ -267,5 +267,44 @@ func TestMTLSBoundTokens(t *testing.T) {
 	}
 	if st := disconnect(client(&cert), mtlsURL); st != http.StatusOK {
 		t.Errorf("the bound token with its certificate: %d, want 200", st)
+	}
+}
+
+// TestMTLSFAPI2: a FAPI 2.0 client authenticating with tls_client_auth gets
+// a token bound to its certificate without registering
+// tls_client_certificate_bound_access_tokens (its tokens must be
+// sender-constrained); the mutual-TLS listener serves no browser route.
+func TestMTLSFAPI2(t *testing.T) {
+	e := newEnv(t)
+	e.signWith("ES256")
+	ca := newTestCA(t, "Test Client CA")
+	mtlsURL, client := e.mtlsListener(t, ca)
+	cert := issue(t, ca, pkix.Name{CommonName: "fapi-app", Organization: []string{"Example Bank"}})
+	c := e.client(func(c *store.Client) {
+		c.AuthMethod, c.SecretHash, c.AccessTokenSigningAlg, c.RefreshPolicy = store.AuthMethodTLS, nil, "ES256", store.RefreshFixed
+		c.GrantTypes = []string{"authorization_code", "refresh_token"}
+		c.Security.Profile, c.Security.TLSClientAuthSubjectDN = store.ProfileFAPI2, "CN=fapi-app,O=Example Bank"
+	})
+	q, verifier := codeRequest(c)
+	r := postForm(t, client(&cert), mtlsURL+"/oauth/par", q)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("PAR over mutual TLS: %d %s", r.Status, r.Body)
+	}
+	code := e.authorize(url.Values{"client_id": {c.ID}, "request_uri": {r.str("request_uri")}}, "alice", true).Query().Get("code")
+	r = postForm(t, client(&cert), mtlsURL+"/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {redirectURI}, "code_verifier": {verifier}, "client_id": {c.ID}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("code exchange over mutual TLS: %d %s", r.Status, r.Body)
+	}
+	if cnf, _ := e.verifyJWT(r.str("access_token"))["cnf"].(map[string]any); cnf["x5t#S256"] != thumbprint(cert) {
+		t.Errorf("cnf %v, want the certificate's thumbprint", cnf)
+	}
+	resp, err := client(&cert).Get(mtlsURL + "/oauth/authorize?client_id=" + c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/oauth/authorize on the mutual-TLS listener: %d, want 404", resp.StatusCode)
 	}
 }

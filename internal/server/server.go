@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/grantd/grantd/internal/clients"
@@ -163,15 +164,24 @@ func New(o Options) *Server {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // MTLSHandler is the handler of the mutual-TLS listener (Options.MTLSURL):
-// the same routes, whose endpoints know their URL is under MTLSURL (a DPoP
-// proof's htu, an assertion's aud). Its TLS config asks for client
-// certificates and leaves them to the core to judge
-// (tls.RequestClientCert).
+// the endpoints a client calls with its certificate (mtlsPaths), whose URL
+// is under MTLSURL (a DPoP proof's htu, an assertion's aud); every other
+// path is 404 there, so no browser is ever sent to a listener that asks it
+// for a certificate. Its TLS config asks for client certificates and leaves
+// them to the core to judge (tls.RequestClientCert).
 func (s *Server) MTLSHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(mtlsPaths, r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
 		s.handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), mtlsKey{}, true)))
 	})
 }
+
+// mtlsPaths are the paths the mutual-TLS listener serves: the endpoints of
+// the metadata's mtls_endpoint_aliases, and the protected resource.
+var mtlsPaths = []string{"/oauth/token", "/oauth/introspect", "/oauth/revoke", "/oauth/par", "/connections/current"}
 
 type mtlsKey struct{}
 
@@ -187,8 +197,10 @@ func (s *Server) endpointURL(r *http.Request) string {
 
 // peerCertificates is the request's TLS client certificate chain, leaf
 // first; nil without one.
+// Only the mutual-TLS listener's requests carry one: a certificate that
+// reached another listener (a resumed TLS session, say) is not read.
 func peerCertificates(r *http.Request) []*x509.Certificate {
-	if r.TLS == nil {
+	if on, _ := r.Context().Value(mtlsKey{}).(bool); !on || r.TLS == nil {
 		return nil
 	}
 	return r.TLS.PeerCertificates

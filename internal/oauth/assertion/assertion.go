@@ -65,6 +65,9 @@ type Expect struct {
 	// the accepted ones (a profile's).
 	Alg        string
 	Algorithms []string
+	// AudienceString: aud must be a JSON string, not an array (FAPI 2.0
+	// §5.3.2.1, draft RFC 7523bis).
+	AudienceString bool
 	// MaxLifetime and Leeway; 0 = the defaults.
 	MaxLifetime time.Duration
 	Leeway      time.Duration
@@ -224,7 +227,7 @@ func check(c *claims, e Expect, now time.Time) (Assertion, error) {
 		return Assertion{}, refuse("iss and sub must both be the client id")
 	case c.ID == "" || len(c.ID) > MaxJTILen:
 		return Assertion{}, refuse("jti missing or longer than %d characters", MaxJTILen)
-	case !audienceOK(c.Audience, e.Audiences):
+	case !audienceOK(c.Audience, e.Audiences, e.AudienceString):
 		return Assertion{}, refuse("aud names none of %s", strings.Join(e.Audiences, ", "))
 	}
 	exp, ok := date(c.ExpiresAt)
@@ -254,10 +257,13 @@ func check(c *claims, e Expect, now time.Time) (Assertion, error) {
 
 // audienceOK reports whether aud (a string or an array of strings) names
 // one of want.
-func audienceOK(raw json.RawMessage, want []string) bool {
+func audienceOK(raw json.RawMessage, want []string, onlyString bool) bool {
 	var one string
 	if json.Unmarshal(raw, &one) == nil {
 		return one != "" && slices.Contains(want, one)
+	}
+	if onlyString {
+		return false
 	}
 	var many []string
 	if json.Unmarshal(raw, &many) != nil {
