@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,19 +107,7 @@ func (a answer) str(k string) string { s, _ := a.body[k].(string); return s }
 
 func (in *instance) post(t *testing.T, path string, form url.Values, id, secret string) answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, in.url+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if id != "" {
-		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	a := answer{status: resp.StatusCode}
-	_ = json.NewDecoder(resp.Body).Decode(&a.body)
-	return a
+	return in.postWith(t, path, form, id, secret)
 }
 
 // TestInstancesShareOneDatabase: what one instance does, every other sees.
