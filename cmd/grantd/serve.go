@@ -143,6 +143,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		DefaultAudience:           cfg.DefaultAudienceList(),
 		RequirePAR:                cfg.RequirePAR,
 		ClientKeys:                clientKeys,
+		Replays:                   singleInstanceReplays(cfg),
 		ClientCAs:                 clientCAs,
 		PARTTL:                    cfg.PARTTL,
 		LegacySecrets:             cfg.LegacySecrets,
@@ -316,6 +317,17 @@ func loadTLS(t config.TLS) (*tls.Config, error) {
 		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 	}}, nil
+}
+
+// singleInstanceReplays keeps DPoP proofs' and client assertions' single
+// uses in memory when the store is the embedded SQLite file, which one
+// grantd serves (docs/deployment.md): no store write per proof. With
+// PostgreSQL, shared by instances, they are written to it (nil).
+func singleInstanceReplays(cfg config.Config) *oauth.Replays {
+	if spec, err := cfg.StoreSpec(); err == nil && spec.Backend == config.BackendSQLite {
+		return oauth.NewReplays(time.Now())
+	}
+	return nil
 }
 
 // loadClientCAs reads the PEM bundle of tls_client_auth's CAs (nil when

@@ -73,9 +73,7 @@ func (p *Provider) checkAssertion(ctx context.Context, c *store.Client, cr Clien
 	if err != nil {
 		return err
 	}
-	err = p.Store.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
-		return store.Writes{At: now, Proof: &store.ProofUse{Key: a.Replay, ExpiresAt: a.Until}}, nil
-	})
+	err = p.useOnce(ctx, a.Replay, a.Earliest, a.Until, now)
 	switch {
 	case errors.Is(err, store.ErrReplayed):
 		return errors.New("client assertion: its jti was used before")

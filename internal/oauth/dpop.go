@@ -90,9 +90,7 @@ func (p *Provider) spendProof(ctx context.Context, r *DPoPRequest) (*dpop.Proof,
 		return nil, err
 	}
 	proof, now := *checked, p.now()
-	err = p.Store.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
-		return store.Writes{At: now, Proof: &store.ProofUse{Key: proof.Replay, ExpiresAt: proof.Until}}, nil
-	})
+	err = p.useOnce(ctx, proof.Replay, proof.Earliest, proof.Until, now)
 	switch {
 	case errors.Is(err, store.ErrReplayed):
 		e := InvalidDPoPProof("The DPoP proof was used before.").WithCause(err)
@@ -136,7 +134,9 @@ func (p *Provider) proofError(err error, now time.Time) *Error {
 // writes: the access token gets cnf.jkt and cnf.x5t#S256, and the use is
 // written in the same transaction, so that a proof issues once. A refusal
 // records nothing (its proof may be retried).
-func bindTo(proof *dpop.Proof, x5t string, now time.Time, decide func(store.Locked) (decision, error)) func(store.Locked) (decision, error) {
+//
+// recorded: the proof's use is recorded already (Replays), not written.
+func bindTo(proof *dpop.Proof, recorded bool, x5t string, now time.Time, decide func(store.Locked) (decision, error)) func(store.Locked) (decision, error) {
 	if proof == nil && x5t == "" {
 		return decide
 	}
@@ -149,8 +149,10 @@ func bindTo(proof *dpop.Proof, x5t string, now time.Time, decide func(store.Lock
 		d.access.rec.X5T = x5t
 		if proof != nil {
 			cnf.JKT, d.access.rec.JKT = proof.JKT, proof.JKT
-			d.writes.Proof = &store.ProofUse{Key: proof.Replay, ExpiresAt: proof.Until}
-			d.writes.At = now
+			if !recorded {
+				d.writes.Proof = &store.ProofUse{Key: proof.Replay, ExpiresAt: proof.Until}
+				d.writes.At = now
+			}
 		}
 		if d.writes.AccessToken != nil {
 			d.writes.AccessToken.JKT, d.writes.AccessToken.X5T = d.access.rec.JKT, x5t

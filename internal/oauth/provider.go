@@ -95,6 +95,10 @@ type Provider struct {
 	// resource; nil = the issuer.
 	DefaultAudience []string
 
+	// Replays keeps single-use keys in memory when only this process issues
+	// from the store (embedded SQLite); nil = every use is a store write.
+	Replays *Replays
+
 	// ClientCAs are the CAs whose certificates authenticate tls_client_auth
 	// clients (RFC 8705 §2.1); nil = such clients cannot authenticate.
 	ClientCAs *x509.CertPool

@@ -181,7 +181,7 @@ func (p *Provider) Token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	return res, err
 }
 
-func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (*TokenResult, error) {
+func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *TokenResult, err error) {
 	if req.GrantType == "" {
 		return nil, InvalidRequest("The grant_type parameter is missing.").With(ReasonMissingParam, "grant_type")
 	}
@@ -210,6 +210,25 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	now := p.now()
 	if req.proof, err = p.checkProof(pr, &client, proof, now); err != nil {
 		return nil, err
+	}
+	// A proof this process judges alone (Replays) is reserved here and
+	// released if the request is refused; any other is recorded with the
+	// grant's writes (bindTo).
+	inMemory := false
+	if req.proof != nil {
+		fresh, covered := p.Replays.Reserve(req.proof.Replay, req.proof.Earliest, req.proof.Until, now)
+		if covered && !fresh {
+			e := InvalidDPoPProof("The DPoP proof was used before.")
+			e.DPoPNonce = p.dpopNonce(now)
+			return nil, e
+		}
+		if inMemory = covered; inMemory {
+			defer func() {
+				if err != nil {
+					p.Replays.Release(req.proof.Replay)
+				}
+			}()
+		}
 	}
 	x5t, err := certBinding(pr, &client, req.Client.Certificates)
 	if err != nil {
@@ -243,7 +262,7 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (*To
 	if err != nil {
 		return nil, withWindow(err)
 	}
-	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, bindTo(req.proof, x5t, now, pl.decide))
+	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, bindTo(req.proof, inMemory, x5t, now, pl.decide))
 	d, err := p.run(ctx, pl)
 	if err != nil {
 		if e, ok := err.(*Error); ok && (e.Reason == ReasonOutsideHours || e.Reason == ReasonInsufficientFunds) {

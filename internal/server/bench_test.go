@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -105,6 +106,19 @@ func BenchmarkCoreClientCredentialsDPoP(b *testing.B) {
 			}
 			if res.TokenType != oauth.TokenTypeDPoP {
 				b.Fatalf("token_type %q", res.TokenType)
+			}
+		}
+	})
+	b.Run("dpop_memory", func(b *testing.B) {
+		// The single-instance replay memory (embedded SQLite after its
+		// first minute): no store write per proof.
+		e.provider.Replays = oauth.NewReplays(e.clock.Now().Add(-time.Hour))
+		defer func() { e.provider.Replays = nil }()
+		for b.Loop() {
+			r := req
+			r.DPoP = &oauth.DPoPRequest{Proofs: []string{next(b)}, Method: http.MethodPost, URL: tokenURL}
+			if _, err := e.provider.Token(ctx, pr, r); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

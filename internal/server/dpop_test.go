@@ -421,3 +421,24 @@ func TestDPoPResourceServer(t *testing.T) {
 		t.Errorf("the bound token as a Bearer token: %d, want 401", st)
 	}
 }
+
+// TestDPoPReplaysInMemory: with the single-instance replay memory
+// (oauth.Replays, embedded SQLite), a proof issues once, without a store
+// write; a refused request releases its proof, which may be retried.
+func TestDPoPReplaysInMemory(t *testing.T) {
+	e := newEnv(t)
+	e.provider.Replays = oauth.NewReplays(e.clock.Now().Add(-time.Hour))
+	c := e.client(func(c *store.Client) { c.GrantTypes = []string{"client_credentials"} })
+	k := testenv.NewDPoPKey(t, "ES256")
+	bad := url.Values{"grant_type": {"client_credentials"}, "scope": {"payroll"}}
+	good := url.Values{"grant_type": {"client_credentials"}, "scope": {"accounts"}}
+	if r := e.dpopToken(c, k, bad, testenv.ProofOpts{JTI: "mem-1"}); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeInvalidScope {
+		t.Fatalf("a refused request: %d %s", r.Status, r.Body)
+	}
+	if r := e.dpopToken(c, k, good, testenv.ProofOpts{JTI: "mem-1"}); r.Status != http.StatusOK || r.str("token_type") != oauth.TokenTypeDPoP {
+		t.Fatalf("the proof retried after a refusal: %d %s", r.Status, r.Body)
+	}
+	if r := e.dpopToken(c, k, good, testenv.ProofOpts{JTI: "mem-1"}); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeInvalidDPoPProof {
+		t.Errorf("the proof again: %d %s, want invalid_dpop_proof", r.Status, r.Body)
+	}
+}

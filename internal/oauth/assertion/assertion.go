@@ -82,6 +82,9 @@ type Assertion struct {
 	// Until is when the record may go: past its exp, with the leeway, it
 	// is refused anyway.
 	Until time.Time
+	// Earliest is the first moment it could have been accepted: its exp
+	// less the longest lifetime and the leeway.
+	Earliest time.Time
 }
 
 // Error is a refused assertion: Reason says which check failed (for the
@@ -252,7 +255,7 @@ func check(c *claims, e Expect, now time.Time) (Assertion, error) {
 		}
 	}
 	sum := sha256.Sum256([]byte("grantd client assertion v1\x00" + e.ClientID + "\x00" + c.ID))
-	return Assertion{Replay: sum[:], Until: exp.Add(leeway)}, nil
+	return Assertion{Replay: sum[:], Until: exp.Add(leeway), Earliest: exp.Add(-life - leeway)}, nil
 }
 
 // audienceOK reports whether aud (a string or an array of strings) names

@@ -77,6 +77,9 @@ type Proof struct {
 	JKT string
 	// Alg is the proof's signature algorithm.
 	Alg string
+	// Earliest is the first moment the proof could have been accepted
+	// (its iat less the leeway for clocks ahead).
+	Earliest time.Time
 	// Replay is the key under which the proof's single use is recorded:
 	// SHA-256 of the thumbprint and the jti, so that two clients' jtis
 	// never collide and the store holds no client's text.
@@ -207,7 +210,8 @@ func (c *Checker) Check(headers []string, r Request, now time.Time) (Proof, erro
 	}
 	jkt := base64.RawURLEncoding.EncodeToString(tp)
 	replay := sha256.Sum256([]byte(jkt + "\x00" + cl.JTI))
-	return Proof{JKT: jkt, Alg: jws.Signatures[0].Protected.Algorithm, Replay: replay[:], Until: iat.Add(maxAge).Add(time.Second)}, nil
+	return Proof{JKT: jkt, Alg: jws.Signatures[0].Protected.Algorithm, Replay: replay[:], Until: iat.Add(maxAge).Add(time.Second),
+		Earliest: iat.Add(-c.leeway())}, nil
 }
 
 func (c *Checker) maxAge() time.Duration {
