@@ -61,3 +61,19 @@ func TestServeDPoPNonce(t *testing.T) {
 		t.Fatalf("the first server's nonce at the second: %d %v, want a DPoP token", resp.StatusCode, body)
 	}
 }
+
+// TestServeOnePerSQLiteFile: a second `grantd serve` on the same SQLite
+// store is refused while the first runs (what the server keeps in memory,
+// DPoP proofs' single uses, is right only for the one server), and starts
+// once the first has stopped.
+func TestServeOnePerSQLiteFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startServe(t, nil, "--data-dir", dir)
+	c := &cli{stdout: &syncBuffer{}, stderr: &syncBuffer{}, getenv: func(string) string { return "" }}
+	err := c.run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dir})
+	if err == nil || !strings.Contains(err.Error(), "another grantd serve uses the SQLite store") {
+		t.Fatalf("a second server on the store: %v, want it refused", err)
+	}
+	s.stop(t)
+	startServe(t, nil, "--data-dir", dir)
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/oauth/dpop"
 	"github.com/grantd/grantd/internal/seal"
+	"github.com/grantd/grantd/internal/secretfile"
 	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/signer"
 	"github.com/grantd/grantd/internal/web"
@@ -57,6 +59,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	warnLooseModes(log, cfg)
+	unlockServe, err := lockSQLiteServe(cfg)
+	if err != nil {
+		return err
+	}
+	defer unlockServe()
 	st, where, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -317,6 +324,27 @@ func loadTLS(t config.TLS) (*tls.Config, error) {
 		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 	}}, nil
+}
+
+// lockSQLiteServe takes, for the embedded SQLite store, the lock that makes
+// its server the only one: what one-time records the server keeps in
+// memory (singleInstanceReplays) are right only then. A crash releases it.
+// The CLI's other commands take no such lock. With PostgreSQL it locks
+// nothing.
+func lockSQLiteServe(cfg config.Config) (func(), error) {
+	spec, err := cfg.StoreSpec()
+	if err != nil || spec.Backend != config.BackendSQLite {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(spec.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	unlock, err := secretfile.Lock(spec.Path+".serve.lock", true)
+	if errors.Is(err, secretfile.ErrLocked) {
+		return nil, fmt.Errorf("another grantd serve uses the SQLite store %s: one server per SQLite file "+
+			"(use PostgreSQL for several instances; docs/deployment.md)", spec.Path)
+	}
+	return unlock, err
 }
 
 // singleInstanceReplays keeps DPoP proofs' and client assertions' single
