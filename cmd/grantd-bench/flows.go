@@ -270,9 +270,11 @@ func clientCredentials(format, alg string) flow {
 // dpopClientCredentials is the client_credentials ES256 flow with a DPoP
 // proof (RFC 9449) on each request: grantd checks the proof (one ES256
 // verification), records its single use and binds the token to the key.
-// Each worker's proofs are made ahead, at set-up, with go-jose, so that the
-// bench spends no CPU on them while it measures; a worker that has used its
-// share (--codes over the connections) stops sending.
+// Each worker's first proofs (its share of --codes) are made ahead, at
+// set-up, with go-jose, so that the bench spends no CPU on them while it
+// measures; past its share a worker signs each proof as it sends it, so a
+// run of any length goes on (the server's CPU per token is the same; its
+// tokens/s then shares the cores with the bench's signing).
 func dpopClientCredentials() flow {
 	return flow{name: "dpop client_credentials ES256", format: "jwt", alg: "ES256", floor: "sign/ES256",
 		prepare: func(ctx context.Context, g *grantdTarget, conns int) (func(int) (request, error), error) {
@@ -291,22 +293,35 @@ func dpopClientCredentials() flow {
 			}
 			tokenURL, per := g.url+"/oauth/token", max(g.codes/conns, 1)
 			v := url.Values{"grant_type": {"client_credentials"}, "scope": {"accounts"}}
+			sign := func() (string, error) {
+				claims, _ := json.Marshal(map[string]any{"jti": randomString(16), "htm": http.MethodPost,
+					"htu": tokenURL, "iat": time.Now().Unix()})
+				jws, err := sig.Sign(claims)
+				if err != nil {
+					return "", err
+				}
+				return jws.CompactSerialize()
+			}
 			return func(int) (request, error) {
 				proofs := make([]string, per)
 				for j := range proofs {
-					claims, _ := json.Marshal(map[string]any{"jti": randomString(16), "htm": http.MethodPost,
-						"htu": tokenURL, "iat": time.Now().Unix()})
-					jws, err := sig.Sign(claims)
-					if err != nil {
-						return nil, err
-					}
-					if proofs[j], err = jws.CompactSerialize(); err != nil {
+					var err error
+					if proofs[j], err = sign(); err != nil {
 						return nil, err
 					}
 				}
-				return eachOnce(proofs, func(ctx context.Context, h *http.Client, proof string) (int, error) {
+				next := 0
+				return func(ctx context.Context, h *http.Client) (int, error) {
+					if next < len(proofs) {
+						next++
+						return formWith(ctx, h, tokenURL, c, v, http.Header{"Dpop": {proofs[next-1]}})
+					}
+					proof, err := sign() // past the share: signed as sent
+					if err != nil {
+						return 0, err
+					}
 					return formWith(ctx, h, tokenURL, c, v, http.Header{"Dpop": {proof}})
-				}), nil
+				}, nil
 			}, nil
 		}}
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/grantd/grantd/internal/config"
 	"github.com/grantd/grantd/internal/policy"
 )
@@ -20,6 +22,9 @@ type policies struct {
 	address  *policy.AddressLimits
 	counters *policy.Counters
 	close    func() error
+	// redis is the shared Redis, nil without one: the single-use records
+	// may live there too (replay_cache: redis).
+	redis *redis.Client
 }
 
 // newPolicies builds the policy from the configuration. With a Redis URL,
@@ -35,7 +40,7 @@ func newPolicies(ctx context.Context, cfg config.Config, log *slog.Logger) (*pol
 		if err != nil {
 			return nil, errors.New("redis: the URL does not parse")
 		}
-		ps.close = rc.Close
+		ps.close, ps.redis = rc.Close, rc
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		if err := rc.Ping(pctx).Err(); err != nil {
 			log.Warn("redis unreachable at start; rate limits and brute-force counts wait for it", "redis", redactDSN(cfg.Redis),

@@ -13,6 +13,7 @@ import (
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/policy"
 	"github.com/grantd/grantd/internal/policy/redistest"
+	"github.com/grantd/grantd/internal/singleuse"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -59,5 +60,35 @@ func TestPoliciesShareRedis(t *testing.T) {
 	})
 	if ok, refused := take(open(cfg)); ok != 2 || refused != 2 {
 		t.Fatalf("through Redis: %d allowed, %d refused; want one shared burst of 2", ok, refused)
+	}
+}
+
+// TestReplayCacheWiring: replay_cache picks where single uses are
+// recorded: memory with the embedded SQLite store (auto), nothing outside
+// the store with PostgreSQL (auto) or with store, Redis (newPolicies's
+// client) with redis.
+func TestReplayCacheWiring(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	if _, ok := replayCache(cfg, nil).(*oauth.Replays); !ok {
+		t.Errorf("auto with SQLite: %T, want *oauth.Replays", replayCache(cfg, nil))
+	}
+	cfg.ReplayCache = config.ReplayStore
+	if r := replayCache(cfg, nil); r != nil {
+		t.Errorf("store with SQLite: %T, want nil", r)
+	}
+	pg := cfg
+	pg.ReplayCache, pg.Store = config.ReplayAuto, "postgres://u@db:5432/grantd"
+	if r := replayCache(pg, nil); r != nil {
+		t.Errorf("auto with PostgreSQL: %T, want nil", r)
+	}
+	cfg.ReplayCache, cfg.Redis = config.ReplayRedis, "redis://127.0.0.1:1/0"
+	ps, err := newPolicies(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.close()
+	if _, ok := replayCache(cfg, ps.redis).(*singleuse.Redis); !ok {
+		t.Errorf("redis: %T, want *singleuse.Redis", replayCache(cfg, ps.redis))
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/grantd/grantd/internal/admin"
 	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/config"
@@ -32,6 +34,7 @@ import (
 	"github.com/grantd/grantd/internal/secretfile"
 	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/signer"
+	"github.com/grantd/grantd/internal/singleuse"
 	"github.com/grantd/grantd/internal/web"
 )
 
@@ -150,7 +153,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		DefaultAudience:           cfg.DefaultAudienceList(),
 		RequirePAR:                cfg.RequirePAR,
 		ClientKeys:                clientKeys,
-		Replays:                   singleInstanceReplays(cfg),
+		Replays:                   replayCache(cfg, pol.redis),
 		ClientCAs:                 clientCAs,
 		PARTTL:                    cfg.PARTTL,
 		LegacySecrets:             cfg.LegacySecrets,
@@ -328,7 +331,7 @@ func loadTLS(t config.TLS) (*tls.Config, error) {
 
 // lockSQLiteServe takes, for the embedded SQLite store, the lock that makes
 // its server the only one: what one-time records the server keeps in
-// memory (singleInstanceReplays) are right only then. A crash releases it.
+// memory (replayCache) are right only then. A crash releases it.
 // The CLI's other commands take no such lock. With PostgreSQL it locks
 // nothing.
 func lockSQLiteServe(cfg config.Config) (func(), error) {
@@ -347,11 +350,20 @@ func lockSQLiteServe(cfg config.Config) (func(), error) {
 	return unlock, err
 }
 
-// singleInstanceReplays keeps DPoP proofs' and client assertions' single
-// uses in memory when the store is the embedded SQLite file, which one
-// grantd serves (docs/deployment.md): no store write per proof. With
-// PostgreSQL, shared by instances, they are written to it (nil).
-func singleInstanceReplays(cfg config.Config) *oauth.Replays {
+// replayCache is where DPoP proofs' and client assertions' single uses are
+// recorded outside the store (replay_cache): in memory when the store is
+// the embedded SQLite file, which one grantd serves (docs/deployment.md),
+// so no store write per proof; in Redis, shared by every instance, when
+// asked; else nil: every use is a store write (PostgreSQL by default).
+func replayCache(cfg config.Config, rc *redis.Client) oauth.SingleUse {
+	switch cfg.ReplayCache {
+	case config.ReplayStore:
+		return nil
+	case config.ReplayRedis:
+		if rc != nil { // validated: redis is set
+			return singleuse.NewRedis(rc, "") // grantd:su:
+		}
+	}
 	if spec, err := cfg.StoreSpec(); err == nil && spec.Backend == config.BackendSQLite {
 		return oauth.NewReplays(time.Now())
 	}

@@ -149,6 +149,13 @@ type Config struct {
 	// Redis (redis://…) shares rate limits and brute-force counts between
 	// instances; "" = each instance keeps its own, in process.
 	Redis string `yaml:"redis"`
+	// ReplayCache is where DPoP proofs' and client assertions' single uses
+	// are recorded: "" or "auto" = in memory with the embedded SQLite store
+	// (one server per file), in the store with PostgreSQL; "store" = always
+	// in the store; "redis" = in Redis (needs Redis), shared by every
+	// instance, one SET NX per proof instead of a store write
+	// (docs/fapi.md).
+	ReplayCache string `yaml:"replay_cache"`
 	// TrustedProxies are the peers (comma-separated CIDRs or addresses)
 	// whose X-Forwarded-For or Forwarded headers name the client's address.
 	TrustedProxies string `yaml:"trusted_proxies"`
@@ -245,6 +252,7 @@ func Default() Config {
 		ClientCacheTTL:      DefaultClientCacheTTL,
 		DynamicRegistration: true,
 		ForwardedHeader:     "x-forwarded-for",
+		ReplayCache:         ReplayAuto,
 		Policy: Policy{
 			MaxPendingAuthorizations:  DefaultMaxPendingAuthorizations,
 			MaxPendingConnectSessions: DefaultMaxPendingConnectSessions,
@@ -341,6 +349,13 @@ func hasScheme(s, scheme string) bool {
 }
 
 // Validate reports every problem of the configuration at once.
+// The values of replay_cache.
+const (
+	ReplayAuto  = "auto"
+	ReplayStore = "store"
+	ReplayRedis = "redis"
+)
+
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -391,6 +406,15 @@ func (c *Config) Validate() error {
 	}
 	if n := len(c.ResourceList()); n > 100 {
 		bad("resources: %d of them, at most 100", n)
+	}
+	switch c.ReplayCache {
+	case "", ReplayAuto, ReplayStore:
+	case ReplayRedis:
+		if c.Redis == "" {
+			bad("replay_cache: redis needs redis (a Redis URL)")
+		}
+	default:
+		bad("replay_cache: %q is not one of auto, store, redis", c.ReplayCache)
 	}
 	if c.PARTTL < 0 || c.PARTTL > oauth.MaxPARTTL {
 		bad("par_ttl: must be between 0 (the default, 1m) and %s", oauth.MaxPARTTL)

@@ -78,6 +78,7 @@ var settings = []Setting{
 	integer("postgres-max-conns", "postgres.max_conns", "PostgreSQL pool: most open `connections` per instance (0 = the DSN's pool_max_conns, else the larger of 16 and twice the number of CPUs)", func(c *Config) *int { return &c.Postgres.MaxConns }),
 	integer("postgres-min-conns", "postgres.min_conns", "PostgreSQL pool: `connections` kept open (0 = the DSN's pool_min_conns, else none)", func(c *Config) *int { return &c.Postgres.MinConns }),
 	str("redis", "redis", "Redis `URL` (redis://[user:password@]host:6379/0) sharing rate limits and brute-force counts between instances (default: in process)", func(c *Config) *string { return &c.Redis }),
+	str("replay-cache", "replay_cache", "where DPoP proofs' and client assertions' single uses are recorded: `auto` (in memory with embedded SQLite, in the store with PostgreSQL), store, or redis (shared by every instance; needs --redis)", func(c *Config) *string { return &c.ReplayCache }),
 	str("trusted-proxies", "trusted_proxies", "comma-separated `CIDRs` of proxies whose X-Forwarded-For / Forwarded headers name the client address", func(c *Config) *string { return &c.TrustedProxies }),
 	str("forwarded-header", "forwarded_header", "the `header` the trusted proxies set: x-forwarded-for or forwarded (RFC 7239); only that one is read", func(c *Config) *string { return &c.ForwardedHeader }),
 	str("default-tier", "policy.default_tier", "rate-limit `tier` of clients registered without one (built in: free, pro, enterprise)", func(c *Config) *string { return &c.Policy.DefaultTier }),

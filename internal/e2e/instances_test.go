@@ -26,6 +26,7 @@ import (
 // signer, core and HTTP server, as a second process would have.
 type instance struct {
 	url      string
+	dsn      string // the schema's, for a test's own queries
 	store    *postgres.Store
 	signer   *signer.Signer
 	provider *oauth.Provider
@@ -51,13 +52,16 @@ type instanceOptions struct {
 	// signer changes each instance's signer options (by default: RS256,
 	// keys re-read every 100 ms, published 500 ms before they sign).
 	signer func(o *signer.Options)
+	// replays gives each instance its single-use records outside the
+	// store (nil: every use is a store write).
+	replays func(i int) oauth.SingleUse
 }
 
 // startInstancesOpts is startInstances with o.
 func startInstancesOpts(t *testing.T, n int, o instanceOptions) []*instance {
 	t.Helper()
 	policyOf := o.policyOf
-	schema, _ := pgtest.Schema(t)
+	schema, dsn := pgtest.Schema(t)
 	base := pgtest.BaseDSN(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -90,10 +94,13 @@ func startInstancesOpts(t *testing.T, n int, o instanceOptions) []*instance {
 		if policyOf != nil {
 			p.Policy = policyOf(i)
 		}
+		if o.replays != nil {
+			p.Replays = o.replays(i)
+		}
 		srv := httptest.NewServer(server.New(server.Options{Provider: p, Keys: sg, Store: st, Logger: logger,
 			Dialects: all.Dialects()}).Handler())
 		t.Cleanup(srv.Close)
-		out[i] = &instance{url: srv.URL, store: st, signer: sg, provider: p}
+		out[i] = &instance{url: srv.URL, dsn: dsn, store: st, signer: sg, provider: p}
 	}
 	return out
 }

@@ -11,9 +11,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/oauth/assertion"
+	"github.com/grantd/grantd/internal/policy/redistest"
+	"github.com/grantd/grantd/internal/singleuse"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/testenv"
 )
@@ -22,8 +25,53 @@ import (
 // database share the single-use records: one DPoP proof (RFC 9449 §11.1)
 // and one client assertion's jti (RFC 7523 §3) sent to both at once issue
 // one token between them, the other answer a refusal; made with golang-jwt.
+// Once with the records in the store, once in a Redis both share
+// (replay_cache: redis, each instance with its own client), where no
+// record is written to the store.
 func TestReplayAcrossInstances(t *testing.T) {
-	ins := startInstances(t, 2)
+	t.Run("store", func(t *testing.T) {
+		ins := startInstances(t, 2)
+		replayAcross(t, ins)
+		if n := countProofs(t, ins[0]); n != 10 {
+			t.Errorf("%d single-use records in the store, want 10", n)
+		}
+	})
+	t.Run("redis", func(t *testing.T) {
+		rc := redistest.Client(t)
+		prefix := redistest.Prefix(t, rc)
+		ins := startInstancesOpts(t, 2, instanceOptions{replays: func(int) oauth.SingleUse {
+			return singleuse.NewRedis(redistest.Client(t), prefix)
+		}})
+		replayAcross(t, ins)
+		if n := countProofs(t, ins[0]); n != 0 {
+			t.Errorf("%d single-use records in the store, want none (Redis keeps them)", n)
+		}
+		keys, err := rc.Keys(context.Background(), prefix+"*").Result()
+		if err != nil || len(keys) != 10 {
+			t.Errorf("%d records in Redis (%v), want 10", len(keys), err)
+		}
+	})
+}
+
+// countProofs counts the single-use records in in's store.
+func countProofs(t *testing.T, in *instance) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, in.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM dpop_proofs`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// replayAcross sends each of five DPoP proofs and five client assertions
+// to both instances at once: each issues once.
+func replayAcross(t *testing.T, ins []*instance) {
 	ctx := context.Background()
 	const issuer = "https://auth.example.test"
 	k := testenv.NewDPoPKey(t, "ES256")

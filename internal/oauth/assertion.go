@@ -78,7 +78,7 @@ func (p *Provider) checkAssertion(ctx context.Context, c *store.Client, cr Clien
 	case errors.Is(err, store.ErrReplayed):
 		return errors.New("client assertion: its jti was used before")
 	case err != nil:
-		return ServerError(err)
+		return AsError(err)
 	}
 	return nil
 }

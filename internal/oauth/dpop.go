@@ -97,7 +97,7 @@ func (p *Provider) spendProof(ctx context.Context, r *DPoPRequest) (*dpop.Proof,
 		e.DPoPNonce = p.dpopNonce(now)
 		return nil, e
 	case err != nil:
-		return nil, ServerError(err)
+		return nil, AsError(err)
 	}
 	return &proof, nil
 }

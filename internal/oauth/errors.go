@@ -62,34 +62,35 @@ type Error struct {
 
 // Reasons: finer causes under the RFC 6749 codes, for dialects.
 const (
-	ReasonMissingParam      = "missing_parameter"
-	ReasonMalformedParam    = "malformed_parameter"
-	ReasonNoCredentials     = "no_client_credentials"
-	ReasonUnknownClient     = "unknown_client"
-	ReasonWrongSecret       = "wrong_client_secret"
-	ReasonBadAssertion      = "bad_client_assertion"   // a private_key_jwt assertion refused (the cause says which check)
-	ReasonWrongMethod       = "wrong_auth_method"      // credentials of another method than the client's registered one
-	ReasonBadCertificate    = "bad_client_certificate" // a mutual-TLS client\'s certificate refused (the cause says why)
-	ReasonSecretRequired    = "client_secret_required" // a client_id alone, where only confidential clients are served
-	ReasonClientState       = "client_state"           // suspended, pending
-	ReasonGrantNotAllowed   = "grant_not_allowed"
-	ReasonCodeInvalid       = "code_invalid" // unknown, or of another client or kind
-	ReasonCodeExpired       = "code_expired"
-	ReasonCodeUsed          = "code_used"
-	ReasonRedirectMismatch  = "redirect_uri_mismatch"
-	ReasonPKCE              = "pkce_failed"
-	ReasonRefreshInvalid    = "refresh_token_invalid"
-	ReasonRefreshExpired    = "refresh_token_expired"
-	ReasonRefreshReused     = "refresh_token_reused"
-	ReasonConsentEnded      = "consent_ended" // connection revoked, expired or gone
-	ReasonScopeNotAllowed   = "scope_not_allowed"
-	ReasonOutsideHours      = "outside_operating_hours"
-	ReasonRateLimited       = "rate_limited"
-	ReasonInsufficientFunds = "insufficient_balance"
-	ReasonTooManyAttempts   = "too_many_failed_authentications"
-	ReasonTooManyPending    = "too_many_pending_requests"
-	ReasonNoSigningKey      = "signing_key_unavailable" // the client's access_token_signing_alg cannot sign (yet)
-	ReasonDPoPBound         = "dpop_key_mismatch"       // a code or refresh token bound to another DPoP key, or none sent
+	ReasonMissingParam         = "missing_parameter"
+	ReasonMalformedParam       = "malformed_parameter"
+	ReasonNoCredentials        = "no_client_credentials"
+	ReasonUnknownClient        = "unknown_client"
+	ReasonWrongSecret          = "wrong_client_secret"
+	ReasonBadAssertion         = "bad_client_assertion"   // a private_key_jwt assertion refused (the cause says which check)
+	ReasonWrongMethod          = "wrong_auth_method"      // credentials of another method than the client's registered one
+	ReasonBadCertificate       = "bad_client_certificate" // a mutual-TLS client\'s certificate refused (the cause says why)
+	ReasonSecretRequired       = "client_secret_required" // a client_id alone, where only confidential clients are served
+	ReasonClientState          = "client_state"           // suspended, pending
+	ReasonGrantNotAllowed      = "grant_not_allowed"
+	ReasonCodeInvalid          = "code_invalid" // unknown, or of another client or kind
+	ReasonCodeExpired          = "code_expired"
+	ReasonCodeUsed             = "code_used"
+	ReasonRedirectMismatch     = "redirect_uri_mismatch"
+	ReasonPKCE                 = "pkce_failed"
+	ReasonRefreshInvalid       = "refresh_token_invalid"
+	ReasonRefreshExpired       = "refresh_token_expired"
+	ReasonRefreshReused        = "refresh_token_reused"
+	ReasonConsentEnded         = "consent_ended" // connection revoked, expired or gone
+	ReasonScopeNotAllowed      = "scope_not_allowed"
+	ReasonOutsideHours         = "outside_operating_hours"
+	ReasonRateLimited          = "rate_limited"
+	ReasonInsufficientFunds    = "insufficient_balance"
+	ReasonTooManyAttempts      = "too_many_failed_authentications"
+	ReasonTooManyPending       = "too_many_pending_requests"
+	ReasonNoSigningKey         = "signing_key_unavailable" // the client's access_token_signing_alg cannot sign (yet)
+	ReasonDPoPBound            = "dpop_key_mismatch"       // a code or refresh token bound to another DPoP key, or none sent
+	ReasonSingleUseUnavailable = "single_use_unavailable"  // the shared single-use records (Redis) did not answer
 )
 
 // With returns a copy of e with a reason and, if not "", the parameter.
@@ -210,6 +211,17 @@ func signingUnavailable(alg string, retryAfter time.Duration) *Error {
 	if retryAfter > 0 {
 		e.RetryAfter = seconds(retryAfter)
 	}
+	return e
+}
+
+// singleUseUnavailable is the refusal of a request whose proof's or
+// assertion's single use cannot be judged (the shared single-use records,
+// Redis, do not answer): 503 temporarily_unavailable with Retry-After, as
+// a replay check must never be skipped.
+func singleUseUnavailable(cause error) *Error {
+	e := newError(http.StatusServiceUnavailable, ErrCodeTemporarilyUnavailable,
+		"The server cannot check the single use of the request's proof now; retry after the time in Retry-After.")
+	e.Reason, e.RetryAfter, e.Cause = ReasonSingleUseUnavailable, 5, cause
 	return e
 }
 

@@ -95,9 +95,11 @@ type Provider struct {
 	// resource; nil = the issuer.
 	DefaultAudience []string
 
-	// Replays keeps single-use keys in memory when only this process issues
-	// from the store (embedded SQLite); nil = every use is a store write.
-	Replays *Replays
+	// Replays judges single-use keys (DPoP proofs, client assertions)
+	// outside the store: in memory when only this process issues from the
+	// store (embedded SQLite, *Replays), or in a Redis every instance
+	// shares; nil = every use is a store write.
+	Replays SingleUse
 
 	// ClientCAs are the CAs whose certificates authenticate tls_client_auth
 	// clients (RFC 8705 §2.1); nil = such clients cannot authenticate.

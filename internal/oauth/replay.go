@@ -8,6 +8,20 @@ import (
 	"github.com/grantd/grantd/internal/store"
 )
 
+// SingleUse judges single-use keys (a DPoP proof's, a client assertion's
+// jti) outside the store: Replays in memory for a store only this process
+// issues from, or a Redis shared by every instance (internal/singleuse).
+// Reserve records key's use until until, for a key first usable at
+// earliest: fresh is false for a key used (or reserved) before; covered is
+// false when the key is not this SingleUse's to judge, and the caller
+// records it in the store. An error means the use cannot be judged now:
+// the request is refused (503), never let through. Release forgets a
+// reservation whose request was refused, so that its proof may be retried.
+type SingleUse interface {
+	Reserve(ctx context.Context, key []byte, earliest, until, now time.Time) (fresh, covered bool, err error)
+	Release(ctx context.Context, key []byte)
+}
+
 // Replays keeps single-use keys (a DPoP proof's, a client assertion's jti)
 // in memory, for a store only this process issues from (the embedded
 // SQLite store runs as one instance): then a proof's single use costs no
@@ -32,35 +46,38 @@ func NewReplays(since time.Time) *Replays {
 	return &Replays{since: since, keys: map[[32]byte]time.Time{}}
 }
 
-// Reserve records key's use until until, for a key first usable at
-// earliest: covered is false when the key is not this Replays' to judge
-// (usable before since, or the memory is full, or the key is not 32 bytes):
-// the caller records it in the store. fresh is false for a key used (or
-// reserved) before.
-func (r *Replays) Reserve(key []byte, earliest, until, now time.Time) (fresh, covered bool) {
+var _ SingleUse = (*Replays)(nil)
+
+// Reserve implements SingleUse: a key usable before since, or one past a
+// full memory, or one not 32 bytes long is not covered.
+func (r *Replays) Reserve(_ context.Context, key []byte, earliest, until, now time.Time) (fresh, covered bool, err error) {
 	if r == nil || len(key) != 32 || !earliest.After(r.since) {
-		return false, false
+		return false, false, nil
 	}
 	k := [32]byte(key)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sweep(now)
 	if u, ok := r.keys[k]; ok && now.Before(u) {
-		return false, true
+		return false, true, nil
 	}
 	if len(r.keys) >= MaxReplayKeys {
-		return false, false
+		return false, false, nil
 	}
 	r.keys[k] = until
 	r.order, r.until = append(r.order, k), append(r.until, until)
-	return true, true
+	return true, true, nil
 }
 
 // useOnce records the single use of key (first usable at earliest, kept
-// until until): in memory when Replays covers it, else in the store;
-// store.ErrReplayed when it was used before.
+// until until): in Replays when it covers it, else in the store;
+// store.ErrReplayed when it was used before, an *Error when Replays cannot
+// judge it now.
 func (p *Provider) useOnce(ctx context.Context, key []byte, earliest, until, now time.Time) error {
-	switch fresh, covered := p.Replays.Reserve(key, earliest, until, now); {
+	fresh, covered, err := p.reserve(ctx, key, earliest, until, now)
+	switch {
+	case err != nil:
+		return err
 	case covered && fresh:
 		return nil
 	case covered:
@@ -71,9 +88,28 @@ func (p *Provider) useOnce(ctx context.Context, key []byte, earliest, until, now
 	})
 }
 
-// Release forgets a reserved key whose request was refused: its proof may
-// be retried.
-func (r *Replays) Release(key []byte) {
+// reserve asks p.Replays, if any, to judge key; an error it gives is the
+// 503 singleUseUnavailable.
+func (p *Provider) reserve(ctx context.Context, key []byte, earliest, until, now time.Time) (fresh, covered bool, err error) {
+	if p.Replays == nil {
+		return false, false, nil
+	}
+	if fresh, covered, err = p.Replays.Reserve(ctx, key, earliest, until, now); err != nil {
+		p.logger().WarnContext(ctx, "single-use records unavailable: refusing", "cause", err.Error())
+		return false, false, singleUseUnavailable(err)
+	}
+	return fresh, covered, nil
+}
+
+// release forgets a reservation of reserve.
+func (p *Provider) release(ctx context.Context, key []byte) {
+	if p.Replays != nil {
+		p.Replays.Release(context.WithoutCancel(ctx), key)
+	}
+}
+
+// Release implements SingleUse.
+func (r *Replays) Release(_ context.Context, key []byte) {
 	if r == nil || len(key) != 32 {
 		return
 	}

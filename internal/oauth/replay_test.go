@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 )
@@ -12,34 +13,34 @@ import (
 // may be used again.
 func TestReplays(t *testing.T) {
 	start := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
-	r := NewReplays(start)
+	r, ctx := NewReplays(start), context.Background()
 	key := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 	later, until := start.Add(time.Minute), start.Add(7*time.Minute)
 	now := start.Add(2 * time.Minute)
-	if fresh, covered := r.Reserve(key(1), later, until, now); !fresh || !covered {
+	if fresh, covered, _ := r.Reserve(ctx, key(1), later, until, now); !fresh || !covered {
 		t.Fatalf("a new key: fresh %v covered %v", fresh, covered)
 	}
-	if fresh, covered := r.Reserve(key(1), later, until, now); fresh || !covered {
+	if fresh, covered, _ := r.Reserve(ctx, key(1), later, until, now); fresh || !covered {
 		t.Errorf("the key again: fresh %v covered %v, want used", fresh, covered)
 	}
-	if _, covered := r.Reserve(key(2), start.Add(-time.Second), until, now); covered {
+	if _, covered, _ := r.Reserve(ctx, key(2), start.Add(-time.Second), until, now); covered {
 		t.Error("a key usable before the start is covered")
 	}
-	if _, covered := r.Reserve([]byte("short"), later, until, now); covered {
+	if _, covered, _ := r.Reserve(ctx, []byte("short"), later, until, now); covered {
 		t.Error("a short key is covered")
 	}
-	r.Release(key(1))
-	if fresh, _ := r.Reserve(key(1), later, until, now); !fresh {
+	r.Release(ctx, key(1))
+	if fresh, _, _ := r.Reserve(ctx, key(1), later, until, now); !fresh {
 		t.Error("a released key is not fresh")
 	}
-	if fresh, _ := r.Reserve(key(1), later, until, until.Add(time.Second)); !fresh {
+	if fresh, _, _ := r.Reserve(ctx, key(1), later, until, until.Add(time.Second)); !fresh {
 		t.Error("an expired key is not fresh again")
 	}
 	if n := len(r.keys); n != 1 {
 		t.Errorf("%d keys kept after the sweep, want 1", n)
 	}
 	var nilR *Replays
-	if _, covered := nilR.Reserve(key(3), later, until, now); covered {
+	if _, covered, _ := nilR.Reserve(ctx, key(3), later, until, now); covered {
 		t.Error("a nil Replays covers")
 	}
 }

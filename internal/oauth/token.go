@@ -211,12 +211,15 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 	if req.proof, err = p.checkProof(pr, &client, proof, now); err != nil {
 		return nil, err
 	}
-	// A proof this process judges alone (Replays) is reserved here and
+	// A proof Replays judges (in memory or in Redis) is reserved here and
 	// released if the request is refused; any other is recorded with the
 	// grant's writes (bindTo).
 	inMemory := false
 	if req.proof != nil {
-		fresh, covered := p.Replays.Reserve(req.proof.Replay, req.proof.Earliest, req.proof.Until, now)
+		fresh, covered, rerr := p.reserve(ctx, req.proof.Replay, req.proof.Earliest, req.proof.Until, now)
+		if rerr != nil {
+			return nil, rerr
+		}
 		if covered && !fresh {
 			e := InvalidDPoPProof("The DPoP proof was used before.")
 			e.DPoPNonce = p.dpopNonce(now)
@@ -225,7 +228,7 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 		if inMemory = covered; inMemory {
 			defer func() {
 				if err != nil {
-					p.Replays.Release(req.proof.Replay)
+					p.release(ctx, req.proof.Replay)
 				}
 			}()
 		}

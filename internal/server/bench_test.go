@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	standard "github.com/grantd/grantd/internal/dialect/oauth2"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/oauth/dpop"
+	"github.com/grantd/grantd/internal/policy/redistest"
+	"github.com/grantd/grantd/internal/singleuse"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/testenv"
 )
@@ -96,7 +99,8 @@ func BenchmarkCoreClientCredentialsDPoP(b *testing.B) {
 			}
 		}
 	})
-	b.Run("dpop", func(b *testing.B) {
+	// bound issues DPoP-bound tokens, a new proof each.
+	bound := func(b *testing.B) {
 		for b.Loop() {
 			r := req
 			r.DPoP = &oauth.DPoPRequest{Proofs: []string{next(b)}, Method: http.MethodPost, URL: tokenURL}
@@ -108,19 +112,25 @@ func BenchmarkCoreClientCredentialsDPoP(b *testing.B) {
 				b.Fatalf("token_type %q", res.TokenType)
 			}
 		}
-	})
+	}
+	b.Run("dpop", bound)
 	b.Run("dpop_memory", func(b *testing.B) {
 		// The single-instance replay memory (embedded SQLite after its
 		// first minute): no store write per proof.
 		e.provider.Replays = oauth.NewReplays(e.clock.Now().Add(-time.Hour))
 		defer func() { e.provider.Replays = nil }()
-		for b.Loop() {
-			r := req
-			r.DPoP = &oauth.DPoPRequest{Proofs: []string{next(b)}, Method: http.MethodPost, URL: tokenURL}
-			if _, err := e.provider.Token(ctx, pr, r); err != nil {
-				b.Fatal(err)
-			}
+		bound(b)
+	})
+	b.Run("dpop_redis", func(b *testing.B) {
+		// The records in a shared Redis (replay_cache: redis): one SET NX
+		// per proof instead of a store write.
+		if os.Getenv(redistest.Env) == "" {
+			b.Skipf("%s is not set", redistest.Env)
 		}
+		rc := redistest.Client(b)
+		e.provider.Replays = singleuse.NewRedis(rc, redistest.Prefix(b, rc))
+		defer func() { e.provider.Replays = nil }()
+		bound(b)
 	})
 	b.Run("check_only", func(b *testing.B) {
 		var ch dpop.Checker

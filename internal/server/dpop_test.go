@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/oauth/dpop"
+	"github.com/grantd/grantd/internal/singleuse"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/testenv"
 )
@@ -441,4 +443,40 @@ func TestDPoPReplaysInMemory(t *testing.T) {
 	if r := e.dpopToken(c, k, good, testenv.ProofOpts{JTI: "mem-1"}); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeInvalidDPoPProof {
 		t.Errorf("the proof again: %d %s, want invalid_dpop_proof", r.Status, r.Body)
 	}
+}
+
+// TestSingleUseUnavailable: when the shared single-use records (Redis,
+// replay_cache: redis) do not answer, a DPoP proof and a client assertion
+// are refused with 503 temporarily_unavailable and Retry-After, in the
+// token endpoint's and introspection's shapes: never let through
+// unchecked, never a 500. A request without either still issues.
+func TestSingleUseUnavailable(t *testing.T) {
+	e := newEnv(t)
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = dead.Close() })
+	e.provider.Replays = singleuse.NewRedis(dead, "")
+	c := e.client(func(c *store.Client) {
+		c.GrantTypes, c.ResourceServer = []string{"client_credentials"}, true
+	})
+	k := testenv.NewDPoPKey(t, "ES256")
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	unavailable := func(what string, r response) {
+		t.Helper()
+		if r.Status != http.StatusServiceUnavailable || r.str("error") != oauth.ErrCodeTemporarilyUnavailable || r.Header.Get("Retry-After") == "" {
+			t.Errorf("%s with Redis down: %d %s (Retry-After %q), want 503 temporarily_unavailable", what, r.Status, r.Body, r.Header.Get("Retry-After"))
+		}
+	}
+	unavailable("a DPoP token request", e.dpopToken(c, k, cc, testenv.ProofOpts{}))
+	r := e.form("/oauth/token", cc, basic(c.ID, c.Secret)...)
+	if r.Status != http.StatusOK {
+		t.Fatalf("a Bearer token request with Redis down: %d %s", r.Status, r.Body)
+	}
+	proof := k.Proof(t, http.MethodPost, e.srv.URL+"/oauth/introspect", testenv.ProofOpts{IAT: e.clock.Now()})
+	unavailable("introspection with a proof", e.form("/oauth/introspect", url.Values{"token": {r.str("access_token")}},
+		append(basic(c.ID, c.Secret), dpop.Header, proof)...))
+
+	kc := e.keyClient(store.ClientSecurity{JWKS: testenv.JWKSet(t, k.JWKWith(map[string]any{"kid": "k1"}))},
+		func(c *store.Client) { c.GrantTypes = []string{"client_credentials"} })
+	a := k.Assertion(t, kc.ID, e.srv.URL, e.clock.Now(), testenv.AssertionOpts{KID: "k1"})
+	unavailable("a client assertion", e.form("/oauth/token", withAssertion(url.Values{"grant_type": {"client_credentials"}}, a)))
 }
