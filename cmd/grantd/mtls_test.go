@@ -51,6 +51,63 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 	}
 }
 
+// adminCreateClient creates a client through the admin API of the server
+// at admin (POST /admin/clients, with h) and returns the answer, failing
+// the test unless it is 201 with a client_id.
+func adminCreateClient(t *testing.T, h *http.Client, admin, token string, client map[string]any) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(client)
+	req, _ := http.NewRequest(http.MethodPost, admin+"/admin/clients", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var created map[string]any
+	json.NewDecoder(resp.Body).Decode(&created)
+	if id, _ := created["client_id"].(string); resp.StatusCode != http.StatusCreated || id == "" {
+		t.Fatalf("create a client: %d %v", resp.StatusCode, created)
+	}
+	return created
+}
+
+// tokenAlias is the token endpoint of the metadata's mtls_endpoint_aliases
+// at public.
+func tokenAlias(t *testing.T, h *http.Client, public string) string {
+	t.Helper()
+	resp, err := h.Get(public + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var md struct {
+		Aliases map[string]string `json:"mtls_endpoint_aliases"`
+	}
+	json.NewDecoder(resp.Body).Decode(&md)
+	return md.Aliases["token_endpoint"]
+}
+
+// checkX5T checks that the access token (a JWT, read without checking
+// its signature: other tests do) is bound to cert: cnf.x5t#S256.
+func checkX5T(t *testing.T, jwt string, cert *x509.Certificate) {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct {
+		Cnf map[string]string `json:"cnf"`
+	}
+	json.Unmarshal(payload, &claims)
+	sum := sha256.Sum256(cert.Raw)
+	if claims.Cnf["x5t#S256"] != base64.RawURLEncoding.EncodeToString(sum[:]) {
+		t.Errorf("cnf %v, want the client certificate's thumbprint", claims.Cnf)
+	}
+}
+
 // TestServeMutualTLS: `grantd serve --mtls-addr … --tls-client-ca-file …`
 // opens a third listener that asks for client certificates: a
 // tls_client_auth client registered through the admin API gets a token
@@ -86,22 +143,12 @@ func TestServeMutualTLS(t *testing.T) {
 	withCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{cliCert.Raw}, PrivateKey: cliKey}}}}}
 
-	body, _ := json.Marshal(map[string]any{"name": "mTLS app", "token_endpoint_auth_method": "tls_client_auth",
-		"tls_client_auth_subject_dn": "CN=serve-client", "grant_types": []string{"client_credentials"},
-		"tls_client_certificate_bound_access_tokens": true})
-	req, _ := http.NewRequest(http.MethodPost, s.admin+"/admin/clients", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer mtls-test-admin-token")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := plain.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created map[string]any
-	json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
+	created := adminCreateClient(t, plain, s.admin, "mtls-test-admin-token", map[string]any{"name": "mTLS app",
+		"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=serve-client",
+		"grant_types": []string{"client_credentials"}, "tls_client_certificate_bound_access_tokens": true})
 	id, _ := created["client_id"].(string)
-	if resp.StatusCode != http.StatusCreated || id == "" || created["client_secret"] != nil {
-		t.Fatalf("create a tls_client_auth client: %d %v", resp.StatusCode, created)
+	if created["client_secret"] != nil {
+		t.Errorf("a tls_client_auth client got a secret: %v", created)
 	}
 
 	token := func(h *http.Client, base string) (int, map[string]any) {
@@ -118,28 +165,67 @@ func TestServeMutualTLS(t *testing.T) {
 	if st != http.StatusOK {
 		t.Fatalf("token over mutual TLS: %d %v", st, out)
 	}
-	parts := strings.Split(out["access_token"].(string), ".")
-	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	var claims struct {
-		Cnf map[string]string `json:"cnf"`
-	}
-	json.Unmarshal(payload, &claims)
-	sum := sha256.Sum256(cliCert.Raw)
-	if claims.Cnf["x5t#S256"] != base64.RawURLEncoding.EncodeToString(sum[:]) {
-		t.Errorf("cnf %v, want the client certificate's thumbprint", claims.Cnf)
-	}
+	checkX5T(t, out["access_token"].(string), cliCert)
 	if st, _ := token(withCert, s.public); st != http.StatusUnauthorized {
 		t.Errorf("token on the public listener (no certificate asked): %d, want 401", st)
 	}
 
-	resp, err = plain.Get(s.public + "/.well-known/oauth-authorization-server")
+	if got := tokenAlias(t, plain, s.public); got != mtlsURL+"/oauth/token" {
+		t.Errorf("mtls_endpoint_aliases' token_endpoint %q, want the token endpoint at %s", got, mtlsURL)
+	}
+}
+
+// TestServeMutualTLSBehindProxy: grantd serve without TLS of its own, its
+// mutual-TLS listener behind a TLS-terminating proxy (the test) that
+// forwards the client's certificate in RFC 9440's Client-Cert header:
+// tls_client_auth and the certificate-bound token work, the metadata's
+// aliases are the proxy's --mtls-url, and the public listener does not
+// read the header.
+func TestServeMutualTLSBehindProxy(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := certPair(t, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Proxy CA"},
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
+	cliCert, _ := certPair(t, &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "proxied-client"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, caKey)
+	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", ca.Raw)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var md map[string]any
-	json.NewDecoder(resp.Body).Decode(&md)
-	resp.Body.Close()
-	if aliases, _ := md["mtls_endpoint_aliases"].(map[string]any); aliases["token_endpoint"] != mtlsURL+"/oauth/token" {
-		t.Errorf("mtls_endpoint_aliases %v, want the token endpoint at %s", md["mtls_endpoint_aliases"], mtlsURL)
+	mtlsAddr := ln.Addr().String()
+	ln.Close()
+
+	s := startServe(t, map[string]string{"GRANTD_ADMIN_TOKEN": "proxy-test-admin-token"},
+		"--data-dir", filepath.Join(dir, "data"), "--mtls-addr", mtlsAddr, "--mtls-url", "https://mtls.example.test",
+		"--tls-client-cert-header", "Client-Cert", "--trusted-proxies", "127.0.0.1/32",
+		"--tls-client-ca-file", filepath.Join(dir, "ca.pem"))
+	created := adminCreateClient(t, http.DefaultClient, s.admin, "proxy-test-admin-token", map[string]any{"name": "Proxied app",
+		"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=proxied-client",
+		"grant_types": []string{"client_credentials"}, "tls_client_certificate_bound_access_tokens": true})
+	id, _ := created["client_id"].(string)
+	token := func(base string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/oauth/token",
+			strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "client_id": {id}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Client-Cert", ":"+base64.StdEncoding.EncodeToString(cliCert.Raw)+":")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	st, out := token("http://" + mtlsAddr)
+	if st != http.StatusOK {
+		t.Fatalf("token through the proxy: %d %v", st, out)
+	}
+	checkX5T(t, out["access_token"].(string), cliCert)
+	if st, _ := token(s.public); st != http.StatusUnauthorized {
+		t.Errorf("the header on the public listener: %d, want 401", st)
+	}
+	if got := tokenAlias(t, http.DefaultClient, s.public); got != "https://mtls.example.test/oauth/token" {
+		t.Errorf("mtls_endpoint_aliases' token_endpoint %q, want the proxy's", got)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -45,22 +44,13 @@ func TestOpenIDClientFAPI2(t *testing.T) {
 	jwks := map[string]any{"keys": []any{map[string]any{"kty": "EC", "crv": "P-256", "kid": "sdk1", "use": "sig",
 		"x": fill(key.X), "y": fill(key.Y)}}}
 	const redirect = "https://rp.example.com/cb"
-	body, _ := json.Marshal(map[string]any{"name": "openid-client", "token_endpoint_auth_method": "private_key_jwt",
-		"jwks": jwks, "redirect_uris": []string{redirect}, "grant_types": []string{"authorization_code", "refresh_token"},
-		"scope": "accounts", "profile": "fapi2", "consent_url": "http://127.0.0.1:9/consent", "resource_server": true})
-	req, _ := http.NewRequest(http.MethodPost, s.admin+"/admin/clients", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created map[string]any
-	json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
+	created := adminCreateClient(t, http.DefaultClient, s.admin, adminToken, map[string]any{"name": "openid-client",
+		"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks, "redirect_uris": []string{redirect},
+		"grant_types": []string{"authorization_code", "refresh_token"}, "scope": "accounts", "profile": "fapi2",
+		"consent_url": "http://127.0.0.1:9/consent", "resource_server": true})
 	id, _ := created["client_id"].(string)
-	if resp.StatusCode != http.StatusCreated || id == "" || created["profile"] != "fapi2" {
-		t.Fatalf("create the client: %d %v", resp.StatusCode, created)
+	if created["profile"] != "fapi2" {
+		t.Fatalf("the client's profile: %v", created)
 	}
 
 	result := filepath.Join(t.TempDir(), "result.json")

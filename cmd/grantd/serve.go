@@ -205,7 +205,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		Dialects: dialects, Mounts: cfg.DialectMounts(), Registrar: registrar,
 		TrustedProxies: proxies, ForwardedHeader: strings.ToLower(cfg.ForwardedHeader), AddressLimiter: pol.address,
-		SigningAlgorithms: cfg.SigningAlgorithmList(), MTLSURL: mtlsURL,
+		SigningAlgorithms: cfg.SigningAlgorithmList(), MTLSURL: mtlsURL, ClientCertHeader: cfg.TLS.ClientCertHeader,
 	})
 	public := publicServer.Handler()
 	hooks := &events.Worker{Store: st, Open: webhookSeal.Open, Logger: log}
@@ -238,8 +238,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if mtlsLn != nil {
 		// RFC 8705: the certificate is asked for, and judged by the core
 		// (a CA's for tls_client_auth, a registered self-signed one).
+		// Without TLS of its own (validated: behind a proxy that forwards
+		// certificates, tls.client_cert_header) it serves plain HTTP.
 		mtlsConf := tlsConf.Clone()
-		mtlsConf.ClientAuth = tls.RequestClientCert
+		if mtlsConf != nil {
+			mtlsConf.ClientAuth = tls.RequestClientCert
+		}
 		servers = append(servers, httpServer(cfg, publicServer.MTLSHandler(), mtlsConf, log))
 		listeners = append(listeners, mtlsLn)
 	}
@@ -248,7 +252,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		srv := servers[i]
 		wg.Go(func() {
 			var err error
-			if tlsConf != nil {
+			if srv.TLSConfig != nil {
 				err = srv.ServeTLS(ln, "", "")
 			} else {
 				err = srv.Serve(ln)

@@ -180,6 +180,12 @@ type TLS struct {
 	// ClientCAFile is the PEM bundle of the CAs whose certificates
 	// authenticate tls_client_auth clients.
 	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientCertHeader names the header in which a TLS-terminating proxy
+	// in front of MTLSAddr forwards the client's certificate (RFC 9440's
+	// Client-Cert, or URL-encoded PEM), read only from trusted_proxies.
+	// With it, MTLSAddr may serve plain HTTP (behind the proxy) and
+	// MTLSURL, the proxy's address, must be set.
+	ClientCertHeader string `yaml:"client_cert_header"`
 }
 
 // Enabled reports whether TLS is configured.
@@ -349,6 +355,20 @@ func hasScheme(s, scheme string) bool {
 }
 
 // Validate reports every problem of the configuration at once.
+// validHeaderName reports whether h is an HTTP field name (RFC 9110 §5.1:
+// a token), at most 64 characters.
+func validHeaderName(h string) bool {
+	if len(h) == 0 || len(h) > 64 {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
+}
+
 // The values of replay_cache.
 const (
 	ReplayAuto  = "auto"
@@ -475,8 +495,18 @@ func (c *Config) Validate() error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls: set both cert_file and key_file, or neither")
 	}
-	if c.TLS.MTLSAddr != "" && !c.TLS.Enabled() {
-		bad("tls.mtls_addr: mutual TLS needs tls.cert_file and tls.key_file")
+	if c.TLS.MTLSAddr != "" && !c.TLS.Enabled() && c.TLS.ClientCertHeader == "" {
+		bad("tls.mtls_addr: mutual TLS needs tls.cert_file and tls.key_file (or a proxy's tls.client_cert_header)")
+	}
+	if h := c.TLS.ClientCertHeader; h != "" {
+		switch {
+		case !validHeaderName(h):
+			bad("tls.client_cert_header: %q is not a header name", h)
+		case c.TLS.MTLSAddr == "" || c.TLS.MTLSURL == "":
+			bad("tls.client_cert_header: needs tls.mtls_addr (where the proxy forwards to) and tls.mtls_url (the proxy's https address)")
+		case strings.TrimSpace(c.TrustedProxies) == "":
+			bad("tls.client_cert_header: needs trusted_proxies (only their forwarded certificates are read)")
+		}
 	}
 	if c.TLS.MTLSURL != "" {
 		if u, err := url.Parse(c.TLS.MTLSURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {

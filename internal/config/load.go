@@ -54,6 +54,7 @@ var settings = []Setting{
 	str("mtls-addr", "tls.mtls_addr", "mutual-TLS listen `address` (RFC 8705): client certificates, the metadata's mtls_endpoint_aliases (needs --tls-cert-file)", func(c *Config) *string { return &c.TLS.MTLSAddr }),
 	str("mtls-url", "tls.mtls_url", "the mutual-TLS listener's base `URL` as clients reach it (default https://<issuer host>:<mtls port>)", func(c *Config) *string { return &c.TLS.MTLSURL }),
 	str("tls-client-ca-file", "tls.client_ca_file", "PEM `file` of the CAs whose certificates authenticate tls_client_auth clients", func(c *Config) *string { return &c.TLS.ClientCAFile }),
+	str("tls-client-cert-header", "tls.client_cert_header", "`header` in which a TLS-terminating proxy in front of --mtls-addr forwards client certificates (RFC 9440 Client-Cert, or URL-encoded PEM); read only from --trusted-proxies; needs --mtls-url", func(c *Config) *string { return &c.TLS.ClientCertHeader }),
 	str("tls-key-file", "tls.key_file", "TLS private key `file` (PEM)", func(c *Config) *string { return &c.TLS.KeyFile }),
 	str("log-level", "log.level", "log `level`: debug, info, warn, error", func(c *Config) *string { return &c.Log.Level }),
 	str("log-format", "log.format", "log `format`: json or text", func(c *Config) *string { return &c.Log.Format }),

@@ -67,6 +67,11 @@ func authorizationCode(p *Provider, c *store.Client, pr Profile, req TokenReques
 				// to the key of the proof they were issued with.
 				fam.JKT = req.proof.JKT
 			}
+			if c.IsPublic() {
+				// RFC 8705 §4: a public client's refresh tokens are bound
+				// to the certificate its access tokens are bound to.
+				fam.X5T = req.x5t
+			}
 			var tok store.RefreshToken
 			d.refresh, tok = p.newRefreshToken(fam.ID, now)
 			d.writes.Family, d.writes.RefreshToken = &fam, &tok

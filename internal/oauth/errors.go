@@ -91,6 +91,7 @@ const (
 	ReasonNoSigningKey         = "signing_key_unavailable" // the client's access_token_signing_alg cannot sign (yet)
 	ReasonDPoPBound            = "dpop_key_mismatch"       // a code or refresh token bound to another DPoP key, or none sent
 	ReasonSingleUseUnavailable = "single_use_unavailable"  // the shared single-use records (Redis) did not answer
+	ReasonCertBound            = "certificate_mismatch"    // a refresh token bound to another TLS client certificate, or none sent
 )
 
 // With returns a copy of e with a reason and, if not "", the parameter.

@@ -177,6 +177,10 @@ func (p *Provider) Introspect(ctx context.Context, cr ClientCredentials, token s
 			TokenType: HintRefreshToken, IssuedAt: ref.rt.CreatedAt.Unix(), Subject: ref.fam.Subject,
 			Issuer: p.Issuer, ConnectionID: ref.fam.ConnectionID,
 		}
+		if ref.fam.JKT != "" || ref.fam.X5T != "" {
+			// A public client's family bound to its DPoP key or certificate.
+			out.Confirmation = &Confirmation{JKT: ref.fam.JKT, X5TS256: ref.fam.X5T}
+		}
 		// It expires at the absolute expiry or when idle, whichever is first.
 		exp := ref.fam.ExpiresAt
 		if ref.fam.IdleTimeout > 0 {
@@ -248,6 +252,9 @@ func (p *Provider) Revoke(ctx context.Context, cr ClientCredentials, token, _ st
 		if err := proofOf(&caller, ref.fam.JKT, used); err != nil {
 			return err
 		}
+		if err := certOf(&caller, ref.fam.X5T, cr.Certificates); err != nil {
+			return err
+		}
 		if err := p.Store.RevokeFamily(ctx, ref.fam.ID, now); err != nil {
 			return ServerError(err)
 		}
@@ -257,6 +264,9 @@ func (p *Provider) Revoke(ctx context.Context, cr ClientCredentials, token, _ st
 		return UnauthorizedClient("The token was not issued to this client.")
 	}
 	if err := proofOf(&caller, ref.access.JKT, used); err != nil {
+		return err
+	}
+	if err := certOf(&caller, ref.access.X5T, cr.Certificates); err != nil {
 		return err
 	}
 	if ref.access.Revoked {

@@ -115,6 +115,28 @@ func certBinding(pr Profile, c *store.Client, chain []*x509.Certificate) (string
 	return CertThumbprint(chain[0]), nil
 }
 
+// certBound checks the certificate of a request that redeems a refresh
+// token bound to the certificate x5t (a public client's, RFC 8705 §4):
+// only a request over mutual TLS with that certificate redeems it.
+func certBound(x5t string, chain []*x509.Certificate) error {
+	if x5t == "" || (len(chain) > 0 && CertThumbprint(chain[0]) == x5t) {
+		return nil
+	}
+	return InvalidGrant("The refresh token is bound to a TLS client certificate: refresh over mutual TLS with that certificate.").
+		With(ReasonCertBound, "refresh_token")
+}
+
+// certOf checks that a public client presents a token bound to the
+// certificate x5t over mutual TLS with that certificate, as proofOf does
+// for DPoP: its client id is no credential. A confidential client's
+// authentication suffices.
+func certOf(c *store.Client, x5t string, chain []*x509.Certificate) error {
+	if x5t == "" || !c.IsPublic() || (len(chain) > 0 && CertThumbprint(chain[0]) == x5t) {
+		return nil
+	}
+	return InvalidRequest("The token is bound to a TLS client certificate: send the request over mutual TLS with that certificate.")
+}
+
 // certPresented checks, at a protected resource, that a token bound to the
 // certificate x5t came with that certificate (RFC 8705 §3).
 func (p *Provider) certPresented(x5t string, cert *x509.Certificate) error {

@@ -43,6 +43,9 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 		if err := proofBound(fam.JKT, req.proof, "refresh token", "refresh_token"); err != nil {
 			return decision{}, err
 		}
+		if err := certBound(fam.X5T, req.Client.Certificates); err != nil {
+			return decision{}, err
+		}
 		if err := connectionLive(l.Connection, fam.ConnectionID, now); err != nil {
 			return decision{}, err
 		}

@@ -37,6 +37,9 @@ type TokenRequest struct {
 
 	// proof is the DPoP proof once checked; nil for none.
 	proof *dpop.Proof
+	// x5t is the thumbprint of the TLS client certificate what the request
+	// issues is bound to (RFC 8705 §3); "" = not bound.
+	x5t string
 }
 
 // TokenResult is the core's answer to a token request: what a dialect may
@@ -240,6 +243,7 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 	if x5t, err = fapi2Token(pr, &client, req.proof, x5t, req.Client.Certificates); err != nil {
 		return nil, err
 	}
+	req.x5t = x5t
 	// A token the signer cannot sign is refused before anything is taken
 	// or written: no rate, no code, no rotated refresh token.
 	if client.TokenFormat != store.TokenFormatOpaque {

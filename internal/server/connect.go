@@ -44,7 +44,7 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) error {
 	if cerr != nil {
 		return cerr
 	}
-	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), peerCertificates(r)
+	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), s.peerCertificates(r)
 	sess, err := s.o.Provider.CreateConnectSession(r.Context(), cred, oauth.ConnectSessionRequest{
 		CustomerID: p["customer_id"], CustomerName: p["customer_name"], Products: products,
 		RedirectURI: p["redirect_uri"], ProviderID: p["provider_id"], State: p["state"],
@@ -68,7 +68,7 @@ func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
 		return oauth.NoBearerToken()
 	}
 	var cert *x509.Certificate
-	if certs := peerCertificates(r); len(certs) > 0 {
+	if certs := s.peerCertificates(r); len(certs) > 0 {
 		cert = certs[0]
 	}
 	conn, err := s.o.Provider.DisconnectByToken(r.Context(), token, proof, cert)

@@ -10,10 +10,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -306,5 +308,134 @@ func TestMTLSFAPI2(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/oauth/authorize on the mutual-TLS listener: %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestMTLSPublicClient: a public client that binds its tokens to a
+// self-signed certificate (RFC 8705 §4: mutual TLS for binding, not
+// authentication) gets its access token and its refresh token bound to
+// it: a refresh with another certificate is invalid_grant and rotates
+// nothing, with its own it succeeds; introspection shows the family's
+// cnf; the client revokes the bound refresh token only over mutual TLS
+// with that certificate.
+func TestMTLSPublicClient(t *testing.T) {
+	e := newEnv(t)
+	mtlsURL, client := e.mtlsListener(t, newTestCA(t, "Unused CA"))
+	cert, other := issue(t, nil, pkix.Name{CommonName: "device-1"}), issue(t, nil, pkix.Name{CommonName: "device-2"})
+	c := e.client(public, func(c *store.Client) { c.Security.TLSCertBoundAccessTokens = true })
+	rs := e.client(func(c *store.Client) { c.ResourceServer = true })
+	verifier := oauth2.GenerateVerifier()
+	code := e.authorize(url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirectURI},
+		"scope": {"accounts"}, "state": {"s"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
+		"code_challenge_method": {"S256"}}, "alice", true).Query().Get("code")
+	r := postForm(t, client(&cert), mtlsURL+"/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"client_id": {c.ID}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}})
+	if r.Status != http.StatusOK || r.str("refresh_token") == "" {
+		t.Fatalf("code exchange over mutual TLS: %d %s", r.Status, r.Body)
+	}
+	if cnf, _ := e.verifyJWT(r.str("access_token"))["cnf"].(map[string]any); cnf["x5t#S256"] != thumbprint(cert) {
+		t.Errorf("access token cnf %v, want x5t#S256 %s", cnf, thumbprint(cert))
+	}
+	rt := r.str("refresh_token")
+	if cnf, _ := e.introspect(rs, rt)["cnf"].(map[string]any); cnf["x5t#S256"] != thumbprint(cert) {
+		t.Errorf("refresh token introspection cnf %v, want x5t#S256 %s", cnf, thumbprint(cert))
+	}
+	refresh := func(h *http.Client, base, token string) response {
+		return postForm(t, h, base+"/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}, "client_id": {c.ID}})
+	}
+	if r := refresh(client(&other), mtlsURL, rt); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeInvalidGrant {
+		t.Errorf("refresh with another certificate: %d %s, want 400 invalid_grant", r.Status, r.Body)
+	}
+	if r := refresh(http.DefaultClient, e.srv.URL, rt); r.Status != http.StatusBadRequest {
+		t.Errorf("refresh without mutual TLS: %d %s, want 400", r.Status, r.Body)
+	}
+	r = refresh(client(&cert), mtlsURL, rt)
+	if r.Status != http.StatusOK || r.str("refresh_token") == "" {
+		t.Fatalf("refresh with its certificate after the refusals (nothing rotated): %d %s", r.Status, r.Body)
+	}
+	rt = r.str("refresh_token")
+	if cnf, _ := e.verifyJWT(r.str("access_token"))["cnf"].(map[string]any); cnf["x5t#S256"] != thumbprint(cert) {
+		t.Errorf("refreshed access token cnf %v", cnf)
+	}
+
+	revoke := func(h *http.Client, base string) response {
+		return postForm(t, h, base+"/oauth/revoke", url.Values{"token": {rt}, "client_id": {c.ID}})
+	}
+	if r := revoke(http.DefaultClient, e.srv.URL); r.Status != http.StatusBadRequest {
+		t.Errorf("revocation of the bound refresh token without its certificate: %d %s, want 400", r.Status, r.Body)
+	}
+	if r := revoke(client(&other), mtlsURL); r.Status != http.StatusBadRequest {
+		t.Errorf("revocation with another certificate: %d %s, want 400", r.Status, r.Body)
+	}
+	if e.introspect(rs, rt)["active"] != true {
+		t.Fatal("the refresh token is not active after refused revocations")
+	}
+	if r := revoke(client(&cert), mtlsURL); r.Status != http.StatusOK {
+		t.Errorf("revocation with its certificate: %d %s", r.Status, r.Body)
+	}
+	if e.introspect(rs, rt)["active"] != false {
+		t.Error("the refresh token is active after its revocation")
+	}
+}
+
+// proxyListener starts the mutual-TLS listener as plain HTTP behind a
+// TLS-terminating proxy (the test plays the proxy): certificates come in
+// header, read from peers in trusted only.
+func (e *env) proxyListener(t *testing.T, ca *testCA, header string, trusted ...netip.Prefix) string {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	e.provider.ClientCAs = pool
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	s := server.New(server.Options{Provider: e.provider, Keys: e.signer, Store: e.store, MTLSURL: "https://mtls.example.test",
+		ClientCertHeader: header, TrustedProxies: trusted})
+	ts.Config.Handler = s.MTLSHandler()
+	return ts.URL
+}
+
+// TestMTLSForwardedByProxy: behind a TLS-terminating proxy the mutual-TLS
+// listener reads the client's certificate from the header the proxy sets:
+// RFC 9440's Client-Cert (with Client-Cert-Chain), or URL-encoded PEM, as
+// nginx and load balancers send. tls_client_auth and certificate-bound
+// tokens work with it; from a peer that is not a trusted proxy, or
+// malformed, the header is no certificate (invalid_client).
+func TestMTLSForwardedByProxy(t *testing.T) {
+	e := newEnv(t)
+	ca := newTestCA(t, "Proxy Client CA")
+	loopback := netip.MustParsePrefix("127.0.0.0/8")
+	good := issue(t, ca, pkix.Name{CommonName: "client-1"}, "client-1.bank.example")
+	c := e.client(func(c *store.Client) {
+		c.AuthMethod, c.SecretHash = store.AuthMethodTLS, nil
+		c.Security.TLSClientAuthSANDNS, c.Security.TLSCertBoundAccessTokens = "client-1.bank.example", true
+	})
+	cc := func(base string, header ...string) response {
+		return postForm(t, http.DefaultClient, base+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}}, header...)
+	}
+	sf := ":" + base64.StdEncoding.EncodeToString(good.Certificate[0]) + ":"
+	pemEscaped := url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: good.Certificate[0]})))
+
+	rfc9440 := e.proxyListener(t, ca, "Client-Cert", loopback)
+	r := cc(rfc9440, "Client-Cert", sf, "Client-Cert-Chain", ":"+base64.StdEncoding.EncodeToString(ca.cert.Raw)+":")
+	if r.Status != http.StatusOK {
+		t.Fatalf("tls_client_auth with Client-Cert from a trusted proxy: %d %s", r.Status, r.Body)
+	}
+	if cnf, _ := e.verifyJWT(r.str("access_token"))["cnf"].(map[string]any); cnf["x5t#S256"] != thumbprint(good) {
+		t.Errorf("cnf %v, want x5t#S256 %s", cnf, thumbprint(good))
+	}
+	if r := cc(e.proxyListener(t, ca, "X-Client-Cert", loopback), "X-Client-Cert", pemEscaped); r.Status != http.StatusOK {
+		t.Errorf("URL-encoded PEM from a trusted proxy: %d %s", r.Status, r.Body)
+	}
+	untrusted := e.proxyListener(t, ca, "Client-Cert", netip.MustParsePrefix("10.0.0.0/8"))
+	for name, r := range map[string]response{
+		"from a peer that is no trusted proxy": cc(untrusted, "Client-Cert", sf),
+		"malformed":                            cc(rfc9440, "Client-Cert", ":not base64!:"),
+		"not a certificate":                    cc(rfc9440, "Client-Cert", ":"+base64.StdEncoding.EncodeToString([]byte("hello"))+":"),
+		"in another header":                    cc(rfc9440, "X-Client-Cert", pemEscaped),
+		"none":                                 cc(rfc9440),
+	} {
+		if r.Status != http.StatusUnauthorized || r.str("error") != oauth.ErrCodeInvalidClient {
+			t.Errorf("a forwarded certificate %s: %d %s, want 401 invalid_client", name, r.Status, r.Body)
+		}
 	}
 }

@@ -164,7 +164,7 @@ func (s *Server) tokenEndpoint(d dialect.Dialect) http.Handler {
 			s.fail(w, r, d, d.Name(), err)
 			return
 		}
-		req.Client.Address, req.Client.Endpoint, req.Client.Certificates = s.clientAddress(r), s.endpointURL(r), peerCertificates(r)
+		req.Client.Address, req.Client.Endpoint, req.Client.Certificates = s.clientAddress(r), s.endpointURL(r), s.peerCertificates(r)
 		req.DPoP = s.proofs(r)
 		res, err := s.o.Provider.Token(r.Context(), profile, req)
 		if err != nil {
@@ -343,7 +343,7 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) error {
 	if cerr != nil {
 		return cerr
 	}
-	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), peerCertificates(r)
+	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), s.peerCertificates(r)
 	q := url.Values{}
 	for k, v := range p {
 		q.Set(k, v)
@@ -381,7 +381,7 @@ func (s *Server) credentials(r *http.Request) (wire.Params, oauth.ClientCredenti
 	if cerr != nil {
 		return nil, oauth.ClientCredentials{}, cerr
 	}
-	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), peerCertificates(r)
+	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), s.peerCertificates(r)
 	return p, cred, nil
 }
 

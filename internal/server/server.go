@@ -101,6 +101,11 @@ type Options struct {
 	// which serves MTLSHandler: the metadata's mtls_endpoint_aliases are
 	// there. "" = no mutual TLS.
 	MTLSURL string
+	// ClientCertHeader names the header in which a TLS-terminating proxy
+	// forwards the client's certificate to the mutual-TLS listener (RFC
+	// 9440's Client-Cert, or URL-encoded PEM): read only from
+	// TrustedProxies; "" = only the listener's own TLS certificates count.
+	ClientCertHeader string
 	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
 	// headers name the client's address; from any other peer those headers
 	// are ignored.
@@ -193,15 +198,4 @@ func (s *Server) endpointURL(r *http.Request) string {
 		return s.o.MTLSURL + r.URL.Path
 	}
 	return s.o.Provider.IssuerURL() + r.URL.Path
-}
-
-// peerCertificates is the request's TLS client certificate chain, leaf
-// first; nil without one.
-// Only the mutual-TLS listener's requests carry one: a certificate that
-// reached another listener (a resumed TLS session, say) is not read.
-func peerCertificates(r *http.Request) []*x509.Certificate {
-	if on, _ := r.Context().Value(mtlsKey{}).(bool); !on || r.TLS == nil {
-		return nil
-	}
-	return r.TLS.PeerCertificates
 }

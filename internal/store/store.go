@@ -302,6 +302,11 @@ type RefreshFamily struct {
 	// client's, RFC 9449 §5): every refresh proves that key; "" = not
 	// bound.
 	JKT string
+	// X5T binds the family's refresh tokens to a TLS client certificate (a
+	// public client's over mutual TLS, RFC 8705 §4): the certificate's
+	// SHA-256 thumbprint (base64url, as cnf.x5t#S256); every refresh comes
+	// over mutual TLS with that certificate; "" = not bound.
+	X5T string
 	// Resources are the grant's resource indicators (RFC 8707), from its
 	// code: a refresh may ask for any of them; nil = none.
 	Resources []string

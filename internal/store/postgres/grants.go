@@ -295,7 +295,7 @@ func (l lockTx) UseProof(ctx context.Context, key []byte, until time.Time) error
 // ---- refresh families and tokens ----
 
 const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.policy, f.idle_timeout,
-	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt, f.resources`
+	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt, f.resources, f.x5t`
 
 const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`
@@ -304,7 +304,7 @@ const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, `
 // idle timeout's nanoseconds.
 func familyDest(f *store.RefreshFamily, idle *int64) []any {
 	return []any{&f.ID, &f.ClientID, &f.Subject, &f.ConnectionID, &f.Scopes, &f.Policy, idle,
-		tm(&f.CreatedAt), tm(&f.ExpiresAt), tm(&f.LastUsedAt), tm(&f.RevokedAt), &f.JKT, &f.Resources}
+		tm(&f.CreatedAt), tm(&f.ExpiresAt), tm(&f.LastUsedAt), tm(&f.RevokedAt), &f.JKT, &f.Resources, &f.X5T}
 }
 
 func tokenDest(t *store.RefreshToken) []any {
@@ -337,12 +337,12 @@ func scanTokenFamily(row scanner) (t store.RefreshToken, f store.RefreshFamily, 
 }
 
 const insertFamilySQL = `INSERT INTO refresh_families (id, client_id, subject, connection_id, scopes, policy,
-	idle_timeout, created_at, expires_at, last_used_at, revoked_at, jkt, resources)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+	idle_timeout, created_at, expires_at, last_used_at, revoked_at, jkt, resources, x5t)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 
 func familyArgs(f *store.RefreshFamily) []any {
 	return []any{f.ID, f.ClientID, f.Subject, f.ConnectionID, list(f.Scopes), f.Policy, ns(f.IdleTimeout),
-		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.LastUsedAt), ts(f.RevokedAt), f.JKT, list(f.Resources)}
+		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.LastUsedAt), ts(f.RevokedAt), f.JKT, list(f.Resources), f.X5T}
 }
 
 const insertRefreshTokenSQL = `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at) VALUES ($1, $2, $3, $4)`

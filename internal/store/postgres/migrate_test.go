@@ -242,6 +242,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckClientBeforeLifecycle(t, c)
 			storetest.CheckClientBeforeLifecycle(t, c2)
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
+			storetest.CheckFamilyBeforeX5T(t, s)
 			// A new event comes after the stored ones.
 			if _, err := s.RevokeConnection(ctx, "conn1", time.UnixMilli(1700000002000)); err != nil {
 				t.Fatal(err)
@@ -319,6 +320,7 @@ var upgrades = map[int]upgrade{
 				t.Fatal(err)
 			}
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
+			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -342,6 +344,7 @@ var upgrades = map[int]upgrade{
 		}),
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedLifecycle(t, s, 1700000000000, 1700090000000, 1700086400000)
+			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -399,6 +402,7 @@ func init() {
 			// Rows from before 0006: no security settings, no resources
 			// and no audience (the columns' defaults).
 			storetest.CheckBeforeFAPI(t, s)
+			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}
@@ -429,26 +433,53 @@ var grantRows0006 = []string{
 		'2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z')`,
 }
 
+// clientRows0006 are client c1, its ledger and a signing key as version 6
+// stores them: c1 has security settings.
+var clientRows0006 = []string{
+	`INSERT INTO clients VALUES ('c1', 'one', '\x0102', 'client_secret_basic', '{authorization_code}',
+		'{code}', '{https://a.example/cb}', '{company}', 'sandbox', 'gold', 'suspended', 'rotating',
+		3600000000000, 0, 900000000000, 'opaque', '', true, '{"k":"v"}', '2023-11-14 22:13:20.123Z',
+		'2023-11-14 22:13:20.456Z', 'https://hooks.example/c1', '\x0a0b', 86400000000000, 172800000000000,
+		'unpaid', '2023-11-14 22:13:21Z', '{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', true, true,
+		42, '2023-11-14 22:13:22Z', NULL, '\x0c0d', '2023-11-15 22:13:20Z', '\x0e0f', 'PS256', true,
+		'{"allowed_resources":["https://api.example.com/"],"require_pushed_authorization_requests":true}')`,
+	`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '',
+		'2023-11-14 22:13:22Z')`,
+	`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+		VALUES ('k2', 'PS256', '\x02', '2023-11-14 22:13:20Z', '2023-11-14 22:16:20Z', '2023-11-15 23:13:20Z', 1)`,
+}
+
 func init() {
 	upgrades[6] = upgrade{
-		seed: seedSQL([]string{
-			`INSERT INTO clients VALUES ('c1', 'one', '\x0102', 'client_secret_basic', '{authorization_code}',
-					'{code}', '{https://a.example/cb}', '{company}', 'sandbox', 'gold', 'suspended', 'rotating',
-					3600000000000, 0, 900000000000, 'opaque', '', true, '{"k":"v"}', '2023-11-14 22:13:20.123Z',
-					'2023-11-14 22:13:20.456Z', 'https://hooks.example/c1', '\x0a0b', 86400000000000, 172800000000000,
-					'unpaid', '2023-11-14 22:13:21Z', '{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', true, true,
-					42, '2023-11-14 22:13:22Z', NULL, '\x0c0d', '2023-11-15 22:13:20Z', '\x0e0f', 'PS256', true,
-					'{"allowed_resources":["https://api.example.com/"],"require_pushed_authorization_requests":true}')`,
-			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '',
-					'2023-11-14 22:13:22Z')`,
-			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
-					VALUES ('k2', 'PS256', '\x02', '2023-11-14 22:13:20Z', '2023-11-14 22:16:20Z', '2023-11-15 23:13:20Z', 1)`,
-		}, grantRows0006, []string{
+		seed: seedSQL(clientRows0006, grantRows0006, []string{
 			resetEventSeq,
 			resetLedgerSeq,
 		}),
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedFAPI(t, s)
+			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	}
+}
+
+// grantRows0007 are grantRows0006 as version 7 stores them: families have
+// a certificate thumbprint (x5t).
+var grantRows0007 = slices.Concat(grantRows0006[:3], []string{
+	`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '{company}', 'rotating', 0,
+		'2023-11-14 22:13:20Z', NULL, '2023-11-14 22:13:20Z', NULL, 'jkt-f1',
+		'{https://api.example.com/,https://files.example.com/v1}', 'x5t-f1')`,
+}, grantRows0006[4:])
+
+func init() {
+	upgrades[7] = upgrade{
+		seed: seedSQL(clientRows0006, grantRows0007, []string{
+			resetEventSeq,
+			resetLedgerSeq,
+		}),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedFAPI(t, s)
+			storetest.CheckMigratedFamilyX5T(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}

@@ -140,7 +140,7 @@ func (g grantTx) UseProof(ctx context.Context, key []byte, until time.Time) erro
 // ---- refresh families and tokens ----
 
 const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.policy, f.idle_timeout,
-	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt, f.resources`
+	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt, f.resources, f.x5t`
 
 const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?`
@@ -155,7 +155,7 @@ type familyRow struct {
 
 func (r *familyRow) dest() []any {
 	return []any{&r.f.ID, &r.f.ClientID, &r.f.Subject, &r.f.ConnectionID, &r.scopes, &r.f.Policy, &r.idle,
-		&r.created, &r.expires, &r.used, &r.revoked, &r.f.JKT, &r.resources}
+		&r.created, &r.expires, &r.used, &r.revoked, &r.f.JKT, &r.resources, &r.f.X5T}
 }
 
 func (r *familyRow) family() (store.RefreshFamily, error) {
@@ -197,10 +197,10 @@ func scanTokenFamily(row scanner) (store.RefreshToken, store.RefreshFamily, erro
 
 func insertFamily(ctx context.Context, tx *sql.Tx, f *store.RefreshFamily) error {
 	_, err := exec(ctx, tx, `INSERT INTO refresh_families (id, client_id, subject, connection_id, scopes, policy,
-		idle_timeout, created_at, expires_at, last_used_at, revoked_at, jkt, resources)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		idle_timeout, created_at, expires_at, last_used_at, revoked_at, jkt, resources, x5t)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.ClientID, f.Subject, f.ConnectionID, toJSON(f.Scopes), f.Policy, toNS(f.IdleTimeout),
-		toMS(f.CreatedAt), toMS(f.ExpiresAt), toMS(f.LastUsedAt), toMS(f.RevokedAt), f.JKT, toJSON(f.Resources))
+		toMS(f.CreatedAt), toMS(f.ExpiresAt), toMS(f.LastUsedAt), toMS(f.RevokedAt), f.JKT, toJSON(f.Resources), f.X5T)
 	return err
 }
 

@@ -187,6 +187,7 @@ var upgrades = map[int]upgrade{
 			}
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckClientBeforeLifecycle(t, c)
+			storetest.CheckFamilyBeforeX5T(t, s)
 
 			// The upgraded data works with what 0002 added: a webhook URL,
 			// and events for the old connection.
@@ -230,6 +231,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckClientBeforeBalances(t, s, c2, 1700000000999) // nothing issued: its creation
 			storetest.CheckClientBeforeLifecycle(t, c2)
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
+			storetest.CheckFamilyBeforeX5T(t, s)
 			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
 			if err != nil || r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" || !r.ProviderFixed {
 				t.Errorf("auth request: %+v, %v", r, err)
@@ -267,6 +269,7 @@ var upgrades = map[int]upgrade{
 			}
 			storetest.CheckClientBeforeLifecycle(t, c)
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
+			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -286,6 +289,7 @@ var upgrades = map[int]upgrade{
 		}, grantRows0003),
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedLifecycle(t, s, 1700000000000, 1700090000000, 1700086400000)
+			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -331,48 +335,72 @@ var upgrades = map[int]upgrade{
 			if r, err := s.GetAuthRequest(t.Context(), "r1", time.UnixMilli(1700000000000)); err != nil || r.Resources != nil {
 				t.Errorf("auth request from before 0006: resources %#v, %v; want nil", r.Resources, err)
 			}
+			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
 	6: {
-		seed: seedSQL([]string{
-			`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
-					'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'suspended', 'rotating',
-					3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456,
-					'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000, 'unpaid', 1700000001000,
-					'{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', 1, 1, 42, 1700000002000, 0,
-					X'0C0D', 1700086400000, X'0E0F', 'PS256', 1,
-					'{"allowed_resources":["https://api.example.com/"],"require_pushed_authorization_requests":true}')`,
-			`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '', 1700000002000)`,
-			`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
-					VALUES ('k2', 'PS256', X'02', 1700000000000, 1700000180000, 1700090000000, 1)`,
-			`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
-					'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto', 1, '203.0.113.7',
-					'jkt-r1', '["https://api.example.com/","https://files.example.com/v1"]')`,
-			`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', CAST('{"id":"evt_1"}' AS BLOB),
-					1700000000000, 2, 1700000060000, 'HTTP 500', 0, 0)`,
-			`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
-					'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
-			`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
-					'conn1', 'chal', 'S256', 'grant1', 1700000000000, 4102444800000, 0, 'jkt-c1',
-					'["https://api.example.com/","https://files.example.com/v1"]')`,
-			`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
-					1700000000000, 0, 1700000000000, 0, 'jkt-f1', '["https://api.example.com/","https://files.example.com/v1"]')`,
-			`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
-			`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
-					1700000000000, 4102444800000, 0, 'jkt-a1', '["https://api.example.com/","https://files.example.com/v1"]',
-					'x5t-a1')`,
-			`INSERT INTO dpop_proofs VALUES (X'DD', 4102444800000)`,
-			`INSERT INTO pushed_requests VALUES (X'EE', 'c1',
-					'{"resource":["https://api.example.com/","https://files.example.com/v1"],"scope":["company"]}',
-					1700000000000, 4102444800000)`,
-		}),
+		seed: seedSQL(rows0006),
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedFAPI(t, s)
+			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	},
+	7: {
+		seed: seedSQL(rows0007),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedFAPI(t, s)
+			storetest.CheckMigratedFamilyX5T(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
 }
+
+// rows0006 are rows of every table as version 6 stores them, for client
+// c1: auth requests, codes and families have resources, access tokens an
+// audience and a certificate thumbprint (x5t); and a pushed authorization
+// request.
+var rows0006 = []string{
+	`INSERT INTO clients VALUES ('c1', 'one', X'0102', 'client_secret_basic', '["authorization_code"]',
+		'["code"]', '["https://a.example/cb"]', '["company"]', 'sandbox', 'gold', 'suspended', 'rotating',
+		3600000000000, 0, 900000000000, 'opaque', '', 1, '{"k":"v"}', 1700000000123, 1700000000456,
+		'https://hooks.example/c1', X'0A0B', 86400000000000, 172800000000000, 'unpaid', 1700000001000,
+		'{"time_zone":"UTC","weekly":{"mon":["09:00-17:00"]}}', 1, 1, 42, 1700000002000, 0,
+		X'0C0D', 1700086400000, X'0E0F', 'PS256', 1,
+		'{"allowed_resources":["https://api.example.com/"],"require_pushed_authorization_requests":true}')`,
+	`INSERT INTO ledger VALUES (5, 'led_1', 'c1', 'topup', 42, 42, 'prepaid', 'order-1', '', 1700000002000)`,
+	`INSERT INTO signing_keys (id, algorithm, encrypted_key, created_at, activates_at, keep_until, seq)
+		VALUES ('k2', 'PS256', X'02', 1700000000000, 1700000180000, 1700090000000, 1)`,
+	`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
+		'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto', 1, '203.0.113.7',
+		'jkt-r1', '["https://api.example.com/","https://files.example.com/v1"]')`,
+	`INSERT INTO events VALUES (7, 'evt_1', 'c1', 'conn1', 'connection.created', CAST('{"id":"evt_1"}' AS BLOB),
+		1700000000000, 2, 1700000060000, 'HTTP 500', 0, 0)`,
+	`INSERT INTO connections VALUES ('conn1', 'c1', 'cust', 'Acme', 'gusto', 'u1', '["company"]', 'null',
+		'provider', 'sandbox', 'active', 1700000000000, 1731536000000, 1734560000000, 0)`,
+	`INSERT INTO auth_codes VALUES (X'CC', 'code', 'c1', 'https://a.example/cb', '["company"]', 'u1',
+		'conn1', 'chal', 'S256', 'grant1', 1700000000000, 4102444800000, 0, 'jkt-c1',
+		'["https://api.example.com/","https://files.example.com/v1"]')`,
+	`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
+		1700000000000, 0, 1700000000000, 0, 'jkt-f1', '["https://api.example.com/","https://files.example.com/v1"]')`,
+	`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 0)`,
+	`INSERT INTO access_tokens VALUES ('at1', 'c1', 'u1', 'fam1', 'conn1', '["company"]', 'opaque',
+		1700000000000, 4102444800000, 0, 'jkt-a1', '["https://api.example.com/","https://files.example.com/v1"]',
+		'x5t-a1')`,
+	`INSERT INTO dpop_proofs VALUES (X'DD', 4102444800000)`,
+	`INSERT INTO pushed_requests VALUES (X'EE', 'c1',
+		'{"resource":["https://api.example.com/","https://files.example.com/v1"],"scope":["company"]}',
+		1700000000000, 4102444800000)`,
+}
+
+// rows0007 are rows0006 as version 7 stores them: families have a
+// certificate thumbprint (x5t).
+var rows0007 = slices.Concat(rows0006[:7], []string{
+	`INSERT INTO refresh_families VALUES ('fam1', 'c1', 'u1', 'conn1', '["company"]', 'rotating', 0,
+		1700000000000, 0, 1700000000000, 0, 'jkt-f1', '["https://api.example.com/","https://files.example.com/v1"]',
+		'x5t-f1')`,
+}, rows0006[8:])
 
 // TestMigrateUpWithData migrates, for every version v, a database at v
 // holding data up to the latest version, and checks the data.

@@ -249,3 +249,55 @@ func CheckMigratedFAPI(t *testing.T, s store.Store) {
 		t.Errorf("pushed request taken again: %v, want ErrNotFound", err)
 	}
 }
+
+// CheckFamilyBeforeX5T checks family fam1 (of refresh token AA) as a seed
+// from before the migration that bound refresh families to client
+// certificates (0007 in both backends) stores it: no thumbprint, through
+// GetRefreshToken and Decide; and that a family written after the
+// migration keeps its thumbprint.
+func CheckFamilyBeforeX5T(t *testing.T, s store.Store) {
+	t.Helper()
+	checkFamilyX5T(t, s, "family from before 0007", []byte{0xAA}, "")
+	checkFamilyX5TWritten(t, s)
+}
+
+// CheckMigratedFamilyX5T checks family fam1 (of refresh token AA) as a
+// seed at the version with certificate-bound families (0007) stores it:
+// bound to the thumbprint x5t-f1; and that a family written keeps its
+// thumbprint.
+func CheckMigratedFamilyX5T(t *testing.T, s store.Store) {
+	t.Helper()
+	checkFamilyX5T(t, s, "family", []byte{0xAA}, "x5t-f1")
+	checkFamilyX5TWritten(t, s)
+}
+
+// checkFamilyX5T checks that the family of refresh token hash reads back
+// with thumbprint want through GetRefreshToken and as Decide locks it.
+func checkFamilyX5T(t *testing.T, s store.Store, what string, hash []byte, want string) {
+	t.Helper()
+	ctx := t.Context()
+	if _, f, err := s.GetRefreshToken(ctx, hash); err != nil || f.X5T != want {
+		t.Errorf("%s: GetRefreshToken: %+v, %v; want x5t %q", what, f, err, want)
+	}
+	if l, err := Peek(ctx, s, store.GrantKey{RefreshHash: hash}); err != nil || l.Family == nil || l.Family.X5T != want {
+		t.Errorf("%s: Decide locked %+v, %v; want a family with x5t %q", what, l.Family, err, want)
+	}
+}
+
+// checkFamilyX5TWritten writes, through Decide, a family of c1 bound to a
+// client certificate, with its refresh token AB, and checks that it reads
+// back with the thumbprint.
+func checkFamilyX5TWritten(t *testing.T, s store.Store) {
+	t.Helper()
+	now := time.UnixMilli(1700000000000).UTC()
+	fam := store.RefreshFamily{ID: "fam-x5t", ClientID: "c1", Subject: "c1", Scopes: []string{"company"},
+		Policy: store.RefreshRotating, CreatedAt: now, LastUsedAt: now,
+		X5T: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+	tok := store.RefreshToken{Hash: []byte{0xAB}, FamilyID: fam.ID, CreatedAt: now}
+	if err := s.Decide(t.Context(), store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+		return store.Writes{At: now, Family: &fam, RefreshToken: &tok}, nil
+	}); err != nil {
+		t.Fatalf("Decide writing a certificate-bound family: %v", err)
+	}
+	checkFamilyX5T(t, s, "family written after the migration", tok.Hash, fam.X5T)
+}

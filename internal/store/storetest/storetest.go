@@ -466,6 +466,7 @@ func newCodeGrant(code store.AuthCode, now time.Time, policy string) store.Write
 			ExpiresAt:    now.Add(90 * 24 * time.Hour),
 			LastUsedAt:   now,
 			JKT:          "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
+			X5T:          "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2",
 			Resources:    code.Resources,
 		},
 		RefreshToken: &store.RefreshToken{Hash: newHash(), FamilyID: code.GrantID, CreatedAt: now},
