@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/internal/clientkeys"
+	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/oauth/assertion"
 	"github.com/grantd/grantd/internal/oauth/dpop"
+	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/store"
 	"github.com/grantd/grantd/internal/testenv"
 )
@@ -202,6 +204,21 @@ func TestRegisterPrivateKeyJWT(t *testing.T) {
 		if r := e.post("/oauth/register", "application/json", body); r.Status != http.StatusBadRequest {
 			t.Errorf("register with %s: %d %s, want 400", name, r.Status, r.Body)
 		}
+	}
+	if r.JSON["profile"] != nil || r.JSON["require_pushed_authorization_requests"] != nil {
+		t.Errorf("a client without a profile: profile %v, require_pushed_authorization_requests %v", r.JSON["profile"], r.JSON["require_pushed_authorization_requests"])
+	}
+
+	// With --fapi2 (the manager's default profile) a keyed client is held
+	// to FAPI 2.0, and its registration says so: profile and PAR.
+	e.signWith("ES256")
+	e.srv.Config.Handler = server.New(server.Options{Provider: e.provider, Keys: e.signer, Store: e.store,
+		Registrar: &clients.Registration{Manager: &clients.Manager{Store: e.store, Now: e.clock.Now, DefaultProfile: store.ProfileFAPI2},
+			Catalogue: e.provider.Catalogue}}).Handler()
+	r = e.post("/oauth/register", "application/json", `{"redirect_uris":["https://app.example.com/cb"],
+		"token_endpoint_auth_method":"private_key_jwt","grant_types":["authorization_code","refresh_token"],"jwks":`+jwks+`}`)
+	if r.Status != http.StatusCreated || r.JSON["profile"] != store.ProfileFAPI2 || r.JSON["require_pushed_authorization_requests"] != true {
+		t.Errorf("register under --fapi2: %d %s, want profile fapi2 and require_pushed_authorization_requests", r.Status, r.Body)
 	}
 }
 

@@ -117,6 +117,10 @@ type registerResponse struct {
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	// Profile is grantd's member: "fapi2" for a client held to the FAPI
+	// 2.0 Security Profile (--fapi2 makes a keyed client so), which the
+	// server metadata cannot say per client.
+	Profile string `json:"profile,omitempty"`
 }
 
 // clientInformation is the answer about c with its registration access
@@ -135,7 +139,8 @@ func (s *Server) clientInformation(c store.Client, token string) registerRespons
 		Scope:                       oauth.JoinScope(c.Scopes),
 		AccessTokenSigningAlg:       c.AccessTokenSigningAlg,
 		DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,
-		RequirePAR:                  c.Security.RequirePAR,
+		RequirePAR:                  c.Security.RequirePAR || c.Security.Profile == store.ProfileFAPI2, // fapi2 pushes
+		Profile:                     c.Security.Profile,
 		JWKS:                        c.Security.JWKS,
 		JWKSURI:                     c.Security.JWKSURI,
 		TokenEndpointAuthSigningAlg: c.Security.TokenEndpointAuthSigningAlg,
