@@ -22,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grantd/grantd/internal/config"
 )
 
 // certPair makes a certificate (and its key) for tmpl, signed by parent's
@@ -197,7 +199,7 @@ func TestServeMutualTLSBehindProxy(t *testing.T) {
 
 	s := startServe(t, map[string]string{"GRANTD_ADMIN_TOKEN": "proxy-test-admin-token"},
 		"--data-dir", filepath.Join(dir, "data"), "--mtls-addr", mtlsAddr, "--mtls-url", "https://mtls.example.test",
-		"--tls-client-cert-header", "Client-Cert", "--trusted-proxies", "127.0.0.1/32",
+		"--tls-client-cert-header", "Client-Cert", "--tls-client-cert-proxies", "127.0.0.1",
 		"--tls-client-ca-file", filepath.Join(dir, "ca.pem"))
 	created := adminCreateClient(t, http.DefaultClient, s.admin, "proxy-test-admin-token", map[string]any{"name": "Proxied app",
 		"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=proxied-client",
@@ -227,5 +229,65 @@ func TestServeMutualTLSBehindProxy(t *testing.T) {
 	}
 	if got := tokenAlias(t, http.DefaultClient, s.public); got != "https://mtls.example.test/oauth/token" {
 		t.Errorf("mtls_endpoint_aliases' token_endpoint %q, want the proxy's", got)
+	}
+}
+
+// TestLoadTLSSuites: the TLS grantd terminates is 1.2 or 1.3, and in 1.2
+// only the four ECDHE AES-GCM suites RFC 9325 §4.2 (BCP 195) recommends,
+// as FAPI 2.0 §5.2.2 asks: a TLS 1.2 client offering only ChaCha20-Poly1305
+// or a CBC suite fails the handshake, one offering AES-GCM succeeds.
+func TestLoadTLSSuites(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := certPair(t, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Suites CA"},
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
+	srv, srvKey := certPair(t, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "grantd"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, caKey)
+	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", srv.Raw)
+	kb, _ := x509.MarshalECPrivateKey(srvKey)
+	writePEM(t, filepath.Join(dir, "server.key"), "EC PRIVATE KEY", kb)
+	conf, err := loadTLS(config.TLS{CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conf.MinVersion != tls.VersionTLS12 {
+		t.Errorf("MinVersion %x, want TLS 1.2", conf.MinVersion)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	dial := func(version uint16, suites ...uint16) error {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, MinVersion: version, MaxVersion: version, CipherSuites: suites})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256); err != nil {
+		t.Errorf("TLS 1.2 with ECDHE-ECDSA-AES128-GCM: %v", err)
+	}
+	if err := dial(tls.VersionTLS13); err != nil {
+		t.Errorf("TLS 1.3: %v", err)
+	}
+	for name, suite := range map[string]uint16{"ChaCha20-Poly1305": tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		"AES-CBC": tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA} {
+		if err := dial(tls.VersionTLS12, suite); err == nil {
+			t.Errorf("TLS 1.2 with %s only: the handshake succeeded", name)
+		}
+	}
+	if err := dial(tls.VersionTLS11); err == nil {
+		t.Error("TLS 1.1: the handshake succeeded")
 	}
 }

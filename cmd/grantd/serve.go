@@ -142,6 +142,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	certProxies, err := cfg.ClientCertProxyPrefixes() // validated
+	if err != nil {
+		return err
+	}
 	proofs, err := dpopChecker(cfg, kek)
 	if err != nil {
 		return err
@@ -205,7 +209,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		Dialects: dialects, Mounts: cfg.DialectMounts(), Registrar: registrar,
 		TrustedProxies: proxies, ForwardedHeader: strings.ToLower(cfg.ForwardedHeader), AddressLimiter: pol.address,
-		SigningAlgorithms: cfg.SigningAlgorithmList(), MTLSURL: mtlsURL, ClientCertHeader: cfg.TLS.ClientCertHeader,
+		SigningAlgorithms: cfg.SigningAlgorithmList(), MTLSURL: mtlsURL,
+		ClientCertHeader: cfg.TLS.ClientCertHeader, ClientCertProxies: certProxies,
 	})
 	public := publicServer.Handler()
 	hooks := &events.Worker{Store: st, Open: webhookSeal.Open, Logger: log}
@@ -329,7 +334,6 @@ func loadTLS(t config.TLS) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: []uint16{
 		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
 		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 	}}, nil
 }
 

@@ -182,10 +182,13 @@ type TLS struct {
 	ClientCAFile string `yaml:"client_ca_file"`
 	// ClientCertHeader names the header in which a TLS-terminating proxy
 	// in front of MTLSAddr forwards the client's certificate (RFC 9440's
-	// Client-Cert, or URL-encoded PEM), read only from trusted_proxies.
-	// With it, MTLSAddr may serve plain HTTP (behind the proxy) and
-	// MTLSURL, the proxy's address, must be set.
-	ClientCertHeader string `yaml:"client_cert_header"`
+	// Client-Cert, or URL-encoded PEM), read only from ClientCertProxies
+	// (CIDRs or addresses, the proxies themselves: whoever reaches the
+	// listener from there can claim any certificate). With it, MTLSAddr
+	// may serve plain HTTP (behind the proxy) and MTLSURL, the proxy's
+	// address, must be set.
+	ClientCertHeader  string `yaml:"client_cert_header"`
+	ClientCertProxies string `yaml:"client_cert_proxies"`
 }
 
 // Enabled reports whether TLS is configured.
@@ -355,6 +358,11 @@ func hasScheme(s, scheme string) bool {
 }
 
 // Validate reports every problem of the configuration at once.
+// readHeaders are the request headers grantd reads for their own meaning,
+// which no proxy setting may name (lower case).
+var readHeaders = []string{"authorization", "dpop", "content-type", "content-length", "host", "origin", "cookie",
+	"x-forwarded-for", "forwarded", "x-request-id", "traceparent", "access-control-request-method", "access-control-request-headers"}
+
 // validHeaderName reports whether h is an HTTP field name (RFC 9110 §5.1:
 // a token), at most 64 characters.
 func validHeaderName(h string) bool {
@@ -499,14 +507,26 @@ func (c *Config) Validate() error {
 		bad("tls.mtls_addr: mutual TLS needs tls.cert_file and tls.key_file (or a proxy's tls.client_cert_header)")
 	}
 	if h := c.TLS.ClientCertHeader; h != "" {
+		ps, perr := c.ClientCertProxyPrefixes()
 		switch {
 		case !validHeaderName(h):
 			bad("tls.client_cert_header: %q is not a header name", h)
+		case slices.Contains(readHeaders, strings.ToLower(h)):
+			bad("tls.client_cert_header: %q is a header grantd reads for something else", h)
 		case c.TLS.MTLSAddr == "" || c.TLS.MTLSURL == "":
 			bad("tls.client_cert_header: needs tls.mtls_addr (where the proxy forwards to) and tls.mtls_url (the proxy's https address)")
-		case strings.TrimSpace(c.TrustedProxies) == "":
-			bad("tls.client_cert_header: needs trusted_proxies (only their forwarded certificates are read)")
+		case perr != nil:
+			bad("%v", perr)
+		case len(ps) == 0:
+			bad("tls.client_cert_header: needs tls.client_cert_proxies (the proxies whose forwarded certificates are read)")
 		}
+		for _, p := range ps {
+			if p.Bits() == 0 {
+				bad("tls.client_cert_proxies: %s would let anyone claim any certificate; name the proxies", p)
+			}
+		}
+	} else if c.TLS.ClientCertProxies != "" {
+		bad("tls.client_cert_proxies: set only with tls.client_cert_header")
 	}
 	if c.TLS.MTLSURL != "" {
 		if u, err := url.Parse(c.TLS.MTLSURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {

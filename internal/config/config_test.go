@@ -225,17 +225,24 @@ func TestValidate(t *testing.T) {
 		{"mtls url http", func(c *Config) { c.TLS = TLS{CertFile: "c", KeyFile: "k", MTLSAddr: ":8443", MTLSURL: "http://x"} }, []string{"tls.mtls_url"}},
 		{"par ttl too long", func(c *Config) { c.PARTTL = time.Hour }, []string{"par_ttl"}},
 		{"mtls behind a proxy", func(c *Config) {
-			c.TLS, c.TrustedProxies = TLS{MTLSAddr: ":8443", MTLSURL: "https://mtls.example", ClientCertHeader: "Client-Cert"}, "10.0.0.0/8"
+			c.TLS = TLS{MTLSAddr: ":8443", MTLSURL: "https://mtls.example", ClientCertHeader: "Client-Cert", ClientCertProxies: "10.1.2.3, 10.1.2.4/31"}
 		}, nil},
-		{"proxy header without trusted proxies", func(c *Config) {
+		{"proxy header without proxies", func(c *Config) {
 			c.TLS = TLS{MTLSAddr: ":8443", MTLSURL: "https://mtls.example", ClientCertHeader: "Client-Cert"}
-		}, []string{"needs trusted_proxies"}},
+		}, []string{"needs tls.client_cert_proxies"}},
+		{"proxies of everyone", func(c *Config) {
+			c.TLS = TLS{MTLSAddr: ":8443", MTLSURL: "https://mtls.example", ClientCertHeader: "Client-Cert", ClientCertProxies: "0.0.0.0/0"}
+		}, []string{"anyone may claim", "name the proxies"}[1:]},
+		{"proxies without the header", func(c *Config) { c.TLS = TLS{ClientCertProxies: "10.0.0.1"} }, []string{"only with tls.client_cert_header"}},
 		{"proxy header without mtls url", func(c *Config) {
-			c.TLS, c.TrustedProxies = TLS{MTLSAddr: ":8443", ClientCertHeader: "Client-Cert"}, "10.0.0.0/8"
+			c.TLS = TLS{MTLSAddr: ":8443", ClientCertHeader: "Client-Cert", ClientCertProxies: "10.0.0.1"}
 		}, []string{"needs tls.mtls_addr"}},
 		{"proxy header not a name", func(c *Config) {
-			c.TLS, c.TrustedProxies = TLS{MTLSAddr: ":8443", MTLSURL: "https://mtls.example", ClientCertHeader: "Client Cert"}, "10.0.0.0/8"
+			c.TLS = TLS{MTLSAddr: ":8443", MTLSURL: "https://mtls.example", ClientCertHeader: "Client Cert", ClientCertProxies: "10.0.0.1"}
 		}, []string{"not a header name"}},
+		{"proxy header grantd reads", func(c *Config) {
+			c.TLS = TLS{MTLSAddr: ":8443", MTLSURL: "https://mtls.example", ClientCertHeader: "Authorization", ClientCertProxies: "10.0.0.1"}
+		}, []string{"reads for something else"}},
 		{"replay cache redis without redis", func(c *Config) { c.ReplayCache = ReplayRedis }, []string{"replay_cache: redis needs redis"}},
 		{"replay cache redis", func(c *Config) { c.ReplayCache, c.Redis = ReplayRedis, "redis://127.0.0.1:6379/0" }, nil},
 		{"replay cache unknown", func(c *Config) { c.ReplayCache = "memcached" }, []string{"replay_cache:", "not one of"}},

@@ -101,15 +101,26 @@ func (c *Config) EffectiveDefaultTier() string {
 // TrustedProxyPrefixes parses TrustedProxies: comma- or space-separated
 // CIDRs or single addresses.
 func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	return prefixes("trusted_proxies", c.TrustedProxies)
+}
+
+// ClientCertProxyPrefixes parses tls.client_cert_proxies, as
+// TrustedProxyPrefixes does trusted_proxies.
+func (c *Config) ClientCertProxyPrefixes() ([]netip.Prefix, error) {
+	return prefixes("tls.client_cert_proxies", c.TLS.ClientCertProxies)
+}
+
+// prefixes parses a comma- or space-separated list of CIDRs and addresses.
+func prefixes(name, list string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, f := range strings.FieldsFunc(c.TrustedProxies, func(r rune) bool { return r == ',' || r == ' ' }) {
+	for _, f := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' }) {
 		if p, err := netip.ParsePrefix(f); err == nil {
 			out = append(out, p.Masked())
 			continue
 		}
 		a, err := netip.ParseAddr(f)
 		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies: %q is neither a CIDR nor an address", f)
+			return nil, fmt.Errorf("%s: %q is neither a CIDR nor an address", name, f)
 		}
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}

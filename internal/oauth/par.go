@@ -25,6 +25,9 @@ const RequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
 const (
 	DefaultPARTTL = time.Minute
 	MaxPARTTL     = 10 * time.Minute
+	// fapi2MaxPARTTL is a fapi2 client's longest request_uri life: FAPI
+	// 2.0 §5.3.2.2 asks for less than 600 seconds.
+	fapi2MaxPARTTL = 599 * time.Second
 )
 
 // ErrCodeInvalidRequestURI is RFC 9101 §7's error for a request_uri that is
@@ -111,6 +114,10 @@ func (p *Provider) Push(ctx context.Context, cr ClientCredentials, q url.Values,
 	uri := RequestURIPrefix + RandomToken(32)
 	now := p.now()
 	ttl := p.parTTL()
+	if isFAPI2(&client) {
+		// FAPI 2.0 §5.3.2.2: expires_in less than 600 seconds.
+		ttl = min(ttl, fapi2MaxPARTTL)
+	}
 	err = p.Store.PushRequest(ctx, store.PushedRequest{Hash: store.Hash(uri), ClientID: client.ID, Params: q,
 		CreatedAt: now, ExpiresAt: now.Add(ttl)})
 	if errors.Is(err, store.ErrMissingParent) {

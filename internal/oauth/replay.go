@@ -12,14 +12,25 @@ import (
 // jti) outside the store: Replays in memory for a store only this process
 // issues from, or a Redis shared by every instance (internal/singleuse).
 // Reserve records key's use until until, for a key first usable at
-// earliest: fresh is false for a key used (or reserved) before; covered is
-// false when the key is not this SingleUse's to judge, and the caller
-// records it in the store. An error means the use cannot be judged now:
-// the request is refused (503), never let through. Release forgets a
-// reservation whose request was refused, so that its proof may be retried.
+// earliest. An error means the use cannot be judged now: the request is
+// refused (503), never let through. Release forgets one reservation (r, as
+// Reserve gave it) whose request was refused before anything was issued,
+// so that its proof may be retried; a reservation made since by another
+// request is kept.
 type SingleUse interface {
-	Reserve(ctx context.Context, key []byte, earliest, until, now time.Time) (fresh, covered bool, err error)
-	Release(ctx context.Context, key []byte)
+	Reserve(ctx context.Context, key []byte, earliest, until, now time.Time) (Reservation, error)
+	Release(ctx context.Context, key []byte, r Reservation)
+}
+
+// Reservation is what SingleUse.Reserve found.
+type Reservation struct {
+	// Fresh: the key was not used or reserved before; this request holds it.
+	Fresh bool
+	// Covered: the SingleUse judged the key; false = the caller records
+	// the use in the store.
+	Covered bool
+	// Token tells this reservation from a later one of the same key.
+	Token string
 }
 
 // Replays keeps single-use keys (a DPoP proof's, a client assertion's jti)
@@ -50,23 +61,23 @@ var _ SingleUse = (*Replays)(nil)
 
 // Reserve implements SingleUse: a key usable before since, or one past a
 // full memory, or one not 32 bytes long is not covered.
-func (r *Replays) Reserve(_ context.Context, key []byte, earliest, until, now time.Time) (fresh, covered bool, err error) {
+func (r *Replays) Reserve(_ context.Context, key []byte, earliest, until, now time.Time) (Reservation, error) {
 	if r == nil || len(key) != 32 || !earliest.After(r.since) {
-		return false, false, nil
+		return Reservation{}, nil
 	}
 	k := [32]byte(key)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sweep(now)
 	if u, ok := r.keys[k]; ok && now.Before(u) {
-		return false, true, nil
+		return Reservation{Covered: true}, nil
 	}
 	if len(r.keys) >= MaxReplayKeys {
-		return false, false, nil
+		return Reservation{}, nil
 	}
 	r.keys[k] = until
 	r.order, r.until = append(r.order, k), append(r.until, until)
-	return true, true, nil
+	return Reservation{Fresh: true, Covered: true}, nil
 }
 
 // useOnce records the single use of key (first usable at earliest, kept
@@ -74,13 +85,13 @@ func (r *Replays) Reserve(_ context.Context, key []byte, earliest, until, now ti
 // store.ErrReplayed when it was used before, an *Error when Replays cannot
 // judge it now.
 func (p *Provider) useOnce(ctx context.Context, key []byte, earliest, until, now time.Time) error {
-	fresh, covered, err := p.reserve(ctx, key, earliest, until, now)
+	res, err := p.reserve(ctx, key, earliest, until, now)
 	switch {
 	case err != nil:
 		return err
-	case covered && fresh:
+	case res.Covered && res.Fresh:
 		return nil
-	case covered:
+	case res.Covered:
 		return store.ErrReplayed
 	}
 	return p.Store.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
@@ -90,26 +101,28 @@ func (p *Provider) useOnce(ctx context.Context, key []byte, earliest, until, now
 
 // reserve asks p.Replays, if any, to judge key; an error it gives is the
 // 503 singleUseUnavailable.
-func (p *Provider) reserve(ctx context.Context, key []byte, earliest, until, now time.Time) (fresh, covered bool, err error) {
+func (p *Provider) reserve(ctx context.Context, key []byte, earliest, until, now time.Time) (Reservation, error) {
 	if p.Replays == nil {
-		return false, false, nil
+		return Reservation{}, nil
 	}
-	if fresh, covered, err = p.Replays.Reserve(ctx, key, earliest, until, now); err != nil {
+	res, err := p.Replays.Reserve(ctx, key, earliest, until, now)
+	if err != nil {
 		p.logger().WarnContext(ctx, "single-use records unavailable: refusing", "cause", err.Error())
-		return false, false, singleUseUnavailable(err)
+		return Reservation{}, singleUseUnavailable(err)
 	}
-	return fresh, covered, nil
+	return res, nil
 }
 
 // release forgets a reservation of reserve.
-func (p *Provider) release(ctx context.Context, key []byte) {
+func (p *Provider) release(ctx context.Context, key []byte, res Reservation) {
 	if p.Replays != nil {
-		p.Replays.Release(context.WithoutCancel(ctx), key)
+		p.Replays.Release(context.WithoutCancel(ctx), key, res)
 	}
 }
 
-// Release implements SingleUse.
-func (r *Replays) Release(_ context.Context, key []byte) {
+// Release implements SingleUse. The memory judges under one lock and
+// the process's one clock: a reservation released is the request's own.
+func (r *Replays) Release(_ context.Context, key []byte, _ Reservation) {
 	if r == nil || len(key) != 32 {
 		return
 	}

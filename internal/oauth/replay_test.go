@@ -17,30 +17,30 @@ func TestReplays(t *testing.T) {
 	key := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 	later, until := start.Add(time.Minute), start.Add(7*time.Minute)
 	now := start.Add(2 * time.Minute)
-	if fresh, covered, _ := r.Reserve(ctx, key(1), later, until, now); !fresh || !covered {
-		t.Fatalf("a new key: fresh %v covered %v", fresh, covered)
+	if res, _ := r.Reserve(ctx, key(1), later, until, now); !res.Fresh || !res.Covered {
+		t.Fatalf("a new key: %+v", res)
 	}
-	if fresh, covered, _ := r.Reserve(ctx, key(1), later, until, now); fresh || !covered {
-		t.Errorf("the key again: fresh %v covered %v, want used", fresh, covered)
+	if res, _ := r.Reserve(ctx, key(1), later, until, now); res.Fresh || !res.Covered {
+		t.Errorf("the key again: %+v, want used", res)
 	}
-	if _, covered, _ := r.Reserve(ctx, key(2), start.Add(-time.Second), until, now); covered {
+	if res, _ := r.Reserve(ctx, key(2), start.Add(-time.Second), until, now); res.Covered {
 		t.Error("a key usable before the start is covered")
 	}
-	if _, covered, _ := r.Reserve(ctx, []byte("short"), later, until, now); covered {
+	if res, _ := r.Reserve(ctx, []byte("short"), later, until, now); res.Covered {
 		t.Error("a short key is covered")
 	}
-	r.Release(ctx, key(1))
-	if fresh, _, _ := r.Reserve(ctx, key(1), later, until, now); !fresh {
+	r.Release(ctx, key(1), Reservation{})
+	if res, _ := r.Reserve(ctx, key(1), later, until, now); !res.Fresh {
 		t.Error("a released key is not fresh")
 	}
-	if fresh, _, _ := r.Reserve(ctx, key(1), later, until, until.Add(time.Second)); !fresh {
+	if res, _ := r.Reserve(ctx, key(1), later, until, until.Add(time.Second)); !res.Fresh {
 		t.Error("an expired key is not fresh again")
 	}
 	if n := len(r.keys); n != 1 {
 		t.Errorf("%d keys kept after the sweep, want 1", n)
 	}
 	var nilR *Replays
-	if _, covered, _ := nilR.Reserve(ctx, key(3), later, until, now); covered {
+	if res, _ := nilR.Reserve(ctx, key(3), later, until, now); res.Covered {
 		t.Error("a nil Replays covers")
 	}
 }

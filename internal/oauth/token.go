@@ -217,21 +217,23 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 	// A proof Replays judges (in memory or in Redis) is reserved here and
 	// released if the request is refused; any other is recorded with the
 	// grant's writes (bindTo).
-	inMemory := false
+	// Once the grant's decision is committed the proof is spent, even if
+	// the answer then fails: committed keeps it reserved.
+	inMemory, committed := false, false
 	if req.proof != nil {
-		fresh, covered, rerr := p.reserve(ctx, req.proof.Replay, req.proof.Earliest, req.proof.Until, now)
+		res, rerr := p.reserve(ctx, req.proof.Replay, req.proof.Earliest, req.proof.Until, now)
 		if rerr != nil {
 			return nil, rerr
 		}
-		if covered && !fresh {
+		if res.Covered && !res.Fresh {
 			e := InvalidDPoPProof("The DPoP proof was used before.")
 			e.DPoPNonce = p.dpopNonce(now)
 			return nil, e
 		}
-		if inMemory = covered; inMemory {
+		if inMemory = res.Covered; inMemory {
 			defer func() {
-				if err != nil {
-					p.release(ctx, req.proof.Replay)
+				if err != nil && !committed {
+					p.release(ctx, req.proof.Replay, res)
 				}
 			}()
 		}
@@ -271,6 +273,7 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 	}
 	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, bindTo(req.proof, inMemory, x5t, now, pl.decide))
 	d, err := p.run(ctx, pl)
+	committed = err == nil
 	if err != nil {
 		if e, ok := err.(*Error); ok && (e.Reason == ReasonOutsideHours || e.Reason == ReasonInsufficientFunds) {
 			p.refused(ctx, PolicyRequest{Client: &client, Action: req.GrantType, Address: req.Client.Address, Now: now}, e)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -29,33 +30,52 @@ const (
 // peerCertificates is the request's TLS client certificate chain, leaf
 // first; nil without one. Only the mutual-TLS listener's requests carry
 // one: a certificate that reached another listener (a resumed TLS session,
-// say) is not read. There it is the TLS connection's own, else the one a
-// trusted proxy forwarded in Options.ClientCertHeader.
+// say) is not read. From a certificate proxy (Options.ClientCertProxies)
+// it is only the one the proxy forwarded in Options.ClientCertHeader,
+// never the proxy's own TLS certificate (a mesh's proxy presents one);
+// from any other peer it is the TLS connection's own, and the header is
+// ignored (anyone may write it).
 func (s *Server) peerCertificates(r *http.Request) []*x509.Certificate {
 	if on, _ := r.Context().Value(mtlsKey{}).(bool); !on {
 		return nil
 	}
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+	if s.o.ClientCertHeader != "" {
+		if peer, ok := parseHost(r.RemoteAddr); ok && s.certProxy(peer) {
+			return forwardedCerts(r.Header, s.o.ClientCertHeader)
+		}
+	}
+	if r.TLS != nil {
 		return r.TLS.PeerCertificates
 	}
-	if s.o.ClientCertHeader == "" || r.Header.Get(s.o.ClientCertHeader) == "" {
-		return nil
+	return nil
+}
+
+// certProxy reports whether a is one of the proxies whose forwarded
+// client certificates are believed.
+func (s *Server) certProxy(a netip.Addr) bool {
+	for _, p := range s.o.ClientCertProxies {
+		if p.Contains(a) {
+			return true
+		}
 	}
-	if peer, ok := parseHost(r.RemoteAddr); !ok || !s.trusted(peer) {
-		return nil // anyone may write the header: only a trusted proxy's counts
-	}
-	return forwardedCerts(r.Header, s.o.ClientCertHeader)
+	return false
 }
 
 // forwardedCerts reads the certificate chain a proxy put in header name,
 // leaf first: RFC 9440's form (a structured-field byte sequence,
 // ":<base64 DER>:", and for Client-Cert the intermediates in
-// Client-Cert-Chain, a list of such), or URL-encoded PEM (what nginx's
-// $ssl_client_escaped_cert and some cloud load balancers send), one or
-// more certificates. Anything malformed, or a chain longer than
-// maxForwardedCerts, is no certificate.
+// Client-Cert-Chain, a list of such), or URL-encoded PEM of the one
+// certificate (what nginx's $ssl_client_escaped_cert and some cloud load
+// balancers send). The header must come once (a proxy that appends
+// rather than replaces would let the client's own line win): anything
+// else, anything malformed, or a chain longer than maxForwardedCerts, is
+// no certificate.
 func forwardedCerts(h http.Header, name string) []*x509.Certificate {
-	v := strings.TrimSpace(h.Get(name))
+	lines := h.Values(name)
+	if len(lines) != 1 {
+		return nil
+	}
+	v := strings.TrimSpace(lines[0])
 	var ders [][]byte
 	if strings.HasPrefix(v, ":") {
 		leaf, ok := sfBinary(v)
@@ -79,20 +99,11 @@ func forwardedCerts(h http.Header, name string) []*x509.Certificate {
 		if err != nil {
 			return nil
 		}
-		rest := []byte(unescaped)
-		for {
-			var b *pem.Block
-			if b, rest = pem.Decode(rest); b == nil {
-				break
-			}
-			if b.Type != "CERTIFICATE" {
-				return nil
-			}
-			ders = append(ders, b.Bytes)
-			if len(ders) > maxForwardedCerts {
-				return nil
-			}
+		b, rest := pem.Decode([]byte(unescaped))
+		if b == nil || b.Type != "CERTIFICATE" || strings.TrimSpace(string(rest)) != "" {
+			return nil
 		}
+		ders = append(ders, b.Bytes)
 	}
 	if len(ders) == 0 || len(ders) > maxForwardedCerts {
 		return nil
@@ -108,12 +119,18 @@ func forwardedCerts(h http.Header, name string) []*x509.Certificate {
 	return chain
 }
 
-// sfBinary decodes an RFC 8941 byte sequence, ":<base64>:".
+// sfBinary decodes an RFC 8941 byte sequence item, ":<base64>:", its
+// parameters (";…") ignored; base64 with or without its padding (§4.2.7).
 func sfBinary(s string) ([]byte, bool) {
-	if len(s) < 2 || s[0] != ':' || s[len(s)-1] != ':' {
+	if len(s) < 2 || s[0] != ':' {
 		return nil, false
 	}
-	b, err := base64.StdEncoding.DecodeString(s[1 : len(s)-1])
+	end := strings.IndexByte(s[1:], ':') + 1 // base64 has no ':'
+	if end < 1 || (end < len(s)-1 && s[end+1] != ';') {
+		return nil, false
+	}
+	body := strings.TrimRight(s[1:end], "=")
+	b, err := base64.RawStdEncoding.DecodeString(body)
 	if err != nil || len(b) == 0 {
 		return nil, false
 	}

@@ -61,6 +61,14 @@ func TestFAPI2Profile(t *testing.T) {
 		return []string{dpop.Header, k.Proof(t, http.MethodPost, e.srv.URL+"/oauth/token", testenv.ProofOpts{IAT: e.clock.Now()})}
 	}
 
+	// A pushed request lives less than 600 s (§5.3.2.2), whatever --par-ttl.
+	e.provider.PARTTL = oauth.MaxPARTTL
+	long, _ := codeRequest(c)
+	if r := push(long); r.Status != http.StatusCreated || r.JSON["expires_in"] != float64(599) {
+		t.Errorf("a fapi2 push with --par-ttl 10m: %d expires_in %v, want 599", r.Status, r.JSON["expires_in"])
+	}
+	e.provider.PARTTL = 0
+
 	// The whole flow.
 	cd, verifier := code()
 	r := exchange(cd, verifier, assertion(e.srv.URL, testenv.AssertionOpts{}), proof(dk)...)

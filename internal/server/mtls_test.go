@@ -389,7 +389,7 @@ func (e *env) proxyListener(t *testing.T, ca *testCA, header string, trusted ...
 	ts.Start()
 	t.Cleanup(ts.Close)
 	s := server.New(server.Options{Provider: e.provider, Keys: e.signer, Store: e.store, MTLSURL: "https://mtls.example.test",
-		ClientCertHeader: header, TrustedProxies: trusted})
+		ClientCertHeader: header, ClientCertProxies: trusted})
 	ts.Config.Handler = s.MTLSHandler()
 	return ts.URL
 }
@@ -426,16 +426,72 @@ func TestMTLSForwardedByProxy(t *testing.T) {
 	if r := cc(e.proxyListener(t, ca, "X-Client-Cert", loopback), "X-Client-Cert", pemEscaped); r.Status != http.StatusOK {
 		t.Errorf("URL-encoded PEM from a trusted proxy: %d %s", r.Status, r.Body)
 	}
+	unpadded := ":" + base64.RawStdEncoding.EncodeToString(good.Certificate[0]) + ":"
+	for name, v := range map[string]string{"without padding": unpadded, "with parameters": sf + ";issued=1"} {
+		if r := cc(rfc9440, "Client-Cert", v); r.Status != http.StatusOK {
+			t.Errorf("Client-Cert %s (RFC 8941 §4.2.7): %d %s", name, r.Status, r.Body)
+		}
+	}
+	twice := func(base string) response {
+		req, _ := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Add("Client-Cert", sf)
+		req.Header.Add("Client-Cert", sf)
+		return e.do(req)
+	}
+	otherPEM := url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: issue(t, ca, pkix.Name{CommonName: "x"}).Certificate[0]})))
 	untrusted := e.proxyListener(t, ca, "Client-Cert", netip.MustParsePrefix("10.0.0.0/8"))
 	for name, r := range map[string]response{
 		"from a peer that is no trusted proxy": cc(untrusted, "Client-Cert", sf),
 		"malformed":                            cc(rfc9440, "Client-Cert", ":not base64!:"),
 		"not a certificate":                    cc(rfc9440, "Client-Cert", ":"+base64.StdEncoding.EncodeToString([]byte("hello"))+":"),
 		"in another header":                    cc(rfc9440, "X-Client-Cert", pemEscaped),
+		"in two header lines":                  twice(rfc9440),
+		"as two PEM certificates":              cc(e.proxyListener(t, ca, "X-Client-Cert", loopback), "X-Client-Cert", otherPEM+pemEscaped),
 		"none":                                 cc(rfc9440),
 	} {
 		if r.Status != http.StatusUnauthorized || r.str("error") != oauth.ErrCodeInvalidClient {
 			t.Errorf("a forwarded certificate %s: %d %s, want 401 invalid_client", name, r.Status, r.Body)
+		}
+	}
+
+	// A proxy that itself connects over TLS with its own certificate (a
+	// mesh): only the forwarded one counts.
+	ts := httptest.NewUnstartedServer(nil)
+	ts.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	ts.Config.Handler = server.New(server.Options{Provider: e.provider, Keys: e.signer, Store: e.store, MTLSURL: ts.URL,
+		ClientCertHeader: "Client-Cert", ClientCertProxies: []netip.Prefix{loopback}}).MTLSHandler()
+	roots := x509.NewCertPool()
+	roots.AddCert(ts.Certificate())
+	proxyCert := issue(t, ca, pkix.Name{CommonName: "mesh-proxy"}, "client-1.bank.example") // would pass as the client
+	mesh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots,
+		Certificates: []tls.Certificate{proxyCert}}}}
+	r = postForm(t, mesh, ts.URL+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}})
+	if r.Status != http.StatusUnauthorized {
+		t.Errorf("the proxy's own certificate, no header: %d %s, want 401", r.Status, r.Body)
+	}
+	r = postForm(t, mesh, ts.URL+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}}, "Client-Cert", sf)
+	if cnf, _ := e.verifyJWT(r.str("access_token"))["cnf"].(map[string]any); r.Status != http.StatusOK || cnf["x5t#S256"] != thumbprint(good) {
+		t.Errorf("the forwarded certificate through a TLS proxy: %d %s, cnf %v, want bound to the forwarded one", r.Status, r.Body, cnf)
+	}
+}
+
+// TestHSTS: with an https issuer every answer carries
+// Strict-Transport-Security (FAPI 2.0 §5.2.3, against TLS stripping);
+// with an http (development) issuer none does.
+func TestHSTS(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct{ issuer, want string }{{"https://auth.example.test", "max-age=31536000"}, {"http://127.0.0.1:9", ""}} {
+		e.provider.Issuer = tt.issuer
+		h := server.New(server.Options{Provider: e.provider, Keys: e.signer, Store: e.store}).Handler()
+		for _, path := range []string{"/.well-known/oauth-authorization-server", "/healthz", "/oauth/token"} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+			if got := w.Header().Get("Strict-Transport-Security"); got != tt.want {
+				t.Errorf("issuer %s, GET %s: Strict-Transport-Security %q, want %q", tt.issuer, path, got, tt.want)
+			}
 		}
 	}
 }

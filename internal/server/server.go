@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/grantd/grantd/internal/clients"
@@ -104,8 +105,10 @@ type Options struct {
 	// ClientCertHeader names the header in which a TLS-terminating proxy
 	// forwards the client's certificate to the mutual-TLS listener (RFC
 	// 9440's Client-Cert, or URL-encoded PEM): read only from
-	// TrustedProxies; "" = only the listener's own TLS certificates count.
-	ClientCertHeader string
+	// ClientCertProxies; "" = only the listener's own TLS certificates
+	// count.
+	ClientCertHeader  string
+	ClientCertProxies []netip.Prefix
 	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
 	// headers name the client's address; from any other peer those headers
 	// are ignored.
@@ -161,12 +164,30 @@ func New(o Options) *Server {
 		o.RequestTimeout = 10 * time.Second
 	}
 	s := &Server{o: o}
-	s.handler = Wrap(s.routes(), o.Logger, o.MaxBodyBytes, o.RequestTimeout)
+	s.handler = Wrap(s.hsts(s.routes()), o.Logger, o.MaxBodyBytes, o.RequestTimeout)
 	return s
 }
 
 // Handler is the public handler with its middleware.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// hstsValue is the Strict-Transport-Security of an https issuer: a year,
+// its subdomains left to the operator's own policy.
+const hstsValue = "max-age=31536000"
+
+// hsts tells browsers to reach an https issuer only over TLS (RFC 6797;
+// FAPI 2.0 §5.2.3 against TLS stripping): on every answer when the issuer
+// is https, whether grantd or a proxy in front of it terminates TLS (a
+// browser ignores the header over plain HTTP).
+func (s *Server) hsts(h http.Handler) http.Handler {
+	if !strings.HasPrefix(s.o.Provider.IssuerURL(), "https://") {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", hstsValue)
+		h.ServeHTTP(w, r)
+	})
+}
 
 // MTLSHandler is the handler of the mutual-TLS listener (Options.MTLSURL):
 // the endpoints a client calls with its certificate (mtlsPaths), whose URL

@@ -44,6 +44,8 @@ func TestVerify(t *testing.T) {
 			"kid":       {KID: "k1"},
 			"no kid":    {},
 			"aud array": {KID: "k1", Claims: map[string]any{"aud": []string{"https://other.example", issuer + "/oauth/token"}}},
+			// FAPI 2.0 §5.3.2.1: iat and nbf up to 10 s ahead accepted.
+			"iat 10 s ahead": {KID: "k1", Claims: map[string]any{"iat": now.Add(10 * time.Second).Unix(), "nbf": now.Add(10 * time.Second).Unix()}},
 		} {
 			a, err := assertion.Verify(k.Assertion(t, clientID, issuer, now, o), keys, expect, now)
 			if err != nil {
@@ -106,6 +108,8 @@ func TestVerifyRefuses(t *testing.T) {
 		{"exp a string", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"exp": "soon"}}), nil, false},
 		{"nbf in the future", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"nbf": in(5 * time.Minute)}}), nil, false},
 		{"iat in the future", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"iat": in(5 * time.Minute)}}), nil, false},
+		{"iat 61 s ahead", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"iat": in(61 * time.Second)}}), nil, false},
+		{"nbf 61 s ahead", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"nbf": in(61 * time.Second)}}), nil, false},
 		{"jti missing", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Claims: map[string]any{"jti": "-"}}), nil, false},
 		{"typ dpop+jwt", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Header: map[string]any{"typ": "dpop+jwt"}}), nil, false},
 		{"typ at+jwt", k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1", Header: map[string]any{"typ": "at+jwt"}}), nil, false},
@@ -151,4 +155,21 @@ func noneJWT(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestVerifySharedKid: FAPI 2.0 §5.4.3: when keys share a kid, their other
+// members choose: an encryption key and a key of another type under the
+// client's kid do not stand in the way of its signing key.
+func TestVerifySharedKid(t *testing.T) {
+	now := time.Now()
+	k, enc, rsa := testenv.NewDPoPKey(t, "ES256"), testenv.NewDPoPKey(t, "ES256"), testenv.NewDPoPKey(t, "RS256")
+	keys := keySet(t, testenv.JWKSet(t, enc.JWKWith(map[string]any{"kid": "k1", "use": "enc"}),
+		rsa.JWKWith(map[string]any{"kid": "k1"}), k.JWKWith(map[string]any{"kid": "k1", "use": "sig"})))
+	expect := assertion.Expect{ClientID: clientID, Audiences: []string{issuer}}
+	if _, err := assertion.Verify(k.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1"}), keys, expect, now); err != nil {
+		t.Errorf("the signing key among keys sharing its kid: %v", err)
+	}
+	if _, err := assertion.Verify(enc.Assertion(t, clientID, issuer, now, testenv.AssertionOpts{KID: "k1"}), keys, expect, now); err == nil {
+		t.Error("an assertion signed with the encryption key verified")
+	}
 }
