@@ -100,6 +100,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 		p                                       clients.Params
 		grantTypes, redirectURIs, responseTypes listFlag
 		resources                               listFlag
+		origins                                 listFlag
 		refreshIdle, refreshTTL, accessTTL      durationFlag
 		consentTTL, retentionTTL                durationFlag
 		metadata                                = mapFlag{}
@@ -128,6 +129,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 	fs.StringVar(&p.ConsentURL, "consent-url", "", "this client's external consent app `URL`")
 	fs.BoolVar(&p.ResourceServer, "resource-server", false, "the client may introspect tokens of any client")
 	fs.BoolVar(&p.DPoPBoundAccessTokens, "dpop-bound-access-tokens", false, "every token request of the client must carry a DPoP proof (RFC 9449)")
+	fs.Var(&origins, "allowed-cors-origin", "web `origin` (https://app.example.com) a browser-based client calls the token and revocation endpoints from (CORS; repeatable)")
 	fs.Var(&resources, "allowed-resource", "resource indicator `URI` the client may ask tokens for, besides the server's (RFC 8707; repeatable)")
 	fs.Var(jsonFlag{&p.JWKS}, "jwks", "a private_key_jwt client's public keys, a JWK Set as `JSON` (or @file)")
 	fs.StringVar(&p.JWKSURI, "jwks-uri", "", "where a private_key_jwt client's JWK Set is fetched (https `URL`)")
@@ -144,7 +146,7 @@ func (c *cli) clientCreate(ctx context.Context, args []string) error {
 		return err
 	}
 	p.GrantTypes, p.RedirectURIs, p.ResponseTypes = grantTypes, redirectURIs, responseTypes
-	p.AllowedResources = resources
+	p.AllowedResources, p.AllowedCORSOrigins = resources, origins
 	p.RefreshIdleTimeout, p.RefreshTokenTTL, p.AccessTokenTTL = clients.Duration(refreshIdle), clients.Duration(refreshTTL), clients.Duration(accessTTL)
 	p.ConsentTTL, p.RetentionTTL = clients.Duration(consentTTL), clients.Duration(retentionTTL)
 	if len(metadata) > 0 {
@@ -326,6 +328,7 @@ func printClient(w io.Writer, v clients.View) {
 	row("resource_server", fmt.Sprint(v.ResourceServer))
 	row("dpop_bound_access_tokens", fmt.Sprint(v.DPoPBoundAccessTokens))
 	row("allowed_resources", strings.Join(v.AllowedResources, " "))
+	row("allowed_cors_origins", strings.Join(v.AllowedCORSOrigins, " "))
 	row("require_pushed_authorization_requests", fmt.Sprint(v.RequirePushedAuthorizationRequests))
 	row("jwks", string(v.JWKS))
 	row("jwks_uri", v.JWKSURI)

@@ -56,6 +56,10 @@ type DynamicMetadata struct {
 	DPoPBoundAccessTokens bool
 	// RequirePushedAuthorizationRequests is RFC 9126 §6's member.
 	RequirePushedAuthorizationRequests bool
+	// AllowedCORSOrigins are the web origins a browser-based client calls
+	// the token and revocation endpoints from (grantd's member, as Ory
+	// Hydra names it).
+	AllowedCORSOrigins []string
 	// JWKS, JWKSURI and TokenEndpointAuthSigningAlg are the keys of a
 	// client registering with token_endpoint_auth_method private_key_jwt
 	// (RFC 7591 §2, RFC 7523).
@@ -225,6 +229,7 @@ func (g *Registration) params(m DynamicMetadata) (Params, *oauth.Error) {
 		AccessTokenSigningAlg:              m.AccessTokenSigningAlg,
 		DPoPBoundAccessTokens:              m.DPoPBoundAccessTokens,
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
+		AllowedCORSOrigins:                 m.AllowedCORSOrigins,
 		Metadata:                           map[string]string{MetadataRegistration: MetadataDynamic},
 	}, nil
 }

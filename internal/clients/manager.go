@@ -363,6 +363,7 @@ func ParamsOf(c store.Client) Params {
 		AccessTokenSigningAlg:                 c.AccessTokenSigningAlg,
 		DPoPBoundAccessTokens:                 c.DPoPBoundAccessTokens,
 		AllowedResources:                      slices.Clone(c.Security.AllowedResources),
+		AllowedCORSOrigins:                    slices.Clone(c.Security.AllowedCORSOrigins),
 		RequirePushedAuthorizationRequests:    c.Security.RequirePAR,
 		JWKS:                                  slices.Clone(c.Security.JWKS),
 		JWKSURI:                               c.Security.JWKSURI,

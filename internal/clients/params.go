@@ -51,6 +51,9 @@ type Params struct {
 	// AllowedResources are the resource indicators (RFC 8707) the client
 	// may ask for besides the server's (--resource).
 	AllowedResources []string `json:"allowed_resources"`
+	// AllowedCORSOrigins are the web origins a browser-based client calls
+	// the token and revocation endpoints from (CORS).
+	AllowedCORSOrigins []string `json:"allowed_cors_origins"`
 	// RequirePushedAuthorizationRequests is RFC 9126 §6's member: the
 	// client's authorization requests must be pushed first.
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`

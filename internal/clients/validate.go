@@ -43,6 +43,7 @@ const (
 	MaxConsentTTL         = 10 * 365 * 24 * time.Hour
 	MaxRetentionTTL       = 10 * 365 * 24 * time.Hour
 	MaxAllowedResources   = 20
+	MaxAllowedCORSOrigins = 20
 	MaxJWKSBytes          = 64 << 10
 	MaxJWKSKeys           = 20
 	MaxJWKSURILen         = 2048
@@ -157,6 +158,20 @@ func (m *Manager) toClient(p Params) (store.Client, error) {
 				ps.add("allowed_resources[%d] %s is not an absolute URI without a fragment (at most 2048 characters)", i, quote(r))
 			case !slices.Contains(c.Security.AllowedResources, r):
 				c.Security.AllowedResources = append(c.Security.AllowedResources, r)
+			}
+		}
+	}
+
+	// Web origins (CORS): each as a browser serializes it.
+	if len(p.AllowedCORSOrigins) > MaxAllowedCORSOrigins {
+		ps.add("allowed_cors_origins has more than %d entries", MaxAllowedCORSOrigins)
+	} else {
+		for i, o := range p.AllowedCORSOrigins {
+			switch {
+			case !oauth.ValidOrigin(o):
+				ps.add("allowed_cors_origins[%d] %s is not a web origin (scheme://host[:port], https, or http on a loopback host; no path)", i, quote(o))
+			case !slices.Contains(c.Security.AllowedCORSOrigins, o):
+				c.Security.AllowedCORSOrigins = append(c.Security.AllowedCORSOrigins, o)
 			}
 		}
 	}

@@ -43,6 +43,7 @@ type View struct {
 	AccessTokenSigningAlg              string          `json:"access_token_signing_alg"`
 	DPoPBoundAccessTokens              bool            `json:"dpop_bound_access_tokens"`
 	AllowedResources                   []string        `json:"allowed_resources"`
+	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
 	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
 	// A private_key_jwt client's public keys, or their URL; left out for
 	// other clients.
@@ -103,6 +104,7 @@ func NewView(c store.Client) View {
 		AccessTokenSigningAlg:                 c.AccessTokenSigningAlg,
 		DPoPBoundAccessTokens:                 c.DPoPBoundAccessTokens,
 		AllowedResources:                      nonNil(c.Security.AllowedResources),
+		AllowedCORSOrigins:                    nonNil(c.Security.AllowedCORSOrigins),
 		RequirePushedAuthorizationRequests:    c.Security.RequirePAR,
 		JWKS:                                  c.Security.JWKS,
 		JWKSURI:                               c.Security.JWKSURI,

@@ -41,6 +41,10 @@ type ClientCredentials struct {
 	// leaf first (set by the server, from a mutual-TLS connection); nil =
 	// none.
 	Certificates []*x509.Certificate
+	// Origin is the web origin of a browser's cross-origin request (set by
+	// the server, at the endpoints that answer CORS); "" = none. The client
+	// must allow it (allowed_cors_origins).
+	Origin string
 }
 
 // Policy is the commercial policy: run after client authentication and
@@ -282,6 +286,9 @@ func (p *Provider) AuthenticateClient(ctx context.Context, cr ClientCredentials)
 	}
 	if attempt != nil {
 		attempt.Succeeded(ctx)
+	}
+	if cr.Origin != "" && !originAllowed(&c, cr.Origin) {
+		return store.Client{}, originRefused()
 	}
 	return c, nil
 }

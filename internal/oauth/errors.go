@@ -92,6 +92,7 @@ const (
 	ReasonDPoPBound            = "dpop_key_mismatch"       // a code or refresh token bound to another DPoP key, or none sent
 	ReasonSingleUseUnavailable = "single_use_unavailable"  // the shared single-use records (Redis) did not answer
 	ReasonCertBound            = "certificate_mismatch"    // a refresh token bound to another TLS client certificate, or none sent
+	ReasonOriginNotAllowed     = "origin_not_allowed"      // a browser request from an origin the client does not list
 )
 
 // With returns a copy of e with a reason and, if not "", the parameter.

@@ -36,6 +36,7 @@ type registerRequest struct {
 	AccessTokenSigningAlg   string   `json:"access_token_signing_alg"`
 	DPoPBoundAccessTokens   bool     `json:"dpop_bound_access_tokens"`
 	RequirePAR              bool     `json:"require_pushed_authorization_requests"`
+	AllowedCORSOrigins      []string `json:"allowed_cors_origins"`
 	// A private_key_jwt client's keys (RFC 7591 §2).
 	JWKS                        json.RawMessage `json:"jwks"`
 	JWKSURI                     string          `json:"jwks_uri"`
@@ -75,8 +76,8 @@ func (m registerRequest) metadata() clients.DynamicMetadata {
 		RedirectURIs: m.RedirectURIs, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 		GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes, ClientName: m.ClientName, Scope: m.Scope,
 		AccessTokenSigningAlg: m.AccessTokenSigningAlg, DPoPBoundAccessTokens: m.DPoPBoundAccessTokens,
-		RequirePushedAuthorizationRequests: m.RequirePAR,
-		JWKS:                               m.JWKS, JWKSURI: m.JWKSURI, TokenEndpointAuthSigningAlg: m.TokenEndpointAuthSigningAlg,
+		RequirePushedAuthorizationRequests: m.RequirePAR, AllowedCORSOrigins: m.AllowedCORSOrigins,
+		JWKS: m.JWKS, JWKSURI: m.JWKSURI, TokenEndpointAuthSigningAlg: m.TokenEndpointAuthSigningAlg,
 		ClientID: m.ClientID, ClientSecret: m.ClientSecret,
 		Text: text,
 	}
@@ -117,6 +118,7 @@ type registerResponse struct {
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	AllowedCORSOrigins          []string        `json:"allowed_cors_origins,omitempty"`
 	// Profile is grantd's member: "fapi2" for a client held to the FAPI
 	// 2.0 Security Profile (--fapi2 makes a keyed client so), which the
 	// server metadata cannot say per client.
@@ -139,8 +141,9 @@ func (s *Server) clientInformation(c store.Client, token string) registerRespons
 		Scope:                       oauth.JoinScope(c.Scopes),
 		AccessTokenSigningAlg:       c.AccessTokenSigningAlg,
 		DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,
-		RequirePAR:                  c.Security.RequirePAR || c.Security.Profile == store.ProfileFAPI2, // fapi2 pushes
+		RequirePAR:                  c.Security.RequirePAR || c.Security.Profile == store.ProfileFAPI2 || s.o.Provider.RequiresPAR(),
 		Profile:                     c.Security.Profile,
+		AllowedCORSOrigins:          c.Security.AllowedCORSOrigins,
 		JWKS:                        c.Security.JWKS,
 		JWKSURI:                     c.Security.JWKSURI,
 		TokenEndpointAuthSigningAlg: c.Security.TokenEndpointAuthSigningAlg,

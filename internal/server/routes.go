@@ -43,18 +43,27 @@ func (s *Server) routes() http.Handler {
 		// Other methods (not a route of the API, so not in Routes).
 		mux.Handle(path, s.methodNotAllowed(method, enc))
 	}
-	api(http.MethodPost, oauth2.Path, standard, s.tokenEndpoint(standard))
+	// Browser-based clients call the token and revocation endpoints from
+	// their origins (CORS: cors.go); the core checks the client allows it.
+	const clientHeaders = "Authorization, Content-Type, DPoP"
+	handle("OPTIONS "+oauth2.Path, s.preflight(http.MethodPost, clientHeaders, s.methodNotAllowed(http.MethodPost, standard)))
+	handle("OPTIONS /oauth/revoke", s.preflight(http.MethodPost, clientHeaders, s.methodNotAllowed(http.MethodPost, standard)))
+	api(http.MethodPost, oauth2.Path, standard, s.withCORS(true, s.tokenEndpoint(standard)))
 	api(http.MethodPost, "/oauth/introspect", standard, s.handle(standard, s.introspect))
-	api(http.MethodPost, "/oauth/revoke", standard, s.handle(standard, s.revoke))
+	api(http.MethodPost, "/oauth/revoke", standard, s.withCORS(true, s.handle(standard, s.revoke)))
 	// A push is an authorization request: the same per-address budget.
 	api(http.MethodPost, parPath, standard, s.handle(standard, s.limited(RouteAuthorize, s.par)))
 	if s.o.Registrar != nil {
-		api(http.MethodPost, registrationPath, standard, s.handle(standard, s.limited(RouteRegister, s.register)))
+		// Open registration answers every origin (a browser app registers
+		// itself); RFC 7592's requests carry their registration token.
+		handle("OPTIONS "+registrationPath, s.preflight(http.MethodPost, "Content-Type", s.methodNotAllowed(http.MethodPost, standard)))
+		api(http.MethodPost, registrationPath, standard, s.withCORS(false, s.handle(standard, s.limited(RouteRegister, s.register))))
 		// RFC 7592: one resource, three methods, 405 for the others.
 		client := registrationPath + "/{client_id}"
-		handle("GET "+client, s.handle(registrationErrors, s.readRegistration))
-		handle("PUT "+client, s.handle(registrationErrors, s.updateRegistration))
-		handle("DELETE "+client, s.handle(registrationErrors, s.deleteRegistration))
+		handle("OPTIONS "+client, s.preflight("GET, PUT, DELETE", "Authorization, Content-Type", s.methodNotAllowed("GET, PUT, DELETE", registrationErrors)))
+		handle("GET "+client, s.withCORS(false, s.handle(registrationErrors, s.readRegistration)))
+		handle("PUT "+client, s.withCORS(false, s.handle(registrationErrors, s.updateRegistration)))
+		handle("DELETE "+client, s.withCORS(false, s.handle(registrationErrors, s.deleteRegistration)))
 		mux.Handle(client, s.methodNotAllowed("GET, PUT, DELETE", registrationErrors))
 	}
 	api(http.MethodPost, "/connect/sessions", standard, s.handle(standard, s.limited(RouteConnectSessions, s.connectSession)))
@@ -66,8 +75,8 @@ func (s *Server) routes() http.Handler {
 		s.patterns = append(s.patterns, "GET /oauth/consent", "POST /oauth/consent")
 		mux.Handle("/oauth/consent", s.o.Pages)
 	}
-	handle("GET /.well-known/oauth-authorization-server", http.HandlerFunc(s.metadata))
-	handle("GET /.well-known/jwks.json", http.HandlerFunc(s.jwks))
+	handle("GET /.well-known/oauth-authorization-server", publicCORS(http.HandlerFunc(s.metadata)))
+	handle("GET /.well-known/jwks.json", publicCORS(http.HandlerFunc(s.jwks)))
 	handle("GET /openapi.yaml", http.HandlerFunc(s.openapi))
 	for _, d := range s.mounted() {
 		api(http.MethodPost, mountPath(d, s.o.Mounts), d, s.tokenEndpoint(d))
@@ -165,7 +174,7 @@ func (s *Server) tokenEndpoint(d dialect.Dialect) http.Handler {
 			return
 		}
 		req.Client.Address, req.Client.Endpoint, req.Client.Certificates = s.clientAddress(r), s.endpointURL(r), s.peerCertificates(r)
-		req.DPoP = s.proofs(r)
+		req.Client.Origin, req.DPoP = corsOrigin(r), s.proofs(r)
 		res, err := s.o.Provider.Token(r.Context(), profile, req)
 		if err != nil {
 			s.fail(w, r, d, d.Name(), err)
@@ -382,6 +391,7 @@ func (s *Server) credentials(r *http.Request) (wire.Params, oauth.ClientCredenti
 		return nil, oauth.ClientCredentials{}, cerr
 	}
 	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), s.peerCertificates(r)
+	cred.Origin = corsOrigin(r)
 	return p, cred, nil
 }
 

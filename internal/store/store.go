@@ -206,6 +206,10 @@ type ClientSecurity struct {
 	// Profile is the security profile the client is held to: ProfileFAPI2,
 	// or "" for none beyond grantd's own rules.
 	Profile string `json:"profile,omitempty"`
+	// AllowedCORSOrigins are the web origins (scheme://host[:port]) a
+	// browser-based client calls the token and revocation endpoints from
+	// (CORS); empty = no browser origin may.
+	AllowedCORSOrigins []string `json:"allowed_cors_origins,omitempty"`
 }
 
 // ProfileFAPI2 holds a client to the FAPI 2.0 Security Profile
