@@ -160,6 +160,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Replays:                   replayCache(cfg, pol.redis),
 		ClientCAs:                 clientCAs,
 		PARTTL:                    cfg.PARTTL,
+		RefreshRetryWindow:        cfg.RefreshRetryWindow,
 		LegacySecrets:             cfg.LegacySecrets,
 		Policy:                    pol.policy,
 		Guard:                     pol.guard,

@@ -108,6 +108,11 @@ type Config struct {
 	// of such a release, or to keep a rollback to one open
 	// (docs/deployment.md). Secrets of both shapes are always accepted.
 	LegacySecrets bool `yaml:"legacy_secrets"`
+	// RefreshRetryWindow is how long after a rotation a rotated refresh
+	// token, presented again while its successor was never used, gets the
+	// same answer again (an idempotent retry) instead of revoking its
+	// family; 0 = off (docs/protocol.md).
+	RefreshRetryWindow time.Duration `yaml:"refresh_retry_window"`
 	// DPoPNonce makes every DPoP proof carry a nonce of the server's (RFC
 	// 9449 §8): instances sharing the key-encryption key accept each
 	// other's (docs/fapi.md).
@@ -443,6 +448,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("replay_cache: %q is not one of auto, store, redis", c.ReplayCache)
+	}
+	if c.RefreshRetryWindow < 0 || c.RefreshRetryWindow > oauth.MaxRefreshRetryWindow {
+		bad("refresh_retry_window: from 0 (off) to %s, got %s", oauth.MaxRefreshRetryWindow, c.RefreshRetryWindow)
 	}
 	if c.PARTTL < 0 || c.PARTTL > oauth.MaxPARTTL {
 		bad("par_ttl: must be between 0 (the default, 1m) and %s", oauth.MaxPARTTL)

@@ -224,6 +224,8 @@ func TestValidate(t *testing.T) {
 		{"mtls without tls", func(c *Config) { c.TLS = TLS{MTLSAddr: ":8443"} }, []string{"mutual TLS needs"}},
 		{"mtls url http", func(c *Config) { c.TLS = TLS{CertFile: "c", KeyFile: "k", MTLSAddr: ":8443", MTLSURL: "http://x"} }, []string{"tls.mtls_url"}},
 		{"par ttl too long", func(c *Config) { c.PARTTL = time.Hour }, []string{"par_ttl"}},
+		{"refresh retry window", func(c *Config) { c.RefreshRetryWindow = 10 * time.Second }, nil},
+		{"refresh retry window too long", func(c *Config) { c.RefreshRetryWindow = 2 * time.Minute }, []string{"refresh_retry_window"}},
 		{"mtls behind a proxy", func(c *Config) {
 			c.TLS = TLS{MTLSAddr: ":8443", MTLSURL: "https://mtls.example", ClientCertHeader: "Client-Cert", ClientCertProxies: "10.1.2.3, 10.1.2.4/31"}
 		}, nil},
@@ -434,7 +436,8 @@ func TestEachEnvVarApplies(t *testing.T) {
 		case strings.Contains(s.Flag, "bytes") || strings.Contains(s.Flag, "conns") || strings.Contains(s.Flag, "pending"):
 			v = "12345"
 		case strings.Contains(s.Flag, "interval") || strings.Contains(s.Flag, "ttl") || strings.Contains(s.Flag, "timeout") ||
-			strings.Contains(s.Flag, "lifetime") || strings.Contains(s.Flag, "period") || strings.Contains(s.Flag, "delay"):
+			strings.Contains(s.Flag, "lifetime") || strings.Contains(s.Flag, "period") || strings.Contains(s.Flag, "delay") ||
+			strings.Contains(s.Flag, "window"):
 			v = "17s"
 		}
 		samples[s.Env] = v

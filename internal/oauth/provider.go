@@ -95,6 +95,11 @@ type Provider struct {
 	// resource; nil = the issuer.
 	DefaultAudience []string
 
+	// RefreshRetryWindow is how long after a rotation the rotated refresh
+	// token, presented again while its successor was never used, gets the
+	// same answer again instead of revoking its family (retry.go); 0 = off.
+	RefreshRetryWindow time.Duration
+
 	// Replays judges single-use keys (DPoP proofs, client assertions)
 	// outside the store: in memory when only this process issues from the
 	// store (embedded SQLite, *Replays), or in a Redis every instance

@@ -25,6 +25,13 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 	decide := func(l store.Locked) (decision, error) {
 		tok, fam := l.RefreshToken, l.Family
 		if !tok.UsedAt.IsZero() {
+			// A client resending a rotation whose answer it lost gets that
+			// answer again (retry.go); any other reuse revokes.
+			if err := proofBound(fam.JKT, req.proof, "refresh token", "refresh_token"); err == nil {
+				if d, ok := p.retryOf(c, l, req.RefreshToken, req, now); ok {
+					return d, nil
+				}
+			}
 			// OAuth 2.1 §4.3.1: a rotated refresh token presented again was
 			// stolen or leaked: the whole family ends, whatever its state,
 			// so that every replay is reported as one.

@@ -167,6 +167,10 @@ type decision struct {
 	// or a reuse, which an operator should know of.
 	warn     string
 	warnArgs []any
+	// retry, for the answer to an idempotent refresh retry, is the key of
+	// the successor refresh token, which must still be unused
+	// (confirmRetry); nil otherwise.
+	retry []byte
 }
 
 // Token runs the fixed token pipeline for an endpoint with profile pr:
@@ -271,8 +275,11 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 	if err != nil {
 		return nil, withWindow(err)
 	}
-	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, bindTo(req.proof, inMemory, x5t, now, pl.decide))
+	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, p.keepRetry(req.RefreshToken, bindTo(req.proof, inMemory, x5t, now, pl.decide)))
 	d, err := p.run(ctx, pl)
+	if err == nil && d.retry != nil {
+		d, err = p.confirmRetry(ctx, &client, d)
+	}
 	committed = err == nil
 	if err != nil {
 		if e, ok := err.(*Error); ok && (e.Reason == ReasonOutsideHours || e.Reason == ReasonInsufficientFunds) {
@@ -296,7 +303,8 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 func (p *Provider) account(c *store.Client, grantType string, cost int64, now time.Time, decide func(store.Locked) (decision, error)) func(store.Locked) (decision, error) {
 	return func(l store.Locked) (decision, error) {
 		d, err := decide(l)
-		if err != nil {
+		if err != nil || d.retry != nil {
+			// A retry gives again what was charged for once.
 			return d, err
 		}
 		if c.Metered && cost > 0 {

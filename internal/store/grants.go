@@ -47,6 +47,9 @@ type Writes struct {
 	// RotateRefreshToken marks the locked refresh token used (rotated) at
 	// At.
 	RotateRefreshToken bool
+	// With RotateRefreshToken: Retry is stored on the locked (rotated)
+	// token (RefreshToken.Retry); nil = none.
+	Retry []byte
 	// RevokeGrant, when not "", revokes the family with this ID (if its row
 	// exists) and every access token whose FamilyID it is, keeping first
 	// revocation times (as RevokeFamily does).
@@ -85,9 +88,10 @@ type ProofUse struct {
 	ExpiresAt time.Time
 }
 
-// Empty reports whether w writes nothing.
+// Empty reports whether w writes nothing. (A Retry alone is not empty:
+// Apply refuses it, and so must not be skipped.)
 func (w Writes) Empty() bool {
-	return !w.SpendCode && !w.RotateRefreshToken && w.RevokeGrant == "" && w.Family == nil &&
+	return !w.SpendCode && !w.RotateRefreshToken && w.Retry == nil && w.RevokeGrant == "" && w.Family == nil &&
 		w.RefreshToken == nil && w.AccessToken == nil && !w.TouchFamily && w.Charge == nil && w.FirstTokenOf == "" &&
 		w.Proof == nil
 }
@@ -105,7 +109,9 @@ func (w Writes) OnlyAccessToken() bool {
 // transaction.
 type Writer interface {
 	SpendCode(ctx context.Context, hash []byte, at time.Time) error
-	RotateRefreshToken(ctx context.Context, hash []byte, at time.Time) error
+	// RotateRefreshToken marks the token used at at and stores retry on it
+	// (RefreshToken.Retry; nil = none), in one statement.
+	RotateRefreshToken(ctx context.Context, hash []byte, at time.Time, retry []byte) error
 	RevokeGrant(ctx context.Context, familyID string, at time.Time) error
 	TouchFamily(ctx context.Context, familyID string, at time.Time) error
 	// AddToBalance adds amount to the balance of the metered client
@@ -141,9 +147,10 @@ type Writer interface {
 // then the locked code or token, then families, then refresh tokens, then
 // access tokens. A charge the balance does not cover therefore fails
 // before anything else is written. A Writes that asks for a change to a
-// record l does not hold, stamps a change at the zero time, or charges
-// something that is no charge, is a programming error of the caller and is
-// refused before anything is written.
+// record l does not hold, stamps a change at the zero time, stores a retry
+// answer without a rotation, or charges something that is no charge, is a
+// programming error of the caller and is refused before anything is
+// written.
 func (w Writes) Apply(ctx context.Context, tx Writer, l Locked) error {
 	switch {
 	case w.At.IsZero() && (w.SpendCode || w.RotateRefreshToken || w.RevokeGrant != "" || w.TouchFamily ||
@@ -153,6 +160,8 @@ func (w Writes) Apply(ctx context.Context, tx Writer, l Locked) error {
 		return errNotLocked("code")
 	case w.RotateRefreshToken && l.RefreshToken == nil:
 		return errNotLocked("refresh token")
+	case w.Retry != nil && !w.RotateRefreshToken:
+		return errors.New("store: Writes stores a retry answer without rotating the refresh token")
 	case w.TouchFamily && l.Family == nil:
 		return errNotLocked("family")
 	case w.Charge != nil && (w.Charge.Kind != LedgerCharge || w.Charge.Amount >= 0 || w.Charge.ClientID == ""):
@@ -185,7 +194,7 @@ func (w Writes) Apply(ctx context.Context, tx Writer, l Locked) error {
 		}
 	}
 	if w.RotateRefreshToken {
-		if err := tx.RotateRefreshToken(ctx, l.RefreshToken.Hash, w.At); err != nil {
+		if err := tx.RotateRefreshToken(ctx, l.RefreshToken.Hash, w.At, w.Retry); err != nil {
 			return err
 		}
 	}

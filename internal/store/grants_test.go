@@ -37,8 +37,12 @@ func (r *recorder) SpendCode(_ context.Context, hash []byte, _ time.Time) error 
 	return r.call("SpendCode " + string(hash))
 }
 
-func (r *recorder) RotateRefreshToken(_ context.Context, hash []byte, _ time.Time) error {
-	return r.call("RotateRefreshToken " + string(hash))
+func (r *recorder) RotateRefreshToken(_ context.Context, hash []byte, _ time.Time, retry []byte) error {
+	c := "RotateRefreshToken " + string(hash)
+	if retry != nil {
+		c += " retry " + string(retry)
+	}
+	return r.call(c)
 }
 
 func (r *recorder) RevokeGrant(_ context.Context, id string, _ time.Time) error {
@@ -110,7 +114,7 @@ var (
 	t0     = time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 	locked = Locked{Code: &AuthCode{Hash: []byte("c")}, RefreshToken: &RefreshToken{Hash: []byte("t")},
 		Family: &RefreshFamily{ID: "f"}}
-	everything = Writes{At: t0, SpendCode: true, RotateRefreshToken: true, RevokeGrant: "g", TouchFamily: true,
+	everything = Writes{At: t0, SpendCode: true, RotateRefreshToken: true, Retry: []byte("r"), RevokeGrant: "g", TouchFamily: true,
 		Family: &RefreshFamily{}, RefreshToken: &RefreshToken{}, AccessToken: &AccessToken{},
 		Charge: &LedgerEntry{ClientID: "m", Kind: LedgerCharge, Amount: -2}, FirstTokenOf: "m",
 		Proof: &ProofUse{Key: []byte("p"), ExpiresAt: t0.Add(time.Minute)}}
@@ -124,7 +128,7 @@ func TestApplyOrder(t *testing.T) {
 	}
 	// The proof's use first (a replay writes nothing), then the client's
 	// row: the charge, then the first-token mark.
-	want := []string{"UseProof p", "AddToBalance m -2", "Put ledger", "MarkFirstToken m", "SpendCode c", "RotateRefreshToken t",
+	want := []string{"UseProof p", "AddToBalance m -2", "Put ledger", "MarkFirstToken m", "SpendCode c", "RotateRefreshToken t retry r",
 		"RevokeGrant g", "TouchFamily f", "Put refresh_families", "Put refresh_tokens", "Put access_tokens"}
 	if !slices.Equal(r.calls, want) {
 		t.Errorf("Apply called\n %q\nwant\n %q", r.calls, want)
@@ -179,6 +183,8 @@ func TestApplyRefuses(t *testing.T) {
 		"revoke at zero time":    {Writes{RevokeGrant: "g"}, locked},
 		"touch at zero time":     {Writes{TouchFamily: true}, locked},
 		"rotate at zero time":    {Writes{RotateRefreshToken: true}, locked},
+		"retry, no rotation":     {Writes{At: t0, Retry: []byte("r"), TouchFamily: true}, locked},
+		"empty retry, no rotate": {Writes{At: t0, Retry: []byte{}, AccessToken: &AccessToken{}}, locked},
 		"a later write unlocked": {Writes{At: t0, SpendCode: true, TouchFamily: true, AccessToken: &AccessToken{}}, Locked{Code: locked.Code}},
 		"charge at zero time":    {Writes{Charge: &LedgerEntry{ClientID: "m", Kind: LedgerCharge, Amount: -1}}, locked},
 		"first token, zero time": {Writes{FirstTokenOf: "m"}, locked},
@@ -191,6 +197,12 @@ func TestApplyRefuses(t *testing.T) {
 		if err := tc.w.Apply(t.Context(), &r, tc.l); err == nil || len(r.calls) != 0 {
 			t.Errorf("%s: Apply = %v after %q, want an error before any write", name, err, r.calls)
 		}
+	}
+	// A retry without a rotation is not skipped as writing nothing, nor
+	// taken for a lone access token (which a backend may insert without
+	// Apply): Apply sees it, and refuses it.
+	if (Writes{Retry: []byte("r")}).Empty() || (Writes{Retry: []byte("r"), AccessToken: &AccessToken{}}).OnlyAccessToken() {
+		t.Errorf("a Writes with a retry counts as empty")
 	}
 	// Inserting needs no lock and no time.
 	var r recorder

@@ -322,6 +322,10 @@ type RefreshToken struct {
 	FamilyID  string
 	CreatedAt time.Time
 	UsedAt    time.Time // rotating policy: when it was exchanged; zero while current
+	// Retry is the sealed answer to an idempotent retry of the rotation
+	// that spent this token (set when it is rotated, opaque to the store);
+	// nil = none.
+	Retry []byte
 }
 
 // AccessToken is the record of an issued access token. Opaque tokens always

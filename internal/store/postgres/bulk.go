@@ -32,7 +32,7 @@ var exportQueries = map[string]string{
 	"connections":      `SELECT ` + connectionCols + ` FROM connections ORDER BY id`,
 	"auth_codes":       `SELECT ` + authCodeCols + ` FROM auth_codes ORDER BY hash`,
 	"refresh_families": `SELECT ` + familyCols + ` FROM refresh_families f ORDER BY f.id`,
-	"refresh_tokens":   `SELECT hash, family_id, created_at, used_at FROM refresh_tokens ORDER BY hash`,
+	"refresh_tokens":   `SELECT ` + tokenCols + ` FROM refresh_tokens t ORDER BY t.hash`,
 	"access_tokens":    `SELECT ` + accessTokenCols + ` FROM access_tokens ORDER BY id`,
 	// Oldest first: Import gives them increasing seq in this order, so
 	// the copy lists them in the same order.

@@ -259,8 +259,8 @@ func (l lockTx) SpendCode(ctx context.Context, hash []byte, at time.Time) error 
 	return l.exec(ctx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1`, hash, at.UTC())
 }
 
-func (l lockTx) RotateRefreshToken(ctx context.Context, hash []byte, at time.Time) error {
-	return l.exec(ctx, `UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1`, hash, at.UTC())
+func (l lockTx) RotateRefreshToken(ctx context.Context, hash []byte, at time.Time, retry []byte) error {
+	return l.exec(ctx, `UPDATE refresh_tokens SET used_at = $2, retry = $3 WHERE hash = $1`, hash, at.UTC(), retry)
 }
 
 func (l lockTx) TouchFamily(ctx context.Context, id string, at time.Time) error {
@@ -297,7 +297,11 @@ func (l lockTx) UseProof(ctx context.Context, key []byte, until time.Time) error
 const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.policy, f.idle_timeout,
 	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt, f.resources, f.x5t`
 
-const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
+// tokenCols are the columns of refresh_tokens as tokenDest scans them;
+// retry is NULL for none (a nil Retry).
+const tokenCols = `t.hash, t.family_id, t.created_at, t.used_at, t.retry`
+
+const tokenFamilyQuery = `SELECT ` + tokenCols + `, ` + familyCols + `
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`
 
 // familyDest is where the columns of familyCols scan into; *idle holds the
@@ -308,7 +312,7 @@ func familyDest(f *store.RefreshFamily, idle *int64) []any {
 }
 
 func tokenDest(t *store.RefreshToken) []any {
-	return []any{&t.Hash, &t.FamilyID, tm(&t.CreatedAt), tm(&t.UsedAt)}
+	return []any{&t.Hash, &t.FamilyID, tm(&t.CreatedAt), tm(&t.UsedAt), &t.Retry}
 }
 
 func scanFamily(row scanner) (f store.RefreshFamily, err error) {
@@ -345,10 +349,11 @@ func familyArgs(f *store.RefreshFamily) []any {
 		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.LastUsedAt), ts(f.RevokedAt), f.JKT, list(f.Resources), f.X5T}
 }
 
-const insertRefreshTokenSQL = `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at) VALUES ($1, $2, $3, $4)`
+const insertRefreshTokenSQL = `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at, retry)
+	VALUES ($1, $2, $3, $4, $5)`
 
 func refreshTokenArgs(t *store.RefreshToken) []any {
-	return []any{t.Hash, t.FamilyID, ts(t.CreatedAt), ts(t.UsedAt)}
+	return []any{t.Hash, t.FamilyID, ts(t.CreatedAt), ts(t.UsedAt), t.Retry}
 }
 
 // GetRefreshToken returns a token and its family.

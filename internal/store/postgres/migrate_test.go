@@ -243,6 +243,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckClientBeforeLifecycle(t, c2)
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			// A new event comes after the stored ones.
 			if _, err := s.RevokeConnection(ctx, "conn1", time.UnixMilli(1700000002000)); err != nil {
 				t.Fatal(err)
@@ -321,6 +322,7 @@ var upgrades = map[int]upgrade{
 			}
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -345,6 +347,7 @@ var upgrades = map[int]upgrade{
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedLifecycle(t, s, 1700000000000, 1700090000000, 1700086400000)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -403,6 +406,7 @@ func init() {
 			// and no audience (the columns' defaults).
 			storetest.CheckBeforeFAPI(t, s)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}
@@ -458,6 +462,7 @@ func init() {
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}
@@ -480,6 +485,29 @@ func init() {
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckMigratedFamilyX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	}
+}
+
+// grantRows0008 are grantRows0007 as version 8 stores them: refresh
+// tokens have a retry answer (NULL = none); AA was rotated, with the
+// answer 52E7.
+var grantRows0008 = slices.Concat(grantRows0007[:4], []string{
+	`INSERT INTO refresh_tokens VALUES ('\xaa', 'fam1', '2023-11-14 22:13:20Z', '2023-11-14 22:14:20Z', '\x52e7')`,
+}, grantRows0007[5:])
+
+func init() {
+	upgrades[8] = upgrade{
+		seed: seedSQL(clientRows0006, grantRows0008, []string{
+			resetEventSeq,
+			resetLedgerSeq,
+		}),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedFAPI(t, s)
+			storetest.CheckMigratedFamilyX5T(t, s)
+			storetest.CheckMigratedRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}

@@ -26,7 +26,7 @@ var exports = []exported{
 	{"connections", `SELECT ` + connectionCols + ` FROM connections ORDER BY id`, asRecord(scanConnection)},
 	{"auth_codes", `SELECT ` + authCodeCols + ` FROM auth_codes ORDER BY hash`, asRecord(scanAuthCode)},
 	{"refresh_families", `SELECT ` + familyCols + ` FROM refresh_families f ORDER BY f.id`, asRecord(scanFamily)},
-	{"refresh_tokens", `SELECT hash, family_id, created_at, used_at FROM refresh_tokens ORDER BY hash`,
+	{"refresh_tokens", `SELECT ` + tokenCols + ` FROM refresh_tokens t ORDER BY t.hash`,
 		asRecord(func(row scanner) (store.RefreshToken, error) { return scanRefreshToken(row) })},
 	{"access_tokens", `SELECT ` + accessTokenCols + ` FROM access_tokens ORDER BY id`,
 		asRecord(func(row scanner) (store.AccessToken, error) { return scanAccessToken(row) })},

@@ -112,8 +112,8 @@ func (g grantTx) SpendCode(ctx context.Context, hash []byte, at time.Time) error
 	return err
 }
 
-func (g grantTx) RotateRefreshToken(ctx context.Context, hash []byte, at time.Time) error {
-	_, err := exec(ctx, g.tx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, toMS(at), hash)
+func (g grantTx) RotateRefreshToken(ctx context.Context, hash []byte, at time.Time, retry []byte) error {
+	_, err := exec(ctx, g.tx, `UPDATE refresh_tokens SET used_at = ?, retry = ? WHERE hash = ?`, toMS(at), retry, hash)
 	return err
 }
 
@@ -142,7 +142,11 @@ func (g grantTx) UseProof(ctx context.Context, key []byte, until time.Time) erro
 const familyCols = `f.id, f.client_id, f.subject, f.connection_id, f.scopes, f.policy, f.idle_timeout,
 	f.created_at, f.expires_at, f.last_used_at, f.revoked_at, f.jkt, f.resources, f.x5t`
 
-const tokenFamilyQuery = `SELECT t.hash, t.family_id, t.created_at, t.used_at, ` + familyCols + `
+// tokenCols are the columns of refresh_tokens as scanRefreshToken reads
+// them; retry is NULL for none (a nil Retry).
+const tokenCols = `t.hash, t.family_id, t.created_at, t.used_at, t.retry`
+
+const tokenFamilyQuery = `SELECT ` + tokenCols + `, ` + familyCols + `
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?`
 
 // familyRow holds the scan destinations of familyCols until family
@@ -178,7 +182,7 @@ func scanRefreshToken(row scanner, more ...any) (store.RefreshToken, error) {
 		t             store.RefreshToken
 		created, used int64
 	)
-	if err := row.Scan(append([]any{&t.Hash, &t.FamilyID, &created, &used}, more...)...); err != nil {
+	if err := row.Scan(append([]any{&t.Hash, &t.FamilyID, &created, &used, &t.Retry}, more...)...); err != nil {
 		return store.RefreshToken{}, mapErr(err)
 	}
 	t.CreatedAt, t.UsedAt = fromMS(created), fromMS(used)
@@ -205,8 +209,8 @@ func insertFamily(ctx context.Context, tx *sql.Tx, f *store.RefreshFamily) error
 }
 
 func insertRefreshToken(ctx context.Context, tx *sql.Tx, t *store.RefreshToken) error {
-	_, err := exec(ctx, tx, `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at) VALUES (?, ?, ?, ?)`,
-		t.Hash, t.FamilyID, toMS(t.CreatedAt), toMS(t.UsedAt))
+	_, err := exec(ctx, tx, `INSERT INTO refresh_tokens (hash, family_id, created_at, used_at, retry) VALUES (?, ?, ?, ?, ?)`,
+		t.Hash, t.FamilyID, toMS(t.CreatedAt), toMS(t.UsedAt), t.Retry)
 	return err
 }
 

@@ -188,6 +188,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckClientBeforeLifecycle(t, c)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 
 			// The upgraded data works with what 0002 added: a webhook URL,
 			// and events for the old connection.
@@ -232,6 +233,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckClientBeforeLifecycle(t, c2)
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
 			if err != nil || r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" || !r.ProviderFixed {
 				t.Errorf("auth request: %+v, %v", r, err)
@@ -270,6 +272,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckClientBeforeLifecycle(t, c)
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -290,6 +293,7 @@ var upgrades = map[int]upgrade{
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedLifecycle(t, s, 1700000000000, 1700090000000, 1700086400000)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -336,6 +340,7 @@ var upgrades = map[int]upgrade{
 				t.Errorf("auth request from before 0006: resources %#v, %v; want nil", r.Resources, err)
 			}
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -344,6 +349,7 @@ var upgrades = map[int]upgrade{
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckFamilyBeforeX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -352,6 +358,16 @@ var upgrades = map[int]upgrade{
 		check: func(t *testing.T, s *Store) {
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckMigratedFamilyX5T(t, s)
+			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	},
+	8: {
+		seed: seedSQL(rows0008),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedFAPI(t, s)
+			storetest.CheckMigratedFamilyX5T(t, s)
+			storetest.CheckMigratedRetry(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -401,6 +417,12 @@ var rows0007 = slices.Concat(rows0006[:7], []string{
 		1700000000000, 0, 1700000000000, 0, 'jkt-f1', '["https://api.example.com/","https://files.example.com/v1"]',
 		'x5t-f1')`,
 }, rows0006[8:])
+
+// rows0008 are rows0007 as version 8 stores them: refresh tokens have a
+// retry answer (NULL = none); AA was rotated, with the answer 52E7.
+var rows0008 = slices.Concat(rows0007[:8], []string{
+	`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 1700000060000, X'52E7')`,
+}, rows0007[9:])
 
 // TestMigrateUpWithData migrates, for every version v, a database at v
 // holding data up to the latest version, and checks the data.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strconv"
@@ -117,6 +118,11 @@ var concurrencyTests = []test{
 					t.Errorf("the winner's new token: its family is not revoked")
 				}
 				wantRevoked(t, s, "winner's access token", rotations[i].AccessToken.ID, true)
+				// The spent token keeps the winner's retry answer, written
+				// with its rotation; a loser's revocation leaves it.
+				if l := peek(t, s, refreshKey(g.RefreshToken.Hash)); !bytes.Equal(l.RefreshToken.Retry, rotations[i].Retry) {
+					t.Errorf("the spent token's Retry = %q, want the winner's %q", l.RefreshToken.Retry, rotations[i].Retry)
+				}
 			}
 		}
 		if f := familyOf(t, s, g.RefreshToken.Hash); f.RevokedAt.IsZero() {

@@ -25,7 +25,8 @@ func TestFixturesFillEveryField(t *testing.T) {
 		{code, []string{"UsedAt"}},
 		{newConnection(c.ID, t0), []string{"RevokedAt"}},
 		{*g.Family, []string{"RevokedAt"}},
-		{*g.RefreshToken, []string{"UsedAt"}},
+		{*g.RefreshToken, []string{"UsedAt", "Retry"}}, // a new token: unused, no retry answer
+		{rotated(*g.RefreshToken, rotate(grant{code: code, Writes: g}, at(time.Hour))), nil},
 		{*g.AccessToken, []string{"Revoked", "RevokedAt"}},
 		{newSigningKey(t0), nil},
 		{newPushedRequest(c.ID, t0), nil},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -328,8 +329,9 @@ var codeTests = []test{
 		same(t, "the access token a zero-key decision wrote", got, tok)
 	}},
 	{"RefusesWhatIsNotLocked", func(t *testing.T, s store.Store) {
-		// Writes that change a record the key did not lock, or stamp a
-		// change at the zero time, are refused, and nothing is written.
+		// Writes that change a record the key did not lock, stamp a
+		// change at the zero time, or store a retry answer without a
+		// rotation, are refused, and nothing is written.
 		ctx := t.Context()
 		c := createClient(t, s)
 		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
@@ -348,6 +350,9 @@ var codeTests = []test{
 			{"spend, refresh key", refreshKey(g.RefreshToken.Hash), store.Writes{At: t0, SpendCode: true, TouchFamily: true}},
 			{"spend at the zero time", codeKey(code), store.Writes{SpendCode: true}},
 			{"revoke at the zero time", store.GrantKey{}, store.Writes{RevokeGrant: g.code.GrantID, AccessToken: &tok}},
+			{"retry, no rotation", refreshKey(g.RefreshToken.Hash), store.Writes{At: t0, TouchFamily: true, Retry: newRetry()}},
+			// Not taken for a lone access token (a backend's shortcut).
+			{"retry, zero key", store.GrantKey{}, store.Writes{At: t0, Retry: newRetry(), AccessToken: &tok}},
 		} {
 			err := s.Decide(ctx, tc.key, func(store.Locked) (store.Writes, error) { return tc.w, nil })
 			if err == nil {
@@ -373,16 +378,29 @@ var codeTests = []test{
 }
 
 // rotate is what rotating g's refresh token at now writes: the token
-// rotated, a new one, an access token, the family touched.
+// rotated, with the answer to a retry of the rotation, a new one, an
+// access token, the family touched.
 func rotate(g grant, now time.Time) store.Writes {
 	tok := newAccessToken(g.code, now)
 	return store.Writes{
 		At:                 now,
 		RotateRefreshToken: true,
+		Retry:              newRetry(),
 		TouchFamily:        true,
 		RefreshToken:       &store.RefreshToken{Hash: newHash(), FamilyID: g.code.GrantID, CreatedAt: now},
 		AccessToken:        &tok,
 	}
+}
+
+// newRetry is a retry answer as the core seals it: opaque bytes, new each
+// time.
+func newRetry() []byte { return []byte("sealed:" + newID()) }
+
+// rotated is tok as the rotation w leaves it: used at w.At, with w's retry
+// answer.
+func rotated(tok store.RefreshToken, w store.Writes) store.RefreshToken {
+	tok.UsedAt, tok.Retry = w.At, w.Retry
+	return tok
 }
 
 var refreshTests = []test{
@@ -402,21 +420,25 @@ var refreshTests = []test{
 		wantFam := *g.Family
 		wantFam.LastUsedAt = now
 
-		old, oldFam, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash)
+		// The rotated token carries the rotation's retry answer, as
+		// GetRefreshToken reads it and as a retry's Decide locks it.
+		old := rotated(*g.RefreshToken, w)
+		got, oldFam, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash)
 		must(t, "GetRefreshToken(old)", err)
-		sameTime(t, "old token UsedAt", old.UsedAt, now)
+		same(t, "old token", got, old)
 		same(t, "old token's family", oldFam, wantFam)
 		nt, ntFam, err := s.GetRefreshToken(ctx, w.RefreshToken.Hash)
 		must(t, "GetRefreshToken(new)", err)
 		same(t, "new token", nt, *w.RefreshToken)
+		if nt.Retry != nil {
+			t.Errorf("new token Retry = %q, want nil (none until it is rotated)", nt.Retry)
+		}
 		same(t, "new token's family", ntFam, wantFam)
 		tok, err := s.GetAccessToken(ctx, w.AccessToken.ID)
 		must(t, "GetAccessToken", err)
 		same(t, "new access token", tok, *w.AccessToken)
-		rotated := *g.RefreshToken
-		rotated.UsedAt = now
 		wantOnly(t, "Decide(rotated token)", peek(t, s, refreshKey(g.RefreshToken.Hash)),
-			store.Locked{RefreshToken: &rotated, Family: &wantFam})
+			store.Locked{RefreshToken: &old, Family: &wantFam})
 
 		// The new token rotates in turn; no access token this time.
 		now2 := at(2 * time.Hour)
@@ -424,7 +446,28 @@ var refreshTests = []test{
 		w2.AccessToken = nil
 		decide(t, s, refreshKey(w.RefreshToken.Hash), w2)
 		sameTime(t, "family LastUsedAt", familyOf(t, s, w2.RefreshToken.Hash).LastUsedAt, now2)
-		sameTime(t, "second token UsedAt", peek(t, s, refreshKey(w.RefreshToken.Hash)).RefreshToken.UsedAt, now2)
+		same(t, "second token", *peek(t, s, refreshKey(w.RefreshToken.Hash)).RefreshToken, rotated(*w.RefreshToken, w2))
+		if got, _, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash); err != nil || !bytes.Equal(got.Retry, w.Retry) {
+			t.Errorf("first token after the second rotation: Retry %q, %v; want %q kept", got.Retry, err, w.Retry)
+		}
+	}},
+	{"RotateWithoutRetry", func(t *testing.T, s store.Store) {
+		// A rotation with no retry answer leaves none.
+		ctx := t.Context()
+		c := createClient(t, s)
+		g := issueGrant(t, s, c.ID, nil, store.RefreshRotating)
+		w := rotate(g, at(time.Hour))
+		w.Retry = nil
+		decide(t, s, refreshKey(g.RefreshToken.Hash), w)
+		got, _, err := s.GetRefreshToken(ctx, g.RefreshToken.Hash)
+		must(t, "GetRefreshToken", err)
+		same(t, "rotated token", got, rotated(*g.RefreshToken, w))
+		if got.Retry != nil {
+			t.Errorf("GetRefreshToken: Retry = %q, want nil", got.Retry)
+		}
+		if l := peek(t, s, refreshKey(g.RefreshToken.Hash)); l.RefreshToken.UsedAt.IsZero() || l.RefreshToken.Retry != nil {
+			t.Errorf("Decide(rotated token): %+v, want used with Retry nil", *l.RefreshToken)
+		}
 	}},
 	{"DecideSeesTheConnection", func(t *testing.T, s store.Store) {
 		ctx := t.Context()

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -300,4 +301,61 @@ func checkFamilyX5TWritten(t *testing.T, s store.Store) {
 		t.Fatalf("Decide writing a certificate-bound family: %v", err)
 	}
 	checkFamilyX5T(t, s, "family written after the migration", tok.Hash, fam.X5T)
+}
+
+// CheckTokenBeforeRetry checks refresh token AA (of family fam1) as a seed
+// from before the migration that gave rotated tokens a retry answer (0008
+// in both backends) stores it: none (Retry nil), through GetRefreshToken
+// and Decide; and that a token rotated after the migration keeps its
+// answer.
+func CheckTokenBeforeRetry(t *testing.T, s store.Store) {
+	t.Helper()
+	checkTokenRetry(t, s, "token from before 0008", []byte{0xAA}, nil)
+	checkRetryWritten(t, s)
+}
+
+// CheckMigratedRetry checks refresh token AA (of family fam1) as a seed at
+// the version with retry answers (0008) stores it: rotated with the answer
+// 52E7; and that a token rotated keeps its answer.
+func CheckMigratedRetry(t *testing.T, s store.Store) {
+	t.Helper()
+	checkTokenRetry(t, s, "token", []byte{0xAA}, []byte{0x52, 0xE7})
+	checkRetryWritten(t, s)
+}
+
+// checkTokenRetry checks that refresh token hash reads back with retry
+// answer want (nil: none) through GetRefreshToken and as Decide locks it.
+func checkTokenRetry(t *testing.T, s store.Store, what string, hash, want []byte) {
+	t.Helper()
+	ctx := t.Context()
+	if tok, _, err := s.GetRefreshToken(ctx, hash); err != nil || !bytes.Equal(tok.Retry, want) || (want == nil) != (tok.Retry == nil) {
+		t.Errorf("%s: GetRefreshToken: %+v, %v; want retry %x", what, tok, err, want)
+	}
+	if l, err := Peek(ctx, s, store.GrantKey{RefreshHash: hash}); err != nil || l.RefreshToken == nil ||
+		!bytes.Equal(l.RefreshToken.Retry, want) || (want == nil) != (l.RefreshToken.Retry == nil) {
+		t.Errorf("%s: Decide locked %+v, %v; want a token with retry %x", what, l.RefreshToken, err, want)
+	}
+}
+
+// checkRetryWritten writes, through Decide, refresh token AC of family
+// fam1, which reads back with no retry answer, then rotates it with one,
+// which it reads back with.
+func checkRetryWritten(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.UnixMilli(1700000000000).UTC()
+	tok := store.RefreshToken{Hash: []byte{0xAC}, FamilyID: "fam1", CreatedAt: now}
+	if err := s.Decide(ctx, store.GrantKey{}, func(store.Locked) (store.Writes, error) {
+		return store.Writes{At: now, RefreshToken: &tok}, nil
+	}); err != nil {
+		t.Fatalf("Decide writing a refresh token: %v", err)
+	}
+	checkTokenRetry(t, s, "token written after the migration", tok.Hash, nil)
+	retry := []byte("sealed retry answer")
+	if err := s.Decide(ctx, store.GrantKey{RefreshHash: tok.Hash}, func(store.Locked) (store.Writes, error) {
+		return store.Writes{At: now.Add(time.Minute), RotateRefreshToken: true, Retry: retry}, nil
+	}); err != nil {
+		t.Fatalf("Decide rotating a refresh token with a retry answer: %v", err)
+	}
+	checkTokenRetry(t, s, "token rotated after the migration", tok.Hash, retry)
 }
