@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/grantd/grantd/internal/store"
@@ -71,6 +72,21 @@ func SandboxCatalogue() []DataProvider {
 			ConsentTTL:     365 * 24 * time.Hour,
 		},
 	}
+}
+
+// Scopes are every product of the catalogue, in the catalogue's order, each
+// once: the scopes a client may be granted (the metadata's
+// scopes_supported).
+func (p *Provider) Scopes() []string {
+	var out []string
+	for _, d := range p.Catalogue {
+		for _, s := range d.Products {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // DataProvider looks a provider up in the catalogue.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -463,6 +464,12 @@ func TestMetadataAndJWKS(t *testing.T) {
 	}
 	if m, _ := r.JSON["code_challenge_methods_supported"].([]any); len(m) != 1 || m[0] != "S256" {
 		t.Errorf("code_challenge_methods_supported %v", m)
+	}
+	// scopes_supported: every product of the catalogue, once (MCP clients
+	// read it to ask for scopes).
+	if m, _ := r.JSON["scopes_supported"].([]any); !slices.Contains(m, any("accounts")) || !slices.Contains(m, any("pay_statement")) ||
+		len(m) != len(e.provider.Scopes()) {
+		t.Errorf("scopes_supported %v", m)
 	}
 	if len(e.jwksKeys()) == 0 {
 		t.Fatal("empty JWKS")

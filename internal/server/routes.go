@@ -481,6 +481,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"revocation_endpoint_auth_signing_alg_values_supported":    assertion.Algorithms,
 		"require_pushed_authorization_requests":                    s.o.Provider.RequiresPAR(),
 	}
+	if scopes := s.o.Provider.Scopes(); len(scopes) > 0 {
+		md["scopes_supported"] = scopes // the catalogue's products (MCP clients read it)
+	}
 	if s.o.Registrar != nil {
 		md["registration_endpoint"] = iss + registrationPath
 	}

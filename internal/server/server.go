@@ -29,6 +29,8 @@ type Core interface {
 	AuthorizeFrom(ctx context.Context, q url.Values, address string) (*oauth.AuthorizeResult, error)
 	Push(ctx context.Context, cr oauth.ClientCredentials, q url.Values, proof *oauth.DPoPRequest) (*oauth.PushResult, error)
 	RequiresPAR() bool
+	// Scopes are the scopes a client may be granted (scopes_supported).
+	Scopes() []string
 	CreateConnectSession(ctx context.Context, cr oauth.ClientCredentials, r oauth.ConnectSessionRequest) (*oauth.ConnectSession, error)
 	DisconnectByToken(ctx context.Context, token string, proof *oauth.DPoPRequest, cert *x509.Certificate) (*oauth.ConnectionInfo, error)
 	IssuerURL() string
