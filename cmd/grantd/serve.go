@@ -151,6 +151,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	clientKeys := cfg.ClientKeyFetcher()
+	// The answers kept for refresh retries are sealed with a key every
+	// instance derives from the key-encryption key.
+	retryKey, err := hkdf.Key(sha256.New, kek, nil, "grantd refresh retry key v1", 32)
+	if err != nil {
+		return fmt.Errorf("refresh retry key: %w", err)
+	}
 	provider := &oauth.Provider{
 		DPoP:                      proofs,
 		Resources:                 cfg.ResourceList(),
@@ -161,6 +167,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		ClientCAs:                 clientCAs,
 		PARTTL:                    cfg.PARTTL,
 		RefreshRetryWindow:        cfg.RefreshRetryWindow,
+		RetryKey:                  retryKey,
 		LegacySecrets:             cfg.LegacySecrets,
 		Policy:                    pol.policy,
 		Guard:                     pol.guard,

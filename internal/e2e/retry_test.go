@@ -21,7 +21,7 @@ import (
 func TestRefreshRetryAcrossInstances(t *testing.T) {
 	ins := startInstances(t, 2)
 	for _, in := range ins {
-		in.provider.RefreshRetryWindow = 30 * time.Second
+		in.provider.RefreshRetryWindow, in.provider.RetryKey = 30*time.Second, []byte("one key every instance derives..")
 	}
 	ctx := context.Background()
 	const redirect = "http://127.0.0.1:9876/callback"

@@ -99,6 +99,10 @@ type Provider struct {
 	// token, presented again while its successor was never used, gets the
 	// same answer again instead of revoking its family (retry.go); 0 = off.
 	RefreshRetryWindow time.Duration
+	// RetryKey is the server's secret (at least 32 bytes, derived from the
+	// key-encryption key so that every instance has it) mixed into the key
+	// of each answer kept for a retry; without it retries are off.
+	RetryKey []byte
 
 	// Replays judges single-use keys (DPoP proofs, client assertions)
 	// outside the store: in memory when only this process issues from the

@@ -28,7 +28,10 @@ func refreshToken(p *Provider, c *store.Client, _ Profile, req TokenRequest, now
 			// A client resending a rotation whose answer it lost gets that
 			// answer again (retry.go); any other reuse revokes.
 			if err := proofBound(fam.JKT, req.proof, "refresh token", "refresh_token"); err == nil {
-				if d, ok := p.retryOf(c, l, req.RefreshToken, req, now); ok {
+				switch d, ok, err := p.retryOf(c, l, req.RefreshToken, req, now); {
+				case err != nil:
+					return decision{}, err
+				case ok:
 					return d, nil
 				}
 			}

@@ -25,8 +25,10 @@ import (
 //
 // The answer is kept on the rotated token's row (store.Writes.Retry),
 // sealed under a key derived from the rotated refresh token itself, which
-// the store never holds: only whoever presents that token can open it, and
-// nothing of the answer is stored in clear.
+// the store never holds, and from the server's RetryKey (derived from the
+// key-encryption key), which the store does not hold either: only the
+// server, with that token presented, can open it; neither a copy of the
+// database nor one with an old refresh token opens anything.
 
 // MaxRefreshRetryWindow bounds Provider.RefreshRetryWindow: a retry is a
 // client's immediate resend, not a second use.
@@ -42,9 +44,12 @@ type retryAnswer struct {
 
 // retryAEAD seals and opens the answer kept for a retry of refresh token
 // rt: AES-256-GCM under a key derived (HKDF-SHA-256) from rt, which the
-// store never holds.
-func retryAEAD(rt string) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, []byte(rt), nil, "grantd refresh retry v1", 32)
+// store never holds, with the server's secret as the salt.
+func retryAEAD(secret []byte, rt string) (cipher.AEAD, error) {
+	if len(secret) < 32 {
+		return nil, errors.New("retry: no server key")
+	}
+	key, err := hkdf.Key(sha256.New, []byte(rt), secret, "grantd refresh retry v1", 32)
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +62,8 @@ func retryAEAD(rt string) (cipher.AEAD, error) {
 
 // sealRetry seals plain for family (the associated data): a random nonce,
 // then the ciphertext.
-func sealRetry(rt, family string, plain []byte) ([]byte, error) {
-	aead, err := retryAEAD(rt)
+func sealRetry(secret []byte, rt, family string, plain []byte) ([]byte, error) {
+	aead, err := retryAEAD(secret, rt)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +75,8 @@ func sealRetry(rt, family string, plain []byte) ([]byte, error) {
 }
 
 // openRetry opens what sealRetry sealed.
-func openRetry(rt, family string, sealed []byte) ([]byte, error) {
-	aead, err := retryAEAD(rt)
+func openRetry(secret []byte, rt, family string, sealed []byte) ([]byte, error) {
+	aead, err := retryAEAD(secret, rt)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +91,7 @@ func openRetry(rt, family string, sealed []byte) ([]byte, error) {
 // (when retries are on): it wraps the decision once bindTo has bound it,
 // so that the answer kept is the one given.
 func (p *Provider) keepRetry(rt string, decide func(store.Locked) (decision, error)) func(store.Locked) (decision, error) {
-	if p.RefreshRetryWindow <= 0 {
+	if p.RefreshRetryWindow <= 0 || len(p.RetryKey) < 32 {
 		return decide
 	}
 	return func(l store.Locked) (decision, error) {
@@ -95,7 +100,7 @@ func (p *Provider) keepRetry(rt string, decide func(store.Locked) (decision, err
 			return d, err
 		}
 		plain, jerr := json.Marshal(retryAnswer{Refresh: d.refresh, Opaque: d.access.opaque, Claims: d.access.claims, Access: d.access.rec})
-		sealed, serr := sealRetry(rt, l.Family.ID, plain)
+		sealed, serr := sealRetry(p.RetryKey, rt, l.Family.ID, plain)
 		if jerr != nil || serr != nil {
 			return d, nil // no retry for this rotation: it still rotates
 		}
@@ -104,25 +109,33 @@ func (p *Provider) keepRetry(rt string, decide func(store.Locked) (decision, err
 	}
 }
 
+// retrySkew is how far before its rotation a retry may seem to come: the
+// rotation may have been stamped by another instance whose clock is a
+// little ahead.
+const retrySkew = time.Second
+
 // retryOf is the answer to a retry of the rotated refresh token rt (tok),
 // when it is one: within the window of its rotation, of a live family of
 // client c, presented with the same DPoP key and certificate as the first
-// time, with an answer kept. ok is false for any other reuse. The decision
-// writes nothing; confirmRetry then checks the successor was never used.
-func (p *Provider) retryOf(c *store.Client, l store.Locked, rt string, req TokenRequest, now time.Time) (decision, bool) {
+// time, with an answer kept. ok is false for any other reuse; err refuses
+// what a refresh would refuse now (the consent ended, the provider
+// closed), revoking nothing. The decision writes nothing; confirmRetry
+// then checks the successor was never used and its access token not
+// revoked.
+func (p *Provider) retryOf(c *store.Client, l store.Locked, rt string, req TokenRequest, now time.Time) (_ decision, ok bool, err error) {
 	tok, fam := l.RefreshToken, l.Family
 	since := now.Sub(tok.UsedAt)
-	if p.RefreshRetryWindow <= 0 || since < 0 || since >= p.RefreshRetryWindow || len(tok.Retry) == 0 ||
+	if p.RefreshRetryWindow <= 0 || since < -retrySkew || since >= p.RefreshRetryWindow || len(tok.Retry) == 0 ||
 		fam.ClientID != c.ID || familyLive(fam, now) != nil {
-		return decision{}, false
+		return decision{}, false, nil
 	}
-	plain, err := openRetry(rt, fam.ID, tok.Retry)
+	plain, err := openRetry(p.RetryKey, rt, fam.ID, tok.Retry)
 	if err != nil {
-		return decision{}, false
+		return decision{}, false, nil
 	}
 	var a retryAnswer
 	if json.Unmarshal(plain, &a) != nil || a.Refresh == "" {
-		return decision{}, false
+		return decision{}, false, nil
 	}
 	jkt := ""
 	if req.proof != nil {
@@ -130,27 +143,39 @@ func (p *Provider) retryOf(c *store.Client, l store.Locked, rt string, req Token
 	}
 	ttl := a.Access.ExpiresAt.Sub(now)
 	if a.Access.JKT != jkt || a.Access.X5T != req.x5t || ttl <= 0 {
-		return decision{}, false
+		return decision{}, false, nil
+	}
+	if err := connectionLive(l.Connection, fam.ConnectionID, now); err != nil {
+		return decision{}, false, err
+	}
+	if err := p.providerOpen(c, l.Connection, now); err != nil {
+		return decision{}, false, err
 	}
 	return decision{access: access{rec: a.Access, ttl: ttl, claims: a.Claims, opaque: a.Opaque}, refresh: a.Refresh,
-		retry: SecretKey(a.Refresh), conn: l.Connection}, true
+		retry: SecretKey(a.Refresh), conn: l.Connection}, true, nil
 }
 
 // confirmRetry gives a retry's answer d only if its successor refresh
-// token was never used (it is still the family's current one): else the
-// presented token is a reuse after all, and its family is revoked.
+// token was never used (it is still the family's current one) and its
+// access token was not revoked meanwhile: else the presented token is a
+// reuse after all, and its family is revoked.
 func (p *Provider) confirmRetry(ctx context.Context, c *store.Client, d decision) (decision, error) {
 	now := p.now()
 	reuse := InvalidGrant("The refresh token has already been used.").With(ReasonRefreshReused, "refresh_token")
+	rec, err := p.Store.GetAccessToken(ctx, d.access.rec.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return decision{}, ServerError(err)
+	}
+	revoked := err != nil || rec.Revoked // gone: purged, or never written
 	return p.run(ctx, plan{key: store.GrantKey{RefreshHash: d.retry}, missing: reuse, decide: func(l store.Locked) (decision, error) {
-		if l.RefreshToken.UsedAt.IsZero() && familyLive(l.Family, now) == nil {
+		if !revoked && l.RefreshToken.UsedAt.IsZero() && familyLive(l.Family, now) == nil {
 			out := d // its writes (a proof's use) are committed already
 			out.retry, out.writes = nil, store.Writes{}
 			return out, nil
 		}
 		return decision{
 			writes:   store.Writes{At: now, RevokeGrant: l.Family.ID},
-			warn:     "rotated refresh token reused after its successor; family revoked",
+			warn:     "rotated refresh token reused after its successor's use or its access token's revocation; family revoked",
 			warnArgs: []any{"client_id", c.ID, "family_id", l.Family.ID},
 		}, reuse
 	}})

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/grantd/grantd/internal/oauth"
@@ -20,37 +21,69 @@ import (
 const corsMaxAge = "600"
 
 // corsExposed are the response headers a browser client may read.
-const corsExposed = "DPoP-Nonce, WWW-Authenticate, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+const corsExposed = "DPoP-Nonce, WWW-Authenticate, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-Id"
 
 type corsKey struct{}
 
-// corsOrigin is the origin of a cross-origin request that reached an
-// endpoint answering CORS for clients (withCORS), "" for any other: the
-// core checks it against the client's allowed origins.
+// corsOrigin is the Origin of a browser's request from another origin that
+// reached a client-authenticating endpoint (withCORS, checkOrigin), ""
+// for any other: the core refuses it unless the client lists it, so an
+// opaque ("null") or malformed Origin, which no client can list, is
+// always refused there.
 func corsOrigin(r *http.Request) string {
 	o, _ := r.Context().Value(corsKey{}).(string)
 	return o
 }
 
-// crossOrigin is r's Origin when it is a web origin other than the
-// issuer's own; "" for a same-origin or non-browser request, or a
-// malformed or opaque ("null") origin.
-func (s *Server) crossOrigin(r *http.Request) string {
+// foreignOrigin is r's Origin when it has one other than the issuer's own:
+// a browser's request from another page, whatever its origin looks like.
+func (s *Server) foreignOrigin(r *http.Request) string {
 	o := r.Header.Get("Origin")
-	if o == "" || !oauth.ValidOrigin(o) || o == issuerOrigin(s.o.Provider.IssuerURL()) {
+	if o == "" || o == issuerOrigin(s.o.Provider.IssuerURL()) {
 		return ""
 	}
 	return o
 }
 
-// issuerOrigin is the scheme and host of the issuer URL.
-func issuerOrigin(iss string) string {
-	if i := strings.Index(iss, "://"); i >= 0 {
-		if j := strings.IndexByte(iss[i+3:], '/'); j >= 0 {
-			return iss[:i+3+j]
-		}
+// crossOrigin is r's Origin when it is a web origin other than the
+// issuer's own, one a CORS answer may name; "" for a same-origin or
+// non-browser request, or a malformed or opaque ("null") origin.
+func (s *Server) crossOrigin(r *http.Request) string {
+	if o := s.foreignOrigin(r); oauth.ValidOrigin(o) {
+		return o
 	}
-	return iss
+	return ""
+}
+
+// issuerOrigin is the origin of the issuer URL as a browser writes it:
+// scheme and host in lower case, without a default port.
+func issuerOrigin(iss string) string {
+	u, err := url.Parse(iss)
+	if err != nil {
+		return iss
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" && !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80") {
+		host += ":" + port
+	}
+	return scheme + "://" + host
+}
+
+// checkOrigin makes the core judge a browser's request from another page
+// at a client-authenticating endpoint that answers no CORS (the seed
+// dialects' token endpoints): a form POST needs no preflight, so the
+// browser sends it even though it will not show the answer; the core
+// refuses it unless the client lists the origin, and nothing is done.
+func (s *Server) checkOrigin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := s.foreignOrigin(r); o != "" {
+			r = r.WithContext(context.WithValue(r.Context(), corsKey{}, o))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // withCORS answers a cross-origin request to h: its origin may read the
@@ -59,18 +92,15 @@ func issuerOrigin(iss string) string {
 // client allows that origin (corsOrigin). A request without a valid
 // Origin is served as before, with no CORS headers.
 func (s *Server) withCORS(perClient bool, h http.Handler) http.Handler {
+	if perClient {
+		h = s.checkOrigin(h)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o := s.crossOrigin(r)
-		if o == "" {
-			h.ServeHTTP(w, r)
-			return
-		}
 		hd := w.Header()
-		hd.Add("Vary", "Origin")
-		hd.Set("Access-Control-Allow-Origin", o)
-		hd.Set("Access-Control-Expose-Headers", corsExposed)
-		if perClient {
-			r = r.WithContext(context.WithValue(r.Context(), corsKey{}, o))
+		hd.Add("Vary", "Origin") // the answer depends on it, Origin or not
+		if o := s.crossOrigin(r); o != "" {
+			hd.Set("Access-Control-Allow-Origin", o)
+			hd.Set("Access-Control-Expose-Headers", corsExposed)
 		}
 		h.ServeHTTP(w, r)
 	})

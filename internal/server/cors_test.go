@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/grantd/grantd/internal/clients"
+	"github.com/grantd/grantd/internal/dialect/all"
 	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/store"
+	"github.com/grantd/grantd/internal/testenv"
 )
 
 const appOrigin = "https://app.example.com"
@@ -100,6 +102,13 @@ func TestCORSRequests(t *testing.T) {
 		"another port of the origin":   from(appOrigin+":8443", c, "/oauth/token", cc),
 		"revocation, unlisted origin":  from("https://evil.example", c, "/oauth/revoke", url.Values{"token": {at}}),
 		"revocation, client listing 0": from(appOrigin, other, "/oauth/revoke", url.Values{"token": {at}}),
+		// A form POST needs no preflight: an opaque or malformed Origin
+		// (a sandboxed frame, a file: page, a LAN page over http) is
+		// refused as well, though no CORS answer may name it.
+		"an opaque origin":          from("null", other, "/oauth/token", cc),
+		"http on a LAN address":     from("http://192.168.1.20", other, "/oauth/token", cc),
+		"a malformed origin":        from("not an origin", other, "/oauth/token", cc),
+		"revocation, opaque origin": from("null", c, "/oauth/revoke", url.Values{"token": {at}}),
 	} {
 		if r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeUnauthorizedClient || r.str("access_token") != "" {
 			t.Errorf("%s: %d %s, want 400 unauthorized_client", name, r.Status, r.Body)
@@ -108,7 +117,8 @@ func TestCORSRequests(t *testing.T) {
 	if e.introspect(c, at)["active"] != true {
 		t.Fatal("the token is not active after refused revocations")
 	}
-	if r := from("", other, "/oauth/token", cc); r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != "" {
+	if r := from("", other, "/oauth/token", cc); r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != "" ||
+		!strings.Contains(r.Header.Get("Vary"), "Origin") {
 		t.Errorf("without Origin: %d %v", r.Status, r.Header)
 	}
 	if r := from(e.srv.URL, other, "/oauth/token", cc); r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != "" {
@@ -140,7 +150,10 @@ func TestCORSOrigins(t *testing.T) {
 	e := newEnv(t)
 	m := &clients.Manager{Store: e.store, Now: e.clock.Now}
 	for _, bad := range []string{"null", "https://app.example.com/", "https://app.example.com/cb", "http://app.example.com",
-		"https://App.example.com", "https://app.example.com:443", "ftp://app.example.com", "https://user@app.example.com", "*"} {
+		"https://App.example.com", "https://app.example.com:443", "ftp://app.example.com", "https://user@app.example.com", "*",
+		"https://bücher.example", "https://app.example.com:0443", "https://app.example.com:0", "https://app.example.com:99999",
+		"http://[0:0:0:0:0:0:0:1]:3000", "http://[::ffff:127.0.0.1]", "https://.", "https://a.b;c", "https://-a.example",
+		"https://app.example.com.", "https://app.example.com:", "http://127.1", "https://app.example.com?x", "https://app.example.com#x"} {
 		_, _, err := m.Create(t.Context(), clients.Params{Name: "SPA", GrantTypes: []string{oauth.GrantAuthorizationCode},
 			RedirectURIs: []string{"https://app.example.com/cb"}, TokenEndpointAuthMethod: store.AuthMethodNone,
 			AllowedCORSOrigins: []string{bad}})
@@ -148,7 +161,8 @@ func TestCORSOrigins(t *testing.T) {
 			t.Errorf("allowed_cors_origins %q accepted", bad)
 		}
 	}
-	for _, good := range []string{appOrigin, "https://app.example.com:8443", "http://localhost:3000", "http://127.0.0.1:8080", "http://[::1]:5173"} {
+	for _, good := range []string{appOrigin, "https://app.example.com:8443", "http://localhost:3000", "http://127.0.0.1:8080", "http://[::1]:5173",
+		"https://xn--bcher-kva.example", "https://203.0.113.7", "https://[2001:db8::1]:8443"} {
 		if !oauth.ValidOrigin(good) {
 			t.Errorf("ValidOrigin(%q) = false", good)
 		}
@@ -168,5 +182,32 @@ func TestCORSOrigins(t *testing.T) {
 	if r := e.post("/oauth/register", "application/json", `{"redirect_uris":["http://127.0.0.1:5000/cb"],
 		"allowed_cors_origins":["https://app.example.com/path"]}`); r.Status != http.StatusBadRequest || r.str("error") != "invalid_client_metadata" {
 		t.Errorf("registration with a bad origin: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestCORSSeedDialects: the seed dialects' token endpoints answer no CORS,
+// but a browser's form POST from another page reaches them all the same
+// (no preflight): it is refused unless the client lists the origin, and
+// issues nothing; without Origin they serve as ever.
+func TestCORSSeedDialects(t *testing.T) {
+	e := testenv.New(t, testenv.Options{Dialects: all.Dialects()})
+	c, secret := e.Client(t)
+	for _, origin := range []string{"", "https://evil.example", "null"} {
+		h := basicAuth(c.ID, secret)
+		jh := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+			jh.Set("Origin", origin)
+		}
+		bankdata := testenv.Post(t, e.URL+"/api/v1/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", h)
+		bankapi := testenv.Post(t, e.URL+"/v1/oauth/token", "application/json", testenv.JSONBody("client_id", c.ID, "client_secret", secret), jh)
+		for name, r := range map[string]testenv.Result{"bankdata": bankdata, "bankapi": bankapi} {
+			switch {
+			case origin == "" && r.Status != http.StatusOK:
+				t.Errorf("%s without Origin: %d %s", name, r.Status, r.Body)
+			case origin != "" && (r.Status == http.StatusOK || r.Status >= 500 || r.Header.Get("Access-Control-Allow-Origin") != ""):
+				t.Errorf("%s with Origin %q: %d %v %s, want refused, no CORS", name, origin, r.Status, r.Header, r.Body)
+			}
+		}
 	}
 }

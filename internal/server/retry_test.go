@@ -15,6 +15,12 @@ import (
 	"github.com/grantd/grantd/internal/testenv"
 )
 
+// retryOn turns refresh retries on with window, and the server key they
+// need.
+func (e *env) retryOn(window time.Duration) {
+	e.provider.RefreshRetryWindow, e.provider.RetryKey = window, bytes.Repeat([]byte{1}, 32)
+}
+
 // retried checks that r, the answer to a retry, is ok the same answer as
 // first: the same refresh token, and the same access token (the same
 // string for opaque tokens, the same jti for JWTs).
@@ -37,7 +43,7 @@ func TestRefreshRetry(t *testing.T) {
 	for _, format := range []string{store.TokenFormatOpaque, store.TokenFormatJWT} {
 		t.Run(format, func(t *testing.T) {
 			e := newEnv(t)
-			e.provider.RefreshRetryWindow = 10 * time.Second
+			e.retryOn(10 * time.Second)
 			c := e.client(func(c *store.Client) { c.TokenFormat = format })
 			rs := e.client(func(c *store.Client) { c.ResourceServer = true })
 			rt0 := e.grant(c, oauth.Consent{}).str("refresh_token")
@@ -100,6 +106,30 @@ func TestRefreshRetry(t *testing.T) {
 				t.Error("the family is live after another client presented its rotated token")
 			}
 
+			// Its access token revoked meanwhile: not given again; a reuse.
+			rt0 = e.grant(c, oauth.Consent{}).str("refresh_token")
+			first = e.refresh(c, rt0, "")
+			if r := e.form("/oauth/revoke", url.Values{"token": {first.str("access_token")}}, basic(c.ID, c.Secret)...); r.Status != http.StatusOK {
+				t.Fatalf("revoke the access token: %d %s", r.Status, r.Body)
+			}
+			if r := e.refresh(c, rt0, ""); r.Status != http.StatusBadRequest {
+				t.Errorf("a retry after its access token's revocation: %d %s, want 400", r.Status, r.Body)
+			}
+			if e.introspect(rs, first.str("refresh_token"))["active"] != false {
+				t.Error("the family is live after a retry of a revoked access token")
+			}
+
+			// Another server key (a copy of the database elsewhere) opens
+			// nothing: a reuse.
+			rt0 = e.grant(c, oauth.Consent{}).str("refresh_token")
+			first = e.refresh(c, rt0, "")
+			key := e.provider.RetryKey
+			e.provider.RetryKey = bytes.Repeat([]byte{7}, 32)
+			if r := e.refresh(c, rt0, ""); r.Status != http.StatusBadRequest {
+				t.Errorf("a retry under another server key: %d %s, want 400", r.Status, r.Body)
+			}
+			e.provider.RetryKey = key
+
 			// The window off: a reuse, as ever.
 			e.provider.RefreshRetryWindow = 0
 			rt0 = e.grant(c, oauth.Consent{}).str("refresh_token")
@@ -119,7 +149,7 @@ func TestRefreshRetry(t *testing.T) {
 // bound to the same key; one with another key, or none, is a reuse.
 func TestRefreshRetryDPoP(t *testing.T) {
 	e := newEnv(t)
-	e.provider.RefreshRetryWindow = 10 * time.Second
+	e.retryOn(10 * time.Second)
 	c := e.client(public)
 	rs := e.client(func(c *store.Client) { c.ResourceServer = true })
 	k, other := testenv.NewDPoPKey(t, "ES256"), testenv.NewDPoPKey(t, "ES256")
@@ -161,7 +191,7 @@ func TestRefreshRetryDPoP(t *testing.T) {
 // retry, the same answer, is not charged again.
 func TestRefreshRetryCharge(t *testing.T) {
 	e := newEnv(t)
-	e.provider.RefreshRetryWindow = 10 * time.Second
+	e.retryOn(10 * time.Second)
 	pol, err := policy.New(policy.Options{GrantCosts: map[string]int64{oauth.GrantRefreshToken: 1}, DefaultTier: policy.TierEnterprise, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,10 @@ func (s *Server) routes() http.Handler {
 	handle("GET /.well-known/jwks.json", publicCORS(http.HandlerFunc(s.jwks)))
 	handle("GET /openapi.yaml", http.HandlerFunc(s.openapi))
 	for _, d := range s.mounted() {
-		api(http.MethodPost, mountPath(d, s.o.Mounts), d, s.tokenEndpoint(d))
+		// No CORS there, but a browser's form POST from another page is
+		// judged like one (checkOrigin): refused unless the client lists
+		// the origin.
+		api(http.MethodPost, mountPath(d, s.o.Mounts), d, s.checkOrigin(s.tokenEndpoint(d)))
 	}
 	handle("GET /healthz", http.HandlerFunc(s.healthz))
 	handle("GET /readyz", http.HandlerFunc(s.readyz))
