@@ -137,7 +137,7 @@ func TestCreateValidation(t *testing.T) {
 			[]string{"require at least one redirect_uri"}},
 		{"public refresh only", clients.Params{Name: "x", TokenEndpointAuthMethod: "none", GrantTypes: []string{"refresh_token"},
 			RedirectURIs: []string{"http://127.0.0.1/cb"}},
-			[]string{"must use the authorization_code grant", "refresh_token grant requires the authorization_code"}},
+			[]string{"must use the authorization_code or the device code grant", "refresh_token grant requires the authorization_code or the device code grant"}},
 		{"public with fixed refresh", clients.Params{Name: "x", TokenEndpointAuthMethod: "none", RefreshPolicy: "fixed",
 			RedirectURIs: []string{"http://127.0.0.1/cb"}}, []string{"not allowed for public clients"}},
 		{"code without redirect", clients.Params{Name: "x", GrantTypes: []string{"authorization_code"}},

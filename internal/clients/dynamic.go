@@ -189,8 +189,8 @@ func (g *Registration) params(m DynamicMetadata) (Params, *oauth.Error) {
 		grants = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
 	}
 	for _, gt := range grants {
-		if gt != oauth.GrantAuthorizationCode && gt != oauth.GrantRefreshToken {
-			return Params{}, metadataError("grant_types may only hold authorization_code and refresh_token.")
+		if gt != oauth.GrantAuthorizationCode && gt != oauth.GrantRefreshToken && gt != oauth.GrantDeviceCode {
+			return Params{}, metadataError("grant_types may only hold authorization_code, refresh_token and urn:ietf:params:oauth:grant-type:device_code.")
 		}
 	}
 	if !slices.Contains(grants, oauth.GrantAuthorizationCode) {

@@ -73,7 +73,7 @@ var SigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
 // Allowed values of the enumerated fields, in the order error messages list
 // them.
 var (
-	grantTypes    = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
+	grantTypes    = []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode}
 	responseTypes = []string{ResponseTypeCode, ResponseTypeTempToken}
 	authMethods   = []string{store.AuthMethodBasic, store.AuthMethodPost, store.AuthMethodNone, store.AuthMethodPrivateKeyJWT,
 		store.AuthMethodTLS, store.AuthMethodSelfSignedTLS}
@@ -204,6 +204,7 @@ func (m *Manager) toClient(p Params) (store.Client, error) {
 		}
 	}
 	hasCode := slices.Contains(c.GrantTypes, oauth.GrantAuthorizationCode)
+	hasDevice := slices.Contains(c.GrantTypes, oauth.GrantDeviceCode)
 	c.ResponseTypes = enumList(&ps, "response_types", p.ResponseTypes, responseTypes)
 	if len(c.ResponseTypes) == 0 && hasCode {
 		// The core treats no response types as ["code"]; say so.
@@ -215,11 +216,11 @@ func (m *Manager) toClient(p Params) (store.Client, error) {
 		ps.add("grant_types must not be empty")
 	case public && slices.Contains(c.GrantTypes, oauth.GrantClientCredentials):
 		ps.add("a public client (token_endpoint_auth_method none) may not use the client_credentials grant")
-	case public && !hasCode:
-		ps.add("a public client (token_endpoint_auth_method none) must use the authorization_code grant")
+	case public && !hasCode && !hasDevice:
+		ps.add("a public client (token_endpoint_auth_method none) must use the authorization_code or the device code grant")
 	}
-	if slices.Contains(c.GrantTypes, oauth.GrantRefreshToken) && !hasCode {
-		ps.add("the refresh_token grant requires the authorization_code grant")
+	if slices.Contains(c.GrantTypes, oauth.GrantRefreshToken) && !hasCode && !hasDevice {
+		ps.add("the refresh_token grant requires the authorization_code or the device code grant")
 	}
 	if slices.Contains(c.ResponseTypes, ResponseTypeCode) && !hasCode {
 		ps.add("response_type code requires the authorization_code grant")

@@ -510,7 +510,14 @@ func exchange(t *testing.T, g *grantd, c client, form url.Values) map[string]any
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
 		t.Fatalf("token exchange: %d %s", resp.StatusCode, body)
 	}
-	parts := strings.Split(tok.AccessToken, ".")
+	return jwtClaims(t, tok.AccessToken)
+}
+
+// jwtClaims are the claims of a JWT access token, read without checking
+// its signature (other tests do).
+func jwtClaims(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
 		t.Fatalf("access token is not a JWT")
 	}

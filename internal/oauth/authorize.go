@@ -480,8 +480,15 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		return "", notFoundOr(err, "The client of this authorization request no longer exists.")
 	}
 	redirect, ok := EffectiveRedirect(&client, ar.RedirectURI)
-	if !ok {
+	if !ok && ar.DeviceHash == nil {
 		return "", InvalidRequest("The redirect_uri is no longer registered for this client.")
+	}
+	if ar.DeviceHash != nil {
+		// A device's request (RFC 8628) is approved once, whichever of its
+		// authorization requests is accepted first.
+		if err := p.Store.DecideDeviceRequest(ctx, ar.DeviceHash, store.DeviceApproved, now); err != nil {
+			return "", notFoundOr(err, "The device's request is unknown, expired or already decided.")
+		}
 	}
 	scopes := ar.Scopes
 	if c.Scopes != nil {
@@ -518,8 +525,13 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		prefix = PrefixTempToken
 	}
 	secret := p.newSecret(prefix, now)
+	hash := SecretKey(secret)
+	if ar.DeviceHash != nil {
+		// The device redeems it with its device_code: no secret to send.
+		hash = ar.DeviceHash
+	}
 	code := store.AuthCode{
-		Hash:                SecretKey(secret),
+		Hash:                hash,
 		Kind:                ar.ResponseType,
 		ClientID:            client.ID,
 		RedirectURI:         ar.RedirectURI,
@@ -540,6 +552,9 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		}
 		return "", ServerError(err)
 	}
+	if ar.DeviceHash != nil {
+		return p.deviceDone(true), nil
+	}
 	v := url.Values{ar.ResponseType: {secret}}
 	if ar.State != "" {
 		v.Set("state", ar.State)
@@ -556,6 +571,12 @@ func (p *Provider) Reject(ctx context.Context, challenge, description string) (s
 	ar, err := p.Store.ConsumeAuthRequest(ctx, challenge, p.now())
 	if err != nil {
 		return "", notFoundOr(err, "The authorization request is unknown, expired or already decided.")
+	}
+	if ar.DeviceHash != nil {
+		if err := p.Store.DecideDeviceRequest(ctx, ar.DeviceHash, store.DeviceDenied, p.now()); err != nil {
+			return "", notFoundOr(err, "The device's request is unknown, expired or already decided.")
+		}
+		return p.deviceDone(false), nil
 	}
 	client, err := p.Store.GetClient(ctx, ar.ClientID)
 	if err != nil {

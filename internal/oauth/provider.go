@@ -99,6 +99,9 @@ type Provider struct {
 	// token, presented again while its successor was never used, gets the
 	// same answer again instead of revoking its family (retry.go); 0 = off.
 	RefreshRetryWindow time.Duration
+	// DeviceCodeTTL is how long a device code (RFC 8628) waits for its
+	// user; 0 = DefaultDeviceCodeTTL.
+	DeviceCodeTTL time.Duration
 	// RetryKey is the server's secret (at least 32 bytes, derived from the
 	// key-encryption key so that every instance has it) mixed into the key
 	// of each answer kept for a retry; without it retries are off.

@@ -27,6 +27,7 @@ type TokenRequest struct {
 	RedirectURI  string
 	CodeVerifier string
 	RefreshToken string
+	DeviceCode   string // RFC 8628 §3.4
 	Scope        string // space-delimited (RFC 6749 §3.3)
 	// Resources are the request's resource indicators (RFC 8707); nil =
 	// none.
@@ -142,6 +143,7 @@ var grants = map[string]grant{
 	GrantClientCredentials: clientCredentials,
 	GrantAuthorizationCode: authorizationCode,
 	GrantRefreshToken:      refreshToken,
+	GrantDeviceCode:        deviceCode,
 }
 
 // plan is a grant's decision, to be run in one store operation.
@@ -277,6 +279,10 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 	}
 	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, p.keepRetry(req.RefreshToken, bindTo(req.proof, inMemory, x5t, now, pl.decide)))
 	d, err := p.run(ctx, pl)
+	if errors.Is(err, errDeviceUndecided) {
+		err = withWindow(p.devicePoll(ctx, &client, req.DeviceCode, now))
+		return nil, err
+	}
 	if err == nil && d.retry != nil {
 		d, err = p.confirmRetry(ctx, &client, d)
 	}

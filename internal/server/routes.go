@@ -53,6 +53,10 @@ func (s *Server) routes() http.Handler {
 	api(http.MethodPost, "/oauth/revoke", standard, s.withCORS(true, s.handle(standard, s.revoke)))
 	// A push is an authorization request: the same per-address budget.
 	api(http.MethodPost, parPath, standard, s.handle(standard, s.limited(RouteAuthorize, s.par)))
+	if s.o.Pages != nil {
+		// The device flow (RFC 8628) needs the verification page.
+		api(http.MethodPost, devicePath, standard, s.checkOrigin(s.handle(standard, s.limited(RouteAuthorize, s.deviceAuthorization))))
+	}
 	if s.o.Registrar != nil {
 		// Open registration answers every origin (a browser app registers
 		// itself); RFC 7592's requests carry their registration token.
@@ -74,6 +78,11 @@ func (s *Server) routes() http.Handler {
 		// The pages route their own methods (GET shows, POST submits).
 		s.patterns = append(s.patterns, "GET /oauth/consent", "POST /oauth/consent")
 		mux.Handle("/oauth/consent", s.o.Pages)
+		// The device flow's verification page (RFC 8628 §3.3); a code
+		// entered is an authorization request: the same per-address budget.
+		s.patterns = append(s.patterns, "GET "+oauth.DevicePath, "POST "+oauth.DevicePath)
+		mux.Handle("GET "+oauth.DevicePath, s.o.Pages)
+		mux.Handle("POST "+oauth.DevicePath, s.limitedPage(RouteAuthorize, s.o.Pages))
 	}
 	handle("GET /.well-known/oauth-authorization-server", publicCORS(http.HandlerFunc(s.metadata)))
 	handle("GET /.well-known/jwks.json", publicCORS(http.HandlerFunc(s.jwks)))
@@ -90,7 +99,7 @@ func (s *Server) routes() http.Handler {
 }
 
 // reservedPaths are the paths of the public API that no dialect may take.
-var reservedPaths = []string{oauth2.Path, "/oauth/introspect", "/oauth/revoke", parPath, "/oauth/register", "/oauth/authorize",
+var reservedPaths = []string{oauth2.Path, "/oauth/introspect", "/oauth/revoke", parPath, devicePath, oauth.DevicePath, "/oauth/register", "/oauth/authorize",
 	"/oauth/consent", "/connect/sessions", "/connections/current", "/.well-known/oauth-authorization-server",
 	"/.well-known/jwks.json", "/openapi.yaml", "/healthz", "/readyz"}
 
@@ -285,6 +294,24 @@ func (s *Server) limited(route string, h func(http.ResponseWriter, *http.Request
 	}
 }
 
+// limitedPage is limited for a hosted page: a refusal is an error page,
+// with Retry-After.
+func (s *Server) limitedPage(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.o.AddressLimiter != nil {
+			if err := s.o.AddressLimiter.Allow(r.Context(), route, s.clientAddress(r)); err != nil {
+				e := oauth.AsError(err)
+				if e.RetryAfter > 0 {
+					w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+				}
+				s.authorizePage(w, r, e.Status, e.Code, e.Description)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // methodNotAllowed answers an API path's other methods with 405 and Allow,
 // in the endpoint's error shape.
 func (s *Server) methodNotAllowed(allow string, enc dialect.ErrorEncoder) http.Handler {
@@ -343,19 +370,49 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 // parPath is the pushed authorization request endpoint (RFC 9126).
 const parPath = "/oauth/par"
 
+// authenticatedForm decodes a client's form (resource may repeat) and its
+// credentials, with what the server knows of the request.
+func (s *Server) authenticatedForm(r *http.Request) (wire.Params, map[string][]string, oauth.ClientCredentials, error) {
+	p, lists, perr := wire.Decode(r, wire.Options{Repeated: []string{"resource"}})
+	if perr != nil {
+		return nil, nil, oauth.ClientCredentials{}, perr
+	}
+	cred, cerr := wire.ClientAuth(r, p)
+	if cerr != nil {
+		return nil, nil, oauth.ClientCredentials{}, cerr
+	}
+	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), s.peerCertificates(r)
+	cred.Origin = corsOrigin(r)
+	return p, lists, cred, nil
+}
+
+// devicePath is the device authorization endpoint (RFC 8628 §3.1).
+const devicePath = "/oauth/device_authorization"
+
+// deviceAuthorization is RFC 8628 §3.1–3.2: a client (a public one by its
+// client_id) asks for a device code and a user code.
+func (s *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) error {
+	p, lists, cred, err := s.authenticatedForm(r)
+	if err != nil {
+		return err
+	}
+	res, err := s.o.Provider.AuthorizeDevice(r.Context(), cred, p["scope"], lists["resource"])
+	if err != nil {
+		return err
+	}
+	wire.NoStore(w)
+	wire.WriteJSON(w, http.StatusOK, res)
+	return nil
+}
+
 // par takes a pushed authorization request (RFC 9126 §2): the body is the
 // authorization request's parameters (resource may repeat), with the
 // client's authentication; the answer is 201 with the request_uri.
 func (s *Server) par(w http.ResponseWriter, r *http.Request) error {
-	p, lists, perr := wire.Decode(r, wire.Options{Repeated: []string{"resource"}})
-	if perr != nil {
-		return perr
+	p, lists, cred, err := s.authenticatedForm(r)
+	if err != nil {
+		return err
 	}
-	cred, cerr := wire.ClientAuth(r, p)
-	if cerr != nil {
-		return cerr
-	}
-	cred.Address, cred.Endpoint, cred.Certificates = s.clientAddress(r), s.endpointURL(r), s.peerCertificates(r)
 	q := url.Values{}
 	for k, v := range p {
 		q.Set(k, v)
@@ -489,6 +546,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.o.Registrar != nil {
 		md["registration_endpoint"] = iss + registrationPath
+	}
+	if s.o.Pages != nil {
+		md["device_authorization_endpoint"] = iss + devicePath
 	}
 	if m := s.o.MTLSURL; m != "" {
 		// RFC 8705 §3.3, §5: the mutual-TLS listener's endpoints.

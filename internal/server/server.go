@@ -28,6 +28,7 @@ type Core interface {
 	Revoke(ctx context.Context, cr oauth.ClientCredentials, token, hint string, proof *oauth.DPoPRequest) error
 	AuthorizeFrom(ctx context.Context, q url.Values, address string) (*oauth.AuthorizeResult, error)
 	Push(ctx context.Context, cr oauth.ClientCredentials, q url.Values, proof *oauth.DPoPRequest) (*oauth.PushResult, error)
+	AuthorizeDevice(ctx context.Context, cr oauth.ClientCredentials, scope string, resources []string) (*oauth.DeviceAuthorization, error)
 	RequiresPAR() bool
 	// Scopes are the scopes a client may be granted (scopes_supported).
 	Scopes() []string

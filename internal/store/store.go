@@ -258,8 +258,13 @@ type AuthRequest struct {
 	// Resources are the resource indicators asked for (RFC 8707), checked;
 	// nil = none.
 	Resources []string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	// DeviceHash names the device request (RFC 8628) this authorization
+	// request asks the user to approve: the code made when it is accepted
+	// has this hash, and the device redeems it by polling; nil = a
+	// browser's request, answered by redirect.
+	DeviceHash []byte
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
 }
 
 // AuthCode is a one-time authorization code or temp token, stored by hash.
@@ -620,7 +625,54 @@ type AuthRequests interface {
 	// another client, and the request stays for its own client: a
 	// request_uri presented with the wrong client_id does not destroy it.
 	TakePushedRequest(ctx context.Context, hash []byte, clientID string, now time.Time) (PushedRequest, error)
+	// CreateDeviceRequest stores a device authorization request (RFC
+	// 8628); ErrConflict when its DeviceHash or UserHash is taken (the
+	// caller makes another user code), ErrMissingParent when its client is
+	// gone.
+	CreateDeviceRequest(ctx context.Context, r DeviceRequest) error
+	// GetDeviceRequestByUser returns the pending request whose user code
+	// hashes to userHash; ErrNotFound when there is none, it expired (now
+	// is compared with ExpiresAt) or it was decided.
+	GetDeviceRequestByUser(ctx context.Context, userHash []byte, now time.Time) (DeviceRequest, error)
+	// PollDeviceRequest returns the request stored under deviceHash as it
+	// was before this poll, and records now as its last poll; when its
+	// previous poll (LastPolledAt, not zero) is less than its Interval
+	// before now, it also adds slowDown to the stored Interval (RFC 8628
+	// §3.5's slow_down). Concurrent polls are serialized: each sees the
+	// one before. ErrNotFound when there is none or it expired.
+	PollDeviceRequest(ctx context.Context, deviceHash []byte, now time.Time, slowDown time.Duration) (DeviceRequest, error)
+	// DecideDeviceRequest sets a pending request's Status to status
+	// (DeviceApproved or DeviceDenied), once: ErrNotFound when there is
+	// none, it expired, or it was decided already.
+	DecideDeviceRequest(ctx context.Context, deviceHash []byte, status string, now time.Time) error
 }
+
+// DeviceRequest is a device authorization request (RFC 8628 §3.1) waiting
+// for its user: stored by the key of its device_code (DeviceHash,
+// oauth.SecretKey of it, which is also the hash of the code made when it
+// is approved), found by the hash of its user_code, until it expires.
+// Device requests are not exported: they live minutes.
+type DeviceRequest struct {
+	DeviceHash []byte
+	UserHash   []byte // SHA-256 of the normalized user_code
+	ClientID   string
+	Scopes     []string
+	Resources  []string // RFC 8707 resource indicators asked for; nil = none
+	Status     string   // DevicePending, DeviceApproved, DeviceDenied
+	// Interval is the polling interval the client must keep (RFC 8628
+	// §3.2), grown by each slow_down.
+	Interval     time.Duration
+	LastPolledAt time.Time // zero before the first poll
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+}
+
+// The states of a DeviceRequest.
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+)
 
 // PushedRequest is an authorization request a client pushed (RFC 9126 §2),
 // stored by the hash of the request_uri it was given, until it is used at
@@ -686,8 +738,9 @@ type Grants interface {
 	// its grant), expired auth requests and access-token records, refresh
 	// families past their absolute expiry, idle past their timeout, or
 	// revoked 24 h ago, events delivered more than a week ago, DPoP proof
-	// uses past their expiry, and expired pushed authorization requests.
-	// It returns how many rows it removed.
+	// uses past their expiry, expired pushed authorization requests, and
+	// expired device requests (whatever their Status). It returns how many
+	// rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 }
 

@@ -18,6 +18,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -67,6 +68,7 @@ type Core interface {
 	Accept(ctx context.Context, challenge string, c oauth.Consent) (string, error)
 	Reject(ctx context.Context, challenge, description string) (string, error)
 	DataProviders() []oauth.DataProvider
+	EnterUserCode(ctx context.Context, code, address string) (string, error)
 }
 
 var _ Core = (*oauth.Provider)(nil)
@@ -95,7 +97,7 @@ type Pages struct {
 func New(o Options) (*Pages, error) { return newPages(o, templateFS) }
 
 // pageNames are the templates, each with templates/layout.html.
-var pageNames = []string{"choose", "login", "consent", "error"}
+var pageNames = []string{"choose", "login", "consent", "error", "device"}
 
 func newPages(o Options, fsys fs.FS) (*Pages, error) {
 	if o.Provider == nil {
@@ -124,6 +126,8 @@ func newPages(o Options, fsys fs.FS) (*Pages, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+Path, p.show)
 	mux.HandleFunc("POST "+Path, p.submit)
+	mux.HandleFunc("GET "+oauth.DevicePath, p.device)
+	mux.HandleFunc("POST "+oauth.DevicePath, p.enterCode)
 	// Refuse cross-origin POSTs (Sec-Fetch-Site / Origin), on top of the
 	// per-request CSRF token.
 	p.handler = http.NewCrossOriginProtection().Handler(mux)
@@ -175,8 +179,13 @@ type view struct {
 // render writes a page into a buffer first, so that a template error never
 // leaves half a page, then sends it with the security headers.
 func (p *Pages) render(w http.ResponseWriter, status int, name string, v view) {
+	p.renderAt(w, status, name, v, Path)
+}
+
+// renderAt is render with the form posting to action.
+func (p *Pages) renderAt(w http.ResponseWriter, status int, name string, v view, action string) {
 	v.Nonce = oauth.RandomToken(16)
-	v.Action = Path
+	v.Action = action
 	var buf bytes.Buffer
 	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		p.o.Logger.Error("render page", "page", name, "cause", err.Error())
@@ -465,4 +474,60 @@ func redirectSource(c *store.Client, given string) string {
 		return ""
 	}
 	return scheme + "://" + u.Host
+}
+
+// device is the verification page of the device flow (RFC 8628 §3.3): a
+// form for the user code (filled in from verification_uri_complete), or
+// what became of the request once decided (?result=).
+func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
+	v := view{Title: "Connect a device", Username: r.URL.Query().Get("user_code")}
+	switch res := r.URL.Query().Get("result"); res {
+	case "approved", "denied":
+		v.Code = res
+	}
+	if len(v.Username) > 32 {
+		v.Username = ""
+	}
+	p.renderDevice(w, http.StatusOK, v)
+}
+
+// enterCode takes the user code: a known, pending one sends the browser to
+// its consent step; any other shows the form again, saying so. The
+// cross-origin protection of every POST here guards it; what follows is
+// the consent step's own, with its per-request CSRF token.
+func (p *Pages) enterCode(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		p.renderDevice(w, http.StatusBadRequest, view{Title: "Connect a device", Error: "The form could not be read."})
+		return
+	}
+	code := r.PostForm.Get("user_code")
+	to, err := p.o.Provider.EnterUserCode(r.Context(), code, remoteHost(r))
+	if err != nil {
+		e := oauth.AsError(err)
+		if e.Status >= 500 {
+			p.o.Logger.ErrorContext(r.Context(), "device code entry failed", "cause", err.Error())
+		}
+		v := view{Title: "Connect a device", Error: oauth.DescriptionText(e.Description)}
+		if len(code) <= 32 {
+			v.Username = code
+		}
+		p.renderDevice(w, e.Status, v)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// renderDevice renders the device page, its form posting to itself.
+func (p *Pages) renderDevice(w http.ResponseWriter, status int, v view) {
+	p.renderAt(w, status, "device", v, oauth.DevicePath)
+}
+
+// remoteHost is the peer's address without its port: the pending-request
+// cap counts per address (behind a proxy, the proxy's; the server's
+// per-address limits, which read forwarded headers, run before this page).
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }

@@ -87,7 +87,7 @@ func TestEndpoints(t *testing.T) {
 		}
 		for _, g := range p.Grants {
 			switch g {
-			case oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken:
+			case oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode:
 			default:
 				t.Errorf("%s: grant %q", d.Name(), g)
 			}

@@ -1,7 +1,8 @@
 // Package oauth2 is the standard token endpoint, POST /oauth/token (RFC
 // 6749 §3.2, OAuth 2.1): form or JSON bodies, client_secret_basic,
 // client_secret_post and public clients (none), the grants
-// client_credentials, authorization_code (with PKCE) and refresh_token, and
+// client_credentials, authorization_code (with PKCE), refresh_token and the
+// device code (RFC 8628), and
 // RFC 6749 §5.1/§5.2 answers. It also serves the public-client profile of
 // seed 002 (AI agents and CLIs), and its error encoder is the RFC 6749 error
 // shape the other standard endpoints (introspection, revocation,
@@ -41,7 +42,7 @@ func (*Dialect) Path() string { return Path }
 // the client's refresh policy.
 func (*Dialect) Profile() oauth.Profile {
 	return oauth.Profile{
-		Grants:        []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken},
+		Grants:        []string{oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode},
 		CodeKind:      oauth.CodeKindCode,
 		RefreshTokens: true,
 		RedirectURI:   true,
@@ -69,6 +70,7 @@ func (*Dialect) Decode(r *http.Request) (oauth.TokenRequest, error) {
 		RedirectURI:  p["redirect_uri"],
 		CodeVerifier: p["code_verifier"],
 		RefreshToken: p["refresh_token"],
+		DeviceCode:   p["device_code"],
 		Scope:        p["scope"],
 		Resources:    lists["resource"],
 	}, nil

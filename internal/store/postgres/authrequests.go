@@ -12,13 +12,13 @@ import (
 
 const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
 	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed, source_address,
-	dpop_jkt, resources`
+	dpop_jkt, resources, device_hash`
 
 func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	var r store.AuthRequest
 	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &r.Scopes, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, tm(&r.CreatedAt), tm(&r.ExpiresAt),
-		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress, &r.DPoPJKT, &r.Resources)
+		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress, &r.DPoPJKT, &r.Resources, &r.DeviceHash)
 	if err != nil {
 		return store.AuthRequest{}, mapErr(err)
 	}
@@ -28,11 +28,11 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 func authRequestArgs(r *store.AuthRequest) []any {
 	return []any{r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, list(r.Scopes), r.CodeChallenge,
 		r.CodeChallengeMethod, r.CSRFToken, r.Subject, ts(r.CreatedAt), ts(r.ExpiresAt),
-		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT, list(r.Resources)}
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT, list(r.Resources), r.DeviceHash}
 }
 
 const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`
 
 // CreateAuthRequest stores a pending authorization request. With
 // maxPending > 0 it first takes a transaction-scoped advisory lock on the
@@ -96,7 +96,7 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time,
 			redirect_uri = $4, state = $5, scopes = $6, code_challenge = $7, code_challenge_method = $8,
 			csrf_token = $9, subject = $10, created_at = $11, expires_at = $12, customer_id = $13,
 			customer_name = $14, provider_id = $15, provider_fixed = $16, source_address = $17, dpop_jkt = $18,
-			resources = $19 WHERE id = $1 RETURNING `+authRequestCols, authRequestArgs(&r)...))
+			resources = $19, device_hash = $20 WHERE id = $1 RETURNING `+authRequestCols, authRequestArgs(&r)...))
 		return err
 	})
 	if err != nil {

@@ -455,11 +455,12 @@ const usedCodeKeep = 24 * time.Hour
 // after their use), expired auth requests and access-token records,
 // families expired, idle past their timeout or revoked for 24 h (with their
 // refresh tokens), events delivered a week ago, DPoP proof uses past their
-// expiry and expired pushed authorization requests. Rows another
-// transaction holds (a code being redeemed) are skipped (SKIP LOCKED), so
-// the janitors of several instances neither wait for the hot paths nor for
-// each other. An access-token record with no expiry is kept: a revocation
-// record must outlive the token it revokes.
+// expiry, expired pushed authorization requests and expired device
+// requests. Rows another transaction holds (a code being redeemed, a
+// device request being polled) are skipped (SKIP LOCKED), so the janitors
+// of several instances neither wait for the hot paths nor for each other.
+// An access-token record with no expiry is kept: a revocation record must
+// outlive the token it revokes.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
@@ -493,6 +494,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 		{`DELETE FROM dpop_proofs WHERE key IN (SELECT key FROM dpop_proofs
 			WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{now, limit}},
 		{`DELETE FROM pushed_requests WHERE hash IN (SELECT hash FROM pushed_requests
+			WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{now, limit}},
+		{`DELETE FROM device_requests WHERE device_hash IN (SELECT device_hash FROM device_requests
 			WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{now, limit}},
 	} {
 		n, err := s.exec(ctx, d.q, d.args...)

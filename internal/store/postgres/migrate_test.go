@@ -244,6 +244,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			// A new event comes after the stored ones.
 			if _, err := s.RevokeConnection(ctx, "conn1", time.UnixMilli(1700000002000)); err != nil {
 				t.Fatal(err)
@@ -323,6 +324,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -348,6 +350,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedLifecycle(t, s, 1700000000000, 1700090000000, 1700086400000)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -407,6 +410,7 @@ func init() {
 			storetest.CheckBeforeFAPI(t, s)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}
@@ -463,6 +467,7 @@ func init() {
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}
@@ -486,6 +491,7 @@ func init() {
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckMigratedFamilyX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}
@@ -508,6 +514,36 @@ func init() {
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckMigratedFamilyX5T(t, s)
 			storetest.CheckMigratedRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	}
+}
+
+// grantRows0009 are grantRows0008 as version 9 stores them: auth
+// requests name the device request they approve (NULL = none); r1 names
+// DE, a pending device request polled 5 s after its creation.
+var grantRows0009 = slices.Concat([]string{
+	`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '{company}',
+		'chal', 'S256', 'csrf', 'u1', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z', 'cust', 'Acme',
+		'gusto', true, '203.0.113.7', 'jkt-r1', '{https://api.example.com/,https://files.example.com/v1}', '\xde')`,
+}, grantRows0008[1:], []string{
+	`INSERT INTO device_requests VALUES ('\xde', '\xdf', 'c1', '{company}',
+		'{https://api.example.com/,https://files.example.com/v1}', 'pending', 5000000000,
+		'2023-11-14 22:13:25Z', '2023-11-14 22:13:20Z', '2100-01-01 00:00:00Z')`,
+})
+
+func init() {
+	upgrades[9] = upgrade{
+		seed: seedSQL(clientRows0006, grantRows0009, []string{
+			resetEventSeq,
+			resetLedgerSeq,
+		}),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedFAPI(t, s)
+			storetest.CheckMigratedFamilyX5T(t, s)
+			storetest.CheckMigratedRetry(t, s)
+			storetest.CheckMigratedDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	}

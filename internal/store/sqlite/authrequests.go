@@ -12,7 +12,7 @@ import (
 
 const authRequestCols = `id, client_id, response_type, redirect_uri, state, scopes, code_challenge,
 	code_challenge_method, csrf_token, subject, created_at, expires_at, customer_id, customer_name, provider_id, provider_fixed, source_address,
-	dpop_jkt, resources`
+	dpop_jkt, resources, device_hash`
 
 func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	var (
@@ -22,7 +22,7 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 	)
 	err := row.Scan(&r.ID, &r.ClientID, &r.ResponseType, &r.RedirectURI, &r.State, &scopes, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.CSRFToken, &r.Subject, &created, &expires,
-		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress, &r.DPoPJKT, &resources)
+		&r.CustomerID, &r.CustomerName, &r.ProviderID, &r.ProviderFixed, &r.SourceAddress, &r.DPoPJKT, &resources, &r.DeviceHash)
 	if err != nil {
 		return store.AuthRequest{}, mapErr(err)
 	}
@@ -31,12 +31,12 @@ func scanAuthRequest(row scanner) (store.AuthRequest, error) {
 }
 
 const insertAuthRequest = `INSERT INTO auth_requests (` + authRequestCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func authRequestArgs(r *store.AuthRequest) []any {
 	return []any{r.ID, r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 		r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
-		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT, toJSON(r.Resources)}
+		r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT, toJSON(r.Resources), r.DeviceHash}
 }
 
 // CreateAuthRequest stores a pending authorization request. With
@@ -88,11 +88,11 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time,
 		_, err = exec(ctx, tx, `UPDATE auth_requests SET client_id = ?, response_type = ?, redirect_uri = ?,
 			state = ?, scopes = ?, code_challenge = ?, code_challenge_method = ?, csrf_token = ?, subject = ?,
 			created_at = ?, expires_at = ?, customer_id = ?, customer_name = ?, provider_id = ?, provider_fixed = ?,
-			source_address = ?, dpop_jkt = ?, resources = ? WHERE id = ?`,
+			source_address = ?, dpop_jkt = ?, resources = ?, device_hash = ? WHERE id = ?`,
 			r.ClientID, r.ResponseType, r.RedirectURI, r.State, toJSON(r.Scopes), r.CodeChallenge,
 			r.CodeChallengeMethod, r.CSRFToken, r.Subject, toMS(r.CreatedAt), toMS(r.ExpiresAt),
 			r.CustomerID, r.CustomerName, r.ProviderID, r.ProviderFixed, r.SourceAddress, r.DPoPJKT,
-			toJSON(r.Resources), id)
+			toJSON(r.Resources), r.DeviceHash, id)
 		if err != nil {
 			return err
 		}

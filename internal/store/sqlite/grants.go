@@ -322,9 +322,10 @@ const usedCodeKeep = 24 * time.Hour
 // held for long: expired codes (spent ones only 24 h after their use),
 // expired auth requests and access-token records, families expired, idle
 // past their timeout or revoked for 24 h (with their refresh tokens),
-// events delivered a week ago, DPoP proof uses past their expiry and
-// expired pushed authorization requests. An access-token record with no
-// expiry is kept: a revocation record must outlive the token it revokes.
+// events delivered a week ago, DPoP proof uses past their expiry, expired
+// pushed authorization requests and expired device requests. An
+// access-token record with no expiry is kept: a revocation record must
+// outlive the token it revokes.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
@@ -384,5 +385,7 @@ func expiredDeletes(ms, usedBefore, eventsBefore int64) []expiredDelete {
 		{"proofs", `DELETE FROM dpop_proofs WHERE key IN (SELECT key FROM dpop_proofs WHERE expires_at <= ? LIMIT ?)`, []any{ms}},
 		{"pushed", `DELETE FROM pushed_requests WHERE hash IN
 			(SELECT hash FROM pushed_requests WHERE expires_at <= ? LIMIT ?)`, []any{ms}},
+		{"device", `DELETE FROM device_requests WHERE device_hash IN
+			(SELECT device_hash FROM device_requests WHERE expires_at <= ? LIMIT ?)`, []any{ms}},
 	}
 }

@@ -189,6 +189,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckClientBeforeLifecycle(t, c)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 
 			// The upgraded data works with what 0002 added: a webhook URL,
 			// and events for the old connection.
@@ -234,6 +235,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			r, err := s.GetAuthRequest(ctx, "r1", time.UnixMilli(1700000000000))
 			if err != nil || r.CustomerID != "cust" || r.CustomerName != "Acme" || r.ProviderID != "gusto" || !r.ProviderFixed {
 				t.Errorf("auth request: %+v, %v", r, err)
@@ -273,6 +275,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedKeys(t, s, 1700000000000)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -294,6 +297,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedLifecycle(t, s, 1700000000000, 1700090000000, 1700086400000)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -341,6 +345,7 @@ var upgrades = map[int]upgrade{
 			}
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -350,6 +355,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckFamilyBeforeX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -359,6 +365,7 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckMigratedFamilyX5T(t, s)
 			storetest.CheckTokenBeforeRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -368,6 +375,17 @@ var upgrades = map[int]upgrade{
 			storetest.CheckMigratedFAPI(t, s)
 			storetest.CheckMigratedFamilyX5T(t, s)
 			storetest.CheckMigratedRetry(t, s)
+			storetest.CheckRequestBeforeDevice(t, s)
+			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
+		},
+	},
+	9: {
+		seed: seedSQL(rows0009),
+		check: func(t *testing.T, s *Store) {
+			storetest.CheckMigratedFAPI(t, s)
+			storetest.CheckMigratedFamilyX5T(t, s)
+			storetest.CheckMigratedRetry(t, s)
+			storetest.CheckMigratedDevice(t, s)
 			storetest.CheckMigratedBalance(t, s, 1700000001000, 1700000002000, 5)
 		},
 	},
@@ -423,6 +441,19 @@ var rows0007 = slices.Concat(rows0006[:7], []string{
 var rows0008 = slices.Concat(rows0007[:8], []string{
 	`INSERT INTO refresh_tokens VALUES (X'AA', 'fam1', 1700000000000, 1700000060000, X'52E7')`,
 }, rows0007[9:])
+
+// rows0009 are rows0008 as version 9 stores them: auth requests name the
+// device request they approve (NULL = none); r1 names DE, a pending
+// device request polled 5 s after its creation.
+var rows0009 = slices.Concat(rows0008[:3], []string{
+	`INSERT INTO auth_requests VALUES ('r1', 'c1', 'code', 'https://a.example/cb', 'st', '["company"]',
+		'chal', 'S256', 'csrf', 'u1', 1700000000000, 4102444800000, 'cust', 'Acme', 'gusto', 1, '203.0.113.7',
+		'jkt-r1', '["https://api.example.com/","https://files.example.com/v1"]', X'DE')`,
+}, rows0008[4:], []string{
+	`INSERT INTO device_requests VALUES (X'DE', X'DF', 'c1', '["company"]',
+		'["https://api.example.com/","https://files.example.com/v1"]', 'pending', 5000000000,
+		1700000005000, 1700000000000, 4102444800000)`,
+})
 
 // TestMigrateUpWithData migrates, for every version v, a database at v
 // holding data up to the latest version, and checks the data.

@@ -8,6 +8,48 @@ import (
 )
 
 var authRequestTests = []test{
+	{"DeviceHash", func(t *testing.T, s store.Store) {
+		// A browser's request (DeviceHash nil) reads back nil, not empty,
+		// through every method; a device's keeps its hash.
+		ctx := t.Context()
+		c := createClient(t, s)
+		wantNil := func(what string, r store.AuthRequest, err error) {
+			t.Helper()
+			must(t, what, err)
+			if r.DeviceHash != nil {
+				t.Errorf("%s: DeviceHash %#v, want nil", what, r.DeviceHash)
+			}
+		}
+		r := newAuthRequest(c.ID)
+		r.DeviceHash = nil
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r, 0))
+		got, err := s.GetAuthRequest(ctx, r.ID, at(time.Minute))
+		wantNil("GetAuthRequest", got, err)
+		got, err = s.UpdateAuthRequest(ctx, r.ID, at(time.Minute), func(cur *store.AuthRequest) error {
+			if cur.DeviceHash != nil {
+				t.Errorf("UpdateAuthRequest's fn argument: DeviceHash %#v, want nil", cur.DeviceHash)
+			}
+			cur.Subject = "user-1"
+			return nil
+		})
+		wantNil("UpdateAuthRequest", got, err)
+		got, err = s.ConsumeAuthRequest(ctx, r.ID, at(time.Minute))
+		wantNil("ConsumeAuthRequest", got, err)
+
+		// Set, then cleared by an update.
+		d := newAuthRequest(c.ID)
+		must(t, "CreateAuthRequest(a device's)", s.CreateAuthRequest(ctx, d, 0))
+		got, err = s.GetAuthRequest(ctx, d.ID, at(time.Minute))
+		must(t, "GetAuthRequest(a device's)", err)
+		same(t, "GetAuthRequest(a device's)", got, d)
+		got, err = s.UpdateAuthRequest(ctx, d.ID, at(time.Minute), func(cur *store.AuthRequest) error {
+			cur.DeviceHash = nil
+			return nil
+		})
+		wantNil("UpdateAuthRequest(DeviceHash cleared)", got, err)
+		got, err = s.GetAuthRequest(ctx, d.ID, at(time.Minute))
+		wantNil("GetAuthRequest(DeviceHash cleared)", got, err)
+	}},
 	{"CreateGet", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		c := createClient(t, s)
@@ -81,10 +123,12 @@ var authRequestTests = []test{
 		want := r
 		want.Subject = "user-1"
 		want.Resources = []string{"https://api.example.com/"}
+		want.DeviceHash = newHash()
 		got, err := s.UpdateAuthRequest(ctx, r.ID, at(time.Minute), func(cur *store.AuthRequest) error {
 			same(t, "UpdateAuthRequest's fn argument", *cur, r)
 			cur.Subject = "user-1"
 			cur.Resources = []string{"https://api.example.com/"}
+			cur.DeviceHash = want.DeviceHash
 			return nil
 		})
 		must(t, "UpdateAuthRequest", err)

@@ -30,6 +30,7 @@ func TestFixturesFillEveryField(t *testing.T) {
 		{*g.AccessToken, []string{"Revoked", "RevokedAt"}},
 		{newSigningKey(t0), nil},
 		{newPushedRequest(c.ID, t0), nil},
+		{newDeviceRequest(c.ID, t0), nil},
 	} {
 		v := reflect.ValueOf(tc.v)
 		for i := range v.NumField() {

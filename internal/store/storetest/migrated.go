@@ -359,3 +359,85 @@ func checkRetryWritten(t *testing.T, s store.Store) {
 	}
 	checkTokenRetry(t, s, "token rotated after the migration", tok.Hash, retry)
 }
+
+// CheckRequestBeforeDevice checks auth request r1 as a seed from before
+// the migration that added device requests (0009 in both backends) stores
+// it: a browser's request (DeviceHash nil, not empty); and that device
+// requests written after the migration work.
+func CheckRequestBeforeDevice(t *testing.T, s store.Store) {
+	t.Helper()
+	if r, err := s.GetAuthRequest(t.Context(), "r1", time.UnixMilli(1700000000000)); err != nil || r.DeviceHash != nil {
+		t.Errorf("auth request from before 0009: %+v, %v; want DeviceHash nil", r, err)
+	}
+	checkDeviceWritten(t, s)
+}
+
+// CheckMigratedDevice checks c1's records as a seed at the version with
+// device requests (0009) stores them: r1 asks to approve the device
+// request DE, which is pending under the user hash DF with the scope
+// company and the resources https://api.example.com/ and
+// https://files.example.com/v1, an interval of 5 s, created at
+// 1700000000000, polled 5 s later and expiring in 2100; a poll returns it
+// and an approval decides it. Then device requests written work.
+func CheckMigratedDevice(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.UnixMilli(1700000000000).UTC()
+	if r, err := s.GetAuthRequest(ctx, "r1", now); err != nil || !bytes.Equal(r.DeviceHash, []byte{0xDE}) {
+		t.Errorf("auth request: %+v, %v; want DeviceHash DE", r, err)
+	}
+	want := store.DeviceRequest{DeviceHash: []byte{0xDE}, UserHash: []byte{0xDF}, ClientID: "c1",
+		Scopes: []string{"company"}, Resources: []string{"https://api.example.com/", "https://files.example.com/v1"},
+		Status: store.DevicePending, Interval: 5 * time.Second, LastPolledAt: now.Add(5 * time.Second),
+		CreatedAt: now, ExpiresAt: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if r, err := s.GetDeviceRequestByUser(ctx, []byte{0xDF}, now); err != nil || !reflect.DeepEqual(r, want) {
+		t.Errorf("device request:\n got %+v, %v\nwant %+v", r, err, want)
+	}
+	if r, err := s.PollDeviceRequest(ctx, []byte{0xDE}, now.Add(10*time.Second), time.Second); err != nil || !reflect.DeepEqual(r, want) {
+		t.Errorf("device request polled:\n got %+v, %v\nwant %+v", r, err, want)
+	}
+	if err := s.DecideDeviceRequest(ctx, []byte{0xDE}, store.DeviceApproved, now); err != nil {
+		t.Errorf("DecideDeviceRequest of the stored request: %v", err)
+	}
+	if _, err := s.GetDeviceRequestByUser(ctx, []byte{0xDF}, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("device request approved, by its user code: %v, want ErrNotFound", err)
+	}
+	checkDeviceWritten(t, s)
+}
+
+// checkDeviceWritten writes a device request of c1 (device hash D1, user
+// hash D2) and an auth request r-device that names it, and checks that
+// both read back, then polls the device request twice, the second time too
+// soon.
+func checkDeviceWritten(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.UnixMilli(1700000000000).UTC()
+	d := store.DeviceRequest{DeviceHash: []byte{0xD1}, UserHash: []byte{0xD2}, ClientID: "c1", Scopes: []string{"company"},
+		Status: store.DevicePending, Interval: 5 * time.Second, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
+	if err := s.CreateDeviceRequest(ctx, d); err != nil {
+		t.Fatalf("CreateDeviceRequest: %v", err)
+	}
+	if r, err := s.GetDeviceRequestByUser(ctx, d.UserHash, now); err != nil || !bytes.Equal(r.DeviceHash, d.DeviceHash) ||
+		r.Status != store.DevicePending || r.Interval != d.Interval || !r.LastPolledAt.IsZero() {
+		t.Errorf("device request written after the migration: %+v, %v; want %+v", r, err, d)
+	}
+	if r, err := s.PollDeviceRequest(ctx, d.DeviceHash, now.Add(time.Second), time.Second); err != nil || !r.LastPolledAt.IsZero() {
+		t.Errorf("first poll: %+v, %v; want no previous poll", r, err)
+	}
+	if r, err := s.PollDeviceRequest(ctx, d.DeviceHash, now.Add(2*time.Second), time.Second); err != nil ||
+		!r.LastPolledAt.Equal(now.Add(time.Second)) {
+		t.Errorf("second poll: %+v, %v; want the first poll's time", r, err)
+	}
+	if r, err := s.GetDeviceRequestByUser(ctx, d.UserHash, now); err != nil || r.Interval != 6*time.Second {
+		t.Errorf("device request polled too soon: %+v, %v; want an interval of 6s", r, err)
+	}
+	a := store.AuthRequest{ID: "r-device", ClientID: "c1", ResponseType: "code", Scopes: []string{"company"},
+		DeviceHash: d.DeviceHash, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
+	if err := s.CreateAuthRequest(ctx, a, 0); err != nil {
+		t.Fatalf("CreateAuthRequest: %v", err)
+	}
+	if r, err := s.GetAuthRequest(ctx, a.ID, now); err != nil || !bytes.Equal(r.DeviceHash, d.DeviceHash) {
+		t.Errorf("auth request written after the migration: %+v, %v; want DeviceHash %x", r, err, d.DeviceHash)
+	}
+}

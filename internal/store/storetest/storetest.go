@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Balances", balanceTests},
 		{"AuthRequests", authRequestTests},
 		{"PushedRequests", pushedRequestTests},
+		{"DeviceRequests", deviceRequestTests},
 		{"Codes", codeTests},
 		{"Refresh", refreshTests},
 		{"RevokeFamily", revokeFamilyTests},
@@ -360,6 +361,7 @@ func newAuthRequest(clientID string) store.AuthRequest {
 		SourceAddress:       "203.0.113.7",
 		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		Resources:           []string{"https://api.example.com/", "https://files.example.com/v1"},
+		DeviceHash:          newHash(),
 		CreatedAt:           t0,
 		ExpiresAt:           at(10 * time.Minute),
 	}
