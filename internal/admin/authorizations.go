@@ -51,6 +51,9 @@ func (a *api) getAuthorization(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	redirect, _ := oauth.EffectiveRedirect(&c, ar.RedirectURI)
+	if ar.DeviceHash != nil {
+		redirect = "" // a device's request: decided back to /device, no redirect
+	}
 	writeJSON(w, http.StatusOK, authorizationView{
 		Challenge:    ar.ID,
 		ClientID:     c.ID,

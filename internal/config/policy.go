@@ -133,9 +133,9 @@ func (c *Config) validatePolicy(bad func(string, ...any)) {
 	}
 	for g := range c.Policy.GrantCosts {
 		switch g {
-		case oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken:
+		case oauth.GrantClientCredentials, oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode:
 		default:
-			bad("policy.grant_costs: %q is not a grant type (client_credentials, authorization_code, refresh_token)", g)
+			bad("policy.grant_costs: %q is not a grant type (client_credentials, authorization_code, refresh_token, %s)", g, oauth.GrantDeviceCode)
 		}
 	}
 	if _, err := policy.NewAddressLimits(c.AddressOptions()); err != nil {

@@ -55,7 +55,9 @@ func TestDeviceFlowInBrowser(t *testing.T) {
 	b.shot("device-done")
 
 	da.Interval = 1 // decided already: the first poll gets the tokens
-	tok, err := conf.DeviceAccessToken(ctx, da)
+	pctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	tok, err := conf.DeviceAccessToken(pctx, da)
 	if err != nil || tok.AccessToken == "" || tok.RefreshToken == "" {
 		t.Fatalf("DeviceAccessToken: %+v, %v", tok, err)
 	}

@@ -526,9 +526,12 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 	}
 	secret := p.newSecret(prefix, now)
 	hash := SecretKey(secret)
+	expires := now.Add(p.codeTTLFor(&client))
 	if ar.DeviceHash != nil {
-		// The device redeems it with its device_code: no secret to send.
-		hash = ar.DeviceHash
+		// The device redeems it with its device_code: no secret to send,
+		// by a poll that may come an interval later (its poll is refused
+		// once the device code expired, whatever the code's expiry).
+		hash, expires = ar.DeviceHash, now.Add(p.deviceCodeTTL())
 	}
 	code := store.AuthCode{
 		Hash:                hash,
@@ -544,7 +547,7 @@ func (p *Provider) Accept(ctx context.Context, challenge string, c Consent) (str
 		Resources:           ar.Resources,
 		GrantID:             newID(),
 		CreatedAt:           now,
-		ExpiresAt:           now.Add(p.codeTTLFor(&client)),
+		ExpiresAt:           expires,
 	}
 	if err := p.Store.CreateAuthCode(ctx, code, &conn); err != nil {
 		if errors.Is(err, store.ErrMissingParent) {

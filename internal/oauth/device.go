@@ -95,10 +95,7 @@ func (p *Provider) AuthorizeDevice(ctx context.Context, cr ClientCredentials, sc
 	if err != nil {
 		return nil, err
 	}
-	ttl := p.DeviceCodeTTL
-	if ttl <= 0 {
-		ttl = DefaultDeviceCodeTTL
-	}
+	ttl := p.deviceCodeTTL()
 	deviceCode := p.newSecret(PrefixDeviceCode, now)
 	r := store.DeviceRequest{DeviceHash: SecretKey(deviceCode), ClientID: client.ID, Scopes: scopes, Resources: asked,
 		Status: store.DevicePending, Interval: DefaultDeviceInterval, CreatedAt: now, ExpiresAt: now.Add(ttl)}
@@ -121,6 +118,13 @@ func (p *Provider) AuthorizeDevice(ctx context.Context, cr ClientCredentials, sc
 	return &DeviceAuthorization{DeviceCode: deviceCode, UserCode: shown, VerificationURI: page,
 		VerificationURIComplete: page + "?user_code=" + shown, ExpiresIn: int64(ttl / time.Second),
 		Interval: int64(DefaultDeviceInterval / time.Second)}, nil
+}
+
+func (p *Provider) deviceCodeTTL() time.Duration {
+	if p.DeviceCodeTTL > 0 {
+		return p.DeviceCodeTTL
+	}
+	return DefaultDeviceCodeTTL
 }
 
 // newUserCode is a random user code, userCodeLen letters of
@@ -191,6 +195,9 @@ func (p *Provider) EnterUserCode(ctx context.Context, code, address string) (str
 	if err != nil {
 		return "", notFoundOr(err, "The client of this code no longer exists.")
 	}
+	if !clientActive(&client) || !slices.Contains(client.GrantTypes, GrantDeviceCode) {
+		return "", unknown // suspended, or no longer allowed the grant, since
+	}
 	if err := p.hostedPagesAllowed(&client); err != nil {
 		return "", err
 	}
@@ -202,10 +209,13 @@ func (p *Provider) EnterUserCode(ctx context.Context, code, address string) (str
 		Resources: dr.Resources, DeviceHash: dr.DeviceHash, CSRFToken: RandomToken(32), SourceAddress: address,
 		CreatedAt: now, ExpiresAt: expires}
 	if err := p.Store.CreateAuthRequest(ctx, ar, p.MaxPendingAuthRequests); err != nil {
-		if errors.Is(err, store.ErrTooMany) {
+		switch {
+		case errors.Is(err, store.ErrTooMany):
 			return "", tooManyPending(err)
+		case errors.Is(err, store.ErrMissingParent):
+			return "", unknown // the client was deleted meanwhile
 		}
-		return "", notFoundOr(err, "The client of this code no longer exists.")
+		return "", ServerError(err)
 	}
 	return p.consentLocation(&client, ar.ID), nil
 }
@@ -220,14 +230,9 @@ func (p *Provider) deviceDone(approved bool) string {
 	return p.Issuer + DevicePath + "?result=" + result
 }
 
-// errDeviceUndecided is a device code's missing code: its request is not
-// approved (yet), and the poll says how it stands (devicePoll).
-var errDeviceUndecided = errors.New("device code not approved")
-
-// deviceCode is RFC 8628 §3.4: once the user approved, the device code
-// redeems the code its approval made, as an authorization code (one use,
-// its grant revoked if used again); before, the poll answers
-// authorization_pending, slow_down, access_denied or expired_token.
+// deviceCode is RFC 8628 §3.4: once the user approved (devicePoll, run
+// before the policy), the device code redeems the code its approval made,
+// as an authorization code (one use, its grant revoked if used again).
 func deviceCode(p *Provider, c *store.Client, pr Profile, req TokenRequest, now time.Time) (plan, error) {
 	if req.DeviceCode == "" {
 		return plan{}, InvalidRequest("The device_code parameter is missing.").With(ReasonMissingParam, "device_code")
@@ -240,14 +245,25 @@ func deviceCode(p *Provider, c *store.Client, pr Profile, req TokenRequest, now 
 	r := req
 	r.Code, r.RedirectURI, r.CodeVerifier = req.DeviceCode, "", ""
 	pl, err := authorizationCode(p, c, dpr, r, now)
-	pl.missing = errDeviceUndecided
+	// Approved a moment ago, its code being made: poll again.
+	pl.missing = authorizationPending()
 	return pl, err
 }
 
-// devicePoll answers a poll of a device code whose request is not approved
-// yet (RFC 8628 §3.5), recording the poll: slow_down when it came sooner
-// than the interval after the last one (the interval then grows by 5 s).
+// authorizationPending is RFC 8628 §3.5's authorization_pending.
+func authorizationPending() *Error {
+	return newError(http.StatusBadRequest, ErrCodeAuthorizationPending, "The user has not decided yet: poll again after the interval.")
+}
+
+// devicePoll records a poll of a device code (RFC 8628 §3.5) and answers
+// it while the user has not approved: slow_down when it came sooner than
+// the interval after the last one (the interval then grows by 5 s),
+// authorization_pending, access_denied, expired_token. nil once approved:
+// the grant then redeems the code.
 func (p *Provider) devicePoll(ctx context.Context, c *store.Client, deviceCode string, now time.Time) error {
+	if req := deviceCode; req == "" || len(req) > 512 || !strings.HasPrefix(req, PrefixDeviceCode) {
+		return nil // the grant refuses it, as it says
+	}
 	dr, err := p.Store.PollDeviceRequest(ctx, SecretKey(deviceCode), now, DeviceSlowDown)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -261,7 +277,23 @@ func (p *Provider) devicePoll(ctx context.Context, c *store.Client, deviceCode s
 	case !dr.LastPolledAt.IsZero() && now.Sub(dr.LastPolledAt) < dr.Interval:
 		return newError(http.StatusBadRequest, ErrCodeSlowDown, "Polling too fast: wait %d seconds between polls.",
 			int64((dr.Interval+DeviceSlowDown)/time.Second))
+	case dr.Status == store.DeviceApproved:
+		return nil
 	}
-	// Pending, or approved a moment ago (its code is being made).
-	return newError(http.StatusBadRequest, ErrCodeAuthorizationPending, "The user has not decided yet: poll again after the interval.")
+	return authorizationPending()
+}
+
+type addressKey struct{}
+
+// WithClientAddress carries the browser's address, as the server knows it
+// (through trusted proxies), to the hosted pages: the pending-request cap
+// counts per address.
+func WithClientAddress(ctx context.Context, address string) context.Context {
+	return context.WithValue(ctx, addressKey{}, address)
+}
+
+// ClientAddressFrom is what WithClientAddress carried, or "".
+func ClientAddressFrom(ctx context.Context) string {
+	a, _ := ctx.Value(addressKey{}).(string)
+	return a
 }

@@ -261,6 +261,13 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 			return nil, signingUnavailable(client.AccessTokenSigningAlg, wait)
 		}
 	}
+	// A device waiting for its user is answered before the policy: its
+	// polls, paced by slow_down, cost none of the client's rate.
+	if req.GrantType == GrantDeviceCode {
+		if err := p.devicePoll(ctx, &client, req.DeviceCode, now); err != nil {
+			return nil, err
+		}
+	}
 	verdict, err := p.policy().Check(ctx, PolicyRequest{Client: &client, Action: req.GrantType, Address: req.Client.Address, Now: now})
 	if err != nil {
 		return nil, err
@@ -279,10 +286,6 @@ func (p *Provider) token(ctx context.Context, pr Profile, req TokenRequest) (_ *
 	}
 	pl.decide = p.account(&client, req.GrantType, verdict.Cost, now, p.keepRetry(req.RefreshToken, bindTo(req.proof, inMemory, x5t, now, pl.decide)))
 	d, err := p.run(ctx, pl)
-	if errors.Is(err, errDeviceUndecided) {
-		err = withWindow(p.devicePoll(ctx, &client, req.DeviceCode, now))
-		return nil, err
-	}
 	if err == nil && d.retry != nil {
 		d, err = p.confirmRetry(ctx, &client, d)
 	}

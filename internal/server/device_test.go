@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/grantd/grantd/internal/oauth"
+	"github.com/grantd/grantd/internal/policy"
 	"github.com/grantd/grantd/internal/store"
 )
 
@@ -94,10 +95,12 @@ func TestDeviceFlow(t *testing.T) {
 		t.Errorf("the page after approval: %s", done.Body)
 	}
 
-	// x/oauth2 polls and gets the tokens.
-	e.clock.Advance(10 * time.Second)
+	// x/oauth2 polls and gets the tokens (after the interval, now 15 s).
+	e.clock.Advance(20 * time.Second)
 	da.Interval = 1 // the test's patience; the grant is decided already
-	tok, err := conf.DeviceAccessToken(ctx, da)
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	tok, err := conf.DeviceAccessToken(pctx, da)
 	if err != nil || tok.AccessToken == "" || tok.RefreshToken == "" {
 		t.Fatalf("DeviceAccessToken: %+v, %v", tok, err)
 	}
@@ -108,6 +111,7 @@ func TestDeviceFlow(t *testing.T) {
 		t.Errorf("refresh: %d %s", r.Status, r.Body)
 	}
 	// The device code again: spent; its grant is revoked.
+	e.clock.Advance(20 * time.Second)
 	if r := e.poll(c, da.DeviceCode); r.Status != http.StatusBadRequest || r.str("error") != oauth.ErrCodeInvalidGrant {
 		t.Errorf("the device code again: %d %s, want invalid_grant", r.Status, r.Body)
 	}
@@ -199,4 +203,36 @@ func containsAny(list []any, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestDevicePollsCostNoRate: a device waiting for its user polls as long as
+// it takes, paced by slow_down, without using up its client's tier (one
+// waiting login would otherwise lock the client out of the token endpoint);
+// the poll that redeems is counted.
+func TestDevicePollsCostNoRate(t *testing.T) {
+	e := newEnv(t)
+	pol, err := policy.New(policy.Options{Tiers: map[string]policy.Tier{"tiny": {PerSecond: 0.001, Burst: 2}}, DefaultTier: "tiny", Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.provider.Policy = pol
+	c := e.deviceClient()
+	r := e.form("/oauth/device_authorization", url.Values{"client_id": {c.ID}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("device authorization: %d %s", r.Status, r.Body)
+	}
+	for i := range 6 {
+		e.clock.Advance(6 * time.Second)
+		if p := e.poll(c, r.str("device_code")); p.str("error") != oauth.ErrCodeAuthorizationPending {
+			t.Fatalf("poll %d: %d %s, want authorization_pending (no rate taken)", i+1, p.Status, p.Body)
+		}
+	}
+	ch := e.enterCode(r.str("user_code"))
+	if _, err := e.provider.Accept(context.Background(), ch, oauth.Consent{Subject: "u", ProviderID: "sandbox-bank"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(6 * time.Second)
+	if p := e.poll(c, r.str("device_code")); p.Status != http.StatusOK {
+		t.Errorf("the poll after approval: %d %s", p.Status, p.Body)
+	}
 }

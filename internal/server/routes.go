@@ -82,7 +82,9 @@ func (s *Server) routes() http.Handler {
 		// entered is an authorization request: the same per-address budget.
 		s.patterns = append(s.patterns, "GET "+oauth.DevicePath, "POST "+oauth.DevicePath)
 		mux.Handle("GET "+oauth.DevicePath, s.o.Pages)
-		mux.Handle("POST "+oauth.DevicePath, s.limitedPage(RouteAuthorize, s.o.Pages))
+		mux.Handle("POST "+oauth.DevicePath, s.limitedPage(RouteAuthorize, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.o.Pages.ServeHTTP(w, r.WithContext(oauth.WithClientAddress(r.Context(), s.clientAddress(r))))
+		})))
 	}
 	handle("GET /.well-known/oauth-authorization-server", publicCORS(http.HandlerFunc(s.metadata)))
 	handle("GET /.well-known/jwks.json", publicCORS(http.HandlerFunc(s.jwks)))

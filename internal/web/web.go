@@ -159,16 +159,19 @@ type view struct {
 	// Unverified: the client registered itself (RFC 7591); its name is its
 	// own claim, which the page says.
 	Unverified bool
-	Provider   providerView // the chosen or fixed provider
-	Providers  []providerView
-	ChangeURL  string // "" = the provider cannot be changed
-	Username   string
-	Subject    string
-	Customer   string
-	Products   []product
-	Asked      string // the products as words: "Accounts and Balances"
-	Error      string // an alert on the page
-	Code       string // the error page's code
+	// Device: the request is a device's (RFC 8628): the page warns that
+	// only a device the user holds should be allowed (§5.4).
+	Device    bool
+	Provider  providerView // the chosen or fixed provider
+	Providers []providerView
+	ChangeURL string // "" = the provider cannot be changed
+	Username  string
+	Subject   string
+	Customer  string
+	Products  []product
+	Asked     string // the products as words: "Accounts and Balances"
+	Error     string // an alert on the page
+	Code      string // the error page's code
 
 	// formTargets are the CSP form-action sources beyond 'self';
 	// anyFormTarget drops the directive.
@@ -281,6 +284,7 @@ func (p *Pages) page(w http.ResponseWriter, r *http.Request, status int, s state
 		Client:         c.Name,
 		ClientInitials: initials(c.Name),
 		Unverified:     clients.IsDynamic(&c),
+		Device:         ar.DeviceHash != nil,
 		Subject:        ar.Subject,
 		Customer:       ar.CustomerName,
 		Products:       products(ar.Scopes),
@@ -311,10 +315,13 @@ func (p *Pages) page(w http.ResponseWriter, r *http.Request, status int, s state
 		name, v.Title = "login", "Sign in to "+v.Provider.Name
 	default:
 		name, v.Title = "consent", "Allow "+c.Name+" access"
-		// Allow and Deny end with a redirect to the client.
-		if src := redirectSource(&c, ar.RedirectURI); src != "" {
+		// Allow and Deny end with a redirect to the client (a device's,
+		// back to the verification page: 'self').
+		switch src := redirectSource(&c, ar.RedirectURI); {
+		case ar.DeviceHash != nil:
+		case src != "":
 			v.formTargets = " " + src
-		} else {
+		default:
 			v.anyFormTarget = true
 		}
 	}
@@ -480,13 +487,17 @@ func redirectSource(c *store.Client, given string) string {
 // form for the user code (filled in from verification_uri_complete), or
 // what became of the request once decided (?result=).
 func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
-	v := view{Title: "Connect a device", Username: r.URL.Query().Get("user_code")}
+	v := view{Title: "Connect a device"}
+	if code := r.URL.Query().Get("user_code"); code != "" {
+		// Only a code's shape is filled in, no other text (a link could
+		// carry words meant to mislead).
+		if _, ok := oauth.NormalizeUserCode(code); ok {
+			v.Username = code
+		}
+	}
 	switch res := r.URL.Query().Get("result"); res {
 	case "approved", "denied":
 		v.Code = res
-	}
-	if len(v.Username) > 32 {
-		v.Username = ""
 	}
 	p.renderDevice(w, http.StatusOK, v)
 }
@@ -522,10 +533,13 @@ func (p *Pages) renderDevice(w http.ResponseWriter, status int, v view) {
 	p.renderAt(w, status, "device", v, oauth.DevicePath)
 }
 
-// remoteHost is the peer's address without its port: the pending-request
-// cap counts per address (behind a proxy, the proxy's; the server's
-// per-address limits, which read forwarded headers, run before this page).
+// remoteHost is the browser's address: the server's
+// (oauth.WithClientAddress, through trusted proxies), else the peer's
+// without its port.
 func remoteHost(r *http.Request) string {
+	if a := oauth.ClientAddressFrom(r.Context()); a != "" {
+		return a
+	}
 	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return h
 	}
