@@ -5,10 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/grantd/grantd/internal/dialect/all"
+	"github.com/grantd/grantd/internal/oauth"
 	"github.com/grantd/grantd/internal/server"
 	"github.com/grantd/grantd/internal/testenv"
 )
@@ -56,6 +58,9 @@ func TestRegistrationCanBeTurnedOff(t *testing.T) {
 	var md map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&md)
 	resp.Body.Close()
+	if _, ok := md["device_authorization_endpoint"]; ok || slices.Contains(md["grant_types_supported"].([]any), any(oauth.GrantDeviceCode)) {
+		t.Errorf("without the hosted pages (the device flow's verification page): metadata %v", md)
+	}
 	if _, ok := md["registration_endpoint"]; ok || md["issuer"] == nil {
 		t.Fatalf("metadata %v", md)
 	}

@@ -551,6 +551,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.o.Pages != nil {
 		md["device_authorization_endpoint"] = iss + devicePath
+	} else {
+		// No verification page, no device grant.
+		md["grant_types_supported"] = slices.DeleteFunc(slices.Clone(standard.Profile().Grants), func(g string) bool { return g == oauth.GrantDeviceCode })
 	}
 	if m := s.o.MTLSURL; m != "" {
 		// RFC 8705 §3.3, §5: the mutual-TLS listener's endpoints.
