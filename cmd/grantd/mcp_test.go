@@ -20,14 +20,7 @@ import (
 // revoked. The Node test checks every step; this one that it passed.
 func TestMCPSDK(t *testing.T) {
 	const dir = "../../sdk-tests/mcp"
-	node, err := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json"))
-	if err != nil || modErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("node or sdk-tests/mcp/node_modules is missing; .ci/run installs them")
-		}
-		t.Skip("node or sdk-tests/mcp/node_modules is missing; run (cd sdk-tests/mcp && npm ci)")
-	}
+	node := nodeWith(t, dir, "@modelcontextprotocol/sdk")
 	mcpPort, callbackPort := freePort(t), freePort(t)
 	mcpURL := "http://127.0.0.1:" + mcpPort + "/mcp"
 	const adminToken = "mcp-sdk-test-admin-token"
@@ -66,4 +59,20 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// nodeWith is the node binary, for the Node test in dir (under sdk-tests)
+// that needs the npm package pkg installed: the test is skipped without
+// them, and fails under CI, which installs them (.ci/run).
+func nodeWith(t *testing.T, dir, pkg string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	_, modErr := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(pkg), "package.json"))
+	if err != nil || modErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("node or %s/node_modules is missing; .ci/run installs them", dir)
+		}
+		t.Skipf("node or %s/node_modules is missing; run (cd %s && npm ci)", dir, dir)
+	}
+	return node
 }

@@ -23,14 +23,7 @@ import (
 // consent app. The Node test checks every answer; this one that it passed.
 func TestOpenIDClientFAPI2(t *testing.T) {
 	const dir = "../../sdk-tests/openid-client"
-	node, err := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "openid-client", "package.json"))
-	if err != nil || modErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("node or sdk-tests/openid-client/node_modules is missing; .ci/run installs them")
-		}
-		t.Skip("node or sdk-tests/openid-client/node_modules is missing; run (cd sdk-tests/openid-client && npm ci)")
-	}
+	node := nodeWith(t, dir, "openid-client")
 	const adminToken = "openid-client-test-admin-token"
 	s := startServe(t, map[string]string{"GRANTD_ADMIN_TOKEN": adminToken}, "--data-dir", filepath.Join(t.TempDir(), "data"))
 
