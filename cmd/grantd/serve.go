@@ -208,6 +208,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if cfg.DynamicRegistration {
 		registrar = &clients.Registration{Manager: manager, Scope: registrationScope(cfg), Catalogue: provider.Catalogue}
 	}
+	var documents server.ClientDocuments
+	if cfg.ClientIDMetadataDocuments {
+		// Client ID Metadata Documents: fetched with the jwks_uri fetcher's
+		// guard, held to dynamic registration's rules.
+		documents = &clients.Registration{Manager: manager, Scope: registrationScope(cfg), Catalogue: provider.Catalogue,
+			Documents: clientKeys, DocumentHost: cfg.DocumentHostAllowed}
+	}
 	mtlsURL := ""
 	if mtlsLn != nil {
 		mtlsURL = mtlsBase(cfg, issuer, mtlsLn.Addr())
@@ -218,7 +225,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Dialects: dialects, Mounts: cfg.DialectMounts(), Registrar: registrar,
 		TrustedProxies: proxies, ForwardedHeader: strings.ToLower(cfg.ForwardedHeader), AddressLimiter: pol.address,
 		SigningAlgorithms: cfg.SigningAlgorithmList(), MTLSURL: mtlsURL,
-		ClientCertHeader: cfg.TLS.ClientCertHeader, ClientCertProxies: certProxies,
+		ClientCertHeader: cfg.TLS.ClientCertHeader, ClientCertProxies: certProxies, ClientDocuments: documents,
 	})
 	public := publicServer.Handler()
 	hooks := &events.Worker{Store: st, Open: webhookSeal.Open, Logger: log}

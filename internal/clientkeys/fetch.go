@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -24,34 +26,94 @@ const accept = "application/jwk-set+json, application/json"
 // fetch GETs uri and parses the JWK Set it answers, under ctx (which
 // carries the Timeout); size is the body's length.
 func (f *Fetcher) fetch(ctx context.Context, uri string) (set *jose.JSONWebKeySet, size int, _ *Error) {
+	body, _, gerr := f.get(ctx, uri, accept, f.maxBytes)
+	if gerr != nil {
+		return nil, 0, gerr
+	}
+	set, perr := parseSet(body)
+	return set, len(body), perr
+}
+
+// get GETs uri with the fetcher's guarded client (no redirects, its
+// timeout) and returns a 200's body of at most maxBytes, and its headers.
+func (f *Fetcher) get(ctx context.Context, uri, acceptTypes string, maxBytes int64) ([]byte, http.Header, *Error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
-		return nil, 0, newError(KindBadURL, "does not parse", nil)
+		return nil, nil, newError(KindBadURL, "does not parse", nil)
 	}
-	req.Header.Set("Accept", accept)
+	req.Header.Set("Accept", acceptTypes)
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, 0, transportError(ctx, err)
+		return nil, nil, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		e := newError(KindStatus, strconv.Itoa(resp.StatusCode), nil)
 		e.Status = resp.StatusCode
-		return nil, 0, e
+		return nil, nil, e
 	}
-	tooLarge := newError(KindTooLarge, "over "+strconv.FormatInt(f.maxBytes, 10)+" bytes", nil)
-	if resp.ContentLength > f.maxBytes {
-		return nil, 0, tooLarge
+	tooLarge := newError(KindTooLarge, "over "+strconv.FormatInt(maxBytes, 10)+" bytes", nil)
+	if resp.ContentLength > maxBytes {
+		return nil, nil, tooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
 	if err != nil {
-		return nil, 0, transportError(ctx, err)
+		return nil, nil, transportError(ctx, err)
 	}
-	if int64(len(body)) > f.maxBytes {
-		return nil, 0, tooLarge
+	if int64(len(body)) > maxBytes {
+		return nil, nil, tooLarge
 	}
-	set, perr := parseSet(body)
-	return set, len(body), perr
+	return body, resp.Header, nil
+}
+
+// Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-
+// document): a client_id that is an https URL names the client's metadata,
+// fetched with the same guard as a jwks_uri.
+const (
+	// MaxDocumentBytes bounds a client metadata document (the draft
+	// suggests 5 KiB; grantd allows some more for long redirect lists).
+	MaxDocumentBytes = 16 << 10
+	// MinDocumentAge and MaxDocumentAge bound how long a fetched document
+	// is used, whatever its Cache-Control says; DefaultDocumentAge is used
+	// when it says nothing (or no-store, no-cache: then MinDocumentAge).
+	MinDocumentAge     = time.Minute
+	DefaultDocumentAge = 10 * time.Minute
+	MaxDocumentAge     = 24 * time.Hour
+)
+
+// Document fetches the client metadata document at uri (CheckURL first:
+// https, a public host unless AllowPrivate; no redirects; the fetcher's
+// timeout; at most MaxDocumentBytes) and says how long it may be used: its
+// Cache-Control max-age within MinDocumentAge and MaxDocumentAge. It is
+// not cached here: the caller keeps the client it makes of it.
+func (f *Fetcher) Document(ctx context.Context, uri string) ([]byte, time.Duration, error) {
+	if err := f.CheckURL(uri); err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	body, h, err := f.get(ctx, uri, "application/json", MaxDocumentBytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	return body, documentAge(h.Get("Cache-Control")), nil
+}
+
+// documentAge is how long a document with Cache-Control cc is used.
+func documentAge(cc string) time.Duration {
+	age := DefaultDocumentAge
+	for d := range strings.SplitSeq(strings.ToLower(cc), ",") {
+		d = strings.TrimSpace(d)
+		switch {
+		case d == "no-store" || d == "no-cache":
+			return MinDocumentAge
+		case strings.HasPrefix(d, "max-age="):
+			if n, err := strconv.ParseInt(strings.TrimPrefix(d, "max-age="), 10, 64); err == nil && n >= 0 {
+				age = time.Duration(min(n, int64(MaxDocumentAge/time.Second))) * time.Second
+			}
+		}
+	}
+	return min(max(age, MinDocumentAge), MaxDocumentAge)
 }
 
 // transportError classifies an error of the request or of reading its

@@ -89,6 +89,12 @@ type Registration struct {
 	// can grant).
 	Scope     []string
 	Catalogue []oauth.DataProvider
+	// Documents fetches Client ID Metadata Documents (document.go); nil =
+	// a client_id that is a URL is no client.
+	Documents Documents
+	// DocumentHost says whether a metadata document may be fetched from a
+	// host (lower case); nil = any public host.
+	DocumentHost func(host string) bool
 }
 
 // registrationError is an RFC 7591 §3.2.2 error: 400 with

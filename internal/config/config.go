@@ -154,6 +154,14 @@ type Config struct {
 	// Redis (redis://…) shares rate limits and brute-force counts between
 	// instances; "" = each instance keeps its own, in process.
 	Redis string `yaml:"redis"`
+	// ClientIDMetadataDocuments lets a client_id be the https URL of the
+	// client's metadata document (draft-ietf-oauth-client-id-metadata-
+	// document, MCP): fetched, checked and stored when a request names it.
+	// ClientIDMetadataDocumentHosts, when set, are the only hosts fetched
+	// ("host" or "*.domain", comma-separated); ...DenyHosts are never.
+	ClientIDMetadataDocuments         bool   `yaml:"client_id_metadata_documents"`
+	ClientIDMetadataDocumentHosts     string `yaml:"client_id_metadata_document_hosts"`
+	ClientIDMetadataDocumentDenyHosts string `yaml:"client_id_metadata_document_deny_hosts"`
 	// ReplayCache is where DPoP proofs' and client assertions' single uses
 	// are recorded: "" or "auto" = in memory with the embedded SQLite store
 	// (one server per file), in the store with PostgreSQL; "store" = always
@@ -570,6 +578,26 @@ var SupportedSigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
 // these settings ask for.
 func (c *Config) ClientKeyFetcher() *clientkeys.Fetcher {
 	return clientkeys.New(clientkeys.Options{AllowPrivate: c.ClientKeysAllowPrivate || c.Dev})
+}
+
+// DocumentHostAllowed reports whether a client metadata document may be
+// fetched from host (lower case): not in the deny list, and in the allow
+// list when there is one. An entry is a host, or "*.domain" for the
+// domain's subdomains.
+func (c *Config) DocumentHostAllowed(host string) bool {
+	match := func(list string) bool {
+		for e := range strings.SplitSeq(strings.ToLower(list), ",") {
+			e = strings.TrimSpace(e)
+			if e != "" && (e == host || (strings.HasPrefix(e, "*.") && strings.HasSuffix(host, e[1:]))) {
+				return true
+			}
+		}
+		return false
+	}
+	if match(c.ClientIDMetadataDocumentDenyHosts) {
+		return false
+	}
+	return strings.TrimSpace(c.ClientIDMetadataDocumentHosts) == "" || match(c.ClientIDMetadataDocumentHosts)
 }
 
 // DefaultClientProfile is the profile of new clients these settings ask

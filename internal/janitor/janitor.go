@@ -107,7 +107,14 @@ func (j *Janitor) deleteUnusedClients(ctx context.Context, now time.Time, limit 
 	if j.UnusedDynamicClientTTL <= 0 {
 		return 0, nil
 	}
-	return j.Store.DeleteUnusedClients(ctx, clients.MetadataRegistration, clients.MetadataDynamic, now.Add(-j.UnusedDynamicClientTTL), limit)
+	n, err := j.Store.DeleteUnusedClients(ctx, clients.MetadataRegistration, clients.MetadataDynamic, now.Add(-j.UnusedDynamicClientTTL), limit)
+	if err != nil || n >= limit {
+		return n, err
+	}
+	// Clients made from metadata documents, which any request naming a URL
+	// makes, likewise.
+	m, err := j.Store.DeleteUnusedClients(ctx, clients.MetadataRegistration, clients.MetadataDocument, now.Add(-j.UnusedDynamicClientTTL), limit-n)
+	return n + m, err
 }
 
 // Run calls RunOnce every interval until ctx is done.

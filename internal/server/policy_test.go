@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grantd/grantd/internal/clients"
 	"github.com/grantd/grantd/internal/dialect/all"
 	"github.com/grantd/grantd/internal/janitor"
 	"github.com/grantd/grantd/internal/oauth"
@@ -438,6 +439,10 @@ func TestJanitorDeletesUnusedDynamicClients(t *testing.T) {
 		t.Fatalf("token: %d %s", r.Status, r.Body)
 	}
 	operator, _ := e.Client(t)
+	// A client made from a metadata document, never used: the same.
+	doc, _ := e.Client(t, func(c *store.Client) {
+		c.ID, c.Metadata = "https://agent.example/client.json", map[string]string{clients.MetadataRegistration: clients.MetadataDocument}
+	})
 	jan := &janitor.Janitor{Store: e.Store, Now: e.Clock.Now, UnusedDynamicClientTTL: 30 * 24 * time.Hour}
 	if _, err := jan.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
@@ -447,11 +452,13 @@ func TestJanitorDeletesUnusedDynamicClients(t *testing.T) {
 	}
 	e.Clock.Advance(31 * 24 * time.Hour)
 	res, err := jan.RunOnce(t.Context())
-	if err != nil || res.UnusedClients != 1 {
+	if err != nil || res.UnusedClients != 2 {
 		t.Fatalf("pass: %+v, %v", res, err)
 	}
-	if _, err := e.Store.GetClient(t.Context(), unused); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("the unused dynamic client: %v", err)
+	for _, id := range []string{unused, doc.ID} {
+		if _, err := e.Store.GetClient(t.Context(), id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the unused self-registered client %s: %v", id, err)
+		}
 	}
 	for _, id := range []string{used, operator.ID} {
 		if _, err := e.Store.GetClient(t.Context(), id); err != nil {

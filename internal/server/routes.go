@@ -398,6 +398,9 @@ func (s *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	if err := s.resolveDocument(r, cred.ID); err != nil {
+		return err
+	}
 	res, err := s.o.Provider.AuthorizeDevice(r.Context(), cred, p["scope"], lists["resource"])
 	if err != nil {
 		return err
@@ -415,6 +418,9 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.resolveDocument(r, cred.ID); err != nil {
+		return err
+	}
 	q := url.Values{}
 	for k, v := range p {
 		q.Set(k, v)
@@ -429,6 +435,20 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) error {
 	wire.NoStore(w)
 	wire.WriteJSON(w, http.StatusCreated, map[string]any{"request_uri": res.RequestURI, "expires_in": res.ExpiresIn})
 	return nil
+}
+
+// resolveDocument fetches, checks and stores the metadata document a
+// client_id names when it is one's URL (ClientDocuments): then the request
+// is judged as any client's.
+func (s *Server) resolveDocument(r *http.Request, clientID string) error {
+	if s.o.ClientDocuments == nil || clientID == "" {
+		return nil
+	}
+	err := s.o.ClientDocuments.ResolveDocument(r.Context(), clientID)
+	if err != nil {
+		s.o.Logger.InfoContext(r.Context(), "client metadata document refused", "client_id", clientID, "cause", err.Error())
+	}
+	return err
 }
 
 // proofs is the request's DPoP proofs (RFC 9449 §4) with the method and
@@ -478,6 +498,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		q = r.PostForm
+	}
+	if err := s.resolveDocument(r, q.Get("client_id")); err != nil {
+		e := oauth.AsError(err)
+		s.authorizePage(w, r, e.Status, e.Code, e.Description)
+		return
 	}
 	res, err := s.o.Provider.AuthorizeFrom(r.Context(), q, s.clientAddress(r))
 	if err != nil {
@@ -548,6 +573,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.o.Registrar != nil {
 		md["registration_endpoint"] = iss + registrationPath
+	}
+	if s.o.ClientDocuments != nil {
+		md["client_id_metadata_document_supported"] = true
 	}
 	if s.o.Pages != nil {
 		md["device_authorization_endpoint"] = iss + devicePath

@@ -51,6 +51,15 @@ type Registrar interface {
 
 var _ Registrar = (*clients.Registration)(nil)
 
+// ClientDocuments resolves Client ID Metadata Documents: a client_id that
+// is an https URL is fetched, checked and stored before the request that
+// names it is judged (clients.Registration.ResolveDocument).
+type ClientDocuments interface {
+	ResolveDocument(ctx context.Context, clientID string) error
+}
+
+var _ ClientDocuments = (*clients.Registration)(nil)
+
 // Pinger is what readiness checks (the store).
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -96,6 +105,9 @@ type Options struct {
 	// and the RFC 7592 client configuration endpoint
 	// (/oauth/register/{client_id}); nil = neither is served.
 	Registrar Registrar
+	// ClientDocuments, when set, lets a client_id be a metadata document's
+	// URL (client_id_metadata_document_supported); nil = off.
+	ClientDocuments ClientDocuments
 	// SigningAlgorithms are the JWS algorithms access tokens may be signed
 	// with, listed in the metadata as access_token_signing_alg_values_supported
 	// (what a client may register as its access_token_signing_alg); nil =

@@ -283,7 +283,7 @@ func (p *Pages) page(w http.ResponseWriter, r *http.Request, status int, s state
 		CSRF:           ar.CSRFToken,
 		Client:         c.Name,
 		ClientInitials: initials(c.Name),
-		Unverified:     clients.IsDynamic(&c),
+		Unverified:     clients.IsUnverified(&c),
 		Device:         ar.DeviceHash != nil,
 		Subject:        ar.Subject,
 		Customer:       ar.CustomerName,
