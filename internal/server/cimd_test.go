@@ -99,7 +99,9 @@ func TestClientIDMetadataDocument(t *testing.T) {
 	page = b.choose(page, loc.String())
 	b.submit(page, url.Values{"action": {"login"}, "username": {"ada"}, "password": {"x"}})
 	page = b.page(web.Path + "?" + url.Values{"challenge": {loc.Query().Get("challenge")}}.Encode())
-	if !strings.Contains(page.body, "Unverified") || !strings.Contains(page.body, "Agent from a document") {
+	host := strings.TrimPrefix(h.srv.URL, "https://")
+	if !strings.Contains(page.body, "Unverified") || !strings.Contains(page.body, "Agent from a document") ||
+		!strings.Contains(page.body, `id="document-host">`+host+`<`) {
 		t.Errorf("the consent page of a document's client does not call it unverified:\n%s", page.body)
 	}
 	back := b.submit(page, url.Values{"action": {"approve"}})

@@ -398,7 +398,7 @@ func (s *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	if err := s.resolveDocument(r, cred.ID); err != nil {
+	if err := s.resolveClientDocument(r, cred); err != nil {
 		return err
 	}
 	res, err := s.o.Provider.AuthorizeDevice(r.Context(), cred, p["scope"], lists["resource"])
@@ -418,7 +418,7 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.resolveDocument(r, cred.ID); err != nil {
+	if err := s.resolveClientDocument(r, cred); err != nil {
 		return err
 	}
 	q := url.Values{}
@@ -444,6 +444,20 @@ func (s *Server) resolveDocument(r *http.Request, clientID string) error {
 	if s.o.ClientDocuments == nil || clientID == "" {
 		return nil
 	}
+	return s.resolveDocumentID(r, clientID)
+}
+
+// resolveClientDocument is resolveDocument for a client's credentials: a
+// keyed client may name itself only in its assertion (RFC 7523 sub).
+func (s *Server) resolveClientDocument(r *http.Request, cred oauth.ClientCredentials) error {
+	id := cred.ID
+	if id == "" && cred.Presented == oauth.PresentedJWT {
+		id, _ = assertion.Peek(cred.Assertion)
+	}
+	return s.resolveDocument(r, id)
+}
+
+func (s *Server) resolveDocumentID(r *http.Request, clientID string) error {
 	err := s.o.ClientDocuments.ResolveDocument(r.Context(), clientID)
 	if err != nil {
 		s.o.Logger.InfoContext(r.Context(), "client metadata document refused", "client_id", clientID, "cause", err.Error())

@@ -159,6 +159,9 @@ type view struct {
 	// Unverified: the client registered itself (RFC 7591); its name is its
 	// own claim, which the page says.
 	Unverified bool
+	// DocumentHost is the host of a client's metadata document (its
+	// client_id), shown beside its claimed name; "" for other clients.
+	DocumentHost string
 	// Device: the request is a device's (RFC 8628): the page warns that
 	// only a device the user holds should be allowed (§5.4).
 	Device    bool
@@ -285,6 +288,7 @@ func (p *Pages) page(w http.ResponseWriter, r *http.Request, status int, s state
 		ClientInitials: initials(c.Name),
 		Unverified:     clients.IsUnverified(&c),
 		Device:         ar.DeviceHash != nil,
+		DocumentHost:   documentHost(&c),
 		Subject:        ar.Subject,
 		Customer:       ar.CustomerName,
 		Products:       products(ar.Scopes),
@@ -544,4 +548,17 @@ func remoteHost(r *http.Request) string {
 		return h
 	}
 	return r.RemoteAddr
+}
+
+// documentHost is the host of the URL a metadata document's client is
+// named by, "" for any other client.
+func documentHost(c *store.Client) string {
+	if c.Metadata[clients.MetadataRegistration] != clients.MetadataDocument {
+		return ""
+	}
+	u, err := url.Parse(c.ID)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
